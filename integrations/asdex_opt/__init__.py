@@ -1,0 +1,1 @@
+"""asdex_opt: sparse second-order optimization for Equinox, Lineax, Optimistix and Optax."""

@@ -1,0 +1,376 @@
+"""Immutable pattern data: `SparsityPattern`, `ColoredPattern` and `StarSet`."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from typing import Any, Literal
+
+import jax
+import numpy as np
+from numpy.typing import NDArray
+
+JacobianMode = Literal["fwd", "rev"]
+"""AD mode for Jacobians: "fwd" uses JVPs, "rev" uses VJPs."""
+
+HessianMode = Literal["fwd_over_rev", "rev_over_fwd", "rev_over_rev"]
+"""AD composition strategy for Hessian-vector products."""
+
+ColoringMode = Literal["fwd", "rev", "fwd_over_rev", "rev_over_fwd", "rev_over_rev"]
+"""Every resolved mode a `ColoredPattern` can carry."""
+
+
+def _as_index_array(values: Any, name: str) -> NDArray[np.int32]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"`{name}` must be one-dimensional, got shape {array.shape}.")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"`{name}` must hold integers, got dtype {array.dtype}.")
+    return array.astype(np.int32, copy=False)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SparsityPattern:
+    """Structure of a sparse matrix: where its nonzeros may be, never their values.
+
+    Entries are stored sorted by row, then column, without duplicates.
+
+    Attributes:
+        rows: Row indices of the nonzeros, shape `(nnz,)`.
+        cols: Column indices of the nonzeros, shape `(nnz,)`.
+        shape: Matrix dimensions `(m, n)`.
+        input_avals: One pytree of `jax.ShapeDtypeStruct` per positional argument of
+            the traced function. Defaults to a single 1-D aval of size `n`.
+        argnums: Positions of `input_avals` that were differentiated.
+
+    Example:
+        >>> import numpy as np
+        >>> p = SparsityPattern.from_coo([0, 1], [1, 0], (2, 2))
+        >>> p.nnz
+        2
+    """
+
+    rows: NDArray[np.int32]
+    cols: NDArray[np.int32]
+    shape: tuple[int, int]
+    input_avals: tuple[Any, ...] = ()
+    argnums: int | tuple[int, ...] = 0
+
+    def __post_init__(self) -> None:
+        """Validate inputs, canonicalize entries and fill in the default aval."""
+        rows = _as_index_array(self.rows, "rows")
+        cols = _as_index_array(self.cols, "cols")
+        if rows.shape != cols.shape:
+            raise ValueError(
+                f"`rows` and `cols` must have the same length, got {rows.size} and {cols.size}."
+            )
+        if len(self.shape) != 2 or any(int(d) < 0 for d in self.shape):
+            raise ValueError(f"`shape` must be a pair of non-negative ints, got {self.shape}.")
+        m, n = (int(d) for d in self.shape)
+        if rows.size and (rows.min() < 0 or rows.max() >= m):
+            raise ValueError(f"Row indices must lie in [0, {m}), got range "
+                             f"[{rows.min()}, {rows.max()}].")
+        if cols.size and (cols.min() < 0 or cols.max() >= n):
+            raise ValueError(f"Column indices must lie in [0, {n}), got range "
+                             f"[{cols.min()}, {cols.max()}].")
+        keys = np.unique(rows.astype(np.int64) * max(n, 1) + cols)
+        if keys.size != rows.size or (keys.size and not np.array_equal(keys // max(n, 1), rows)):
+            rows = (keys // max(n, 1)).astype(np.int32)
+            cols = (keys % max(n, 1)).astype(np.int32)
+        rows.setflags(write=False)
+        cols.setflags(write=False)
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "cols", cols)
+        object.__setattr__(self, "shape", (m, n))
+        argnums = self.argnums
+        if not isinstance(argnums, int):
+            argnums = tuple(int(a) for a in argnums)
+            object.__setattr__(self, "argnums", argnums)
+        if not self.input_avals:
+            if not isinstance(argnums, int):
+                raise ValueError("A tuple `argnums` needs explicit `input_avals`.")
+            avals = [None] * (argnums + 1)
+            avals[argnums] = jax.ShapeDtypeStruct((n,), np.float32)
+            object.__setattr__(self, "input_avals", tuple(avals))
+        total = sum(self.leaf_sizes)
+        if total != n:
+            raise ValueError(
+                f"The differentiated inputs have {total} elements in all, but the pattern "
+                f"has {n} columns."
+            )
+
+    # --- constructors -------------------------------------------------------------------
+
+    @classmethod
+    def from_coo(
+        cls,
+        rows: NDArray[np.int32] | list[int],
+        cols: NDArray[np.int32] | list[int],
+        shape: tuple[int, int],
+        *,
+        input_avals: tuple[Any, ...] = (),
+        argnums: int | tuple[int, ...] = 0,
+    ) -> SparsityPattern:
+        """Create a pattern from row and column index arrays.
+
+        Example:
+            >>> SparsityPattern.from_coo([0, 0], [0, 2], (1, 3)).nnz
+            2
+        """
+        return cls(np.asarray(rows), np.asarray(cols), tuple(shape), input_avals, argnums)
+
+    @classmethod
+    def from_dense(cls, dense: Any) -> SparsityPattern:
+        """Create a pattern from a dense matrix; nonzero entries are pattern positions.
+
+        Example:
+            >>> SparsityPattern.from_dense(np.eye(3)).nnz
+            3
+        """
+        dense = np.asarray(dense)
+        if dense.ndim != 2:
+            raise ValueError(f"Expected a 2-D matrix, got shape {dense.shape}.")
+        rows, cols = np.nonzero(dense)
+        return cls(rows, cols, dense.shape)
+
+    @classmethod
+    def from_bcoo(cls, bcoo: Any) -> SparsityPattern:
+        """Create a pattern from a 2-D `jax.experimental.sparse.BCOO` matrix.
+
+        Explicitly stored entries are pattern positions, whatever their values.
+
+        Example:
+            >>> from jax.experimental import sparse
+            >>> SparsityPattern.from_bcoo(sparse.BCOO.fromdense(np.eye(2))).nnz
+            2
+        """
+        if len(bcoo.shape) != 2 or bcoo.n_batch or bcoo.n_dense:
+            raise ValueError("Expected an unbatched 2-D BCOO matrix without dense dimensions.")
+        indices = np.asarray(bcoo.indices)
+        m, n = bcoo.shape
+        keep = (indices[:, 0] < m) & (indices[:, 1] < n)  # BCOO pads with out-of-range indices
+        return cls(indices[keep, 0], indices[keep, 1], (m, n))
+
+    # --- conversions --------------------------------------------------------------------
+
+    def todense(self) -> NDArray[np.int8]:
+        """Return a dense int8 matrix with ones at pattern positions."""
+        dense = np.zeros(self.shape, dtype=np.int8)
+        dense[self.rows, self.cols] = 1
+        return dense
+
+    def to_bcoo(self, data: Any = None) -> Any:
+        """Return the pattern as a `BCOO` matrix, with `data` values (default: ones)."""
+        from jax.experimental import sparse
+
+        if data is None:
+            data = np.ones(self.nnz, dtype=np.float32)
+        indices = np.stack([self.rows, self.cols], axis=1)
+        return sparse.BCOO(
+            (jax.numpy.asarray(data), jax.numpy.asarray(indices)),
+            shape=self.shape,
+            indices_sorted=True,
+            unique_indices=True,
+        )
+
+    def to_scipy(self) -> Any:
+        """Return the pattern as a `scipy.sparse.csr_array` of booleans."""
+        import scipy.sparse as sp
+
+        return sp.csr_array(
+            (np.ones(self.nnz, dtype=bool), (self.rows, self.cols)), shape=self.shape
+        )
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def nnz(self) -> int:
+        """Number of nonzeros."""
+        return int(self.rows.size)
+
+    @property
+    def m(self) -> int:
+        """Number of rows."""
+        return self.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Number of columns."""
+        return self.shape[1]
+
+    @property
+    def density(self) -> float:
+        """Fraction of entries that are nonzero."""
+        size = self.m * self.n
+        return self.nnz / size if size else 0.0
+
+    @property
+    def argnums_tuple(self) -> tuple[int, ...]:
+        """`argnums` as a tuple, whatever form it was given in."""
+        return (self.argnums,) if isinstance(self.argnums, int) else self.argnums
+
+    @property
+    def dyn_avals(self) -> tuple[Any, ...]:
+        """Sub-tuple of `input_avals` selected by `argnums`."""
+        return tuple(self.input_avals[i] for i in self.argnums_tuple)
+
+    @property
+    def example_input(self) -> Any:
+        """The aval structure that the returned Jacobian or Hessian mirrors."""
+        if isinstance(self.argnums, int):
+            return self.input_avals[self.argnums]
+        return self.dyn_avals
+
+    @property
+    def input_treedef(self) -> Any:
+        """Pytree structure of `dyn_avals`."""
+        return jax.tree_util.tree_structure(self.dyn_avals)
+
+    @property
+    def leaf_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """Shapes of the differentiated input leaves, in pytree order."""
+        return tuple(tuple(leaf.shape) for leaf in jax.tree_util.tree_leaves(self.dyn_avals))
+
+    @property
+    def leaf_sizes(self) -> tuple[int, ...]:
+        """Flat sizes of the differentiated input leaves, in pytree order."""
+        return tuple(math.prod(shape) for shape in self.leaf_shapes)
+
+    @functools.cached_property
+    def csr(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """Row-major adjacency `(indptr, indices)`: the columns of row `i` are
+        `indices[indptr[i]:indptr[i + 1]]`."""
+        indptr = np.zeros(self.m + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.rows, minlength=self.m), out=indptr[1:])
+        return indptr, self.cols
+
+    @functools.cached_property
+    def csc(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """Column-major adjacency `(indptr, indices)`: the rows of column `j` are
+        `indices[indptr[j]:indptr[j + 1]]`."""
+        order = np.lexsort((self.rows, self.cols))
+        indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.cols, minlength=self.n), out=indptr[1:])
+        return indptr, self.rows[order]
+
+    @functools.cached_property
+    def col_to_rows(self) -> list[NDArray[np.int32]]:
+        """For each column, the row indices of its nonzeros."""
+        indptr, indices = self.csc
+        return np.split(indices, indptr[1:-1])
+
+    @functools.cached_property
+    def row_to_cols(self) -> list[NDArray[np.int32]]:
+        """For each row, the column indices of its nonzeros."""
+        indptr, indices = self.csr
+        return np.split(indices, indptr[1:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SparsityPattern):
+            return NotImplemented
+        return (
+            self.shape == other.shape
+            and np.array_equal(self.rows, other.rows)
+            and np.array_equal(self.cols, other.cols)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.nnz, self.rows[:16].tobytes(), self.cols[:16].tobytes()))
+
+    def __repr__(self) -> str:
+        return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"
+
+    def __str__(self) -> str:
+        from asdex._display import render_sparsity
+
+        return render_sparsity(self)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the pattern to an `.npz` file (no pickle)."""
+        from asdex._io import save_sparsity
+
+        save_sparsity(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SparsityPattern:
+        """Load a pattern saved by `SparsityPattern.save`."""
+        from asdex._io import load_sparsity
+
+        return load_sparsity(path)
+
+
+class InvalidColoringError(ValueError):
+    """Raised when a coloring violates the constraints of its kind."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StarSet:
+    """The 2-colored stars of a star coloring, as needed by direct Hessian decompression.
+
+    Every off-diagonal nonzero `(i, j)` (with `i < j`) of the symmetric pattern belongs to
+    exactly one star; its value is read from the compressed column of the star's hub color.
+
+    Attributes:
+        edge_rows: Row `i` of each off-diagonal nonzero with `i < j`, shape `(e,)`.
+        edge_cols: Column `j` of each such nonzero, shape `(e,)`.
+        hubs: The hub vertex of the star that holds each edge, shape `(e,)`.
+        star_ids: The star that holds each edge, shape `(e,)`.
+    """
+
+    edge_rows: NDArray[np.int32]
+    edge_cols: NDArray[np.int32]
+    hubs: NDArray[np.int32]
+    star_ids: NDArray[np.int32]
+
+    @property
+    def num_stars(self) -> int:
+        """Number of stars."""
+        return int(self.star_ids.max()) + 1 if self.star_ids.size else 0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ColoredPattern:
+    """A sparsity pattern with a coloring: what the evaluation stage needs.
+
+    Attributes:
+        sparsity: The colored sparsity pattern.
+        colors: Color of each vertex: shape `(m,)` in "rev" mode, `(n,)` otherwise.
+            `-1` is the neutral color: that vertex is never seeded.
+        num_colors: Number of active colors, i.e. of JVPs, VJPs or HVPs.
+        symmetric: Whether a symmetric (star or acyclic) coloring was used.
+        mode: The resolved AD mode.
+        star_set: The star decomposition of a star coloring, else `None`.
+    """
+
+    sparsity: SparsityPattern
+    colors: NDArray[np.int32]
+    num_colors: int
+    symmetric: bool
+    mode: ColoringMode
+    star_set: StarSet | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ColoredPattern(shape={self.sparsity.shape}, nnz={self.sparsity.nnz}, "
+            f"num_colors={self.num_colors}, mode={self.mode!r}, symmetric={self.symmetric})"
+        )
+
+    def __str__(self) -> str:
+        from asdex._display import render_coloring
+
+        return render_coloring(self)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save the colored pattern to an `.npz` file (no pickle)."""
+        from asdex._io import save_coloring
+
+        save_coloring(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ColoredPattern:
+        """Load a colored pattern saved by `ColoredPattern.save`."""
+        from asdex._io import load_coloring
+
+        return load_coloring(path)

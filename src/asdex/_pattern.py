@@ -342,6 +342,11 @@ class ColoredPattern:
         symmetric: Whether a symmetric (star or acyclic) coloring was used.
         mode: The resolved AD mode.
         star_set: The star decomposition of a star coloring, else `None`.
+        method: The coloring algorithm: "greedy" (partial distance-2), "star",
+            "acyclic" (substitution decompression) or "bidirectional" (rows and
+            columns; `colors` then has shape `(m + n,)`, rows first). `None` means the
+            default for `symmetric`: "star" if symmetric, else "greedy".
+        order: The vertex order the coloring used; `None` means "largest_first".
     """
 
     sparsity: SparsityPattern
@@ -350,6 +355,8 @@ class ColoredPattern:
     symmetric: bool
     mode: ColoringMode
     star_set: StarSet | None = None
+    method: str | None = None
+    order: str | None = None
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,1 @@
+"""Implementation of :mod:`asdex_opt.lineax`: operator, folding and solvers."""

@@ -1,0 +1,164 @@
+"""A Lineax linear operator backed by a 2-D ``jax.experimental.sparse.BCOO`` matrix."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+from jax.experimental import sparse as jsparse
+from jaxtyping import Array
+
+__all__ = ["SparseMatrixLinearOperator"]
+
+
+def _frozenset(tags: object) -> frozenset[object]:
+    try:
+        return frozenset(tags)  # type: ignore[arg-type]
+    except TypeError:
+        return frozenset([tags])
+
+
+class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
+    """Wraps a 2-D sparse BCOO matrix of shape ``(m, n)`` into a Lineax operator.
+
+    The operator maps vectors of shape ``(n,)`` to vectors of shape ``(m,)``, like
+    ``lineax.MatrixLinearOperator`` but storing only the nonzeros. Duplicate indices
+    mean a sum, as everywhere in ``jax.experimental.sparse``; out-of-range (padding)
+    indices are ignored. ``tags`` (``lineax.symmetric_tag``,
+    ``lineax.positive_semidefinite_tag``, ...) declare properties that are not checked.
+
+    Every Lineax dispatch function (``linearise``, ``materialise``, ``diagonal``,
+    ``tridiagonal``, ``conj`` and the ``is_*``/``has_unit_diagonal`` queries) is
+    registered for this class; ``materialise`` keeps the matrix sparse.
+
+    Attributes:
+        matrix: The sparse matrix (no batch or dense dimensions).
+        tags: Lineax tags.
+
+    Example:
+        >>> import jax.numpy as jnp, lineax as lx
+        >>> from jax.experimental.sparse import BCOO
+        >>> A = BCOO.fromdense(jnp.array([[2.0, 1.0], [1.0, 3.0]]))
+        >>> op = SparseMatrixLinearOperator(A, lx.symmetric_tag)
+        >>> op.mv(jnp.ones(2))
+        Array([3., 4.], dtype=float32)
+    """
+
+    matrix: jsparse.BCOO
+    tags: frozenset[object] = eqx.field(static=True)
+
+    def __init__(self, matrix: jsparse.BCOO, tags: object = ()):
+        """Wraps ``matrix``; see the class docstring."""
+        if not isinstance(matrix, jsparse.BCOO):
+            raise TypeError(
+                "`SparseMatrixLinearOperator` expects a `jax.experimental.sparse.BCOO` "
+                f"matrix, got {type(matrix).__name__}. Use `BCOO.fromdense` for a dense "
+                "array, or `lineax.MatrixLinearOperator` to keep it dense."
+            )
+        if matrix.ndim != 2 or matrix.n_batch != 0 or matrix.n_dense != 0:
+            raise ValueError(
+                "`SparseMatrixLinearOperator` expects a 2-D BCOO matrix with no batch or "
+                f"dense dimensions; got shape {matrix.shape} with n_batch={matrix.n_batch}"
+                f" and n_dense={matrix.n_dense}."
+            )
+        if not jnp.issubdtype(matrix.dtype, jnp.inexact):
+            matrix = jsparse.BCOO(
+                (matrix.data.astype(jnp.float32), matrix.indices), shape=matrix.shape
+            )
+        self.matrix = matrix
+        self.tags = _frozenset(tags)
+
+    def mv(self, vector: Array) -> Array:
+        """Sparse matrix-vector product."""
+        return self.matrix @ vector
+
+    def as_matrix(self) -> Array:
+        """The dense matrix (duplicates summed)."""
+        return self.matrix.todense()
+
+    def transpose(self) -> "SparseMatrixLinearOperator":
+        """The transposed operator (itself when symmetric)."""
+        if lx.is_symmetric(self):
+            return self
+        return SparseMatrixLinearOperator(self.matrix.T, lx.transpose_tags(self.tags))
+
+    def in_structure(self) -> jax.ShapeDtypeStruct:
+        """``ShapeDtypeStruct((n,), dtype)``."""
+        return jax.ShapeDtypeStruct((self.matrix.shape[1],), self.matrix.dtype)
+
+    def out_structure(self) -> jax.ShapeDtypeStruct:
+        """``ShapeDtypeStruct((m,), dtype)``."""
+        return jax.ShapeDtypeStruct((self.matrix.shape[0],), self.matrix.dtype)
+
+
+def _band(operator: SparseMatrixLinearOperator, offset: int) -> Array:
+    """The diagonal ``A[i, i + offset]`` as a dense vector, summing duplicate entries."""
+    m, n = operator.matrix.shape
+    length = max(0, min(m, n - offset) if offset >= 0 else min(m + offset, n))
+    rows, cols = operator.matrix.indices[:, 0], operator.matrix.indices[:, 1]
+    keep = (cols - rows == offset) & (rows < m) & (cols < n)
+    position = jnp.where(keep, jnp.minimum(rows, cols), length)
+    values = jnp.where(keep, operator.matrix.data, 0)
+    out = jnp.zeros(length, operator.matrix.dtype)
+    return out.at[position].add(values, mode="drop")
+
+
+@lx.linearise.register(SparseMatrixLinearOperator)
+@lx.materialise.register(SparseMatrixLinearOperator)
+def _(operator):
+    return operator
+
+
+@lx.diagonal.register(SparseMatrixLinearOperator)
+def _(operator):
+    return _band(operator, 0)
+
+
+@lx.tridiagonal.register(SparseMatrixLinearOperator)
+def _(operator):
+    return _band(operator, 0), _band(operator, -1), _band(operator, 1)
+
+
+@lx.conj.register(SparseMatrixLinearOperator)
+def _(operator):
+    matrix = operator.matrix
+    conj = jsparse.BCOO((matrix.data.conj(), matrix.indices), shape=matrix.shape)
+    return SparseMatrixLinearOperator(conj, operator.tags)
+
+
+def _is_real(operator: SparseMatrixLinearOperator) -> bool:
+    return not jnp.issubdtype(operator.matrix.dtype, jnp.complexfloating)
+
+
+@lx.is_symmetric.register(SparseMatrixLinearOperator)
+def _(operator):
+    if lx.symmetric_tag in operator.tags or lx.diagonal_tag in operator.tags:
+        return True
+    definite = {lx.positive_semidefinite_tag, lx.negative_semidefinite_tag}
+    return bool(definite & operator.tags) and _is_real(operator)
+
+
+@lx.is_diagonal.register(SparseMatrixLinearOperator)
+def _(operator):
+    return lx.diagonal_tag in operator.tags or operator.matrix.shape == (1, 1)
+
+
+@lx.is_tridiagonal.register(SparseMatrixLinearOperator)
+def _(operator):
+    return lx.tridiagonal_tag in operator.tags or lx.diagonal_tag in operator.tags
+
+
+def _tag_check(tag: object):
+    def check(operator: SparseMatrixLinearOperator) -> bool:
+        return tag in operator.tags
+
+    return check
+
+
+for _dispatch, _tag in (
+    (lx.has_unit_diagonal, lx.unit_diagonal_tag),
+    (lx.is_lower_triangular, lx.lower_triangular_tag),
+    (lx.is_upper_triangular, lx.upper_triangular_tag),
+    (lx.is_positive_semidefinite, lx.positive_semidefinite_tag),
+    (lx.is_negative_semidefinite, lx.negative_semidefinite_tag),
+):
+    _dispatch.register(SparseMatrixLinearOperator, _tag_check(_tag))

@@ -1,0 +1,282 @@
+"""Sparse Lineax solvers: a direct SuperLU solve and Jacobi-preconditioned Krylov solves."""
+
+import collections
+import threading
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+from jaxtyping import Array, PyTree
+
+from ._fold import fold_sparse
+from ._operator import SparseMatrixLinearOperator
+
+__all__ = ["Preconditioned", "SparseLU", "jacobi_preconditioner"]
+
+
+class _Factorization:
+    """A host-side SuperLU factorization together with the matrix it factors."""
+
+    def __init__(self, data: np.ndarray, indices: np.ndarray, shape, symmetric: bool):
+        self.data, self.indices, self.shape = data.copy(), indices.copy(), shape
+        rows, cols = indices[:, 0], indices[:, 1]
+        keep = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+        dtype = np.complex128 if np.iscomplexobj(data) else np.float64
+        matrix = scipy.sparse.csc_matrix(
+            (data[keep].astype(dtype), (rows[keep], cols[keep])), shape=shape
+        )
+        options = {"permc_spec": "MMD_AT_PLUS_A"} if symmetric else {}
+        try:
+            self.lu = scipy.sparse.linalg.splu(matrix, **options)
+        except RuntimeError:  # SuperLU: "Factor is exactly singular"
+            self.lu = None
+            self.min_pivot_ratio = 0.0
+        else:
+            pivots = np.abs(self.lu.U.diagonal())
+            self.min_pivot_ratio = pivots.min() / pivots.max() if pivots.max() > 0 else 0.0
+
+    def matches(self, data: np.ndarray, indices: np.ndarray, shape) -> bool:
+        return (
+            self.shape == shape
+            and np.array_equal(self.data, data)
+            and np.array_equal(self.indices, indices)
+        )
+
+
+class _FactorizationCache:
+    """A small LRU cache of factorizations, keyed by exact equality of the matrix.
+
+    Solves with the same matrix (repeated right-hand sides, the transposed solves of
+    reverse-mode differentiation, ``vmap`` over right-hand sides) then factor once.
+    """
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self.entries: collections.OrderedDict[int, _Factorization] = collections.OrderedDict()
+        self.lock = threading.Lock()
+        self.counter = 0
+
+    def get(self, data, indices, shape, symmetric: bool) -> _Factorization:
+        with self.lock:
+            for key, entry in self.entries.items():
+                if entry.matches(data, indices, shape):
+                    self.entries.move_to_end(key)
+                    return entry
+        entry = _Factorization(data, indices, shape, symmetric)
+        with self.lock:
+            self.counter += 1
+            self.entries[self.counter] = entry
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+        return entry
+
+
+_CACHE = _FactorizationCache(maxsize=4)
+
+
+class _SparseLUState(eqx.Module):
+    operator: SparseMatrixLinearOperator
+    transpose: bool = eqx.field(static=True)
+
+
+class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
+    """Direct sparse LU solver (SciPy's SuperLU) for square nonsingular sparse operators.
+
+    Works on a `SparseMatrixLinearOperator`, or on anything `fold_sparse` can fold
+    into one (e.g. ``H + λ * I``). The factorization runs on the host through
+    ``jax.pure_callback``, so the solver works inside ``jit``, ``vmap`` (sequentially)
+    and under ``jax.grad``/``jax.jvp`` through `lineax.linear_solve`. Factorizations
+    are kept in a small cache keyed by the exact matrix values, so repeated solves with
+    the same matrix, including the transposed solves of reverse-mode differentiation,
+    factor once. Symmetric operators use a symmetric fill-reducing ordering.
+
+    An exactly singular factorization, or one whose smallest pivot is below
+    ``pivot_rtol`` times its largest, returns ``lineax.RESULTS.singular`` (an error
+    when ``throw=True``). Non-square operators raise a ``ValueError`` at once, like
+    ``lineax.LU``.
+
+    Attributes:
+        pivot_rtol: Relative pivot size below which the matrix counts as numerically
+            singular; ``None`` means ``n * eps`` of float64. ``0.0`` accepts any nonzero
+            pivot.
+
+    Example:
+        >>> import jax.numpy as jnp, lineax as lx
+        >>> from jax.experimental.sparse import BCOO
+        >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [0.0, 2.0]])))
+        >>> lx.linear_solve(A, jnp.array([1.0, 2.0]), SparseLU()).value
+        Array([0., 1.], dtype=float32)
+    """
+
+    pivot_rtol: float | None = None
+
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
+        """Folds the operator into one sparse matrix; the factorization is lazy."""
+        del options
+        if operator.in_size() != operator.out_size():
+            raise ValueError(
+                "`SparseLU` may only be used for linear solves with square operators; got "
+                f"an operator of shape ({operator.out_size()}, {operator.in_size()}). Use "
+                "`Preconditioned(lx.GMRES(...))` on the normal equations, or a "
+                "least-squares solver, for non-square systems."
+            )
+        if not isinstance(operator, SparseMatrixLinearOperator):
+            operator = fold_sparse(operator)
+        return _SparseLUState(operator, transpose=False)
+
+    def compute(
+        self, state: _SparseLUState, vector: Array, options: dict[str, Any]
+    ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
+        """Solves against ``vector``, factoring on the first use of this matrix."""
+        del options
+        matrix = state.operator.matrix
+        n = matrix.shape[0]
+        pivot_rtol = n * np.finfo(np.float64).eps if self.pivot_rtol is None else self.pivot_rtol
+        symmetric = lx.is_symmetric(state.operator)
+        trans = "T" if state.transpose and not symmetric else "N"
+
+        def host_solve(data, indices, b):
+            data, indices, b = np.asarray(data), np.asarray(indices), np.asarray(b)
+            factorization = _CACHE.get(data, indices, matrix.shape, symmetric)
+            if factorization.lu is None or factorization.min_pivot_ratio <= pivot_rtol:
+                return np.full(b.shape, np.nan, b.dtype), np.bool_(True)
+            x = factorization.lu.solve(b, trans=trans)
+            return x.astype(b.dtype), np.bool_(False)
+
+        vector = vector.astype(jnp.result_type(vector.dtype, matrix.dtype))
+        out_shape = (
+            jax.ShapeDtypeStruct(vector.shape, vector.dtype),
+            jax.ShapeDtypeStruct((), jnp.bool_),
+        )
+        solution, singular = jax.pure_callback(
+            host_solve,
+            out_shape,
+            matrix.data,
+            matrix.indices,
+            vector,
+            vmap_method="sequential",
+        )
+        result = lx.RESULTS.where(singular, lx.RESULTS.singular, lx.RESULTS.successful)
+        return solution, result, {}
+
+    def transpose(self, state: _SparseLUState, options: dict[str, Any]):
+        """Same factorization, solved with the transposed matrix."""
+        del options
+        return _SparseLUState(state.operator, transpose=not state.transpose), {}
+
+    def conj(self, state: _SparseLUState, options: dict[str, Any]):
+        """The conjugated matrix (a new factorization when complex)."""
+        del options
+        return _SparseLUState(lx.conj(state.operator), transpose=state.transpose), {}
+
+    def assume_full_rank(self) -> bool:
+        """Only nonsingular operators are supported."""
+        return True
+
+
+def jacobi_preconditioner(operator: lx.AbstractLinearOperator) -> lx.AbstractLinearOperator:
+    """The Jacobi (inverse-diagonal) preconditioner of an operator.
+
+    Zero diagonal entries are replaced by one. For a positive or negative semidefinite
+    operator the result is ``diag(1 / |d|)``, tagged positive semidefinite as
+    ``lineax.CG`` requires (CG solves ``-A x = -b`` for negative definite ``A``).
+
+    Args:
+        operator: Any square operator supported by ``lineax.diagonal``.
+
+    Returns:
+        A diagonal operator, to pass as ``options={"preconditioner": ...}``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jax.experimental.sparse import BCOO
+        >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]])))
+        >>> lx.diagonal(jacobi_preconditioner(A))
+        Array([0.25, 0.5 ], dtype=float32)
+    """
+    diag = lx.diagonal(operator)
+    definite = lx.is_positive_semidefinite(operator) or lx.is_negative_semidefinite(operator)
+    if definite:
+        diag = jnp.abs(diag)
+    inverse = jnp.where(diag == 0, 1, 1 / jnp.where(diag == 0, 1, diag))
+    preconditioner = lx.DiagonalLinearOperator(inverse)
+    if definite:
+        return lx.TaggedLinearOperator(preconditioner, lx.positive_semidefinite_tag)
+    return preconditioner
+
+
+_PRECONDITIONERS = {"jacobi": jacobi_preconditioner}
+
+
+class _PreconditionedState(eqx.Module):
+    inner: PyTree[Any]
+    preconditioner: lx.AbstractLinearOperator
+
+
+class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
+    """An iterative Lineax solver with a preconditioner built from the operator.
+
+    Wraps ``lineax.CG``, ``lineax.GMRES`` or ``lineax.BiCGStab``: at ``init`` the
+    preconditioner is built once from the operator (for ``"jacobi"``, from its diagonal,
+    which is cheap for a `SparseMatrixLinearOperator` or a sum like ``H + λI``) and then
+    passed to every solve, including the transposed solves of differentiation.
+
+    Attributes:
+        solver: The inner Krylov solver.
+        preconditioner: Which preconditioner to build; only ``"jacobi"`` for now.
+
+    Example:
+        >>> import jax.numpy as jnp, lineax as lx
+        >>> from jax.experimental.sparse import BCOO
+        >>> A = BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]]))
+        >>> op = SparseMatrixLinearOperator(A, lx.positive_semidefinite_tag)
+        >>> solver = Preconditioned(lx.CG(rtol=1e-6, atol=1e-6))
+        >>> lx.linear_solve(op, jnp.array([5.0, 3.0]), solver).value
+        Array([1., 1.], dtype=float32)
+    """
+
+    solver: lx.AbstractLinearSolver
+    preconditioner: Literal["jacobi"] = "jacobi"
+
+    def __check_init__(self):
+        if self.preconditioner not in _PRECONDITIONERS:
+            raise ValueError(
+                f"Unknown preconditioner {self.preconditioner!r}; expected one of "
+                f"{sorted(_PRECONDITIONERS)}."
+            )
+
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
+        """Builds the preconditioner and the inner solver's state."""
+        if "preconditioner" in options:
+            raise ValueError(
+                "`Preconditioned` builds its own preconditioner; pass "
+                "`options={'preconditioner': ...}` to the inner solver directly instead."
+            )
+        preconditioner = _PRECONDITIONERS[self.preconditioner](operator)
+        return _PreconditionedState(self.solver.init(operator, options), preconditioner)
+
+    def compute(
+        self, state: _PreconditionedState, vector: PyTree[Array], options: dict[str, Any]
+    ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
+        """Runs the inner solver with the preconditioner."""
+        options = {**options, "preconditioner": state.preconditioner}
+        return self.solver.compute(state.inner, vector, options)
+
+    def transpose(self, state: _PreconditionedState, options: dict[str, Any]):
+        """Transposes the inner state and the preconditioner."""
+        inner, options = self.solver.transpose(state.inner, options)
+        return _PreconditionedState(inner, state.preconditioner.transpose()), options
+
+    def conj(self, state: _PreconditionedState, options: dict[str, Any]):
+        """Conjugates the inner state and the preconditioner."""
+        inner, options = self.solver.conj(state.inner, options)
+        return _PreconditionedState(inner, lx.conj(state.preconditioner)), options
+
+    def assume_full_rank(self) -> bool:
+        """As the inner solver."""
+        return self.solver.assume_full_rank()

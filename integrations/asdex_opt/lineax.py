@@ -1,0 +1,35 @@
+"""Sparse Lineax operators and solvers.
+
+* `SparseMatrixLinearOperator`: a ``lineax.AbstractLinearOperator`` backed by a 2-D
+  ``jax.experimental.sparse.BCOO`` matrix, registered for every Lineax dispatch function.
+* `sparse_jacobian_operator`, `sparse_hessian_operator`: such operators from asdex's
+  sparse Jacobians and Hessians.
+* `fold_sparse`: turns ``H + λI`` (and other sums, scalings and diagonal scalings of
+  sparse operators) into one sparse operator.
+* `SparseLU`: a direct sparse solver (SuperLU on the host, usable inside ``jit``) with
+  factorization reuse; `Preconditioned` and `jacobi_preconditioner`: Krylov solves
+  (``lineax.CG``/``GMRES``/``BiCGStab``) preconditioned from the sparse matrix.
+
+Example:
+    >>> import jax.numpy as jnp, lineax as lx
+    >>> from asdex_opt.lineax import SparseLU, fold_sparse, sparse_hessian_operator
+    >>> f = lambda x, _: jnp.sum((x[1:] - x[:-1]) ** 2) + jnp.sum(x**4)
+    >>> H = sparse_hessian_operator(f, jnp.ones(5))
+    >>> I = lx.IdentityLinearOperator(H.in_structure())
+    >>> step = lx.linear_solve(fold_sparse(H + 1e-3 * I), jnp.ones(5), SparseLU()).value
+"""
+
+from ._lineax._ad import sparse_hessian_operator, sparse_jacobian_operator
+from ._lineax._fold import fold_sparse
+from ._lineax._operator import SparseMatrixLinearOperator
+from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
+
+__all__ = [
+    "SparseMatrixLinearOperator",
+    "sparse_jacobian_operator",
+    "sparse_hessian_operator",
+    "fold_sparse",
+    "SparseLU",
+    "Preconditioned",
+    "jacobi_preconditioner",
+]

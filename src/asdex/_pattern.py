@@ -75,8 +75,9 @@ class SparsityPattern:
         if cols.size and (cols.min() < 0 or cols.max() >= n):
             raise ValueError(f"Column indices must lie in [0, {n}), got range "
                              f"[{cols.min()}, {cols.max()}].")
-        keys = np.unique(rows.astype(np.int64) * max(n, 1) + cols)
-        if keys.size != rows.size or (keys.size and not np.array_equal(keys // max(n, 1), rows)):
+        keys = rows.astype(np.int64) * max(n, 1) + cols
+        if not np.all(keys[1:] > keys[:-1]):
+            keys = np.unique(keys)
             rows = (keys // max(n, 1)).astype(np.int32)
             cols = (keys % max(n, 1)).astype(np.int32)
         rows.setflags(write=False)

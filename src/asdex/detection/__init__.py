@@ -1,0 +1,22 @@
+"""Sparsity detection: from a jaxpr to a `SparsityPattern` (DESIGN.md §3 and §4)."""
+
+from asdex.detection import _rules  # noqa: F401  (fills the primitive table)
+from asdex.detection._jacobian import jacobian_sparsity
+from asdex.detection._maps import Broadcast, DependencyMap, Groups, Identity, Matrix
+from asdex.detection._registry import register_rule, registered_primitives
+from asdex.detection._rule import Curvature, Equation, Operand, Output
+
+__all__ = [
+    "Broadcast",
+    "Curvature",
+    "DependencyMap",
+    "Equation",
+    "Groups",
+    "Identity",
+    "Matrix",
+    "Operand",
+    "Output",
+    "jacobian_sparsity",
+    "register_rule",
+    "registered_primitives",
+]

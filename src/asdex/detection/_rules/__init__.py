@@ -1,0 +1,8 @@
+"""Detection rules, one module per primitive family; importing them fills the table."""
+
+from asdex.detection._rules import (  # noqa: F401
+    calls,
+    elementwise,
+    reductions,
+    structural,
+)

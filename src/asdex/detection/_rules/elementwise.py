@@ -1,0 +1,253 @@
+"""Elementwise primitives: each result element depends on the same element of each operand.
+
+Integer results have zero derivative (the engine empties their patterns), but their
+bounds are tracked here so that indices computed in the program stay exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asdex.detection._maps import Broadcast, DependencyMap, Identity
+from asdex.detection._registry import register_rule
+from asdex.detection._rule import Curvature, Equation, Operand, Output
+
+
+def operand_map(operand: Operand, out_shape: tuple[int, ...]) -> DependencyMap:
+    """Map of an operand broadcast (scalars, size-1 dimensions) to `out_shape`."""
+    if operand.shape == out_shape:
+        return Identity()
+    ids = np.arange(operand.size, dtype=np.int64).reshape(operand.shape)
+    return Broadcast(np.broadcast_to(ids, out_shape).reshape(-1))
+
+
+def _maps(eqn: Equation, which: tuple[int, ...] | None = None) -> tuple:
+    out_shape = eqn.out_shapes[0]
+    indices = range(len(eqn.operands)) if which is None else which
+    return tuple((k, operand_map(eqn.operands[k], out_shape)) for k in indices)
+
+
+def elementwise_rule(eqn: Equation) -> list[Output]:
+    """Every result depends elementwise on every operand."""
+    return [Output(maps=_maps(eqn))]
+
+
+def zero_rule(eqn: Equation) -> list[Output]:
+    """Results with zero derivative (comparisons, rounding, bit operations, ...)."""
+    return [Output() for _ in eqn.out_shapes]
+
+
+def _first_operand_rule(eqn: Equation) -> list[Output]:
+    """Results that depend on the first operand only (e.g. `nextafter`)."""
+    return [Output(maps=_maps(eqn, (0,)))]
+
+
+# --- integer bounds ---------------------------------------------------------------------
+
+
+def _bounds(eqn: Equation) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    shape = eqn.out_shapes[0]
+    found = []
+    for operand in eqn.operands:
+        b = operand.bounds()
+        if b is None:
+            return None
+        found.append(tuple(np.broadcast_to(x, shape).astype(np.int64) for x in b))
+    return found
+
+
+def _integer_result(eqn: Equation) -> bool:
+    return np.dtype(eqn.out_dtypes[0]).kind in "iu"
+
+
+def _with_bounds(compute):
+    """An elementwise rule that also derives integer bounds with `compute`."""
+
+    def rule(eqn: Equation) -> list[Output]:
+        maps = _maps(eqn)
+        bounds = _bounds(eqn) if _integer_result(eqn) or eqn.out_dtypes[0] == bool else None
+        if bounds is None:
+            return [Output(maps=maps)]
+        lower, upper = compute(eqn, bounds)
+        return [Output(maps=maps, lower=lower, upper=upper)]
+
+    return rule
+
+
+def _add(eqn, b):
+    (la, ua), (lb, ub) = b
+    return la + lb, ua + ub
+
+
+def _sub(eqn, b):
+    (la, ua), (lb, ub) = b
+    return la - ub, ua - lb
+
+
+def _mul(eqn, b):
+    (la, ua), (lb, ub) = b
+    corners = np.stack([la * lb, la * ub, ua * lb, ua * ub])
+    return corners.min(0), corners.max(0)
+
+
+def _neg(eqn, b):
+    (la, ua), = b
+    return -ua, -la
+
+
+def _max(eqn, b):
+    (la, ua), (lb, ub) = b
+    return np.maximum(la, lb), np.maximum(ua, ub)
+
+
+def _min(eqn, b):
+    (la, ua), (lb, ub) = b
+    return np.minimum(la, lb), np.minimum(ua, ub)
+
+
+def _clamp(eqn, b):
+    (llo, ulo), (lx, ux), (lhi, uhi) = b
+    return np.minimum(np.maximum(lx, llo), lhi), np.minimum(np.maximum(ux, ulo), uhi)
+
+
+def _abs(eqn, b):
+    (la, ua), = b
+    lower = np.where((la <= 0) & (ua >= 0), 0, np.minimum(np.abs(la), np.abs(ua)))
+    return lower, np.maximum(np.abs(la), np.abs(ua))
+
+
+def _rem(eqn, b):
+    (la, ua), (lb, ub) = b
+    span = np.maximum(np.abs(lb), np.abs(ub)) - 1
+    lower = np.where(la >= 0, 0, -span)
+    upper = np.where(ua <= 0, 0, span)
+    return np.maximum(lower, np.minimum(la, 0)), np.minimum(upper, np.maximum(ua, 0))
+
+
+def _div(eqn, b):
+    (la, ua), (lb, ub) = b
+    if np.any((lb <= 0) & (ub >= 0)):
+        magnitude = np.maximum(np.abs(la), np.abs(ua))
+        return -magnitude, magnitude
+    corners = np.stack([np.fix(la / lb), np.fix(la / ub), np.fix(ua / lb), np.fix(ua / ub)])
+    return corners.min(0).astype(np.int64), corners.max(0).astype(np.int64)
+
+
+def _compare(decide):
+    def compute(eqn, b):
+        (la, ua), (lb, ub) = b
+        always, never = decide(la, ua, lb, ub)
+        return np.where(always, 1, 0), np.where(never, 0, 1)
+
+    return compute
+
+
+_COMPARISONS = {
+    "lt": lambda la, ua, lb, ub: (ua < lb, la >= ub),
+    "le": lambda la, ua, lb, ub: (ua <= lb, la > ub),
+    "gt": lambda la, ua, lb, ub: (la > ub, ua <= lb),
+    "ge": lambda la, ua, lb, ub: (la >= ub, ua < lb),
+    "eq": lambda la, ua, lb, ub: ((la == ua) & (lb == ub) & (la == lb), (ua < lb) | (la > ub)),
+    "ne": lambda la, ua, lb, ub: ((ua < lb) | (la > ub), (la == ua) & (lb == ub) & (la == lb)),
+}
+
+
+def _comparison_rule(name: str):
+    compute = _compare(_COMPARISONS[name])
+
+    def rule(eqn: Equation) -> list[Output]:
+        bounds = _bounds(eqn)
+        if bounds is None:
+            return [Output()]
+        lower, upper = compute(eqn, bounds)
+        return [Output(lower=lower, upper=upper)]
+
+    return rule
+
+
+def select_n_rule(eqn: Equation) -> list[Output]:
+    """`select_n(which, *cases)`: a case contributes only where `which` may select it."""
+    which, cases = eqn.operands[0], eqn.operands[1:]
+    out_shape = eqn.out_shapes[0]
+    bounds = which.bounds()
+    maps: list[tuple[int, DependencyMap]] = []
+    for k, case in enumerate(cases, start=1):
+        m = operand_map(case, out_shape)
+        if bounds is not None:
+            lower, upper = (np.broadcast_to(x, out_shape).reshape(-1) for x in bounds)
+            possible = (lower <= k - 1) & (upper >= k - 1)
+            if not possible.any():
+                continue
+            if not possible.all():
+                source = np.arange(possible.size) if isinstance(m, Identity) else m.source
+                m = Broadcast(np.where(possible, source, -1))
+        maps.append((k, m))
+    lower = upper = None
+    case_bounds = [c.bounds() for c in cases]
+    if all(b is not None for b in case_bounds) and np.dtype(eqn.out_dtypes[0]).kind in "biu":
+        shaped = [tuple(np.broadcast_to(x, out_shape) for x in b) for b in case_bounds]
+        possible_cases = range(len(cases))
+        if bounds is not None:
+            wl, wu = (np.broadcast_to(x, out_shape) for x in bounds)
+            masks = [(wl <= k) & (wu >= k) for k in possible_cases]
+        else:
+            masks = [np.ones(out_shape, bool) for _ in possible_cases]
+        big = np.iinfo(np.int64).max
+        lower = np.min([np.where(mk, lo, big) for mk, (lo, _) in zip(masks, shaped, strict=True)], 0)
+        upper = np.max([np.where(mk, hi, -big) for mk, (_, hi) in zip(masks, shaped, strict=True)], 0)
+    return [Output(maps=tuple(maps), lower=lower, upper=upper)]
+
+
+def convert_element_type_rule(eqn: Equation) -> list[Output]:
+    """Identity map; integer bounds survive integer-to-integer conversions."""
+    operand = eqn.operands[0]
+    bounds = operand.bounds()
+    if bounds is not None and np.dtype(eqn.out_dtypes[0]).kind in "iu":
+        info = np.iinfo(eqn.out_dtypes[0])
+        if bounds[0].min() >= info.min and bounds[1].max() <= info.max:
+            return [Output(maps=((0, Identity()),), lower=bounds[0], upper=bounds[1])]
+    return [Output(maps=((0, Identity()),))]
+
+
+LINEAR_UNARY = ("real", "imag", "conj", "copy", "copy_p", "reduce_precision")
+NONLINEAR_UNARY = (
+    "exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
+    "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "logistic",
+    "erf", "erfc", "erf_inv", "lgamma", "digamma", "bessel_i0e", "bessel_i1e", "square",
+    "integer_pow",
+)
+PIECEWISE_LINEAR_UNARY = ("abs",)
+NONLINEAR_NARY = (
+    "pow", "atan2", "igamma", "igammac", "igamma_grad_a", "random_gamma_grad",
+    "polygamma", "zeta", "regularized_incomplete_beta", "complex",
+)
+ZERO_DERIVATIVE = (
+    "sign", "floor", "ceil", "round", "not", "and", "or", "xor", "shift_left",
+    "shift_right_logical", "shift_right_arithmetic", "population_count", "clz",
+    "stop_gradient", "iota", "mulhi", "bitcast_convert_type", "is_finite",
+)
+
+for _name in LINEAR_UNARY:
+    register_rule(_name, elementwise_rule, curvature=Curvature.ZERO)
+for _name in PIECEWISE_LINEAR_UNARY:
+    register_rule(_name, _with_bounds(_abs), curvature=Curvature.ZERO)
+for _name in NONLINEAR_UNARY + NONLINEAR_NARY:
+    register_rule(_name, elementwise_rule, curvature=Curvature.NONLINEAR)
+for _name in ZERO_DERIVATIVE:
+    register_rule(_name, zero_rule, curvature=Curvature.ZERO)
+for _name in _COMPARISONS:
+    register_rule(_name, _comparison_rule(_name), curvature=Curvature.ZERO)
+
+register_rule("add", _with_bounds(_add), curvature=Curvature.ZERO)
+register_rule("add_any", elementwise_rule, curvature=Curvature.ZERO)
+register_rule("sub", _with_bounds(_sub), curvature=Curvature.ZERO)
+register_rule("neg", _with_bounds(_neg), curvature=Curvature.ZERO)
+register_rule("mul", _with_bounds(_mul), curvature=Curvature.BILINEAR)
+register_rule("div", _with_bounds(_div), curvature=Curvature.NONLINEAR)
+register_rule("rem", _with_bounds(_rem), curvature=Curvature.ZERO)
+register_rule("max", _with_bounds(_max), curvature=Curvature.ZERO)
+register_rule("min", _with_bounds(_min), curvature=Curvature.ZERO)
+register_rule("clamp", _with_bounds(_clamp), curvature=Curvature.ZERO)
+register_rule("nextafter", _first_operand_rule, curvature=Curvature.ZERO)
+register_rule("select_n", select_n_rule, curvature=Curvature.ZERO)
+register_rule("convert_element_type", convert_element_type_rule, curvature=Curvature.ZERO)

@@ -1,0 +1,104 @@
+"""Reductions, cumulative operations and sorting: group-membership maps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from asdex.detection._maps import Groups, Matrix
+from asdex.detection._registry import register_rule
+from asdex.detection._rule import Curvature, Equation, Output
+
+
+def kept_index_groups(shape: tuple[int, ...], reduced: tuple[int, ...]) -> np.ndarray:
+    """For each element of an array of `shape`, the flat index of its position once the
+    `reduced` axes are removed."""
+    kept = [d for d in range(len(shape)) if d not in reduced]
+    kept_shape = [shape[d] for d in kept]
+    grids = np.indices(shape, sparse=True)
+    group = np.zeros(shape, dtype=np.int64)
+    for d, extent in zip(kept, kept_shape, strict=True):
+        group = group * extent + grids[d]
+    return np.broadcast_to(group, shape).reshape(-1)
+
+
+def reduce_rule(eqn: Equation) -> list[Output]:
+    """`reduce_*` over `axes`: each result element depends on its reduced group."""
+    operand = eqn.operands[0]
+    axes = tuple(eqn.params["axes"])
+    out_size = eqn.out_sizes[0]
+    groups = Groups(
+        np.arange(out_size, dtype=np.int64), kept_index_groups(operand.shape, axes), out_size
+    )
+    return [Output(maps=((0, groups),))]
+
+
+def arg_reduce_rule(eqn: Equation) -> list[Output]:
+    """`argmax` / `argmin`: zero derivative; the result lies in `[0, extent - 1]`."""
+    (axis,) = eqn.params["axes"]
+    extent = eqn.operands[0].shape[axis]
+    shape = eqn.out_shapes[0]
+    return [Output(lower=np.zeros(shape, np.int64), upper=np.full(shape, extent - 1, np.int64))]
+
+
+def cumulative_rule(eqn: Equation) -> list[Output]:
+    """`cumsum` and friends: element `i` of a line depends on elements `<= i` (or `>= i`
+    when `reverse`) of the same line."""
+    shape = eqn.operands[0].shape
+    axis = eqn.params["axis"]
+    reverse = eqn.params["reverse"]
+    size = math.prod(shape)
+    extent = shape[axis]
+    ids = np.arange(size, dtype=np.int64).reshape(shape)
+    lines = np.moveaxis(ids, axis, -1).reshape(-1, extent)
+    position = np.arange(extent)
+    prefix = position[None, :] >= position[:, None]  # prefix[j, i]: j >= i (i contributes)
+    if reverse:
+        prefix = prefix.T
+    i_idx, j_idx = np.nonzero(prefix)  # element i contributes to result j
+    rows = lines[:, j_idx].reshape(-1)
+    cols = lines[:, i_idx].reshape(-1)
+    matrix = sp.csr_array((np.ones(rows.size, bool), (rows, cols)), shape=(size, size))
+    return [Output(maps=((0, Matrix(matrix)),))]
+
+
+def sort_rule(eqn: Equation) -> list[Output]:
+    """`sort` along `dimension`: result `k` holds operand `k`'s line, in some order."""
+    shape = eqn.operands[0].shape
+    groups = kept_index_groups(shape, (eqn.params["dimension"],))
+    num_groups = math.prod(shape) // shape[eqn.params["dimension"]] if shape else 1
+    return [
+        Output(maps=((k, Groups(groups, groups, num_groups)),))
+        for k in range(len(eqn.operands))
+    ]
+
+
+def top_k_rule(eqn: Equation) -> list[Output]:
+    """`top_k`: values depend on the operand's last-axis line; indices are bounded."""
+    shape = eqn.operands[0].shape
+    out_shape = eqn.out_shapes[0]
+    last = len(shape) - 1
+    num_groups = math.prod(shape[:-1])
+    values = Groups(
+        kept_index_groups(out_shape, (last,)), kept_index_groups(shape, (last,)), num_groups
+    )
+    indices = Output(
+        lower=np.zeros(out_shape, np.int64), upper=np.full(out_shape, shape[-1] - 1, np.int64)
+    )
+    return [Output(maps=((0, values),)), indices]
+
+
+register_rule("reduce_sum", reduce_rule, curvature=Curvature.ZERO)
+for _name in ("reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_xor"):
+    register_rule(_name, reduce_rule, curvature=Curvature.ZERO)
+register_rule("reduce_prod", reduce_rule, curvature=Curvature.NONLINEAR)
+for _name in ("argmax", "argmin"):
+    register_rule(_name, arg_reduce_rule, curvature=Curvature.ZERO)
+for _name in ("cumsum", "cummax", "cummin"):
+    register_rule(_name, cumulative_rule, curvature=Curvature.ZERO)
+for _name in ("cumprod", "cumlogsumexp"):
+    register_rule(_name, cumulative_rule, curvature=Curvature.NONLINEAR)
+register_rule("sort", sort_rule, curvature=Curvature.ZERO)
+register_rule("top_k", top_k_rule, curvature=Curvature.ZERO)

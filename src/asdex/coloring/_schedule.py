@@ -248,8 +248,8 @@ def schedule(colored: ColoredPattern) -> DecompressionSchedule:
         >>> schedule(jacobian_coloring_from_sparsity(p)).num_levels
         1
     """
-    method = getattr(colored, "method", None)
-    if method == "bidirectional":
+    method = getattr(colored, "method", None) or ""
+    if method.startswith("bidirectional"):
         from asdex.coloring._bidirectional import bidirectional_schedule
 
         return bidirectional_schedule(colored)

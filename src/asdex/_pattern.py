@@ -241,16 +241,20 @@ class SparsityPattern:
 
     @functools.cached_property
     def csr(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-        """Row-major adjacency `(indptr, indices)`: the columns of row `i` are
-        `indices[indptr[i]:indptr[i + 1]]`."""
+        """Row-major adjacency `(indptr, indices)`.
+
+        The columns of row `i` are `indices[indptr[i]:indptr[i + 1]]`.
+        """
         indptr = np.zeros(self.m + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.rows, minlength=self.m), out=indptr[1:])
         return indptr, self.cols
 
     @functools.cached_property
     def csc(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-        """Column-major adjacency `(indptr, indices)`: the rows of column `j` are
-        `indices[indptr[j]:indptr[j + 1]]`."""
+        """Column-major adjacency `(indptr, indices)`.
+
+        The rows of column `j` are `indices[indptr[j]:indptr[j + 1]]`.
+        """
         order = np.lexsort((self.rows, self.cols))
         indptr = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.cols, minlength=self.n), out=indptr[1:])
@@ -382,3 +386,84 @@ class ColoredPattern:
         from asdex._io import load_coloring
 
         return load_coloring(path)
+
+
+# --- pytree registration --------------------------------------------------------------
+#
+# Patterns are static data: they flatten to no leaves and travel as auxiliary data, so
+# they can be passed into jitted code, and equal patterns hit the same compilation.
+
+
+def _digest(*arrays: NDArray[Any]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def _sparsity_key(pattern: SparsityPattern) -> tuple[Any, ...]:
+    avals, avals_tree = jax.tree_util.tree_flatten(pattern.input_avals)
+    return (
+        pattern.shape,
+        _digest(pattern.rows, pattern.cols),
+        pattern.argnums,
+        avals_tree,
+        tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in avals),
+    )
+
+
+def _coloring_key(colored: ColoredPattern) -> tuple[Any, ...]:
+    star = colored.star_set
+    star_digest = None if star is None else _digest(
+        star.edge_rows, star.edge_cols, star.hubs, star.star_ids
+    )
+    return (
+        _sparsity_key(colored.sparsity),
+        _digest(np.asarray(colored.colors)),
+        int(colored.num_colors),
+        bool(colored.symmetric),
+        colored.mode,
+        star_digest,
+        colored.method,
+        colored.order,
+    )
+
+
+class _Static:
+    """A pattern as pytree auxiliary data: compared and hashed by content, computed once."""
+
+    __slots__ = ("_hash", "key", "value")
+
+    def __init__(self, value: Any, key: tuple[Any, ...]) -> None:
+        self.value = value
+        self.key = key
+        self._hash = hash(key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and self._hash == other._hash and self.key == other.key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+def _static(value: Any, make_key: Any) -> _Static:
+    static = value.__dict__.get("_static")
+    if static is None:
+        static = _Static(value, make_key(value))
+        object.__setattr__(value, "_static", static)
+    return static
+
+
+jax.tree_util.register_pytree_node(
+    SparsityPattern,
+    lambda p: ((), _static(p, _sparsity_key)),
+    lambda static, _: static.value,
+)
+jax.tree_util.register_pytree_node(
+    ColoredPattern,
+    lambda c: ((), _static(c, _coloring_key)),
+    lambda static, _: static.value,
+)

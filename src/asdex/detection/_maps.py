@@ -53,8 +53,10 @@ class Broadcast:
 
 @dataclasses.dataclass(frozen=True)
 class Groups:
-    """Output element `i` depends on every operand element `j` with
-    `operand_group[j] == output_group[i]`; group `-1` belongs to no group.
+    """Output element `i` depends on the operand elements of its group.
+
+    That is, on every `j` with `operand_group[j] == output_group[i]`; group `-1`
+    belongs to no group.
 
     The map of reductions (group = kept index) and of batched linear algebra
     (group = batch index).
@@ -77,22 +79,12 @@ DependencyMap = Identity | Broadcast | Groups | Matrix
 
 def gather_rows(pattern: Pattern, source: NDArray[np.int64]) -> Pattern:
     """Rows `pattern[source[i]]`, with empty rows where `source[i] == -1`."""
-    source = np.asarray(source, dtype=np.int64)
-    indptr = pattern.indptr.astype(np.int64, copy=False)
-    valid = source >= 0
-    safe = np.where(valid, source, 0)
-    starts = np.where(valid, indptr[safe], 0)
-    counts = np.where(valid, indptr[safe + 1] - starts, 0)
-    new_indptr = np.zeros(source.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_indptr[1:])
-    total = int(new_indptr[-1])
-    if total == 0:
-        return empty_pattern(source.size, pattern.shape[1])
-    positions = np.arange(total, dtype=np.int64) + np.repeat(starts - new_indptr[:-1], counts)
-    return sp.csr_array(
-        (np.ones(total, bool), pattern.indices[positions], new_indptr),
-        shape=(source.size, pattern.shape[1]),
-    )
+    size, n = pattern.shape
+    # One empty row appended at index `size` stands for -1; scipy's row indexing is C++.
+    indptr = np.append(pattern.indptr, pattern.indptr[-1])
+    extended = sp.csr_array((pattern.data, pattern.indices, indptr), shape=(size + 1, n))
+    rows = extended[np.where(np.asarray(source) >= 0, source, size)]
+    return sp.csr_array(rows)
 
 
 def group_union(pattern: Pattern, dependency: Groups, out_size: int) -> Pattern:

@@ -56,16 +56,13 @@ def _bounds(eqn: Equation) -> list[tuple[np.ndarray, np.ndarray]] | None:
     return found
 
 
-def _integer_result(eqn: Equation) -> bool:
-    return np.dtype(eqn.out_dtypes[0]).kind in "iu"
-
 
 def _with_bounds(compute):
     """An elementwise rule that also derives integer bounds with `compute`."""
 
     def rule(eqn: Equation) -> list[Output]:
         maps = _maps(eqn)
-        bounds = _bounds(eqn) if _integer_result(eqn) or eqn.out_dtypes[0] == bool else None
+        bounds = _bounds(eqn) if np.dtype(eqn.out_dtypes[0]).kind in "biu" else None
         if bounds is None:
             return [Output(maps=maps)]
         lower, upper = compute(eqn, bounds)
@@ -193,8 +190,9 @@ def select_n_rule(eqn: Equation) -> list[Output]:
         else:
             masks = [np.ones(out_shape, bool) for _ in possible_cases]
         big = np.iinfo(np.int64).max
-        lower = np.min([np.where(mk, lo, big) for mk, (lo, _) in zip(masks, shaped, strict=True)], 0)
-        upper = np.max([np.where(mk, hi, -big) for mk, (_, hi) in zip(masks, shaped, strict=True)], 0)
+        pairs = list(zip(masks, shaped, strict=True))
+        lower = np.min([np.where(mk, lo, big) for mk, (lo, _) in pairs], 0)
+        upper = np.max([np.where(mk, hi, -big) for mk, (_, hi) in pairs], 0)
     return [Output(maps=tuple(maps), lower=lower, upper=upper)]
 
 

@@ -13,8 +13,7 @@ from asdex.detection._rule import Curvature, Equation, Output
 
 
 def kept_index_groups(shape: tuple[int, ...], reduced: tuple[int, ...]) -> np.ndarray:
-    """For each element of an array of `shape`, the flat index of its position once the
-    `reduced` axes are removed."""
+    """For each element of an array of `shape`, its flat index once `reduced` axes are gone."""
     kept = [d for d in range(len(shape)) if d not in reduced]
     kept_shape = [shape[d] for d in kept]
     grids = np.indices(shape, sparse=True)
@@ -44,8 +43,10 @@ def arg_reduce_rule(eqn: Equation) -> list[Output]:
 
 
 def cumulative_rule(eqn: Equation) -> list[Output]:
-    """`cumsum` and friends: element `i` of a line depends on elements `<= i` (or `>= i`
-    when `reverse`) of the same line."""
+    """`cumsum` and friends: element `i` of a line depends on the elements up to `i`.
+
+    With `reverse`, on the elements from `i` on.
+    """
     shape = eqn.operands[0].shape
     axis = eqn.params["axis"]
     reverse = eqn.params["reverse"]

@@ -102,7 +102,7 @@ def _transpose(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _broadcast_in_dim(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
-    shape = eqn.params["shape"]
+    shape = eqn.out_shapes[0]
     dims = eqn.params["broadcast_dimensions"]
     expanded = [1] * len(shape)
     for operand_dim, out_dim in enumerate(dims):
@@ -135,16 +135,32 @@ def _pad(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
     return np.pad(ids[0], [(lo, hi) for lo, hi, _ in config], constant_values=ids[1].item())
 
 
+def _stack(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
+    return np.stack(ids, axis=eqn.params["axis"])
+
+
+def _tile(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
+    return np.tile(ids[0], eqn.params["reps"])
+
+
+def _unstack(eqn: Equation, ids: Sequence[np.ndarray]) -> list[np.ndarray]:
+    return list(np.moveaxis(ids[0], eqn.params["axis"], 0))
+
+
 def _split(eqn: Equation, ids: Sequence[np.ndarray]) -> list[np.ndarray]:
     axis = eqn.params["axis"]
     cuts = np.cumsum(eqn.params["sizes"])[:-1]
     return np.split(ids[0], cuts, axis=axis)
 
 
-def split_rule(eqn: Equation) -> list[Output]:
-    """`split`: several results, each a slab of the operand."""
-    pieces = _split(eqn, operand_ids(eqn, (0,)))
-    return [split_sources(eqn, (0,), p.reshape(-1).astype(np.int64)) for p in pieces]
+def pieces_rule(pieces: Callable[[Equation, Sequence[np.ndarray]], list[np.ndarray]]):
+    """A rule for primitives with several results, each a piece of the operand."""
+
+    def rule(eqn: Equation) -> list[Output]:
+        found = pieces(eqn, operand_ids(eqn, (0,)))
+        return [split_sources(eqn, (0,), p.reshape(-1).astype(np.int64)) for p in found]
+
+    return rule
 
 
 for _name in ("reshape", "squeeze", "expand_dims", "copy", "copy_p"):
@@ -155,4 +171,7 @@ register_rule("slice", movement_rule(fast=_slice), curvature=Curvature.ZERO)
 register_rule("concatenate", movement_rule(fast=_concatenate), curvature=Curvature.ZERO)
 register_rule("rev", movement_rule(fast=_rev), curvature=Curvature.ZERO)
 register_rule("pad", movement_rule(fast=_pad), curvature=Curvature.ZERO)
-register_rule("split", split_rule, curvature=Curvature.ZERO)
+register_rule("stack", movement_rule(fast=_stack), curvature=Curvature.ZERO)
+register_rule("tile", movement_rule(fast=_tile), curvature=Curvature.ZERO)
+register_rule("split", pieces_rule(_split), curvature=Curvature.ZERO)
+register_rule("unstack", pieces_rule(_unstack), curvature=Curvature.ZERO)

@@ -1,0 +1,545 @@
+"""The public differentiation API: wiring of detection, coloring and decompression.
+
+Each `*_from_coloring` function precomputes a decompression plan on the host, once, and
+returns an ordinary traceable JAX function. `jacobian`, `hessian` and their
+`value_and_*` variants detect the sparsity and color it first.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from asdex._pattern import ColoredPattern, HessianMode, JacobianMode
+from asdex.decompression import OUTPUT_FORMATS, OutputFormat, sparse_hessian, sparse_jacobian
+
+
+class DenseColoringWarning(UserWarning):
+    """Warned when a coloring needs as many passes as dense differentiation would."""
+
+
+def _check_options(output_format: str, chunk_size: int | None) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"`output_format` must be one of {OUTPUT_FORMATS}, got {output_format!r}."
+        )
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
+    ):
+        raise ValueError(f"`chunk_size` must be a positive int or None, got {chunk_size!r}.")
+
+
+def _check_coloring(coloring: Any, name: str) -> None:
+    if not isinstance(coloring, ColoredPattern):
+        raise TypeError(
+            f"{name} expects a ColoredPattern (from `jacobian_coloring` or "
+            f"`hessian_coloring`), got {type(coloring).__name__}."
+        )
+
+
+def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str, stacklevel: int) -> None:
+    if dense > 1 and coloring.num_colors >= dense:
+        passes = {"fwd": "JVPs", "rev": "VJPs"}.get(coloring.mode, "HVPs")
+        warnings.warn(
+            f"The coloring needs {coloring.num_colors} {passes} for this "
+            f"{coloring.sparsity.m}x{coloring.sparsity.n} {what}, no fewer than the "
+            f"{dense} passes of dense differentiation: sparsity brings no gain here.",
+            DenseColoringWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _schedule(coloring: ColoredPattern) -> Any:
+    from asdex.coloring._schedule import schedule
+
+    return schedule(coloring)
+
+
+def _jacobian_evaluator(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat,
+    *,
+    has_aux: bool,
+    holomorphic: bool,
+    allow_int: bool,
+    chunk_size: int | None,
+    name: str,
+) -> Callable[..., tuple[Any, Any, Any]]:
+    _check_coloring(coloring, name)
+    _check_options(output_format, chunk_size)
+    _warn_if_dense(coloring, min(coloring.sparsity.shape), "Jacobian", stacklevel=4)
+    return sparse_jacobian(
+        f,
+        coloring,
+        _schedule(coloring),
+        output_format=output_format,
+        has_aux=has_aux,
+        holomorphic=holomorphic,
+        allow_int=allow_int,
+        chunk_size=chunk_size,
+        name=name,
+    )
+
+
+def _hessian_evaluator(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat,
+    *,
+    has_aux: bool,
+    holomorphic: bool,
+    allow_int: bool,
+    chunk_size: int | None,
+    name: str,
+) -> Callable[..., tuple[Any, Any, Any]]:
+    _check_coloring(coloring, name)
+    _check_options(output_format, chunk_size)
+    _warn_if_dense(coloring, coloring.sparsity.n, "Hessian", stacklevel=4)
+    return sparse_hessian(
+        f,
+        coloring,
+        _schedule(coloring),
+        output_format=output_format,
+        has_aux=has_aux,
+        holomorphic=holomorphic,
+        allow_int=allow_int,
+        chunk_size=chunk_size,
+        name=name,
+    )
+
+
+# --- from a coloring -------------------------------------------------------------------
+
+
+def jacobian_from_coloring(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat = "bcoo",
+    *,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Build a sparse Jacobian function from a precomputed coloring.
+
+    A column coloring (mode "fwd") costs one JVP per color, a row coloring (mode "rev")
+    one VJP per color; `f` is linearized once per call and the products are batched.
+
+    Args:
+        f: Function to differentiate.
+        coloring: A `ColoredPattern` from `jacobian_coloring` or
+            `jacobian_coloring_from_sparsity`.
+        output_format: "bcoo" for `jax.experimental.sparse.BCOO` blocks, "dense" for
+            `jax.Array` blocks.
+        has_aux: Whether `f` returns `(output, aux)`; the function then returns
+            `(jac, aux)`.
+        holomorphic: Whether `f` is promised to be holomorphic (complex inputs and
+            outputs), as in `jax.jacrev`.
+        allow_int: Whether integer inputs may be differentiated (their blocks are zero).
+        chunk_size: Number of colors evaluated at once; `None` batches them all. A
+            smaller value bounds memory by running the batches with `lax.map`.
+
+    Returns:
+        A function of the same positional and keyword arguments as `f` (keyword
+        arguments are forwarded), returning the Jacobian as a pytree of blocks shaped
+        `(*out_shape, *in_leaf_shape)`, nested like `jax.jacobian`'s result.
+
+    Example:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
+        >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
+        >>> jac_fn = jacobian_from_coloring(jnp.sin, coloring, "dense")
+        >>> jac_fn(jnp.zeros(3)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    evaluate = _jacobian_evaluator(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size, name="jacobian",
+    )
+
+    @functools.wraps(f)
+    def jacobian_fn(*args: Any, **kwargs: Any) -> Any:
+        _, jac, aux = evaluate(*args, **kwargs)
+        return (jac, aux) if has_aux else jac
+
+    return jacobian_fn
+
+
+def value_and_jacobian_from_coloring(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat = "bcoo",
+    *,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Build a function returning `f`'s value and sparse Jacobian from a coloring.
+
+    The value comes out of the same linearization: no extra forward pass. Arguments are
+    those of `jacobian_from_coloring`.
+
+    Returns:
+        A function returning `(value, jac)`, or `((value, aux), jac)` when `has_aux`,
+        in the order of `jax.value_and_grad`.
+
+    Example:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
+        >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> value, jac = value_and_jacobian_from_coloring(jnp.exp, coloring, "dense")(
+        ...     jnp.zeros(2))
+        >>> value.tolist(), jac.tolist()
+        ([1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    evaluate = _jacobian_evaluator(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size, name="value_and_jacobian",
+    )
+
+    @functools.wraps(f)
+    def value_and_jacobian_fn(*args: Any, **kwargs: Any) -> Any:
+        value, jac, aux = evaluate(*args, **kwargs)
+        return ((value, aux), jac) if has_aux else (value, jac)
+
+    return value_and_jacobian_fn
+
+
+def hessian_from_coloring(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat = "bcoo",
+    *,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Build a sparse Hessian function from a precomputed coloring.
+
+    One Hessian-vector product per color, in the coloring's HVP mode; symmetric (star
+    or acyclic) colorings are decompressed directly or by substitution.
+
+    Args:
+        f: Scalar-valued function (outputs of size 1, such as shape `(1,)`, are
+            squeezed).
+        coloring: A `ColoredPattern` from `hessian_coloring` or
+            `hessian_coloring_from_sparsity`.
+        output_format: "bcoo" or "dense", as in `jacobian_from_coloring`.
+        has_aux: Whether `f` returns `(output, aux)`; the function then returns
+            `(hess, aux)`.
+        holomorphic: Whether `f` is promised to be holomorphic.
+        allow_int: Whether integer inputs may be differentiated (their blocks are zero).
+        chunk_size: Number of colors evaluated at once; `None` batches them all.
+
+    Returns:
+        A function of the same arguments as `f` returning the Hessian as a pytree of
+        blocks shaped `(*in_leaf_shape_a, *in_leaf_shape_b)`, nested like
+        `jax.hessian`'s result.
+
+    Example:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
+        >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> hessian_from_coloring(lambda x: (x**2).sum(), coloring, "dense")(
+        ...     jnp.ones(2)).tolist()
+        [[2.0, 0.0], [0.0, 2.0]]
+    """
+    evaluate = _hessian_evaluator(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size, name="hessian",
+    )
+
+    @functools.wraps(f)
+    def hessian_fn(*args: Any, **kwargs: Any) -> Any:
+        _, hess, aux = evaluate(*args, **kwargs)
+        return (hess, aux) if has_aux else hess
+
+    return hessian_fn
+
+
+def value_and_hessian_from_coloring(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    output_format: OutputFormat = "bcoo",
+    *,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Build a function returning `f`'s value and sparse Hessian from a coloring.
+
+    The value comes out of the Hessian-vector products' own forward pass. Arguments are
+    those of `hessian_from_coloring`.
+
+    Returns:
+        A function returning `(value, hess)`, or `((value, aux), hess)` when `has_aux`.
+
+    Example:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
+        >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> value, hess = value_and_hessian_from_coloring(
+        ...     lambda x: (x**2).sum(), coloring, "dense")(jnp.ones(2))
+        >>> value.tolist(), hess.tolist()
+        (2.0, [[2.0, 0.0], [0.0, 2.0]])
+    """
+    evaluate = _hessian_evaluator(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size, name="value_and_hessian",
+    )
+
+    @functools.wraps(f)
+    def value_and_hessian_fn(*args: Any, **kwargs: Any) -> Any:
+        value, hess, aux = evaluate(*args, **kwargs)
+        return ((value, aux), hess) if has_aux else (value, hess)
+
+    return value_and_hessian_fn
+
+
+# --- detect and color ------------------------------------------------------------------
+
+
+def jacobian_coloring(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    mode: JacobianMode | None = None,
+    symmetric: bool = False,
+    postprocess: bool = False,
+) -> ColoredPattern:
+    """Detect the Jacobian sparsity of `f` and color it, in one step.
+
+    Args:
+        f: Function whose Jacobian is wanted.
+        *args: Sample arguments; only their structure, shapes and dtypes are used.
+        argnums: Positional argument(s) to differentiate with respect to.
+        has_aux: Whether `f` returns `(output, aux)`; `aux` is ignored.
+        mode: "fwd" (column coloring, JVPs), "rev" (row coloring, VJPs), or `None` for
+            whichever needs fewer colors ("fwd" when `symmetric`).
+        symmetric: Whether to use a symmetric (star) coloring; needs a square Jacobian.
+        postprocess: With `symmetric`, prune colors never used as hubs.
+
+    Returns:
+        The `ColoredPattern`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> jacobian_coloring(lambda x: x[1:] - x[:-1], jnp.zeros(5)).num_colors
+        2
+    """
+    from asdex.coloring import jacobian_coloring_from_sparsity
+    from asdex.detection import jacobian_sparsity
+
+    sparsity = jacobian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
+    return jacobian_coloring_from_sparsity(
+        sparsity, mode=mode, symmetric=symmetric, postprocess=postprocess
+    )
+
+
+def hessian_coloring(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    mode: HessianMode | None = None,
+    symmetric: bool = True,
+    postprocess: bool = False,
+) -> ColoredPattern:
+    """Detect the Hessian sparsity of a scalar-valued `f` and color it, in one step.
+
+    Args:
+        f: Scalar-valued function.
+        *args: Sample arguments; only their structure, shapes and dtypes are used.
+        argnums: Positional argument(s) to differentiate with respect to.
+        has_aux: Whether `f` returns `(output, aux)`; `aux` is ignored.
+        mode: Hessian-vector product strategy: "fwd_over_rev" (default), "rev_over_fwd"
+            or "rev_over_rev".
+        symmetric: Whether to use a symmetric coloring (fewer colors, by `H = H^T`).
+        postprocess: With `symmetric`, prune colors never used as hubs.
+
+    Returns:
+        The `ColoredPattern`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> hessian_coloring(lambda x: (x**3).sum(), jnp.zeros(4)).num_colors
+        1
+    """
+    from asdex.coloring import hessian_coloring_from_sparsity
+    from asdex.detection import hessian_sparsity
+
+    sparsity = hessian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
+    return hessian_coloring_from_sparsity(
+        sparsity, mode=mode, symmetric=symmetric, postprocess=postprocess
+    )
+
+
+# --- detect, color and differentiate ---------------------------------------------------
+
+
+def jacobian(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    mode: JacobianMode | None = None,
+    symmetric: bool = False,
+    output_format: OutputFormat = "bcoo",
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Detect sparsity, color, and return a function computing sparse Jacobians.
+
+    Combines `jacobian_coloring` and `jacobian_from_coloring`: detection and coloring
+    run once, now, on the sample `args`; the returned function is ordinary JAX.
+
+    Args:
+        f: Function whose Jacobian is wanted.
+        *args: Sample arguments; only their structure, shapes and dtypes are used.
+        argnums: Positional argument(s) to differentiate with respect to.
+        has_aux: Whether `f` returns `(output, aux)`; the function returns `(jac, aux)`.
+        holomorphic: Whether `f` is promised to be holomorphic, as in `jax.jacrev`.
+        allow_int: Whether integer inputs may be differentiated (zero blocks).
+        mode: "fwd" (JVPs), "rev" (VJPs) or `None` for whichever needs fewer colors.
+        symmetric: Whether to use a symmetric (star) coloring; needs a square Jacobian.
+        output_format: "bcoo" (sparse blocks, default) or "dense".
+        chunk_size: Number of colors evaluated at once; `None` batches them all.
+
+    Returns:
+        A function of the same arguments as `f` returning the Jacobian blocks, nested
+        like `jax.jacobian`'s result, each shaped `(*out_shape, *in_leaf_shape)`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> jac_fn = jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4))
+        >>> jac_fn(jnp.arange(4.0)).todense().tolist()
+        [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0], [0.0, 0.0, 3.0, 2.0]]
+    """
+    coloring = jacobian_coloring(
+        f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
+    )
+    return jacobian_from_coloring(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size,
+    )
+
+
+def value_and_jacobian(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    mode: JacobianMode | None = None,
+    symmetric: bool = False,
+    output_format: OutputFormat = "bcoo",
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Like `jacobian`, but the function also returns `f`'s value, at no extra cost.
+
+    Returns:
+        A function returning `(value, jac)`, or `((value, aux), jac)` when `has_aux`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> value, jac = value_and_jacobian(jnp.sin, jnp.zeros(2))(jnp.zeros(2))
+        >>> value.tolist(), jac.todense().tolist()
+        ([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    coloring = jacobian_coloring(
+        f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
+    )
+    return value_and_jacobian_from_coloring(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size,
+    )
+
+
+def hessian(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    mode: HessianMode | None = None,
+    symmetric: bool = True,
+    output_format: OutputFormat = "bcoo",
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Detect sparsity, color, and return a function computing sparse Hessians.
+
+    `f` must be scalar-valued; outputs of size 1 (such as shape `(1,)`) are squeezed.
+
+    Args:
+        f: Scalar-valued function.
+        *args: Sample arguments; only their structure, shapes and dtypes are used.
+        argnums: Positional argument(s) to differentiate with respect to.
+        has_aux: Whether `f` returns `(output, aux)`; the function returns `(hess, aux)`.
+        holomorphic: Whether `f` is promised to be holomorphic.
+        allow_int: Whether integer inputs may be differentiated (zero blocks).
+        mode: "fwd_over_rev" (default), "rev_over_fwd" or "rev_over_rev".
+        symmetric: Whether to use a symmetric coloring (default; fewer colors).
+        output_format: "bcoo" (sparse blocks, default) or "dense".
+        chunk_size: Number of colors evaluated at once; `None` batches them all.
+
+    Returns:
+        A function of the same arguments as `f` returning the Hessian blocks, nested
+        like `jax.hessian`'s result.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> hess_fn = hessian(lambda x: (x**3).sum(), jnp.zeros(3))
+        >>> hess_fn(jnp.ones(3)).todense().tolist()
+        [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]]
+    """
+    coloring = hessian_coloring(
+        f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
+    )
+    return hessian_from_coloring(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size,
+    )
+
+
+def value_and_hessian(
+    f: Callable[..., Any],
+    *args: Any,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+    mode: HessianMode | None = None,
+    symmetric: bool = True,
+    output_format: OutputFormat = "bcoo",
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """Like `hessian`, but the function also returns `f`'s value, at no extra cost.
+
+    Returns:
+        A function returning `(value, hess)`, or `((value, aux), hess)` when `has_aux`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> value, hess = value_and_hessian(lambda x: (x**2).sum(), jnp.zeros(2))(
+        ...     jnp.ones(2))
+        >>> value.tolist(), hess.todense().tolist()
+        (2.0, [[2.0, 0.0], [0.0, 2.0]])
+    """
+    coloring = hessian_coloring(
+        f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
+    )
+    return value_and_hessian_from_coloring(
+        f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
+        allow_int=allow_int, chunk_size=chunk_size,
+    )

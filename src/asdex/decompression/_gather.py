@@ -1,0 +1,137 @@
+"""Decompression: recover the nonzero values from the compressed matrix inside jit.
+
+A decompression schedule (built on the host by `asdex.coloring`) says where each
+nonzero is read in the compressed matrix `B` (shape `(N, num_colors)`), and, for
+substitution, which earlier-computed nonzeros to subtract. `GatherPlan` turns it into
+NumPy index constants once; applying it is one gather for direct decompression, plus one
+gather-and-subtract per level for substitution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+if TYPE_CHECKING:
+    from asdex.coloring._schedule import DecompressionSchedule
+
+
+@dataclasses.dataclass(frozen=True)
+class _Level:
+    targets: np.ndarray
+    reads: np.ndarray
+    subtract: np.ndarray
+    segments: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class GatherPlan:
+    """Index constants that map a compressed matrix to the sorted nonzero values.
+
+    The compressed matrix is taken as `C` of shape `(num_colors, N)`, the transpose of
+    the schedule's `B`, flattened: `B[i, c]` is `C.ravel()[c * N + i]`.
+
+    Attributes:
+        nnz: Number of nonzeros.
+        size: `num_colors * N`, the flat size of the compressed matrix.
+        initial: For each nonzero, its flat read position in `C`, or `size` (a zero)
+            when it is computed later by substitution or mirroring.
+        padded: Whether `initial` reads the zero at position `size`.
+        levels: Substitution levels, applied in order.
+        mirror_targets: Nonzeros copied at the end from `mirror_sources`.
+        mirror_sources: Nonzeros they copy.
+    """
+
+    nnz: int
+    size: int
+    initial: np.ndarray
+    padded: bool
+    levels: tuple[_Level, ...]
+    mirror_targets: np.ndarray
+    mirror_sources: np.ndarray
+
+    @classmethod
+    def from_schedule(cls, schedule: DecompressionSchedule) -> GatherPlan:
+        """Precompute the plan of a `DecompressionSchedule`.
+
+        Entries without anything to subtract are read directly, whatever their level,
+        and mirrors of directly read entries are folded into the same gather.
+
+        Example:
+            >>> from asdex.coloring._schedule import direct_level, make_schedule
+            >>> level = direct_level(np.array([0, 1]), np.array([0, 1]), np.array([0, 0]))
+            >>> plan = GatherPlan.from_schedule(make_schedule([level], 2, (2, 1)))
+            >>> plan(jnp.array([[3.0, 4.0]])).tolist()
+            [3.0, 4.0]
+        """
+        nnz = schedule.nnz
+        n_rows, num_colors = schedule.b_shape
+        size = num_colors * n_rows
+        initial = np.full(nnz, size, dtype=np.int64)
+        direct = np.zeros(nnz, dtype=bool)
+        levels = []
+        for level in schedule.levels:
+            targets = np.asarray(level.targets, dtype=np.int64)
+            reads = np.asarray(level.b_cols, np.int64) * n_rows + np.asarray(level.b_rows)
+            indptr = np.asarray(level.sub_indptr, dtype=np.int64)
+            counts = np.diff(indptr)
+            plain = counts == 0
+            initial[targets[plain]] = reads[plain]
+            direct[targets[plain]] = True
+            if plain.all():
+                continue
+            keep = ~plain
+            segments = np.repeat(np.arange(keep.sum()), counts[keep])
+            entries = np.asarray(level.sub_entries, dtype=np.int64)
+            subtract = np.concatenate(
+                [entries[indptr[i] : indptr[i + 1]] for i in np.flatnonzero(keep)]
+            )
+            levels.append(_Level(targets[keep], reads[keep], subtract, segments))
+        mirror_targets = np.asarray(schedule.mirror_targets, dtype=np.int64)
+        mirror_sources = np.asarray(schedule.mirror_sources, dtype=np.int64)
+        folded = direct[mirror_sources]
+        initial[mirror_targets[folded]] = initial[mirror_sources[folded]]
+        return cls(
+            nnz,
+            size,
+            _compact(initial),
+            bool((initial == size).any()),
+            tuple(
+                _Level(_compact(lv.targets), _compact(lv.reads), _compact(lv.subtract),
+                       _compact(lv.segments))
+                for lv in levels
+            ),
+            _compact(mirror_targets[~folded]),
+            _compact(mirror_sources[~folded]),
+        )
+
+    def __call__(self, compressed: jax.Array) -> jax.Array:
+        """Return the nonzero values, shape `(nnz,)`, from `C` of shape `(k, N)`."""
+        flat = compressed.reshape(-1)
+        if self.padded:
+            flat = jnp.concatenate([flat, jnp.zeros(1, flat.dtype)])
+        values = flat[self.initial]
+        for level in self.levels:
+            correction = jax.ops.segment_sum(
+                values[level.subtract], level.segments, num_segments=level.targets.size,
+                indices_are_sorted=True,
+            )
+            values = values.at[level.targets].set(
+                flat[level.reads] - correction, unique_indices=True
+            )
+        if self.mirror_targets.size:
+            values = values.at[self.mirror_targets].set(
+                values[self.mirror_sources], unique_indices=True
+            )
+        return values
+
+
+def _compact(index: np.ndarray) -> np.ndarray:
+    """Use int32 indices where they fit: smaller constants, faster gathers."""
+    if index.size == 0 or index.max() < np.iinfo(np.int32).max:
+        return index.astype(np.int32)
+    return index

@@ -1,0 +1,57 @@
+"""`gather`: each result element reads one operand position per value of its indices."""
+
+from __future__ import annotations
+
+from asdex.detection._registry import register_rule
+from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rules.indexing.boxes import (
+    Boxes,
+    gather_map,
+    index_starts,
+    out_of_bounds,
+    window_boxes,
+)
+from asdex.detection._rules.structural import evaluate_on_ids, split_sources
+
+
+def gather_boxes(eqn: Equation) -> Boxes:
+    """The operand positions each result element of a `gather` may read."""
+    operand, indices = eqn.operands
+    dn = eqn.params["dimension_numbers"]
+    sizes = eqn.params["slice_sizes"]
+    out_shape = eqn.out_shapes[0]
+    offset_axes = [int(a) for a in dn.offset_dims]
+    batch_axes = [a for a in range(len(out_shape)) if a not in offset_axes]
+    skipped = {int(d) for d in (*dn.collapsed_slice_dims, *dn.operand_batching_dims)}
+    window_dims = [d for d in range(len(operand.shape)) if d not in skipped]
+    index_dims = [int(d) for d in dn.start_index_map]
+    starts = index_starts(
+        indices,
+        index_dims,
+        [operand.shape[d] - sizes[d] for d in index_dims],
+        out_of_bounds(eqn.params["mode"], gather=True),
+        offset_axes,
+    )
+    batching = [
+        (int(d), batch_axes[int(t)])
+        for d, t in zip(dn.operand_batching_dims, dn.start_indices_batching_dims, strict=True)
+    ]
+    return window_boxes(
+        operand.shape, out_shape, starts, list(zip(window_dims, offset_axes, strict=True)),
+        batching,
+    )
+
+
+def gather_rule(eqn: Equation) -> list[Output]:
+    """`gather`: exact ids for known indices, else the boxes of the possible starts.
+
+    Filled (dropped) elements depend on nothing.
+    """
+    if eqn.operands[1].value is not None:
+        ids = evaluate_on_ids(eqn, (0,), fill_value=-1)[0]
+        return [split_sources(eqn, (0,), ids)]
+    dependency = gather_map(gather_boxes(eqn))
+    return [Output(maps=() if dependency is None else ((0, dependency),))]
+
+
+register_rule("gather", gather_rule, curvature=Curvature.ZERO)

@@ -3,6 +3,7 @@
 from asdex.detection._rules import (  # noqa: F401
     calls,
     elementwise,
+    indexing,
     reductions,
     structural,
 )

@@ -2,8 +2,11 @@
 
 from asdex.detection._rules import (  # noqa: F401
     calls,
+    control_flow,
     elementwise,
     indexing,
+    misc,
+    random,
     reductions,
     structural,
 )

@@ -110,7 +110,7 @@ def acyclic_kernel(graph: SymmetricGraph, order: NDArray[np.int64]) -> NDArray[n
 
 
 @numba.njit(cache=True, nogil=True)
-def _peel(node_ptr, node_entries, node_of_entry, mate, edge_of, blocked, num_edges):  # pragma: no cover
+def _peel(node_ptr, node_entries, node_of_entry, mate, edge_of, blocked, num_edges):
     num_nodes = node_ptr.size - 1
     remaining = np.diff(node_ptr)
     level = np.full(num_edges, -1, dtype=np.int64)

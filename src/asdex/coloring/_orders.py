@@ -52,7 +52,7 @@ def _degrees(v_indptr, v_nets, n_indptr, n_vertices):  # pragma: no cover - comp
 
 
 @numba.njit(cache=True, nogil=True)
-def _dynamic_order(v_indptr, v_nets, n_indptr, n_vertices, key, pick_max, delta):  # pragma: no cover
+def _dynamic_order(v_indptr, v_nets, n_indptr, n_vertices, key, pick_max, delta):
     """Repeatedly take a vertex of extreme `key`, then add `delta` to its live neighbors."""
     num = v_indptr.size - 1
     top = num + 1

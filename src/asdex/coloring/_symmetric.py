@@ -24,10 +24,10 @@ def compact(colors: NDArray[np.int32], needed: NDArray[np.bool_]) -> tuple[NDArr
         >>> compact(np.array([0, 1, 2, -1]), np.array([True, False, True]))
         (array([ 0, -1,  1, -1], dtype=int32), 2)
     """
+    needed = np.r_[needed, False]  # a guard slot, so that neutral colors index safely
     new_id = np.cumsum(needed) - 1
-    safe = np.maximum(colors, 0)
-    keep = (colors >= 0) & needed[safe]
-    return np.where(keep, new_id[safe], -1).astype(np.int32), int(needed.sum())
+    safe = np.where(colors >= 0, colors, needed.size - 1)
+    return np.where(needed[safe], new_id[safe], -1).astype(np.int32), int(needed.sum())
 
 
 def _num_colors(colors: NDArray[np.int32]) -> int:

@@ -2,11 +2,14 @@
 
 from asdex.detection._rules import (  # noqa: F401
     calls,
+    contractions,
     control_flow,
     elementwise,
     indexing,
+    linalg,
     misc,
     random,
     reductions,
     structural,
+    windows,
 )

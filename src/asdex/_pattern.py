@@ -348,9 +348,11 @@ class ColoredPattern:
         mode: The resolved AD mode.
         star_set: The star decomposition of a star coloring, else `None`.
         method: The coloring algorithm: "greedy" (partial distance-2), "star",
-            "acyclic" (substitution decompression) or "bidirectional" (rows and
-            columns; `colors` then has shape `(m + n,)`, rows first). `None` means the
-            default for `symmetric`: "star" if symmetric, else "greedy".
+            "acyclic" (substitution decompression), or "bidirectional" /
+            "bidirectional_acyclic" (rows and columns, from a star or acyclic coloring;
+            `colors` then has shape `(m + n,)`, rows first, see
+            `asdex.coloring.color_bidirectional`). `None` means the default for
+            `symmetric`: "star" if symmetric, else "greedy".
         order: The vertex order the coloring used; `None` means "largest_first".
     """
 

@@ -1,6 +1,7 @@
 """Sparsity detection: from a jaxpr to a `SparsityPattern` (DESIGN.md §3 and §4)."""
 
 from asdex.detection import _rules  # noqa: F401  (fills the primitive table)
+from asdex.detection._hessian import hessian_sparsity
 from asdex.detection._jacobian import jacobian_sparsity
 from asdex.detection._maps import Broadcast, DependencyMap, Groups, Identity, Matrix
 from asdex.detection._registry import register_rule, registered_primitives
@@ -16,6 +17,7 @@ __all__ = [
     "Matrix",
     "Operand",
     "Output",
+    "hessian_sparsity",
     "jacobian_sparsity",
     "register_rule",
     "registered_primitives",

@@ -8,17 +8,18 @@ Primitives that carry jaxprs have propagators that call back into `propagate`.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import numpy as np
 
 from asdex.detection import _jax
 from asdex.detection._maps import Broadcast, Identity, Pattern, apply_map, empty_pattern, union
-from asdex.detection._registry import lookup
+from asdex.detection._registry import Entry, lookup
 from asdex.detection._rule import Equation, Operand, Output
 
 MAX_EVALUATED_SIZE = 1 << 24
@@ -36,6 +37,25 @@ class State:
     def size(self) -> int:
         """Number of elements."""
         return self.operand.size
+
+
+class Observer(Protocol):
+    """Sees every equation the engine propagates (the Hessian engine records them)."""
+
+    def equation(
+        self, entry: Entry, equation: Equation, outputs: Sequence[Output],
+        states: Sequence[State], results: Sequence[State],
+    ) -> None:
+        """Called after a map rule's equation has been propagated."""
+
+    def call(self, eqn: Any, entry: Entry, states: list[State], n: int) -> list[State]:
+        """Called in place of a propagator; must run `entry.propagator` itself."""
+
+
+OBSERVER: contextvars.ContextVar[Observer | None] = contextvars.ContextVar(
+    "asdex_detection_observer", default=None
+)
+"""The observer of the running propagation, if any (the Jacobian engine has none)."""
 
 
 def constant_state(value: Any, n: int) -> State:
@@ -99,7 +119,10 @@ def live_equations(jaxpr: Any) -> list[Any]:
 def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]:
     """Propagate states through one equation."""
     entry = lookup(eqn.primitive)
+    observer = OBSERVER.get()
     if entry.propagator is not None:
+        if observer is not None:
+            return observer.call(eqn, entry, list(states), n)
         return entry.propagator(eqn, list(states), n)
     equation = Equation(
         primitive=eqn.primitive,
@@ -115,12 +138,15 @@ def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]
             f"expected {len(eqn.outvars)}."
         )
     values = _evaluate_if_known(eqn, states, outputs)
-    return [
+    results = [
         _output_state(output, states, shape, dtype, value, n)
         for output, shape, dtype, value in zip(
             outputs, equation.out_shapes, equation.out_dtypes, values, strict=True
         )
     ]
+    if observer is not None:
+        observer.equation(entry, equation, outputs, states, results)
+    return results
 
 
 def _output_state(
@@ -184,7 +210,7 @@ def _evaluate_if_known(eqn: Any, states: Sequence[State], outputs: list[Output])
     try:
         with jax.ensure_compile_time_eval():
             results = _jax.bind(eqn.primitive, eqn.params, [s.operand.value for s in states])
-    except Exception:  # noqa: BLE001 -- a value we cannot compute is merely unknown
+    except Exception:
         return none
     if not eqn.primitive.multiple_results:
         results = [results]

@@ -1,0 +1,68 @@
+"""How a primitive's second derivative couples its operands (DESIGN.md §4).
+
+A registry entry's `curvature` is a `Curvature`, or a callable of the `Equation`
+returning one of:
+
+* a `Curvature`: `ZERO` (no pairs), `BILINEAR` (pairs of different operands),
+  `NONLINEAR` (every pair of operands, an operand with itself included);
+* a set of operand index pairs `{(k, l), ...}` that couple (`(k, k)`: operand `k`
+  with itself), e.g. `{(0, 1), (1, 1)}` for `x / y`, which is linear in `x`;
+* a sequence of `Terms`, for primitives whose result element sums products of
+  operand elements (`dot_general`, `reduce_prod`): exact where a per-operand map
+  would couple every element of a contraction with every other.
+
+For each result element `e` that reaches the output, the engine adds the input pairs
+`(D_k[e]·P_k) x (D_l[e]·P_l)` of every coupled pair of the result's maps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asdex.detection._rule import Curvature, Equation
+
+
+@dataclasses.dataclass(frozen=True)
+class Terms:
+    """Second-order terms of one result of a sum-of-products primitive.
+
+    Term `t` multiplies element `left_elements[t]` of operand `left` by element
+    `right_elements[t]` of operand `right` inside result element `result_elements[t]`.
+
+    Example:
+        `dot(x, y)` for vectors of size 3: one term per contracted index,
+        `Terms(0, np.zeros(3), 0, np.arange(3), 1, np.arange(3))`.
+    """
+
+    result: int
+    result_elements: NDArray[np.int64]
+    left: int
+    left_elements: NDArray[np.int64]
+    right: int
+    right_elements: NDArray[np.int64]
+
+
+Coupling = Curvature | Collection[tuple[int, int]] | Sequence[Terms]
+"""What a curvature callable may return."""
+
+
+def resolve(curvature: object, equation: Equation) -> Coupling:
+    """The coupling of one equation: call `curvature` if it is a callable."""
+    if isinstance(curvature, Curvature):
+        return curvature
+    return curvature(equation)
+
+
+def coupled(coupling: Coupling, k: int, j: int) -> bool:
+    """Whether operands `k` and `j` couple under an operand-level coupling."""
+    if coupling is Curvature.NONLINEAR:
+        return True
+    if coupling is Curvature.BILINEAR:
+        return k != j
+    if coupling is Curvature.ZERO:
+        return False
+    return (k, j) in coupling or (j, k) in coupling

@@ -204,8 +204,8 @@ def acyclic_schedule(
         >>> import numpy as np
         >>> dense = np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1)
         >>> p = SparsityPattern.from_dense(dense)
-        >>> acyclic_schedule(p, np.array([0, 1, 0, 1]), 2).num_levels
-        2
+        >>> acyclic_schedule(p, np.array([0, 1, 0, 1]), 2).num_levels  # diagonal + 2 rounds
+        3
     """
     graph = symmetric_graph(sparsity)
     colors = np.asarray(colors, dtype=np.int32)

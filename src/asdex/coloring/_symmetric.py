@@ -106,6 +106,7 @@ def color_symmetric(
 
     Example:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
         >>> arrow = np.eye(5); arrow[0] = 1; arrow[:, 0] = 1
         >>> colors, k, stars = color_symmetric(SparsityPattern.from_dense(arrow))
         >>> k, stars.num_stars
@@ -158,6 +159,7 @@ def color_acyclic(
 
     Example:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
         >>> band = sum(np.eye(6, k=k) for k in (-2, -1, 0, 1, 2))
         >>> color_acyclic(SparsityPattern.from_dense(band))[1]
         3

@@ -6,6 +6,8 @@ bounds are tracked here so that indices computed in the program stay exact.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from asdex.detection._maps import Broadcast, DependencyMap, Identity
@@ -69,6 +71,23 @@ def _with_bounds(compute):
         return [Output(maps=maps, lower=lower, upper=upper)]
 
     return rule
+
+
+def mul_rule(eqn: Equation) -> list[Output]:
+    """`mul`: like any elementwise rule, but a known zero factor cuts the dependency."""
+    (output,) = _with_bounds(_mul)(eqn)
+    out_shape = eqn.out_shapes[0]
+    zero = np.zeros(out_shape, bool)
+    for operand in eqn.operands:
+        if operand.value is not None:
+            zero |= np.broadcast_to(operand.value == 0, out_shape)
+    if not zero.any():
+        return [output]
+    maps = []
+    for k, m in output.maps:
+        source = np.arange(zero.size) if isinstance(m, Identity) else m.source
+        maps.append((k, Broadcast(np.where(zero.reshape(-1), -1, source))))
+    return [dataclasses.replace(output, maps=tuple(maps))]
 
 
 def _add(eqn, b):
@@ -212,12 +231,11 @@ NONLINEAR_UNARY = (
     "exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "logistic",
     "erf", "erfc", "erf_inv", "lgamma", "digamma", "bessel_i0e", "bessel_i1e", "square",
-    "integer_pow",
 )
 PIECEWISE_LINEAR_UNARY = ("abs",)
 NONLINEAR_NARY = (
-    "pow", "atan2", "igamma", "igammac", "igamma_grad_a", "random_gamma_grad",
-    "polygamma", "zeta", "regularized_incomplete_beta", "complex",
+    "atan2", "igamma", "igammac", "igamma_grad_a", "random_gamma_grad",
+    "polygamma", "zeta", "regularized_incomplete_beta",
 )
 ZERO_DERIVATIVE = (
     "sign", "floor", "ceil", "round", "not", "and", "or", "xor", "shift_left",
@@ -229,6 +247,24 @@ for _name in LINEAR_UNARY:
     register_rule(_name, elementwise_rule, curvature=Curvature.ZERO)
 for _name in PIECEWISE_LINEAR_UNARY:
     register_rule(_name, _with_bounds(_abs), curvature=Curvature.ZERO)
+def _div_curvature(eqn: Equation) -> frozenset[tuple[int, int]]:
+    """`x / y` is linear in `x`: no `x`-`x` pairs."""
+    return frozenset({(0, 1), (1, 1)})
+
+
+def _integer_pow_curvature(eqn: Equation) -> Curvature:
+    """`x ** 0` and `x ** 1` are linear."""
+    return Curvature.ZERO if eqn.params["y"] in (0, 1) else Curvature.NONLINEAR
+
+
+def _pow_curvature(eqn: Equation) -> Curvature | frozenset[tuple[int, int]]:
+    """`x ** y` is linear in `x` when `y` is a known constant 0 or 1."""
+    exponent = eqn.operands[1].value
+    if exponent is not None and np.all((exponent == 0) | (exponent == 1)):
+        return frozenset({(0, 1), (1, 1)})
+    return Curvature.NONLINEAR
+
+
 for _name in NONLINEAR_UNARY + NONLINEAR_NARY:
     register_rule(_name, elementwise_rule, curvature=Curvature.NONLINEAR)
 for _name in ZERO_DERIVATIVE:
@@ -240,8 +276,11 @@ register_rule("add", _with_bounds(_add), curvature=Curvature.ZERO)
 register_rule("add_any", elementwise_rule, curvature=Curvature.ZERO)
 register_rule("sub", _with_bounds(_sub), curvature=Curvature.ZERO)
 register_rule("neg", _with_bounds(_neg), curvature=Curvature.ZERO)
-register_rule("mul", _with_bounds(_mul), curvature=Curvature.BILINEAR)
-register_rule("div", _with_bounds(_div), curvature=Curvature.NONLINEAR)
+register_rule("mul", mul_rule, curvature=Curvature.BILINEAR)
+register_rule("div", _with_bounds(_div), curvature=_div_curvature)
+register_rule("integer_pow", elementwise_rule, curvature=_integer_pow_curvature)
+register_rule("pow", elementwise_rule, curvature=_pow_curvature)
+register_rule("complex", elementwise_rule, curvature=Curvature.ZERO)
 register_rule("rem", _with_bounds(_rem), curvature=Curvature.ZERO)
 register_rule("max", _with_bounds(_max), curvature=Curvature.ZERO)
 register_rule("min", _with_bounds(_min), curvature=Curvature.ZERO)

@@ -35,9 +35,17 @@ def _pairs_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) ->
     return Matrix(matrix)
 
 
-def _nonzero(value: np.ndarray | None) -> np.ndarray | None:
-    """Mask of the nonzero entries of a known operand (NaN counts as nonzero)."""
-    return None if value is None else np.asarray(value) != 0
+def _nonzero(
+    value: np.ndarray | None, order: list[int], shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """Nonzero mask of a known operand (NaN counts as nonzero), in canonical layout.
+
+    The mask is transposed to `order` and reshaped to `shape`; `None` for an unknown
+    operand.
+    """
+    if value is None:
+        return None
+    return (np.asarray(value) != 0).transpose(order).reshape(shape)
 
 
 def dot_general_rule(eqn: Equation) -> list[Output]:
@@ -56,48 +64,43 @@ def dot_general_rule(eqn: Equation) -> list[Output]:
     k = math.prod(lhs.shape[d] for d in lhs_contract)
     m = math.prod(lhs.shape[d] for d in lhs_free)
     n = math.prod(rhs.shape[d] for d in rhs_free)
-    lhs_ids = _canonical_ids(lhs, [*lhs_batch, *lhs_free, *lhs_contract], (b, m, k))
-    rhs_ids = _canonical_ids(rhs, [*rhs_batch, *rhs_contract, *rhs_free], (b, k, n))
+    lhs_order = [*lhs_batch, *lhs_free, *lhs_contract]
+    rhs_order = [*rhs_batch, *rhs_contract, *rhs_free]
+    lhs_ids = _canonical_ids(lhs, lhs_order, (b, m, k))
+    rhs_ids = _canonical_ids(rhs, rhs_order, (b, k, n))
     out_size = b * m * n
     maps: list[tuple[int, DependencyMap]] = []
     if lhs.value is None:
-        maps.append((0, _dot_map(lhs_ids, rhs.value, rhs_ids.shape, out_size, lhs.size,
-                                 swap=False)))
+        rhs_mask = _nonzero(rhs.value, rhs_order, (b, k, n))
+        maps.append((0, _dot_map(lhs_ids, rhs_mask, out_size, lhs.size, swap=False)))
     if rhs.value is None:
-        maps.append((1, _dot_map(rhs_ids, lhs.value, lhs_ids.shape, out_size, rhs.size,
-                                 swap=True)))
+        lhs_mask = _nonzero(lhs.value, lhs_order, (b, m, k))
+        maps.append((1, _dot_map(rhs_ids, lhs_mask, out_size, rhs.size, swap=True)))
     return [Output(maps=tuple(maps))]
 
 
 def _dot_map(
-    ids: np.ndarray,
-    partner_value: np.ndarray | None,
-    partner_shape: tuple[int, int, int],
-    out_size: int,
-    size: int,
-    *,
-    swap: bool,
+    ids: np.ndarray, partner_mask: np.ndarray | None, out_size: int, size: int, *, swap: bool
 ) -> DependencyMap:
     """Map of one `dot_general` operand.
 
     `ids` is the operand's canonical id array: `(b, m, k)` for `lhs`, `(b, k, n)` for
-    `rhs` (`swap=True`). `partner_value` is the other operand's value, if known.
+    `rhs` (`swap=True`). `partner_mask` is the other operand's canonical nonzero mask,
+    if it is known.
     """
-    b, _, _ = ids.shape
-    # Work in the lhs view: this operand is (b, free, k), the partner (b, k, other).
+    b = ids.shape[0]
+    # Work in the lhs view: this operand is (b, free, k), the partner (b, other, k).
     own = ids.transpose(0, 2, 1) if swap else ids
     free = own.shape[1]
-    other = partner_shape[1] if swap else partner_shape[2]
-    mask = _nonzero(partner_value)
-    if mask is not None:
-        mask = mask.reshape(partner_shape)
-        # partner as (b, other, k): partner[b, o, k] multiplies own[b, f, k]
-        mask = mask if swap else mask.transpose(0, 2, 1)
+    mask = partner_mask
+    if mask is not None and not swap:
+        mask = mask.transpose(0, 2, 1)
+    other = (partner_mask.shape[1] if swap else partner_mask.shape[2]) if mask is not None else 0
     if mask is None or mask.all() or free * int(mask.sum()) > MAX_SKIPPING_ENTRIES:
         group = np.arange(b * free, dtype=np.int64).reshape(b, free)
         operand_group = np.empty(size, dtype=np.int64)
         operand_group[own] = group[:, :, None]
-        out_b, out_f = _out_coordinates(b, free, other, out_size, swap=swap)
+        out_b, out_f = _out_coordinates(b, free, out_size, swap=swap)
         return Groups(out_b * free + out_f, operand_group, b * free)
     nz_b, nz_o, nz_k = np.nonzero(mask)
     f = np.arange(free, dtype=np.int64)[:, None]
@@ -108,11 +111,11 @@ def _dot_map(
     return _pairs_matrix(rows.reshape(-1), cols.reshape(-1), (out_size, size))
 
 
-def _out_coordinates(
-    b: int, free: int, other: int, out_size: int, *, swap: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _out_coordinates(b: int, free: int, out_size: int, *, swap: bool
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Batch and own-free coordinates of each result element."""
     flat = np.arange(out_size, dtype=np.int64)
+    other = out_size // (b * free) if out_size else 1
     if swap:  # result (b, other, free)
         return flat // (other * free), flat % free
     return flat // (free * other), (flat // other) % free
@@ -167,8 +170,8 @@ def conv_rule(eqn: Equation) -> list[Output]:
     full = np.ones((features_out, in_per_group, window_size), dtype=bool)
     maps: list[tuple[int, DependencyMap]] = []
     if lhs.value is None:
-        kernel = _nonzero(rhs.value)
-        mask = full if kernel is None else kernel.transpose(rhs_spec).reshape(full.shape)
+        kernel = _nonzero(rhs.value, list(rhs_spec), full.shape)
+        mask = full if kernel is None else kernel
         n_idx, e_o, e_s, e_c, _, e_pos = entries(mask)
         rows = out_ids[n_idx, e_o, e_s]
         cols = lhs_ids[batch_base[e_o] + n_idx, feature_base[e_o] + e_c, e_pos]
@@ -179,7 +182,7 @@ def conv_rule(eqn: Equation) -> list[Output]:
         rows = out_ids[n_idx, e_o, e_s]
         cols = np.broadcast_to(rhs_ids[e_o, e_c, e_w], rows.shape)
         if lhs.value is not None:
-            image = _nonzero(lhs.value).transpose(lhs_spec).reshape(lhs_ids.shape)
+            image = _nonzero(lhs.value, list(lhs_spec), lhs_ids.shape)
             keep = image[batch_base[e_o] + n_idx, feature_base[e_o] + e_c, e_pos]
             rows, cols = rows[keep], cols[keep]
         maps.append((1, _pairs_matrix(rows.reshape(-1), cols.reshape(-1),

@@ -17,7 +17,8 @@ from asdex.detection._rules.misc import opaque
 
 KEYS_AND_BITS = (
     "random_seed", "random_bits", "random_split", "random_fold_in", "random_wrap",
-    "random_unwrap", "random_clone", "threefry2x32", "iota_2x32_shape", "rng_bit_generator",
+    "random_unwrap", "random_clone", "iota_2x32_shape", "rng_bit_generator",
+    "threefry2x32", "threefry4x32", "philox2x32", "philox4x32",
 )
 
 

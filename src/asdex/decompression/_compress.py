@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,28 +29,24 @@ def compress(
 
 
 def seed_leaves(
-    colors: np.ndarray,
+    colors: Sequence[np.ndarray],
     shapes: Sequence[tuple[int, ...]],
     dtypes: Sequence[Any],
     color: jax.Array,
 ) -> list[jax.Array]:
-    """The seed of one color, split into leaves: ones where `colors == color`.
+    """The seed of one color, leaf by leaf: ones where the leaf's `colors == color`.
 
-    `colors` covers the concatenated, flattened leaves; a neutral color `-1` never
-    matches, so neutral vertices are never seeded.
+    `colors[k]` holds the flat colors of leaf `k`; the neutral color `-1` never matches,
+    so neutral vertices are never seeded.
 
     Example:
-        >>> [s.tolist() for s in seed_leaves(np.array([0, 1, 0]), [(3,)], [jnp.float32], 0)]
+        >>> [s.tolist() for s in seed_leaves([np.array([0, 1, 0])], [(3,)], [jnp.float32], 0)]
         [[1.0, 0.0, 1.0]]
     """
-    seeds = []
-    start = 0
-    for shape, dtype in zip(shapes, dtypes, strict=True):
-        size = math.prod(shape)
-        block = jnp.asarray(colors[start : start + size]) == color
-        seeds.append(block.astype(dtype).reshape(shape))
-        start += size
-    return seeds
+    return [
+        (jnp.asarray(leaf_colors) == color).astype(dtype).reshape(shape)
+        for leaf_colors, shape, dtype in zip(colors, shapes, dtypes, strict=True)
+    ]
 
 
 def ravel_leaves(leaves: Sequence[jax.Array | None], sizes: Sequence[int]) -> jax.Array:

@@ -105,12 +105,14 @@ def sparse_hessian(
             compressed = compress(lambda c: flat(linear(*seeds(c))), num_colors, chunk_size)
         elif mode == "rev_over_rev":
             _, pullback, (value, aux) = jax.vjp(gradient, *primals, has_aux=True)
-            compressed = compress(lambda c: flat(pullback(seeds(c))), num_colors, chunk_size)
+            compressed = compress(lambda c: flat(pullback(tuple(seeds(c)))), num_colors, chunk_size)
         else:
 
             def hvp(color: jax.Array) -> tuple[jax.Array, tuple[Any, Any]]:
                 def directional(*active: jax.Array) -> tuple[jax.Array, tuple[Any, Any]]:
-                    _, tangent, extra = jax.jvp(scalar, active, seeds(color), has_aux=True)
+                    _, tangent, extra = jax.jvp(
+                        scalar, active, tuple(seeds(color)), has_aux=True
+                    )
                     return tangent, extra
 
                 grads, extra = jax.grad(

@@ -131,14 +131,23 @@ def generic_reduce_window_rule(eqn: Equation) -> list[Output]:
 
 
 def generic_reduce_window_curvature(eqn: Equation) -> Curvature:
-    """`Curvature.ZERO` when every step of the reducer is (piecewise) linear."""
+    """`Curvature.ZERO` when every step of the reducer is (piecewise) linear.
+
+    A bilinear step (e.g. `mul`) with a constant factor counts as linear.
+    """
     jaxpr, _ = _jax.closed_jaxpr_parts(eqn.params["jaxpr"])
+    constant = set(jaxpr.constvars)
     for inner in jaxpr.eqns:
+        varying = [v for v in inner.invars if not _jax.is_literal(v) and v not in constant]
+        if not varying:
+            constant.update(inner.outvars)
+            continue
         try:
             curvature = lookup(inner.primitive).curvature
         except NotImplementedError:
             return Curvature.NONLINEAR
-        if curvature is not Curvature.ZERO:
+        linear = curvature is Curvature.BILINEAR and len(varying) == 1
+        if curvature is not Curvature.ZERO and not linear:
             return Curvature.NONLINEAR
     return Curvature.ZERO
 

@@ -43,7 +43,7 @@ from asdex.coloring import (
     jacobian_coloring_from_sparsity,
 )
 from asdex.decompression import OutputFormat
-from asdex.detection import jacobian_sparsity
+from asdex.detection import hessian_sparsity, jacobian_sparsity
 
 __all__ = [
     # differentiation
@@ -65,6 +65,7 @@ __all__ = [
     "color_symmetric",
     # sparsity detection
     "jacobian_sparsity",
+    "hessian_sparsity",
     # visualization
     "spy",
     # verification

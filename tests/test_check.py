@@ -1,0 +1,45 @@
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import asdex
+
+
+def f(x):
+    return x[1:] * x[:-1] + jnp.sin(x[:-1])
+
+
+@pytest.mark.parametrize("method", ["matvec", "dense"])
+def test_correct_patterns_pass(method):
+    x = jnp.linspace(0.1, 1.0, 6)
+    asdex.check_jacobian_correctness(f, x, method=method)
+    asdex.check_hessian_correctness(lambda x: jnp.sum(f(x) ** 2), x, method=method)
+
+
+@pytest.mark.parametrize("method", ["matvec", "dense"])
+def test_missing_nonzero_raises(method):
+    x = jnp.linspace(0.1, 1.0, 6)
+    coloring = asdex.jacobian_coloring(f, x)
+    rows, cols = coloring.sparsity.rows[1:], coloring.sparsity.cols[1:]
+    broken = asdex.jacobian_coloring_from_sparsity(
+        dataclasses.replace(coloring.sparsity, rows=rows, cols=cols), mode="fwd"
+    )
+    with pytest.raises(asdex.VerificationError, match="misses nonzeros"):
+        asdex.check_jacobian_correctness(f, x, coloring=broken, method=method)
+
+    def g(x):
+        return jnp.sum(x**2 * jnp.roll(x, 1))
+
+    hess = asdex.hessian_coloring(g, x)
+    diagonal = asdex.SparsityPattern.from_dense(np.eye(6))
+    broken = asdex.hessian_coloring_from_sparsity(
+        dataclasses.replace(hess.sparsity, rows=diagonal.rows, cols=diagonal.cols)
+    )
+    with pytest.raises(asdex.VerificationError):
+        asdex.check_hessian_correctness(g, x, coloring=broken, method=method)
+
+
+def test_verification_error_is_an_assertion():
+    assert issubclass(asdex.VerificationError, AssertionError)

@@ -47,8 +47,11 @@ def _check(case, coloring, output_format):
 
 
 @pytest.mark.parametrize("case", HESSIAN_CASES, ids=repr)
-@pytest.mark.parametrize("mode", ["fwd_over_rev", "rev_over_fwd", "rev_over_rev"])
-@pytest.mark.parametrize("output_format", ["bcoo", "dense"])
+@pytest.mark.parametrize(
+    ("mode", "output_format"),
+    [("fwd_over_rev", "bcoo"), ("fwd_over_rev", "dense"), ("rev_over_fwd", "bcoo"),
+     ("rev_over_rev", "dense")],
+)
 def test_star_matches_jax(case, mode, output_format):
     _check(case, _coloring(case, mode=mode), output_format)
 

@@ -166,3 +166,17 @@ def test_patterns_are_static_pytrees_without_recompiling():
     other = _coloring(case, mode="rev")
     jac(case.args[0], other)
     assert len(traces) == 2
+
+
+@pytest.mark.parametrize("output_format", ["bcoo", "dense"])
+def test_bidirectional_coloring(output_format):
+    def arrow(x):
+        return jnp.concatenate([x * x[0], jnp.sum(x**2)[None]])
+
+    x = jnp.arange(1.0, 9.0)
+    pattern = jacobian_pattern(arrow, (x,))
+    coloring = jacobian_coloring_from_sparsity(pattern, method="bidirectional")
+    assert coloring.num_colors < min(pattern.shape)
+    value, jac = run_jitted(value_and_jacobian_from_coloring(arrow, coloring, output_format), x)
+    np.testing.assert_allclose(jac, run_jitted(jax.jacrev(arrow), x), rtol=1e-6)
+    np.testing.assert_allclose(value, arrow(x), rtol=1e-6)

@@ -11,9 +11,12 @@ import numpy as np
 
 
 def compress(
-    product: Callable[[jax.Array], jax.Array], num_colors: int, chunk_size: int | None
+    product: Callable[[jax.Array], jax.Array],
+    num_colors: int,
+    chunk_size: int | None,
+    first: int = 0,
 ) -> jax.Array:
-    """Stack `product(c)` over the colors `c = 0, ..., num_colors - 1`.
+    """Stack `product(c)` over the colors `c = first, ..., first + num_colors - 1`.
 
     With `chunk_size=None` all colors run in one `vmap`; otherwise `lax.map` runs them
     `chunk_size` at a time, bounding the memory of the batched pass.
@@ -22,7 +25,7 @@ def compress(
         >>> compress(lambda c: jnp.full(3, c), 2, None).shape
         (2, 3)
     """
-    colors = jnp.arange(num_colors, dtype=jnp.int32)
+    colors = jnp.arange(first, first + num_colors, dtype=jnp.int32)
     if chunk_size is None or chunk_size >= num_colors:
         return jax.vmap(product)(colors)
     return jax.lax.map(product, colors, batch_size=chunk_size)

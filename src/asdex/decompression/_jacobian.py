@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,12 +62,23 @@ def sparse_jacobian(
             f"{name} needs a Jacobian coloring (mode 'fwd' or 'rev'), got mode "
             f"{coloring.mode!r}; use `jacobian_coloring_from_sparsity`."
         )
-    forward = coloring.mode == "fwd"
+    m = pattern.m
+    colors = np.asarray(coloring.colors)
+    if is_bidirectional(coloring):
+        row_colors, col_colors = colors[:m], colors[m:]
+        num_col = int(col_colors.max(initial=-1)) + 1
+        passes = {"jvp": (0, num_col), "vjp": (num_col, coloring.num_colors - num_col)}
+    elif coloring.mode == "fwd":
+        row_colors, col_colors = None, colors
+        passes = {"jvp": (0, coloring.num_colors)}
+    else:
+        row_colors, col_colors = colors, None
+        passes = {"vjp": (0, coloring.num_colors)}
     plan = GatherPlan.from_schedule(schedule)
     in_shapes = pattern.leaf_shapes
     in_sizes = pattern.leaf_sizes
     in_tree = jax.tree_util.tree_structure(pattern.example_input)
-    col_colors = split_by_sizes(coloring.colors, in_sizes) if forward else []
+    col_leaf_colors = split_by_sizes(col_colors, in_sizes) if col_colors is not None else []
     layouts: dict[tuple[tuple[int, ...], ...], Any] = {}
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
@@ -78,58 +90,82 @@ def sparse_jacobian(
         def fun(*active: jax.Array) -> Any:
             return f(*split.rebuild(active), **kwargs)
 
-        if forward:
+        if "jvp" in passes:
             _check_real_inputs(primals, holomorphic, name)
             out, linear, *aux = jax.linearize(fun, *primals, has_aux=has_aux)
-            out_leaves, out_tree = check_outputs(
-                out, pattern.m, name=name, holomorphic=holomorphic
-            )
-            out_sizes = [int(np.size(leaf)) for leaf in out_leaves]
-
-            def product(color: jax.Array) -> jax.Array:
-                tangents = seed_leaves(
-                    [col_colors[i] for i in split.active],
-                    [in_shapes[i] for i in split.active],
-                    [leaf.dtype for leaf in primals],
-                    color,
-                )
-                return ravel_leaves(jax.tree_util.tree_leaves(linear(*tangents)), out_sizes)
-
+            if "vjp" in passes:
+                pullback = jax.linear_transpose(linear, *primals)
         else:
             out, pullback, *aux = jax.vjp(fun, *primals, has_aux=has_aux)
-            out_leaves, out_tree = check_outputs(
-                out, pattern.m, name=name, holomorphic=holomorphic
-            )
-            out_sizes = [int(np.size(leaf)) for leaf in out_leaves]
-            row_colors = split_by_sizes(coloring.colors, out_sizes)
-
-            def product(color: jax.Array) -> jax.Array:
-                seeds = seed_leaves(
-                    row_colors,
-                    [np.shape(leaf) for leaf in out_leaves],
-                    [jnp.result_type(leaf) for leaf in out_leaves],
-                    color,
-                )
-                cotangents = pullback(jax.tree_util.tree_unflatten(out_tree, seeds))
-                full: list[jax.Array | None] = [None] * len(split.leaves)
-                for i, cotangent in zip(split.active, cotangents, strict=True):
-                    full[i] = cotangent
-                return ravel_leaves(full, in_sizes)
-
-        values = plan(compress(product, coloring.num_colors, chunk_size))
+        out_leaves, out_tree = check_outputs(out, m, name=name, holomorphic=holomorphic)
         out_shapes = tuple(tuple(np.shape(leaf)) for leaf in out_leaves)
+        out_sizes = [math.prod(shape) for shape in out_shapes]
+
+        def jvp_product(color: jax.Array) -> jax.Array:
+            tangents = seed_leaves(
+                [col_leaf_colors[i] for i in split.active],
+                [in_shapes[i] for i in split.active],
+                [leaf.dtype for leaf in primals],
+                color,
+            )
+            return ravel_leaves(jax.tree_util.tree_leaves(linear(*tangents)), out_sizes)
+
+        def vjp_product(color: jax.Array) -> jax.Array:
+            seeds = seed_leaves(
+                split_by_sizes(row_colors, out_sizes),
+                out_shapes,
+                [jnp.result_type(leaf) for leaf in out_leaves],
+                color,
+            )
+            cotangents = pullback(jax.tree_util.tree_unflatten(out_tree, seeds))
+            full: list[jax.Array | None] = [None] * len(split.leaves)
+            for i, cotangent in zip(split.active, cotangents, strict=True):
+                full[i] = cotangent
+            return ravel_leaves(full, in_sizes)
+
+        products = {"jvp": jvp_product, "vjp": vjp_product}
+        blocks = [
+            compress(products[kind], count, chunk_size, first)
+            for kind, (first, count) in passes.items()
+        ]
+        compressed = _block_diag(*blocks) if len(blocks) == 2 else blocks[0]
+        values = plan(compressed)
         if out_shapes not in layouts:
             layouts[out_shapes] = block_layout(pattern, out_shapes, in_shapes)
         in_dtypes = [leaf.dtype for leaf in split.leaves]
-        blocks = assemble(
+        jac_blocks = assemble(
             values, layouts[out_shapes], [in_dtypes] * len(out_shapes), output_format
         )
         jac = jax.tree_util.tree_unflatten(
-            out_tree, [jax.tree_util.tree_unflatten(in_tree, row) for row in blocks]
+            out_tree, [jax.tree_util.tree_unflatten(in_tree, row) for row in jac_blocks]
         )
         return out, jac, (aux[0] if has_aux else None)
 
     return evaluate
+
+
+def is_bidirectional(coloring: ColoredPattern) -> bool:
+    """Whether the coloring colors rows and columns (a bicoloring, colors `(m + n,)`).
+
+    Example:
+        >>> from asdex import SparsityPattern
+        >>> p = SparsityPattern.from_dense(np.eye(2))
+        >>> is_bidirectional(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd"))
+        False
+    """
+    return str(coloring.method or "").startswith("bidirectional")
+
+
+def _block_diag(jvps: jax.Array, vjps: jax.Array) -> jax.Array:
+    """Compressed matrix of a bicoloring, `(k, m + n)`: JVP colors first, then VJP colors."""
+    dtype = jnp.result_type(jvps, vjps)
+    top = jnp.zeros((jvps.shape[0], vjps.shape[1]), dtype)
+    bottom = jnp.zeros((vjps.shape[0], jvps.shape[1]), dtype)
+    return jnp.concatenate(
+        [jnp.concatenate([jvps.astype(dtype), top], axis=1),
+         jnp.concatenate([bottom, vjps.astype(dtype)], axis=1)],
+        axis=0,
+    )
 
 
 def _check_real_inputs(primals: Sequence[jax.Array], holomorphic: bool, name: str) -> None:

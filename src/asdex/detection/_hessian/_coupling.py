@@ -18,6 +18,7 @@ For each result element `e` that reaches the output, the engine adds the input p
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -66,3 +67,44 @@ def coupled(coupling: Coupling, k: int, j: int) -> bool:
     if coupling is Curvature.ZERO:
         return False
     return (k, j) in coupling or (j, k) in coupling
+
+
+MAX_CONTRACTION_TERMS = 1 << 26
+"""Largest number of products enumerated for an exact `dot_general` coupling."""
+
+
+def dot_general_terms(equation: Equation) -> Curvature | list[Terms]:
+    """Curvature of `dot_general`: one term per product `lhs[b, m, k] * rhs[b, k, n]`.
+
+    Exact where `Curvature.BILINEAR` couples every element of a contraction with every
+    other: the Hessian of `r @ r` is that of `sum(r ** 2)`, not a dense one. A known
+    (constant) operand has no pattern, so then there are no pairs to find at all.
+
+    Example:
+        >>> register_rule("dot_general", dot_general_rule, curvature=dot_general_terms)
+    """
+    (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = equation.params["dimension_numbers"]
+    lhs, rhs = equation.operands
+    if lhs.known or rhs.known:
+        return Curvature.BILINEAR
+    lhs_free = [d for d in range(len(lhs.shape)) if d not in (*lhs_contract, *lhs_batch)]
+    rhs_free = [d for d in range(len(rhs.shape)) if d not in (*rhs_contract, *rhs_batch)]
+    b = math.prod(lhs.shape[d] for d in lhs_batch)
+    k = math.prod(lhs.shape[d] for d in lhs_contract)
+    m = math.prod(lhs.shape[d] for d in lhs_free)
+    n = math.prod(rhs.shape[d] for d in rhs_free)
+    if b * m * n * k > MAX_CONTRACTION_TERMS:
+        return Curvature.BILINEAR
+    lhs_ids = np.arange(lhs.size, dtype=np.int64).reshape(lhs.shape)
+    lhs_ids = lhs_ids.transpose([*lhs_batch, *lhs_free, *lhs_contract]).reshape(b, m, 1, k)
+    rhs_ids = np.arange(rhs.size, dtype=np.int64).reshape(rhs.shape)
+    rhs_ids = rhs_ids.transpose([*rhs_batch, *rhs_free, *rhs_contract]).reshape(b, 1, n, k)
+    shape = (b, m, n, k)
+    return [Terms(
+        result=0,
+        result_elements=np.repeat(np.arange(b * m * n, dtype=np.int64), k),
+        left=0,
+        left_elements=np.broadcast_to(lhs_ids, shape).reshape(-1),
+        right=1,
+        right_elements=np.broadcast_to(rhs_ids, shape).reshape(-1),
+    )]

@@ -45,21 +45,16 @@ class PairSet:
         self._count = 0
 
     def add_rowwise(self, a: Pattern, b: Pattern) -> None:
-        """Add `a[e] x b[e]` for every row `e` (`a` and `b` have the same rows)."""
+        """Add `a[e] x b[e]` for every row `e` (`a` and `b` have the same rows).
+
+        That is the boolean product `aᵀ · b`, which SciPy computes with duplicates
+        merged as it goes.
+        """
         if a.nnz == 0 or b.nnz == 0:
             return
-        count_a = np.diff(a.indptr).astype(np.int64)
-        count_b = np.diff(b.indptr).astype(np.int64)
-        per_row = count_a * count_b
-        total = int(per_row.sum())
-        if total == 0:
-            return
-        row = np.repeat(np.arange(per_row.size, dtype=np.int64), per_row)
-        offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per_row) - per_row,
-                                                              per_row)
-        width = count_b[row]
-        i = a.indices[a.indptr[row] + offset // width].astype(np.int64)
-        j = b.indices[b.indptr[row] + offset % width].astype(np.int64)
+        product = sp.csr_array(a.T @ b, dtype=bool).tocoo()
+        i = product.row.astype(np.int64)
+        j = product.col.astype(np.int64)
         self._add(np.minimum(i, j) * self.n + np.maximum(i, j))
 
     def _add(self, keys: NDArray[np.int64]) -> None:

@@ -35,7 +35,6 @@ from asdex.detection._interpreter import OBSERVER, State, propagate
 from asdex.detection._maps import Groups, Pattern, apply_map, empty_pattern
 from asdex.detection._registry import Entry
 from asdex.detection._rule import Equation, Operand, Output
-from asdex.detection._rules.calls import _avals, _float_positions, _rebind
 
 TRANSPARENT_CALLS = frozenset({"jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint"})
 """Propagators that run their body on the caller's states, unchanged."""
@@ -106,6 +105,26 @@ def _quiet(closed: Any, states: Sequence[State], n: int) -> list[State]:
 def _seed(aval: Any, n: int) -> State:
     """A tangent or cotangent: unknown values, no pattern."""
     return State(empty_pattern(math.prod(aval.shape), n), Operand(tuple(aval.shape), aval.dtype))
+
+
+def _float_positions(eqn: Any) -> list[int]:
+    return [k for k, v in enumerate(eqn.invars) if _jax.is_float(v.aval.dtype)]
+
+
+def _avals(eqn: Any) -> list[jax.ShapeDtypeStruct]:
+    return [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.invars]
+
+
+def _rebind(eqn: Any, positions: Sequence[int], operands: Sequence[Any]) -> Any:
+    """The primitive as a function of its float operands, the others fixed."""
+
+    def inner(*float_operands: Any) -> Any:
+        args = list(operands)
+        for k, value in zip(positions, float_operands, strict=True):
+            args[k] = value
+        return _jax.bind(eqn.primitive, eqn.params, args)
+
+    return inner
 
 
 def _within_results(eqn: Any, states: list[State], results: list[State], n: int

@@ -79,8 +79,9 @@ def mul_rule(eqn: Equation) -> list[Output]:
     out_shape = eqn.out_shapes[0]
     zero = np.zeros(out_shape, bool)
     for operand in eqn.operands:
-        if operand.value is not None:
-            zero |= np.broadcast_to(operand.value == 0, out_shape)
+        nonzero = operand.may_be_nonzero()
+        if nonzero is not None:
+            zero |= np.broadcast_to(~nonzero, out_shape)
     if not zero.any():
         return [output]
     maps = []

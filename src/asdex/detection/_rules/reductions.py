@@ -7,6 +7,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from asdex.detection._hessian._coupling import Terms
 from asdex.detection._maps import Groups, Matrix
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Output
@@ -91,10 +92,32 @@ def top_k_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=((0, values),)), indices]
 
 
+MAX_PRODUCT_TERMS = 1 << 24
+"""Largest number of element pairs enumerated for an exact `reduce_prod` Hessian."""
+
+
+def reduce_prod_curvature(eqn: Equation) -> Curvature | list[Terms]:
+    """Terms of `reduce_prod`: each pair of distinct elements of a group.
+
+    No element couples with itself: the Hessian of `prod(x)` has a zero diagonal.
+    """
+    shape = eqn.operands[0].shape
+    out_size = eqn.out_sizes[0]
+    group_size = math.prod(shape) // out_size if out_size else 0
+    if out_size * group_size**2 > MAX_PRODUCT_TERMS:
+        return Curvature.NONLINEAR
+    groups = kept_index_groups(shape, tuple(eqn.params["axes"]))
+    members = np.argsort(groups, kind="stable").reshape(out_size, group_size)
+    first, second = np.nonzero(~np.eye(group_size, dtype=bool))
+    result_elements = np.repeat(np.arange(out_size, dtype=np.int64), first.size)
+    return [Terms(0, result_elements, 0, members[:, first].reshape(-1),
+                  0, members[:, second].reshape(-1))]
+
+
 register_rule("reduce_sum", reduce_rule, curvature=Curvature.ZERO)
 for _name in ("reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_xor"):
     register_rule(_name, reduce_rule, curvature=Curvature.ZERO)
-register_rule("reduce_prod", reduce_rule, curvature=Curvature.NONLINEAR)
+register_rule("reduce_prod", reduce_rule, curvature=reduce_prod_curvature)
 for _name in ("argmax", "argmin"):
     register_rule(_name, arg_reduce_rule, curvature=Curvature.ZERO)
 for _name in ("cumsum", "cummax", "cummin"):

@@ -15,6 +15,7 @@ contributes to a pattern.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +53,14 @@ def _patternless(state: State, n: int) -> State:
     return State(empty_pattern(state.size, n), state.operand)
 
 
+def _template(operands: Sequence[Operand]) -> Operand:
+    """The operand whose flags a combination of `operands` inherits.
+
+    One whose value's zeros are not to be trusted (`approximate`), if any.
+    """
+    return next((o for o in operands if getattr(o, "approximate", False)), operands[0])
+
+
 def _same_knowledge(a: Operand, b: Operand) -> bool:
     def same(x: Any, y: Any) -> bool:
         if x is None or y is None:
@@ -69,7 +78,7 @@ def join_operands(operands: Sequence[Operand]) -> Operand:
     first = operands[0]
     values = [o.value for o in operands]
     if all(v is not None for v in values) and all(np.array_equal(values[0], v) for v in values):
-        return first
+        return _template(operands)
     bounds = [o.bounds() for o in operands]
     if all(b is not None for b in bounds):
         lower = np.min([np.broadcast_to(b[0], first.shape) for b in bounds], axis=0)
@@ -200,18 +209,21 @@ def _slice_state(state: State, t: int) -> State:
     value = None if operand.value is None else operand.value[t]
     bounds = None if value is not None else operand.bounds()
     lower, upper = (None, None) if bounds is None else (bounds[0][t], bounds[1][t])
-    return State(pattern, Operand(shape, operand.dtype, value=value, lower=lower, upper=upper))
+    return State(pattern, dataclasses.replace(operand, shape=shape, value=value, lower=lower,
+                                              upper=upper))
 
 
 def _stack_states(steps: Sequence[State], aval: Any, n: int) -> State:
     """States of the slices `steps[t]`, stacked along a new leading axis."""
     shape = tuple(aval.shape)
-    patterns = [s.pattern for s in steps]
-    pattern = sp.csr_array(sp.vstack(patterns, format="csr"), dtype=bool)
+    if not steps:
+        return State(empty_pattern(0, n), Operand(shape, aval.dtype))
+    pattern = sp.csr_array(sp.vstack([s.pattern for s in steps], format="csr"), dtype=bool)
     operands = [s.operand for s in steps]
     if all(o.value is not None for o in operands):
-        return State(pattern, Operand(shape, aval.dtype, value=np.stack([o.value for o in
-                                                                         operands])))
+        stacked = np.stack([o.value for o in operands])
+        return State(pattern, dataclasses.replace(_template(operands), shape=shape,
+                                                  value=stacked))
     bounds = [o.bounds() for o in operands]
     if all(b is not None for b in bounds):
         lower = np.stack([np.broadcast_to(b[0], shape[1:]) for b in bounds])
@@ -230,7 +242,8 @@ def _any_step(state: State, n: int) -> State:
     pattern = apply_map(groups, state.pattern, size)
     operand = state.operand
     if operand.value is not None:
-        slices = [Operand(shape, operand.dtype, value=operand.value[t]) for t in range(length)]
+        slices = [dataclasses.replace(operand, shape=shape, value=operand.value[t])
+                  for t in range(length)]
     elif operand.bounds() is not None:
         lower, upper = operand.bounds()
         slices = [Operand(shape, operand.dtype, lower=lower.min(0), upper=upper.max(0))]
@@ -248,7 +261,8 @@ def _every_step(state: State, length: int, aval: Any) -> State:
     bounds = None if value is not None else operand.bounds()
     lower, upper = (None, None) if bounds is None else (
         np.broadcast_to(bounds[0], shape), np.broadcast_to(bounds[1], shape))
-    return State(pattern, Operand(shape, aval.dtype, value=value, lower=lower, upper=upper))
+    return State(pattern, dataclasses.replace(operand, shape=shape, value=value, lower=lower,
+                                              upper=upper))
 
 
 def scan_propagator(eqn: Any, states: list[State], n: int) -> list[State]:

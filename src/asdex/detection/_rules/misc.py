@@ -15,23 +15,26 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
-from asdex.detection._interpreter import State, _output_state, propagate
-from asdex.detection._maps import Groups, Identity
+from asdex.detection import _jax
+from asdex.detection._interpreter import State, propagate
+from asdex.detection._maps import Groups, Identity, apply_map, empty_pattern, union
 from asdex.detection._registry import register_propagator, register_rule
-from asdex.detection._rule import Curvature, Equation, Output, Rule
+from asdex.detection._rule import Curvature, Equation, Operand, Output, Rule
 
 
 def opaque(rule: Rule) -> Callable[[Any, list[State], int], list[State]]:
-    """A propagator applying `rule` without computing known results with JAX.
+    """A propagator applying `rule` without ever knowing the results' values.
 
     For primitives whose results are not functions of their operands alone (random
-    state, the platform) or that run user code (callbacks).
+    state, the platform) or that run user code (callbacks): the engine would otherwise
+    compute known results with JAX.
     """
 
     def propagator(eqn: Any, states: list[State], n: int) -> list[State]:
@@ -42,28 +45,30 @@ def opaque(rule: Rule) -> Callable[[Any, list[State], int], list[State]]:
             out_shapes=tuple(tuple(v.aval.shape) for v in eqn.outvars),
             out_dtypes=tuple(v.aval.dtype for v in eqn.outvars),
         )
-        return [
-            _output_state(output, states, shape, dtype, None, n)
-            for output, shape, dtype in zip(rule(equation), equation.out_shapes,
-                                            equation.out_dtypes, strict=True)
-        ]
+        results = []
+        for output, shape, dtype in zip(rule(equation), equation.out_shapes,
+                                        equation.out_dtypes, strict=True):
+            size = math.prod(shape)
+            pattern = (
+                union([apply_map(m, states[k].pattern, size) for k, m in output.maps], size, n)
+                if _jax.is_float(dtype) else empty_pattern(size, n)
+            )
+            operand = Operand(shape, dtype, lower=output.lower, upper=output.upper)
+            results.append(State(pattern, operand))
+        return results
 
     return propagator
 
 
 def everything_rule(eqn: Equation) -> list[Output]:
     """Every result element depends on every operand element."""
-    maps = []
-    for k, operand in enumerate(eqn.operands):
-        if operand.size:
-            maps.append((k, operand.size))
-    outputs = []
-    for size in eqn.out_sizes:
-        outputs.append(Output(maps=tuple(
-            (k, Groups(np.zeros(size, np.int64), np.zeros(operand_size, np.int64), 1))
-            for k, operand_size in maps
-        )))
-    return outputs
+    return [
+        Output(maps=tuple(
+            (k, Groups(np.zeros(size, np.int64), np.zeros(operand.size, np.int64), 1))
+            for k, operand in enumerate(eqn.operands) if operand.size
+        ))
+        for size in eqn.out_sizes
+    ]
 
 
 def identities_rule(eqn: Equation) -> list[Output]:
@@ -99,10 +104,12 @@ def platform_index_rule(eqn: Equation) -> list[Output]:
     return [Output(lower=np.zeros((), np.int64), upper=np.full((), last, np.int64))]
 
 
-@functools.cache
 def _implementation(primitive: Any, params: tuple, avals: tuple) -> Any:
     impl = functools.partial(primitive.impl, **dict(params))
     return jax.make_jaxpr(impl)(*[jax.ShapeDtypeStruct(s, d) for s, d in avals])
+
+
+_cached_implementation = functools.lru_cache(maxsize=256)(_implementation)
 
 
 def implementation_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
@@ -111,8 +118,14 @@ def implementation_propagator(eqn: Any, states: list[State], n: int) -> list[Sta
     Sound for primitives whose JVP is the primitive applied to the tangents (linear
     data movement such as Equinox's `maybe_set`).
     """
-    avals = tuple((tuple(v.aval.shape), v.aval.dtype) for v in eqn.invars)
-    closed = _implementation(eqn.primitive, tuple(sorted(eqn.params.items())), avals)
+    key = (eqn.primitive, tuple(sorted(eqn.params.items())),
+           tuple((tuple(v.aval.shape), v.aval.dtype) for v in eqn.invars))
+    try:
+        hash(key)
+    except TypeError:
+        closed = _implementation(*key)
+    else:
+        closed = _cached_implementation(*key)
     return propagate(closed.jaxpr, closed.consts, states, n)
 
 

@@ -25,6 +25,14 @@ from asdex.detection._rule import Equation, Operand, Output
 MAX_EVALUATED_SIZE = 1 << 24
 """Known values are computed for results of at most this many elements."""
 
+ZERO_PRESERVING = frozenset({
+    "mul", "neg", "abs", "sign", "floor", "ceil", "round", "sqrt", "square", "integer_pow",
+    "max", "min", "clamp", "select_n", "convert_element_type", "reduce_max", "reduce_min",
+    "copy", "copy_p", "real", "imag", "conj",
+})
+"""Float primitives whose computed zeros are zeros under any compilation (unlike sums,
+where a fused multiply-add may leave a tiny nonzero): their zeros can be trusted."""
+
 
 @dataclasses.dataclass(frozen=True)
 class State:
@@ -138,8 +146,9 @@ def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]
             f"expected {len(eqn.outvars)}."
         )
     values = _evaluate_if_known(eqn, states, outputs)
+    trusted_inputs = not any(s.operand.approximate for s in states)
     results = [
-        _output_state(output, states, shape, dtype, value, n)
+        _output_state(output, states, shape, dtype, value, n, eqn.primitive.name, trusted_inputs)
         for output, shape, dtype, value in zip(
             outputs, equation.out_shapes, equation.out_dtypes, values, strict=True
         )
@@ -156,6 +165,8 @@ def _output_state(
     dtype: Any,
     value: Any,
     n: int,
+    primitive_name: str,
+    trusted_inputs: bool,
 ) -> State:
     size = math.prod(shape)
     if _jax.is_float(dtype):
@@ -172,9 +183,16 @@ def _output_state(
             lower, upper = (b.reshape(shape) for b in moved)
             if np.array_equal(lower, upper) and _jax.is_integer(dtype):
                 value = lower.astype(dtype)
+    approximate = False
     if value is not None:
         value = np.asarray(value).reshape(shape)
-    return State(pattern, Operand(shape, dtype, value=value, lower=lower, upper=upper))
+        moved = bool(output.maps) and all(
+            isinstance(m, Broadcast | Identity) for _, m in output.maps
+        )
+        trusted = trusted_inputs and (primitive_name in ZERO_PRESERVING or moved)
+        approximate = _jax.is_float(dtype) and not trusted
+    operand = Operand(shape, dtype, value=value, lower=lower, upper=upper, approximate=approximate)
+    return State(pattern, operand)
 
 
 def _moved_bounds(

@@ -30,6 +30,9 @@ class Operand:
         value: The operand's value when it is the same for every input, else `None`.
         lower: Elementwise lower bound of an integer operand, else `None`.
         upper: Elementwise upper bound of an integer operand, else `None`.
+        approximate: Whether `value` came out of floating-point arithmetic whose
+            rounding may differ once compiled (fused multiply-adds, reassociation): its
+            zeros are then not to be trusted.
     """
 
     shape: tuple[int, ...]
@@ -37,6 +40,7 @@ class Operand:
     value: NDArray[Any] | None = None
     lower: NDArray[np.int64] | None = None
     upper: NDArray[np.int64] | None = None
+    approximate: bool = False
 
     @property
     def size(self) -> int:
@@ -52,6 +56,17 @@ class Operand:
     def bounded(self) -> bool:
         """Whether elementwise integer bounds are known."""
         return self.lower is not None
+
+    def may_be_nonzero(self) -> NDArray[np.bool_] | None:
+        """Mask of the elements that may be nonzero, or `None` when the value is unknown.
+
+        Zeros of an approximate value are not trusted: it counts as nonzero everywhere.
+        """
+        if self.value is None:
+            return None
+        if self.approximate:
+            return np.ones(self.shape, bool)
+        return np.asarray(self.value) != 0
 
     def bounds(self) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
         """`(lower, upper)` arrays broadcast to the operand's shape, or `None`."""

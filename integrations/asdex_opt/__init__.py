@@ -1,1 +1,39 @@
-"""asdex_opt: sparse second-order optimization for Equinox, Lineax, Optimistix and Optax."""
+"""asdex_opt: sparse second-order optimization for Equinox, Lineax, Optimistix and Optax.
+
+Built on asdex's public API: sparsity is detected and colored once, then every step
+computes exact sparse Jacobians or Hessians at the cost of their colors.
+"""
+
+from asdex_opt.equinox import (
+    filter_hessian,
+    filter_jacobian,
+    filter_ravel_pytree,
+    filter_value_and_hessian,
+    filter_value_and_jacobian,
+)
+from asdex_opt.lineax import (
+    Preconditioned,
+    SparseLU,
+    SparseMatrixLinearOperator,
+    fold_sparse,
+    jacobi_preconditioner,
+    sparse_hessian_operator,
+    sparse_jacobian_operator,
+)
+
+__all__ = [
+    # Equinox
+    "filter_hessian",
+    "filter_jacobian",
+    "filter_ravel_pytree",
+    "filter_value_and_hessian",
+    "filter_value_and_jacobian",
+    # Lineax
+    "Preconditioned",
+    "SparseLU",
+    "SparseMatrixLinearOperator",
+    "fold_sparse",
+    "jacobi_preconditioner",
+    "sparse_hessian_operator",
+    "sparse_jacobian_operator",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -9,47 +10,62 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+SEED_CONSTANT_LIMIT = 2**24
+"""Up to this many seed entries, seeds are NumPy constants that XLA can fold into the
+passes (a large speed-up for stencils); beyond it they are built inside the program."""
+
+
+def one_hot_seeds(
+    colors: Sequence[np.ndarray], shapes: Sequence[tuple[int, ...]], first: int, count: int
+) -> list[Any]:
+    """Boolean seeds of colors `first, ..., first + count - 1`, leaf by leaf.
+
+    `colors[k]` holds the flat colors of leaf `k`; the result's leaf `k` has shape
+    `(count, *shapes[k])` and is true where the vertex has that color. The neutral color
+    `-1` matches nothing, so neutral vertices are never seeded.
+
+    Example:
+        >>> one_hot_seeds([np.array([0, 1, 0])], [(3,)], 0, 2)[0].tolist()
+        [[True, False, True], [False, True, False]]
+    """
+    if count * sum(math.prod(shape) for shape in shapes) <= SEED_CONSTANT_LIMIT:
+        wanted = np.arange(first, first + count)[:, None]
+        return [
+            (np.asarray(leaf)[None, :] == wanted).reshape(count, *shape)
+            for leaf, shape in zip(colors, shapes, strict=True)
+        ]
+    wanted = jnp.arange(first, first + count)[:, None]
+    return [
+        (jnp.asarray(leaf)[None, :] == wanted).reshape(count, *shape)
+        for leaf, shape in zip(colors, shapes, strict=True)
+    ]
+
+
+def cast_seeds(seeds: Sequence[jax.Array], dtypes: Sequence[Any]) -> list[jax.Array]:
+    """Cast boolean seed leaves to the tangent (or cotangent) dtypes.
+
+    Example:
+        >>> cast_seeds([np.array([True, False])], [jnp.float32])[0].tolist()
+        [1.0, 0.0]
+    """
+    return [jnp.asarray(seed).astype(dtype) for seed, dtype in zip(seeds, dtypes, strict=True)]
+
 
 def compress(
-    product: Callable[[jax.Array], jax.Array],
-    num_colors: int,
-    chunk_size: int | None,
-    first: int = 0,
-) -> jax.Array:
-    """Stack `product(c)` over the colors `c = first, ..., first + num_colors - 1`.
+    product: Callable[[Any], Any], seeds: Any, chunk_size: int | None, count: int
+) -> Any:
+    """Map `product` over the `count` seeds (leading axis of every leaf of `seeds`).
 
-    With `chunk_size=None` all colors run in one `vmap`; otherwise `lax.map` runs them
+    With `chunk_size=None` all seeds run in one `vmap`; otherwise `lax.map` runs them
     `chunk_size` at a time, bounding the memory of the batched pass.
 
     Example:
-        >>> compress(lambda c: jnp.full(3, c), 2, None).shape
-        (2, 3)
+        >>> compress(lambda s: s[0] * 2.0, [np.eye(2)], None, 2).tolist()
+        [[2.0, 0.0], [0.0, 2.0]]
     """
-    colors = jnp.arange(first, first + num_colors, dtype=jnp.int32)
-    if chunk_size is None or chunk_size >= num_colors:
-        return jax.vmap(product)(colors)
-    return jax.lax.map(product, colors, batch_size=chunk_size)
-
-
-def seed_leaves(
-    colors: Sequence[np.ndarray],
-    shapes: Sequence[tuple[int, ...]],
-    dtypes: Sequence[Any],
-    color: jax.Array,
-) -> list[jax.Array]:
-    """The seed of one color, leaf by leaf: ones where the leaf's `colors == color`.
-
-    `colors[k]` holds the flat colors of leaf `k`; the neutral color `-1` never matches,
-    so neutral vertices are never seeded.
-
-    Example:
-        >>> [s.tolist() for s in seed_leaves([np.array([0, 1, 0])], [(3,)], [jnp.float32], 0)]
-        [[1.0, 0.0, 1.0]]
-    """
-    return [
-        (jnp.asarray(leaf_colors) == color).astype(dtype).reshape(shape)
-        for leaf_colors, shape, dtype in zip(colors, shapes, dtypes, strict=True)
-    ]
+    if chunk_size is None or chunk_size >= count:
+        return jax.vmap(product)(seeds)
+    return jax.lax.map(product, seeds, batch_size=chunk_size)
 
 
 def ravel_leaves(leaves: Sequence[jax.Array | None], sizes: Sequence[int]) -> jax.Array:

@@ -12,7 +12,7 @@ import numpy as np
 from asdex._pattern import ColoredPattern
 from asdex.decompression._args import check_output_dtype, split_args
 from asdex.decompression._blocks import OutputFormat, assemble, block_layout
-from asdex.decompression._compress import compress, ravel_leaves, seed_leaves
+from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import split_by_sizes
 
@@ -82,13 +82,8 @@ def sparse_hessian(
         def gradient(*active: jax.Array) -> tuple[Any, tuple[Any, Any]]:
             return jax.grad(scalar, argnums, has_aux=True, holomorphic=holomorphic)(*active)
 
-        def seeds(color: jax.Array) -> list[jax.Array]:
-            return seed_leaves(
-                [colors[i] for i in split.active],
-                [shapes[i] for i in split.active],
-                [leaf.dtype for leaf in primals],
-                color,
-            )
+        def cast(seeds: list[jax.Array]) -> tuple[jax.Array, ...]:
+            return tuple(cast_seeds(seeds, [leaf.dtype for leaf in primals]))
 
         def flat(products: Sequence[jax.Array]) -> jax.Array:
             full: list[jax.Array | None] = [None] * len(split.leaves)
@@ -97,22 +92,22 @@ def sparse_hessian(
             return ravel_leaves(full, sizes)
 
         num_colors = coloring.num_colors
+        seeds = one_hot_seeds([colors[i] for i in split.active],
+                              [shapes[i] for i in split.active], 0, num_colors)
         if not primals or num_colors == 0:
             _, (value, aux) = scalar(*primals)
             compressed = jnp.zeros((num_colors, pattern.n), _values_dtype(primals))
         elif mode == "fwd_over_rev":
             _, linear, (value, aux) = jax.linearize(gradient, *primals, has_aux=True)
-            compressed = compress(lambda c: flat(linear(*seeds(c))), num_colors, chunk_size)
+            compressed = compress(lambda s: flat(linear(*cast(s))), seeds, chunk_size, num_colors)
         elif mode == "rev_over_rev":
             _, pullback, (value, aux) = jax.vjp(gradient, *primals, has_aux=True)
-            compressed = compress(lambda c: flat(pullback(tuple(seeds(c)))), num_colors, chunk_size)
+            compressed = compress(lambda s: flat(pullback(cast(s))), seeds, chunk_size, num_colors)
         else:
 
-            def hvp(color: jax.Array) -> tuple[jax.Array, tuple[Any, Any]]:
+            def hvp(seed: list[jax.Array]) -> tuple[jax.Array, tuple[Any, Any]]:
                 def directional(*active: jax.Array) -> tuple[jax.Array, tuple[Any, Any]]:
-                    _, tangent, extra = jax.jvp(
-                        scalar, active, tuple(seeds(color)), has_aux=True
-                    )
+                    _, tangent, extra = jax.jvp(scalar, active, cast(seed), has_aux=True)
                     return tangent, extra
 
                 grads, extra = jax.grad(
@@ -120,7 +115,7 @@ def sparse_hessian(
                 )(*primals)
                 return flat(grads), extra
 
-            compressed, (value, aux) = _compress_with_extra(hvp, num_colors, chunk_size)
+            compressed, (value, aux) = _compress_with_extra(hvp, seeds, num_colors, chunk_size)
 
         values = plan(compressed)
         dtypes = [[leaf.dtype] * len(split.leaves) for leaf in split.leaves]
@@ -134,15 +129,15 @@ def sparse_hessian(
 
 
 def _compress_with_extra(
-    product: Callable[[jax.Array], tuple[jax.Array, Any]],
+    product: Callable[[Any], tuple[jax.Array, Any]],
+    seeds: Any,
     num_colors: int,
     chunk_size: int | None,
 ) -> tuple[jax.Array, Any]:
-    """Like `compress`, for products that also return color-independent extras."""
-    colors = jnp.arange(num_colors, dtype=jnp.int32)
+    """Like `compress`, for products that also return seed-independent extras."""
     if chunk_size is None or chunk_size >= num_colors:
-        return jax.vmap(product, out_axes=(0, None))(colors)
-    stacked, extra = jax.lax.map(product, colors, batch_size=chunk_size)
+        return jax.vmap(product, out_axes=(0, None))(seeds)
+    stacked, extra = jax.lax.map(product, seeds, batch_size=chunk_size)
     return stacked, jax.tree_util.tree_map(lambda leaf: leaf[0], extra)
 
 

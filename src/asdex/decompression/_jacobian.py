@@ -13,7 +13,7 @@ import numpy as np
 from asdex._pattern import ColoredPattern
 from asdex.decompression._args import check_outputs, split_args
 from asdex.decompression._blocks import OutputFormat, assemble, block_layout
-from asdex.decompression._compress import compress, ravel_leaves, seed_leaves
+from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
 from asdex.decompression._gather import GatherPlan
 
 
@@ -101,31 +101,28 @@ def sparse_jacobian(
         out_shapes = tuple(tuple(np.shape(leaf)) for leaf in out_leaves)
         out_sizes = [math.prod(shape) for shape in out_shapes]
 
-        def jvp_product(color: jax.Array) -> jax.Array:
-            tangents = seed_leaves(
-                [col_leaf_colors[i] for i in split.active],
-                [in_shapes[i] for i in split.active],
-                [leaf.dtype for leaf in primals],
-                color,
-            )
+        def jvp_product(seeds: list[jax.Array]) -> jax.Array:
+            tangents = cast_seeds(seeds, [leaf.dtype for leaf in primals])
             return ravel_leaves(jax.tree_util.tree_leaves(linear(*tangents)), out_sizes)
 
-        def vjp_product(color: jax.Array) -> jax.Array:
-            seeds = seed_leaves(
-                split_by_sizes(row_colors, out_sizes),
-                out_shapes,
-                [jnp.result_type(leaf) for leaf in out_leaves],
-                color,
-            )
+        def vjp_product(seeds: list[jax.Array]) -> jax.Array:
+            seeds = cast_seeds(seeds, [jnp.result_type(leaf) for leaf in out_leaves])
             cotangents = pullback(jax.tree_util.tree_unflatten(out_tree, seeds))
             full: list[jax.Array | None] = [None] * len(split.leaves)
             for i, cotangent in zip(split.active, cotangents, strict=True):
                 full[i] = cotangent
             return ravel_leaves(full, in_sizes)
 
+        def seeds_of(kind: str, first: int, count: int) -> list[Any]:
+            if kind == "jvp":
+                active = split.active
+                return one_hot_seeds([col_leaf_colors[i] for i in active],
+                                     [in_shapes[i] for i in active], first, count)
+            return one_hot_seeds(split_by_sizes(row_colors, out_sizes), out_shapes, first, count)
+
         products = {"jvp": jvp_product, "vjp": vjp_product}
         blocks = [
-            compress(products[kind], count, chunk_size, first)
+            compress(products[kind], seeds_of(kind, first, count), chunk_size, count)
             for kind, (first, count) in passes.items()
         ]
         compressed = _block_diag(*blocks) if len(blocks) == 2 else blocks[0]

@@ -180,3 +180,14 @@ def test_bidirectional_coloring(output_format):
     value, jac = run_jitted(value_and_jacobian_from_coloring(arrow, coloring, output_format), x)
     np.testing.assert_allclose(jac, run_jitted(jax.jacrev(arrow), x), rtol=1e-6)
     np.testing.assert_allclose(value, arrow(x), rtol=1e-6)
+
+
+def test_seeds_built_in_graph_beyond_constant_limit(monkeypatch):
+    from asdex.decompression import _compress
+
+    monkeypatch.setattr(_compress, "SEED_CONSTANT_LIMIT", 0)
+    case = JACOBIAN_CASES[0]
+    for mode in ("fwd", "rev"):
+        jac_fn = jacobian_from_coloring(case.f, _coloring(case, mode=mode), "dense",
+                                        chunk_size=2)
+        np.testing.assert_allclose(run_jitted(jac_fn, *case.args), _expected(case), rtol=1e-6)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SEED_CONSTANT_LIMIT = 2**24
+SEED_CONSTANT_LIMIT = 2**22
 """Up to this many seed entries, seeds are NumPy constants that XLA can fold into the
 passes (a large speed-up for stencils); beyond it they are built inside the program."""
 

@@ -151,7 +151,7 @@ def _left_solve_relations(
 
 def _transposed_index(rows: int, cols: int) -> np.ndarray:
     """`perm[i * cols + j] = j * rows + i`: flat index in the transposed matrix."""
-    return np.arange(rows * cols, dtype=np.int64).reshape(rows, cols).T.reshape(-1)
+    return np.arange(rows * cols, dtype=np.int64).reshape(cols, rows).T.reshape(-1)
 
 
 def _permute(relation: sp.csr_array, row_source: np.ndarray | None,

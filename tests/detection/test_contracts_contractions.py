@@ -12,8 +12,16 @@ from jax import lax
 from jax._src.lax import linalg as lax_linalg
 
 
+def _all_eqns(jaxpr):
+    for eqn in jaxpr.eqns:
+        yield eqn
+        if eqn.primitive.name == "jit":
+            yield from _all_eqns(eqn.params["jaxpr"].jaxpr)
+
+
 def only_eqn(f, *args, name):
-    eqns = [e for e in jax.make_jaxpr(f)(*args).jaxpr.eqns if e.primitive.name == name]
+    """The one equation of primitive `name` in the jaxpr of `f` (looking inside `jit`)."""
+    eqns = [e for e in _all_eqns(jax.make_jaxpr(f)(*args).jaxpr) if e.primitive.name == name]
     assert len(eqns) == 1, [e.primitive.name for e in jax.make_jaxpr(f)(*args).jaxpr.eqns]
     return eqns[0]
 
@@ -113,6 +121,6 @@ def test_linalg_layouts():
 
 
 def test_fft_layout():
-    eqn = only_eqn(lambda x: lax.fft(x, "RFFT", (4, 6)), jnp.ones((2, 4, 6)), name="fft")
+    eqn = only_eqn(lambda x: jnp.fft.rfftn(x, axes=(1, 2)), jnp.ones((2, 4, 6)), name="fft")
     assert tuple(eqn.params["fft_lengths"]) == (4, 6)  # the trailing axes
     assert shapes(eqn.outvars) == [(2, 4, 4)]

@@ -163,6 +163,9 @@ def fixed_point(body: Body, carry: list[State], n: int) -> list[State]:
 
 
 def _predicate(state: State) -> bool | None:
+    """The loop predicate's value, when it holds under any compilation."""
+    if getattr(state.operand, "approximate", False):
+        return None
     bounds = state.operand.bounds()
     if bounds is None:
         return None

@@ -112,6 +112,20 @@ def test_index_with_bounded_arithmetic():
     np.testing.assert_array_equal(got, rows_of([[0, 1]]))
 
 
+def test_indices_read_from_constants_with_bounded_positions():
+    perm = jnp.array([5, 6, 7, 0, 1, 2, 3, 4])
+    got = check(lambda x: x[perm[jnp.argmax(x[:3])]] * 1.0, x, exact=False)
+    np.testing.assert_array_equal(got, rows_of([[5, 6, 7]]))
+    table = jnp.array([[4, 3, 2, 1, 0]] * 4)
+
+    def f(X):
+        cols = jnp.take_along_axis(table, jnp.argmax(X[:, :2], axis=1, keepdims=True), axis=1)
+        return jnp.take_along_axis(X, cols, axis=1)
+
+    got = check(f, X, exact=False)
+    np.testing.assert_array_equal(got, rows_of([[5 * r + 3, 5 * r + 4] for r in range(4)], 20))
+
+
 def test_vmapped_gathers_use_batching_dims():
     cols = jnp.array([4, 0, 2, 2])
     check(lambda X: jax.vmap(lambda r, i: r[i])(X, cols), X,

@@ -180,6 +180,24 @@ def test_gather_equals_union_over_indices(geometry, mode, case, seed):
 
 
 @FAST
+@given(geometries(), st.sampled_from(MODES), CASES, st.integers(0, 2**32 - 1))
+def test_gather_value_bounds_are_tight(geometry, mode, case, seed):
+    rng = np.random.default_rng(seed)
+    bounds = index_bounds(geometry, rng, case == "known", case == "unknown")
+    values = rng.integers(-5, 6, size=geometry.shape).astype(np.int32)
+    gathered = np.stack([np.asarray(geometry.gather(jnp.asarray(values), indices, mode))
+                         for indices in index_arrays(geometry, bounds)])
+    fn = lambda o, i: geometry.gather(o, i, mode)  # noqa: E731
+    (eqn,) = jax.make_jaxpr(fn)(values, jnp.zeros(geometry.indices_shape, jnp.int32)).eqns
+    equation = _equation(eqn, geometry, bounds, known=case == "known")
+    operands = (Operand(geometry.shape, np.dtype(np.int32), value=values), equation.operands[1])
+    equation = dataclasses.replace(equation, operands=operands, out_dtypes=(np.dtype(np.int32),))
+    (output,) = lookup(eqn.primitive).rule(equation)
+    np.testing.assert_array_equal(output.lower, gathered.min(0))
+    np.testing.assert_array_equal(output.upper, gathered.max(0))
+
+
+@FAST
 @given(geometries(), st.sampled_from(MODES), CASES, st.sampled_from(sorted(SCATTERS)),
        st.integers(0, 2**32 - 1))
 def test_scatter_equals_union_over_indices(geometry, mode, case, name, seed):

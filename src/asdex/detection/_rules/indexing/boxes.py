@@ -116,6 +116,7 @@ class Boxes:
         valid: `(m,)` whether the element may touch the operand at all.
         sure: `(m,)` whether its window covers the position `upper` whatever the
             indices (with a known index: whether it touches `upper`, not dropped).
+        dropped: `(m,)` whether its window may be dropped.
     """
 
     shape: tuple[int, ...]
@@ -123,6 +124,7 @@ class Boxes:
     upper: np.ndarray
     valid: np.ndarray
     sure: np.ndarray
+    dropped: np.ndarray
 
     @property
     def size(self) -> int:
@@ -157,6 +159,7 @@ def window_boxes(
     upper = np.zeros((len(shape), m), np.int64)
     valid = np.ones(element_shape, bool)
     sure = np.ones(element_shape, bool)
+    dropped = np.zeros(element_shape, bool)
 
     def along(axis: int) -> np.ndarray:
         return np.arange(element_shape[axis], dtype=np.int64).reshape(
@@ -183,13 +186,16 @@ def window_boxes(
         else:
             sure = sure & (a == b)
         if starts.drops:
-            sure = sure & (lo >= 0) & (hi <= limit)
+            inside = (lo >= 0) & (hi <= limit)
+            sure = sure & inside
+            dropped = dropped | ~inside
         put(d, a, b)
     for d, axis in [*windows, *batching]:
         put(d, along(axis), along(axis))
     valid = np.broadcast_to(valid, element_shape).reshape(-1)
     sure = np.broadcast_to(sure, element_shape).reshape(-1) & valid
-    return Boxes(tuple(shape), lower, upper, valid, sure)
+    dropped = np.broadcast_to(dropped, element_shape).reshape(-1)
+    return Boxes(tuple(shape), lower, upper, valid, sure, dropped)
 
 
 def _strides(shape: tuple[int, ...]) -> np.ndarray:
@@ -298,3 +304,55 @@ def surviving_map(boxes: Boxes) -> DependencyMap | None:
     if (source < 0).all():
         return None
     return Broadcast(source)
+
+
+def gathered_bounds(
+    dependency: DependencyMap | None,
+    bounds: tuple[np.ndarray, np.ndarray],
+    dropped: np.ndarray,
+    fill: int | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer bounds of a result read from a bounded operand through `dependency`.
+
+    Element `i` of the result is one of the operand elements of row `i` of
+    `dependency`, or `fill` where `dropped[i]`.
+
+    Args:
+        dependency: The result's map (`None`: no element reads the operand).
+        bounds: `(lower, upper)` of the operand.
+        dropped: Whether each result element may be the fill value instead.
+        fill: The fill value; `None` when unknown.
+
+    Returns:
+        Flat `(lower, upper)`, or `None` when a dropped element's fill value is unknown.
+    """
+    if dropped.any() and fill is None:
+        return None
+    lo, hi = (np.asarray(b, np.int64).reshape(-1) for b in bounds)
+    size = dropped.size
+    big = np.iinfo(np.int64).max
+    lower, upper = np.full(size, big), np.full(size, -big)
+    if isinstance(dependency, Identity):
+        lower, upper = lo.copy(), hi.copy()
+    elif isinstance(dependency, Broadcast):
+        read = dependency.source >= 0
+        lower[read], upper[read] = lo[dependency.source[read]], hi[dependency.source[read]]
+    elif isinstance(dependency, Matrix):
+        matrix = sp.csr_array(dependency.matrix)
+        read = np.diff(matrix.indptr) > 0
+        starts = matrix.indptr[:-1][read]
+        lower[read] = np.minimum.reduceat(lo[matrix.indices], starts)
+        upper[read] = np.maximum.reduceat(hi[matrix.indices], starts)
+    elif isinstance(dependency, Groups):
+        group_lower = np.full(dependency.num_groups, big)
+        group_upper = np.full(dependency.num_groups, -big)
+        member = dependency.operand_group >= 0
+        np.minimum.at(group_lower, dependency.operand_group[member], lo[member])
+        np.maximum.at(group_upper, dependency.operand_group[member], hi[member])
+        read = dependency.output_group >= 0
+        lower[read] = group_lower[dependency.output_group[read]]
+        upper[read] = group_upper[dependency.output_group[read]]
+    if fill is not None:
+        lower = np.where(dropped | (lower > upper), np.minimum(lower, fill), lower)
+        upper = np.where(dropped | (upper < lower), np.maximum(upper, fill), upper)
+    return lower, upper

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Output
 from asdex.detection._rules.indexing.boxes import (
@@ -11,6 +13,7 @@ from asdex.detection._rules.indexing.boxes import (
     surviving_map,
     window_boxes,
 )
+from asdex.detection._rules.indexing.gather import with_value_bounds
 from asdex.detection._rules.structural import movement_rule
 
 _known_slice = movement_rule(moved=(0,))
@@ -36,7 +39,8 @@ def dynamic_slice_rule(eqn: Equation) -> list[Output]:
         [],
     )
     dependency = gather_map(boxes)
-    return [Output(maps=() if dependency is None else ((0, dependency),))]
+    output = Output(maps=() if dependency is None else ((0, dependency),))
+    return [with_value_bounds(eqn, output, np.zeros(boxes.size, bool))]
 
 
 def dynamic_update_slice_rule(eqn: Equation) -> list[Output]:

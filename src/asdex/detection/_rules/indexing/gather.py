@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
+from asdex.detection import _jax
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Output
 from asdex.detection._rules.indexing.boxes import (
     Boxes,
     gather_map,
+    gathered_bounds,
     index_starts,
     out_of_bounds,
     window_boxes,
@@ -42,6 +48,23 @@ def gather_boxes(eqn: Equation) -> Boxes:
     )
 
 
+def with_value_bounds(eqn: Equation, output: Output, dropped: np.ndarray) -> Output:
+    """`output` with the bounds of an integer result read from a bounded operand.
+
+    Dropped elements hold the equation's `fill_value`.
+    """
+    bounds = eqn.operands[0].bounds()
+    if bounds is None or not _jax.is_integer(eqn.out_dtypes[0]):
+        return output
+    fill = eqn.params.get("fill_value")
+    fill = None if fill is None else int(fill)
+    moved = gathered_bounds(dict(output.maps).get(0), bounds, dropped, fill)
+    if moved is None:
+        return output
+    shape = eqn.out_shapes[0]
+    return dataclasses.replace(output, lower=moved[0].reshape(shape), upper=moved[1].reshape(shape))
+
+
 def gather_rule(eqn: Equation) -> list[Output]:
     """`gather`: exact ids for known indices, else the boxes of the possible starts.
 
@@ -49,9 +72,13 @@ def gather_rule(eqn: Equation) -> list[Output]:
     """
     if eqn.operands[1].value is not None:
         ids = evaluate_on_ids(eqn, (0,), fill_value=-1)[0]
-        return [split_sources(eqn, (0,), ids)]
-    dependency = gather_map(gather_boxes(eqn))
-    return [Output(maps=() if dependency is None else ((0, dependency),))]
+        output, dropped = split_sources(eqn, (0,), ids), ids < 0
+    else:
+        boxes = gather_boxes(eqn)
+        dependency = gather_map(boxes)
+        output = Output(maps=() if dependency is None else ((0, dependency),))
+        dropped = boxes.dropped
+    return [with_value_bounds(eqn, output, dropped)]
 
 
 register_rule("gather", gather_rule, curvature=Curvature.ZERO)

@@ -1,0 +1,1 @@
+"""Implementation of :mod:`asdex_opt.optimistix` (and the steps :mod:`asdex_opt.optax` reuses)."""

@@ -1,0 +1,210 @@
+"""Flattening a problem, detecting its sparsity once, and evaluating its derivatives.
+
+Every solver here works on the flat vector ``ravel_pytree(y)``: the sparse Hessian or
+Jacobian is a matrix over that vector. The problem ``fn(y, args)`` is split into its
+array leaves (passed to every evaluation, so they may be traced) and everything else
+(closed over), so that sparsity detection sees only shapes and dtypes, never a tracer.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import optimistix as optx
+from jax.experimental import sparse as jsparse
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, PyTree, Scalar
+
+import asdex
+
+from .._lineax._operator import SparseMatrixLinearOperator
+from .._lineax._solvers import SparseLU
+
+__all__ = [
+    "DEFAULT_SOLVER",
+    "FlatFunction",
+    "NormalProduct",
+    "cauchy_termination",
+    "hessian_evaluator",
+    "jacobian_evaluator",
+    "shape_struct",
+]
+
+# The default Lineax solver of every solver here: a direct sparse LU solve.
+DEFAULT_SOLVER = SparseLU()
+
+
+def shape_struct(tree: PyTree) -> PyTree:
+    """The ``ShapeDtypeStruct`` of every array leaf (what sparsity detection needs)."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), tree)
+
+
+class FlatFunction(eqx.Module):
+    """``fn(y, args)`` as a function ``(y_flat, dynamic) -> (out_flat, aux)``.
+
+    ``dynamic`` holds the array leaves of ``(fn, args)``, and the rest is static, so
+    the function can be handed to asdex's sparsity detection with shape structs only.
+
+    Attributes:
+        static: The non-array part of ``(fn, args)``.
+        unravel: Turns the flat vector back into the pytree ``y``.
+        ravel_out: Whether to flatten a pytree output (residuals) into one vector.
+    """
+
+    static: Any = eqx.field(static=True)
+    unravel: Callable[[Array], PyTree] = eqx.field(static=True)
+    ravel_out: bool = eqx.field(static=True)
+
+    def __call__(self, y_flat: Array, dynamic: PyTree) -> tuple[Array, PyTree]:
+        """Evaluates ``fn(unravel(y_flat), args)``."""
+        fn, args = eqx.combine(dynamic, self.static)
+        out, aux = fn(self.unravel(y_flat), args)
+        if self.ravel_out:
+            out = ravel_pytree(out)[0]
+        return out, aux
+
+
+def split_problem(
+    fn: Callable, y: PyTree, args: PyTree, ravel_out: bool
+) -> tuple[FlatFunction, Array, PyTree]:
+    """Splits ``fn(y, args)`` into a `FlatFunction`, the flat ``y`` and the dynamic part."""
+    y_flat, unravel = ravel_pytree(y)
+    dynamic, static = eqx.partition((fn, args), eqx.is_array)
+    return FlatFunction(static, unravel, ravel_out), y_flat, dynamic
+
+
+def dynamic_part(fn: Callable, args: PyTree) -> PyTree:
+    """The array leaves of ``(fn, args)``, as `split_problem` splits them."""
+    return eqx.filter((fn, args), eqx.is_array)
+
+
+def hessian_evaluator(
+    flat_fn: FlatFunction, y_flat: Array, dynamic: PyTree
+) -> Callable[[Array, PyTree], SparseMatrixLinearOperator]:
+    """Detects and colors the Hessian sparsity of ``flat_fn`` (once), returns its evaluator.
+
+    The evaluator maps ``(y_flat, dynamic)`` to the sparse Hessian as a symmetric
+    `SparseMatrixLinearOperator`.
+    """
+    coloring = asdex.hessian_coloring(
+        flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+    )
+    hessian = asdex.hessian_from_coloring(flat_fn, coloring, has_aux=True)
+
+    def evaluate(y: Array, dyn: PyTree) -> SparseMatrixLinearOperator:
+        matrix, _ = hessian(y, dyn)
+        return SparseMatrixLinearOperator(matrix, lx.symmetric_tag)
+
+    return evaluate
+
+
+class JacobianEvaluation(eqx.Module):
+    """Residuals, sparse Jacobian and (optionally) the Gauss-Newton matrix ``JᵀJ``."""
+
+    residual: Array
+    jac: SparseMatrixLinearOperator
+    normal: SparseMatrixLinearOperator | None
+    aux: PyTree
+
+
+def jacobian_evaluator(
+    flat_fn: FlatFunction, y_flat: Array, dynamic: PyTree, normal: bool
+) -> Callable[[Array, PyTree], JacobianEvaluation]:
+    """Detects and colors the Jacobian sparsity of ``flat_fn`` (once), returns its evaluator.
+
+    With ``normal=True`` the evaluator also forms ``JᵀJ`` sparsely: its pattern and a
+    gather/segment-sum schedule over the nonzeros of ``J`` are precomputed here.
+    """
+    coloring = asdex.jacobian_coloring(
+        flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+    )
+    jacobian = asdex.value_and_jacobian_from_coloring(flat_fn, coloring, has_aux=True)
+    product = NormalProduct(coloring.sparsity) if normal else None
+
+    def evaluate(y: Array, dyn: PyTree) -> JacobianEvaluation:
+        (residual, aux), matrix = jacobian(y, dyn)
+        jac = SparseMatrixLinearOperator(matrix)
+        return JacobianEvaluation(residual, jac, None if product is None else product(matrix), aux)
+
+    return evaluate
+
+
+class NormalProduct:
+    """Forms ``JᵀJ`` from the nonzeros of ``J`` with one gather and one segment sum.
+
+    ``(JᵀJ)_ab = Σ_i J_ia J_ib``: every pair of nonzeros in a row of ``J`` contributes
+    to one entry. The pairs and the (sorted, unique) pattern of ``JᵀJ`` come from the
+    sparsity pattern of ``J`` on the host, once.
+    """
+
+    def __init__(self, sparsity: asdex.SparsityPattern):
+        m, n = sparsity.shape
+        rows = np.asarray(sparsity.rows, dtype=np.int64)
+        cols = np.asarray(sparsity.cols, dtype=np.int64)
+        keys = np.unique(rows * n + cols)  # the BCOO order: sorted by row, then column
+        rows, cols = keys // n, keys % n
+        self.nse, self.shape = keys.size, (n, n)
+        counts = np.bincount(rows, minlength=m)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per_entry = counts[rows]  # each nonzero pairs with every nonzero of its row
+        left = np.repeat(np.arange(keys.size), per_entry)
+        group_start = np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+        right = np.repeat(starts[rows], per_entry) + np.arange(left.size) - group_start
+        out_keys, out = np.unique(cols[left] * n + cols[right], return_inverse=True)
+        self.left, self.right = _small_int(left), _small_int(right)
+        self.out, self.num_out = _small_int(out.ravel()), out_keys.size
+        self.indices = _small_int(np.stack([out_keys // n, out_keys % n], axis=1))
+
+    def __call__(self, jac: jsparse.BCOO) -> SparseMatrixLinearOperator:
+        if not (jac.indices_sorted and jac.unique_indices and jac.nse == self.nse):
+            raise ValueError(
+                "asdex returned a sparse Jacobian whose nonzeros are not the sorted, "
+                f"unique entries of its sparsity pattern ({jac.nse} stored, {self.nse} "
+                "expected); cannot form JᵀJ."
+            )
+        data = jax.ops.segment_sum(
+            jac.data[self.left] * jac.data[self.right],
+            self.out,
+            num_segments=self.num_out,
+            indices_are_sorted=False,
+        )
+        matrix = jsparse.BCOO(
+            (data, jnp.asarray(self.indices)),
+            shape=self.shape,
+            indices_sorted=True,
+            unique_indices=True,
+        )
+        return SparseMatrixLinearOperator(
+            matrix, frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+        )
+
+
+def _small_int(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.int32) if array.size == 0 or array.max() < 2**31 else array
+
+
+def cauchy_termination(
+    rtol: float,
+    atol: float,
+    norm: Callable[[PyTree], Scalar],
+    y: Array,
+    y_diff: Array,
+    f: Array,
+    f_diff: Array,
+) -> Array:
+    """Optimistix's termination test: small changes in both ``y`` and ``f``."""
+    y_converged = norm(jnp.abs(y_diff) / (atol + rtol * jnp.abs(y))) < 1
+    f_converged = norm(jnp.abs(f_diff) / (atol + rtol * jnp.abs(f))) < 1
+    return y_converged & f_converged
+
+
+def check_finite_result(result: optx.RESULTS, *values: PyTree) -> optx.RESULTS:
+    """``RESULTS.nonfinite`` if any of ``values`` holds a NaN or an infinity."""
+    finite = jnp.array(True)
+    for leaf in jax.tree.leaves(values):
+        finite = finite & jnp.all(jnp.isfinite(leaf))
+    return optx.RESULTS.where(finite, result, optx.RESULTS.nonfinite)

@@ -1,0 +1,289 @@
+"""Descents over a sparse Hessian or Gauss-Newton matrix, robust to indefiniteness.
+
+A Newton direction ``p`` solves ``(H + τI) p = g``; the step is ``-p`` (times a step
+size). For an indefinite ``H`` the plain Newton direction may point uphill, so the shift
+``τ ≥ 0`` is raised until the direction is a descent direction, in the spirit of
+Nocedal & Wright's "Cholesky with added multiple of the identity" (Algorithm 3.3):
+start at ``τ = 0`` when the diagonal of ``H`` is positive and at ``β - min(diag H)``
+otherwise, and multiply by four (starting from ``β = 10⁻³ max|diag H|``) until
+
+* the linear solve succeeds and gives a finite ``p``, and
+* ``gᵀp > √ε ‖g‖ ‖p‖``: ``p`` is a descent direction, not nearly orthogonal to ``g``.
+
+Since ``gᵀp = pᵀ(H + τI)p``, the second test also means that the (shifted) quadratic
+model curves upwards along ``p``, so its predicted reduction is negative. Unlike a
+Cholesky-based test this works with any Lineax solver (sparse LU, preconditioned
+Krylov, ...). If no shift passes (only possible when ``H`` has non-finite entries or the
+solver keeps failing), the direction falls back to the limit ``g / τ`` of shifted Newton,
+i.e. steepest descent.
+"""
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import optimistix as optx
+from jaxtyping import Array, Scalar
+
+from .._lineax._fold import fold_sparse
+from .._lineax._operator import SparseMatrixLinearOperator
+from ._common import DEFAULT_SOLVER, JacobianEvaluation
+
+__all__ = [
+    "ShiftedNewtonDescent",
+    "ShiftedDampedNewtonDescent",
+    "GaussNewtonDescent",
+    "LevenbergMarquardtDescent",
+    "shifted_newton_direction",
+]
+
+_MAX_SHIFTS = 40
+_GROWTH = 4.0
+
+
+def _solve(
+    operator: SparseMatrixLinearOperator,
+    shift: Scalar,
+    vector: Array,
+    linear_solver: lx.AbstractLinearSolver,
+) -> tuple[Array, Array]:
+    """Solves ``(A + shift I) x = vector``; returns ``x`` and whether the solve succeeded."""
+    identity = lx.IdentityLinearOperator(operator.in_structure())
+    shifted = fold_sparse(
+        operator + shift * identity,
+        tags=frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag}),
+    )
+    solution = lx.linear_solve(shifted, vector, linear_solver, throw=False)
+    ok = (solution.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(solution.value))
+    return solution.value, ok
+
+
+def shifted_newton_direction(
+    grad: Array,
+    hessian: SparseMatrixLinearOperator,
+    linear_solver: lx.AbstractLinearSolver,
+    min_shift: Scalar | None = None,
+) -> tuple[Array, Scalar, optx.RESULTS]:
+    """A descent direction ``p`` from ``(H + τI) p = g`` with the smallest shift tried.
+
+    See the module docstring for the shift schedule. The step to take is ``-p``.
+
+    Args:
+        grad: The gradient ``g`` (flat).
+        hessian: The sparse symmetric matrix ``H``.
+        linear_solver: The Lineax solver for the shifted systems.
+        min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None`` starts
+            from Nocedal & Wright's initial shift.
+
+    Returns:
+        ``(p, τ, result)``; ``result`` is ``RESULTS.nonfinite`` for non-finite ``g`` or
+        ``H``, ``RESULTS.successful`` otherwise.
+    """
+    dtype = grad.dtype
+    eps = jnp.finfo(dtype).eps
+    diag = lx.diagonal(hessian).astype(dtype)
+    finite = jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(hessian.matrix.data))
+    scale = jnp.max(jnp.abs(jnp.where(jnp.isfinite(diag), diag, 0)), initial=0.0)
+    beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
+    min_diag = jnp.min(diag, initial=jnp.inf)
+    shift = jnp.where(min_diag > 0, 0.0, beta - min_diag).astype(dtype)
+    if min_shift is not None:
+        shift = jnp.maximum(shift, min_shift)
+    grad_norm = jnp.linalg.norm(grad)
+
+    def attempt(tau):
+        p, ok = _solve(hessian, tau, grad, linear_solver)
+        slope = jnp.vdot(grad, p)
+        descent = slope > jnp.sqrt(eps) * grad_norm * jnp.linalg.norm(p)
+        return p, ok & descent
+
+    def cond(carry):
+        _, _, ok, tries = carry
+        return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
+
+    def body(carry):
+        _, tau, _, tries = carry
+        tau = jnp.maximum(_GROWTH * tau, beta)
+        p, ok = attempt(tau)
+        return p, tau, ok, tries + 1
+
+    p0, ok0 = attempt(shift)
+    p, shift, ok, _ = jax.lax.while_loop(cond, body, (p0, shift, ok0, jnp.array(0)))
+    fallback = grad / jnp.maximum(shift, beta)
+    p = jnp.where(ok, p, fallback)
+    result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
+    return p, shift, result
+
+
+class _DirectionState(eqx.Module):
+    direction: Array
+    result: optx.RESULTS
+
+
+class ShiftedNewtonDescent(
+    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _DirectionState]
+):
+    """Newton direction with the smallest identity shift that makes it a descent direction.
+
+    For line searches (e.g. ``optimistix.BacktrackingArmijo``): the step of size ``s`` is
+    ``-s p`` with ``(H + τI) p = g`` (see `shifted_newton_direction`). Works on flat
+    ``y`` with a sparse Hessian, as `SparseNewton` provides.
+
+    Attributes:
+        linear_solver: The Lineax solver for the shifted systems.
+    """
+
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
+        """Dummy state of the right shape."""
+        del f_info_struct
+        return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
+
+    def query(
+        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DirectionState
+    ) -> _DirectionState:
+        """Computes the shifted Newton direction at the accepted point."""
+        del y, state
+        p, _, result = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
+        return _DirectionState(p, result)
+
+    def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
+        """``-step_size * p``."""
+        return -step_size * state.direction, state.result
+
+
+class _DampedState(eqx.Module):
+    grad: Array
+    matrix: SparseMatrixLinearOperator
+
+
+class ShiftedDampedNewtonDescent(
+    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _DampedState]
+):
+    """Damped (Levenberg-Marquardt style) Newton steps for trust-region searches.
+
+    A step size ``s`` means damping ``λ = 1/s``: the step is ``-p`` with
+    ``(H + τI) p = g`` and ``τ ≥ λ`` raised further, if ``H`` is indefinite, until ``p``
+    is a descent direction. The predicted reduction ``gᵀd + ½dᵀHd`` of the step ``d = -p``
+    is then ``-½(gᵀp + τ‖p‖²) < 0``, so ``optimistix.ClassicalTrustRegion`` accepts only
+    steps that really decrease the objective.
+
+    Attributes:
+        linear_solver: The Lineax solver for the shifted systems.
+    """
+
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
+        """Dummy state of the right shape."""
+        del y
+        info = jax.tree.map(
+            lambda s: jnp.zeros(s.shape, s.dtype), f_info_struct, is_leaf=_is_struct
+        )
+        return _DampedState(info.grad, info.hessian)
+
+    def query(
+        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DampedState
+    ) -> _DampedState:
+        """Stores the gradient and Hessian of the accepted point."""
+        del y, state
+        return _DampedState(f_info.grad, f_info.hessian)
+
+    def step(self, step_size: Scalar, state: _DampedState) -> tuple[Array, optx.RESULTS]:
+        """The damped step for damping ``1 / step_size``."""
+        damping = _damping(step_size)
+        p, _, result = shifted_newton_direction(
+            state.grad, state.matrix, self.linear_solver, min_shift=damping
+        )
+        return -p, result
+
+
+def _is_struct(x: object) -> bool:
+    return isinstance(x, jax.ShapeDtypeStruct)
+
+
+def _damping(step_size: Scalar) -> Array:
+    """``1 / step_size``, or the largest float for a vanishing step size."""
+    tiny = step_size <= jnp.finfo(step_size.dtype).eps
+    return jnp.where(tiny, jnp.finfo(step_size.dtype).max, 1 / jnp.where(tiny, 1, step_size))
+
+
+class ResidualJacNormal(optx.FunctionInfo.ResidualJac):
+    """``FunctionInfo.ResidualJac`` with the sparse Gauss-Newton matrix ``JᵀJ`` alongside."""
+
+    normal: SparseMatrixLinearOperator | None
+
+
+def residual_jac_info(evaluation: JacobianEvaluation) -> ResidualJacNormal:
+    """Wraps a Jacobian evaluation as Optimistix function information."""
+    return ResidualJacNormal(evaluation.residual, evaluation.jac, evaluation.normal)
+
+
+class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _DirectionState]):
+    """The Gauss-Newton direction from a sparse Jacobian.
+
+    A square Jacobian is solved directly (``J p = r``, the Newton step for the
+    equations ``r = 0``); otherwise the normal equations ``JᵀJ p = Jᵀr`` are solved with
+    the sparse ``JᵀJ``. A failed solve (e.g. rank-deficient ``J``) is reported as a
+    Lineax ``RESULTS`` failure; use `LevenbergMarquardtDescent` for such problems.
+
+    Attributes:
+        linear_solver: The Lineax solver.
+    """
+
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+    needs_normal: ClassVar[str] = "unless_square"
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
+        """Dummy state of the right shape."""
+        del f_info_struct
+        return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
+
+    def query(self, y: Array, f_info: ResidualJacNormal, state: _DirectionState) -> _DirectionState:
+        """Solves for the Gauss-Newton direction."""
+        del y, state
+        if f_info.normal is None:
+            operator, vector = f_info.jac, f_info.residual
+        else:
+            operator, vector = f_info.normal, f_info.compute_grad()
+        solution = lx.linear_solve(operator, vector, self.linear_solver, throw=False)
+        return _DirectionState(solution.value, optx.RESULTS.promote(solution.result))
+
+    def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
+        """``-step_size * p``."""
+        return -step_size * state.direction, state.result
+
+
+class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _DampedState]):
+    """Levenberg-Marquardt steps ``(JᵀJ + λI) p = Jᵀr`` with ``λ = 1 / step_size``.
+
+    ``JᵀJ + λI`` is folded into one sparse matrix; it is positive definite for
+    ``λ > 0``, so every step is a descent direction.
+
+    Attributes:
+        linear_solver: The Lineax solver.
+    """
+
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+    needs_normal: ClassVar[str] = "always"
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
+        """Dummy state of the right shape."""
+        info = jax.tree.map(
+            lambda s: jnp.zeros(s.shape, s.dtype), f_info_struct.normal, is_leaf=_is_struct
+        )
+        return _DampedState(jnp.zeros_like(y), info)
+
+    def query(self, y: Array, f_info: ResidualJacNormal, state: _DampedState) -> _DampedState:
+        """Stores ``Jᵀr`` and ``JᵀJ`` of the accepted point."""
+        del y, state
+        return _DampedState(f_info.compute_grad(), f_info.normal)
+
+    def step(self, step_size: Scalar, state: _DampedState) -> tuple[Array, optx.RESULTS]:
+        """The damped step for damping ``1 / step_size``."""
+        p, ok = _solve(state.matrix, _damping(step_size), state.grad, self.linear_solver)
+        result = optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.singular)
+        return -p, result

@@ -1,0 +1,306 @@
+"""Gauss-Newton and Levenberg-Marquardt with sparse Jacobians and a sparse ``JᵀJ``."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import optimistix as optx
+from equinox import AbstractVar
+from jaxtyping import Array, PyTree, Scalar
+
+from ._common import (
+    DEFAULT_SOLVER,
+    FlatFunction,
+    cauchy_termination,
+    dynamic_part,
+    jacobian_evaluator,
+    split_problem,
+)
+from ._descents import (
+    GaussNewtonDescent,
+    LevenbergMarquardtDescent,
+    ResidualJacNormal,
+    residual_jac_info,
+)
+
+__all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMarquardt"]
+
+
+class _SparseGaussNewtonState(eqx.Module):
+    # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
+    flat_fn: FlatFunction
+    jacobian_fn: Callable
+    # Updated every search step.
+    first_step: Array
+    y_eval: Array
+    search_state: PyTree
+    # Updated after each accepted step.
+    f_info: ResidualJacNormal
+    aux: PyTree
+    descent_state: PyTree
+    # Termination and statistics.
+    terminate: Array
+    result: optx.RESULTS
+    num_accepted_steps: Array
+
+
+class AbstractSparseGaussNewton(
+    optx.AbstractLeastSquaresSolver[PyTree, PyTree, Any, _SparseGaussNewtonState]
+):
+    """Gauss-Newton type least-squares solvers with a sparse Jacobian.
+
+    The Jacobian sparsity of the residuals (flattened with ``ravel_pytree``) with
+    respect to ``y`` (likewise flattened) is detected and colored once, at ``init``;
+    each accepted point evaluates the residuals and the sparse Jacobian ``J`` (one JVP
+    or VJP per color) and, when the descent needs it, the sparse ``JᵀJ`` (pattern and
+    product schedule precomputed at ``init``). Mirrors ``optimistix.AbstractGaussNewton``.
+
+    Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (with a class variable
+    ``needs_normal``: ``"always"`` or ``"unless_square"``), ``search`` and ``verbose``.
+    """
+
+    rtol: AbstractVar[float]
+    atol: AbstractVar[float]
+    norm: AbstractVar[Callable[[PyTree], Scalar]]
+    descent: AbstractVar[optx.AbstractDescent]
+    search: AbstractVar[optx.AbstractSearch]
+    verbose: AbstractVar[bool]
+
+    def init(
+        self,
+        fn: Callable,
+        y: PyTree,
+        args: PyTree,
+        options: dict[str, Any],
+        f_struct: PyTree[jax.ShapeDtypeStruct],
+        aux_struct: PyTree[jax.ShapeDtypeStruct],
+        tags: frozenset[object],
+    ) -> _SparseGaussNewtonState:
+        """Detects and colors the Jacobian sparsity; builds the initial state."""
+        del options, tags
+        flat_fn, y_flat, dynamic = split_problem(fn, y, args, ravel_out=True)
+        num_residuals = sum(s.size for s in jax.tree.leaves(f_struct))
+        square = num_residuals == y_flat.size
+        normal = self.descent.needs_normal == "always" or not square
+        jacobian_fn = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=normal)
+        f_info_struct = eqx.filter_eval_shape(_evaluate, jacobian_fn, y_flat, dynamic)[0]
+        zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
+        is_struct = lambda x: isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
+        return _SparseGaussNewtonState(
+            flat_fn=flat_fn,
+            jacobian_fn=jacobian_fn,
+            first_step=jnp.array(True),
+            y_eval=y_flat,
+            search_state=self.search.init(y_flat, f_info_struct),
+            f_info=jax.tree.map(zeros, f_info_struct, is_leaf=is_struct),
+            aux=jax.tree.map(zeros, aux_struct),
+            descent_state=self.descent.init(y_flat, f_info_struct),
+            terminate=jnp.array(False),
+            result=optx.RESULTS.successful,
+            num_accepted_steps=jnp.array(0),
+        )
+
+    def step(
+        self,
+        fn: Callable,
+        y: PyTree,
+        args: PyTree,
+        options: dict[str, Any],
+        state: _SparseGaussNewtonState,
+        tags: frozenset[object],
+    ) -> tuple[PyTree, _SparseGaussNewtonState, Any]:
+        """One search step; at an accepted point, a new Jacobian and direction."""
+        del options, tags
+        dynamic = dynamic_part(fn, args)
+        y_flat = jax.flatten_util.ravel_pytree(y)[0]
+        residual, _ = state.flat_fn(state.y_eval, dynamic)
+        step_size, accept, search_result, search_state = self.search.step(
+            state.first_step,
+            y_flat,
+            state.y_eval,
+            state.f_info,
+            optx.FunctionInfo.Residual(residual),
+            state.search_state,
+        )
+
+        def accepted(descent_state):
+            f_eval_info, aux = _evaluate(state.jacobian_fn, state.y_eval, dynamic)
+            descent_state = self.descent.query(state.y_eval, f_eval_info, descent_state)
+            terminate = cauchy_termination(
+                self.rtol,
+                self.atol,
+                self.norm,
+                state.y_eval,
+                state.y_eval - y_flat,
+                f_eval_info.residual,
+                f_eval_info.residual - state.f_info.residual,
+            )
+            return state.y_eval, f_eval_info, aux, descent_state, terminate
+
+        def rejected(descent_state):
+            return y_flat, state.f_info, state.aux, descent_state, jnp.array(False)
+
+        y_flat, f_info, aux, descent_state, terminate = jax.lax.cond(
+            accept, accepted, rejected, state.descent_state
+        )
+        if self.verbose:
+            jax.debug.print(
+                "{name}: loss = {f:.6e} (last accepted {fa:.6e}), step size {s:.3e}",
+                name=type(self).__name__,
+                f=0.5 * jnp.sum(residual**2),
+                fa=f_info.as_min(),
+                s=step_size,
+            )
+        y_descent, descent_result = self.descent.step(step_size, descent_state)
+        result = optx.RESULTS.where(
+            search_result == optx.RESULTS.successful, descent_result, search_result
+        )
+        prev_aux = jax.tree.map(lambda a, b: jnp.where(state.first_step, a, b), aux, state.aux)
+        new_state = _SparseGaussNewtonState(
+            flat_fn=state.flat_fn,
+            jacobian_fn=state.jacobian_fn,
+            first_step=jnp.array(False),
+            y_eval=y_flat + y_descent,
+            search_state=search_state,
+            f_info=f_info,
+            aux=aux,
+            descent_state=descent_state,
+            terminate=terminate,
+            result=result,
+            num_accepted_steps=state.num_accepted_steps + jnp.where(accept, 1, 0),
+        )
+        return state.flat_fn.unravel(y_flat), new_state, prev_aux
+
+    def terminate(
+        self,
+        fn: Callable,
+        y: PyTree,
+        args: PyTree,
+        options: dict[str, Any],
+        state: _SparseGaussNewtonState,
+        tags: frozenset[object],
+    ) -> tuple[Array, optx.RESULTS]:
+        """Stops on Cauchy convergence or a failed step."""
+        del fn, y, args, options, tags
+        failed = state.result != optx.RESULTS.successful
+        return state.terminate | failed, state.result
+
+    def postprocess(
+        self,
+        fn: Callable,
+        y: PyTree,
+        aux: Any,
+        args: PyTree,
+        options: dict[str, Any],
+        state: _SparseGaussNewtonState,
+        tags: frozenset[object],
+        result: optx.RESULTS,
+    ) -> tuple[PyTree, Any, dict[str, Any]]:
+        """Reports the number of Jacobian evaluations in ``stats``."""
+        del fn, args, options, tags, result
+        return y, aux, {"num_jacobians": state.num_accepted_steps}
+
+
+def _evaluate(jacobian_fn: Callable, y: Array, dynamic: PyTree) -> tuple[ResidualJacNormal, Any]:
+    evaluation = jacobian_fn(y, dynamic)
+    return residual_jac_info(evaluation), evaluation.aux
+
+
+class SparseGaussNewton(AbstractSparseGaussNewton):
+    """Gauss-Newton with a sparse Jacobian: full steps ``J p = r`` or ``JᵀJ p = Jᵀr``.
+
+    A square system (as many residuals as unknowns) is solved with ``J`` itself, so
+    this is also a sparse Newton root finder for ``r(y) = 0``; otherwise with the
+    normal equations, ``JᵀJ`` being formed sparsely. Like ``optimistix.GaussNewton``
+    there is no globalisation: prefer `SparseLevenbergMarquardt` away from a solution
+    or for rank-deficient Jacobians (a singular system is a ``RESULTS`` failure).
+
+    Example:
+        >>> import jax.numpy as jnp, optimistix as optx
+        >>> from asdex_opt.optimistix import SparseGaussNewton
+        >>> residuals = lambda y, _: jnp.concatenate([y[1:] - y[:-1] ** 2, y - 0.5])
+        >>> sol = optx.least_squares(residuals, SparseGaussNewton(1e-8, 1e-8), jnp.ones(4))
+        >>> bool(sol.result == optx.RESULTS.successful)
+        True
+    """
+
+    rtol: float
+    atol: float
+    norm: Callable[[PyTree], Scalar]
+    descent: GaussNewtonDescent
+    search: optx.LearningRate
+    verbose: bool
+
+    def __init__(
+        self,
+        rtol: float,
+        atol: float,
+        norm: Callable[[PyTree], Scalar] = optx.max_norm,
+        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        verbose: bool = False,
+    ):
+        self.rtol = rtol
+        self.atol = atol
+        self.norm = norm
+        self.descent = GaussNewtonDescent(linear_solver)
+        self.search = optx.LearningRate(1.0)
+        self.verbose = verbose
+
+
+class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
+    """Levenberg-Marquardt with a sparse Jacobian: steps ``(JᵀJ + λI) p = Jᵀr``.
+
+    ``JᵀJ + λI`` is formed as one sparse matrix (``λ = 1/s`` from the step size ``s``
+    of ``optimistix.ClassicalTrustRegion``, as in ``optimistix.LevenbergMarquardt``) and
+    solved with ``linear_solver``; every step is a descent step and only steps that
+    decrease ``½‖r‖²`` are accepted.
+
+    Example:
+        >>> import jax.numpy as jnp, optimistix as optx
+        >>> from asdex_opt.optimistix import SparseLevenbergMarquardt
+        >>> residuals = lambda y, _: jnp.concatenate([10 * (y[1:] - y[:-1] ** 2), 1 - y])
+        >>> solver = SparseLevenbergMarquardt(1e-8, 1e-8)
+        >>> sol = optx.least_squares(residuals, solver, jnp.full(6, -1.0), max_steps=500)
+        >>> bool(jnp.allclose(sol.value, 1.0, atol=1e-4))
+        True
+    """
+
+    rtol: float
+    atol: float
+    norm: Callable[[PyTree], Scalar]
+    descent: LevenbergMarquardtDescent
+    search: optx.ClassicalTrustRegion
+    verbose: bool
+
+    def __init__(
+        self,
+        rtol: float,
+        atol: float,
+        norm: Callable[[PyTree], Scalar] = optx.max_norm,
+        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        verbose: bool = False,
+    ):
+        self.rtol = rtol
+        self.atol = atol
+        self.norm = norm
+        self.descent = LevenbergMarquardtDescent(linear_solver)
+        self.search = optx.ClassicalTrustRegion()
+        self.verbose = verbose
+
+
+_INIT_DOC = """Builds the solver.
+
+        Args:
+            rtol: Relative tolerance for terminating the solve.
+            atol: Absolute tolerance for terminating the solve.
+            norm: The norm for the convergence criteria.
+            linear_solver: The Lineax solver for the sparse systems (default `SparseLU`;
+                ``Preconditioned(lineax.CG(...))`` for the symmetric positive definite
+                normal equations of large problems).
+            verbose: Whether to print the loss and step size at every step.
+"""
+SparseGaussNewton.__init__.__doc__ = _INIT_DOC
+SparseLevenbergMarquardt.__init__.__doc__ = _INIT_DOC

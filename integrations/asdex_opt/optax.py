@@ -1,0 +1,347 @@
+"""Sparse Newton and Gauss-Newton directions as Optax gradient transformations.
+
+Following ``optax.lbfgs``: `scale_by_sparse_newton` turns the gradient into the
+(positive) Newton direction ``(H + τI)⁻¹ g`` using the exact sparse Hessian of the
+``value_fn`` extra argument, and `sparse_newton` chains it with the sign flip (or a
+learning rate) and a line search. `scale_by_sparse_gauss_newton` and
+`sparse_gauss_newton` do the same with the Gauss-Newton matrix ``JᵀJ`` of a residual
+function. The shift ``τ ≥ 0`` is the smallest of a Nocedal-Wright schedule giving a
+descent direction (zero for a safely positive definite matrix), so indefinite
+Hessians and rank-deficient Jacobians are handled.
+
+Sparsity is detected and colored once per objective and structure: the coloring is
+cached on the ``value_fn`` (or ``residual_fn``) object and the shapes of ``params``
+and the extra arguments, so a jitted training step detects at trace time only.
+
+Example:
+    >>> import jax, jax.numpy as jnp, optax
+    >>> from asdex_opt.optax import sparse_newton
+    >>> def f(x):
+    ...     return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    >>> solver = sparse_newton()
+    >>> params = jnp.zeros(10)
+    >>> state = solver.init(params)
+    >>> value_and_grad = optax.value_and_grad_from_state(f)
+    >>> for _ in range(40):
+    ...     value, grad = value_and_grad(params, state=state)
+    ...     updates, state = solver.update(
+    ...         grad, state, params, value=value, grad=grad, value_fn=f
+    ...     )
+    ...     params = optax.apply_updates(params, updates)
+    >>> bool(f(params) < 1e-10)
+    True
+"""
+
+import collections
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import optax
+from jax.flatten_util import ravel_pytree
+
+import asdex
+
+from ._lineax._operator import SparseMatrixLinearOperator
+from ._optimistix._common import DEFAULT_SOLVER, NormalProduct, shape_struct, split_problem
+from ._optimistix._descents import shifted_newton_direction
+
+__all__ = [
+    "scale_by_sparse_newton",
+    "sparse_newton",
+    "scale_by_sparse_gauss_newton",
+    "sparse_gauss_newton",
+]
+
+
+class _WithAux(eqx.Module):
+    """``fn(params, **kwargs)`` as Optimistix-style ``fn(y, args) -> (out, None)``."""
+
+    fn: Callable
+
+    def __call__(self, params: Any, kwargs: dict[str, Any]) -> tuple[Any, None]:
+        return self.fn(params, **kwargs), None
+
+
+class _ColoringCache:
+    """Colorings keyed by the objective object and the structure of its inputs."""
+
+    def __init__(self, maxsize: int = 8):
+        self.maxsize = maxsize
+        self.entries: collections.OrderedDict[Any, tuple[Callable, Any]] = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, fn: Callable, inputs: Any, make: Callable[[], Any]) -> Any:
+        leaves, treedef = jax.tree.flatten(inputs)
+        signature = tuple(
+            (jnp.shape(x), jnp.result_type(x)) if eqx.is_array(x) else _static_key(x)
+            for x in leaves
+        )
+        key = (id(fn), treedef, signature)
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] is fn:
+                self.entries.move_to_end(key)
+                return entry[1]
+        coloring = make()
+        with self.lock:
+            self.entries[key] = (fn, coloring)  # keeps `fn` alive: its id stays unique
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+        return coloring
+
+
+def _static_key(x: Any) -> Any:
+    try:
+        hash(x)
+    except TypeError:
+        return ("unhashable", id(x))
+    return x
+
+
+def _flat_problem(fn: Callable, params: Any, extra_args: dict[str, Any]):
+    """Closure-converts ``fn`` (no tracer is closed over) and flattens the problem."""
+    closed = eqx.filter_closure_convert(_WithAux(fn), params, extra_args)
+    return split_problem(closed, params, extra_args, ravel_out=True)
+
+
+def scale_by_sparse_newton(
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+) -> optax.GradientTransformationExtraArgs:
+    """Scales the gradient by the inverse of the exact sparse Hessian of ``value_fn``.
+
+    The output is the positive direction ``p = (H + τI)⁻¹ g`` (``g`` the incoming
+    updates, normally the gradient; ``H`` the sparse Hessian of ``value_fn`` at
+    ``params``; ``τ ≥ 0`` the smallest shift making ``p`` a descent direction). Like
+    ``optax.scale_by_lbfgs`` it is meant to be followed by a sign flip and a line search,
+    as `sparse_newton` does. ``update`` needs the extra argument ``value_fn``; other
+    extra arguments are passed to ``value_fn`` as keyword arguments, as Optax's line
+    searches do.
+
+    Args:
+        linear_solver: The Lineax solver for the (shifted) Newton systems.
+
+    Returns:
+        An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> f = lambda x: jnp.sum(x**4 + (x[1:] - x[:-1]) ** 2)
+        >>> newton = scale_by_sparse_newton()
+        >>> x = jnp.ones(5)
+        >>> p, _ = newton.update(jax.grad(f)(x), newton.init(x), x, value_fn=f)
+        >>> bool(jnp.vdot(p, jax.grad(f)(x)) > 0)
+        True
+    """
+    cache = _ColoringCache()
+
+    def init_fn(params: optax.Params) -> optax.EmptyState:
+        del params
+        return optax.EmptyState()
+
+    def update_fn(
+        updates: optax.Updates,
+        state: optax.EmptyState,
+        params: optax.Params | None = None,
+        *,
+        value_fn: Callable[..., jax.Array],
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, optax.EmptyState]:
+        if params is None:
+            raise ValueError("`scale_by_sparse_newton` needs `params` in `update`.")
+        extra_args = {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
+        flat_fn, y_flat, dynamic = _flat_problem(value_fn, params, extra_args)
+        out = jax.eval_shape(flat_fn, y_flat, dynamic)[0]
+        if out.shape != () and out.size != 1:
+            raise ValueError(
+                "`scale_by_sparse_newton` needs a scalar `value_fn`, but it returns an "
+                f"array of shape {out.shape}. For residuals use `sparse_gauss_newton`."
+            )
+        coloring = cache.get(
+            value_fn,
+            (params, extra_args),
+            lambda: asdex.hessian_coloring(
+                flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+            ),
+        )
+        matrix, _ = asdex.hessian_from_coloring(flat_fn, coloring, has_aux=True)(y_flat, dynamic)
+        grad, unravel = ravel_pytree(updates)
+        hessian = SparseMatrixLinearOperator(matrix.astype(grad.dtype), lx.symmetric_tag)
+        direction, _, _ = shifted_newton_direction(grad, hessian, linear_solver)
+        return unravel(direction), state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def scale_by_sparse_gauss_newton(
+    residual_fn: Callable[..., Any],
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+) -> optax.GradientTransformationExtraArgs:
+    """Scales the gradient by the inverse of the sparse Gauss-Newton matrix ``JᵀJ``.
+
+    ``J`` is the sparse Jacobian of ``residual_fn(params, **extra_args)`` (any pytree
+    of residuals). The output is ``p = (JᵀJ + τI)⁻¹ g``, ``τ ≥ 0`` being the smallest
+    shift of a Nocedal-Wright schedule giving a descent direction (``τ > 0`` only for a
+    rank-deficient ``J``). With ``value_fn = ½‖residual_fn‖²`` the incoming gradient is
+    ``g = Jᵀr`` and ``p`` is the Gauss-Newton (or Levenberg-Marquardt) direction.
+
+    Args:
+        residual_fn: The residual function, called with the same extra keyword
+            arguments as ``value_fn``.
+        linear_solver: The Lineax solver for the sparse systems.
+
+    Returns:
+        An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> r = lambda x: jnp.concatenate([x[1:] - x[:-1] ** 2, x - 2.0])
+        >>> gn = scale_by_sparse_gauss_newton(r)
+        >>> x = jnp.ones(4)
+        >>> g = jax.grad(lambda x: 0.5 * jnp.sum(r(x) ** 2))(x)
+        >>> p, _ = gn.update(g, gn.init(x), x)
+        >>> bool(jnp.vdot(p, g) > 0)
+        True
+    """
+    cache = _ColoringCache()
+
+    def init_fn(params: optax.Params) -> optax.EmptyState:
+        del params
+        return optax.EmptyState()
+
+    def update_fn(
+        updates: optax.Updates,
+        state: optax.EmptyState,
+        params: optax.Params | None = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, optax.EmptyState]:
+        if params is None:
+            raise ValueError("`scale_by_sparse_gauss_newton` needs `params` in `update`.")
+        extra_args = {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
+        flat_fn, y_flat, dynamic = _flat_problem(residual_fn, params, extra_args)
+        coloring = cache.get(
+            residual_fn,
+            (params, extra_args),
+            lambda: asdex.jacobian_coloring(
+                flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+            ),
+        )
+        _, jacobian = asdex.value_and_jacobian_from_coloring(flat_fn, coloring, has_aux=True)(
+            y_flat, dynamic
+        )
+        grad, unravel = ravel_pytree(updates)
+        normal = NormalProduct(coloring.sparsity)(jacobian)
+        direction, _, _ = shifted_newton_direction(grad, normal, linear_solver)
+        return unravel(direction), state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# Extra arguments of Optax's line searches, not meant for the residual function.
+_LINESEARCH_ARGS = frozenset({"value", "grad", "value_fn"})
+
+
+def _chain(
+    direction: optax.GradientTransformationExtraArgs,
+    learning_rate: optax.ScalarOrSchedule | None,
+    linesearch: optax.GradientTransformation | None,
+) -> optax.GradientTransformationExtraArgs:
+    scaling = (
+        optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
+    )
+    return optax.chain(direction, scaling, optax.identity() if linesearch is None else linesearch)
+
+
+def _default_linesearch() -> optax.GradientTransformationExtraArgs:
+    return optax.scale_by_zoom_linesearch(max_linesearch_steps=20, initial_guess_strategy="one")
+
+
+def sparse_newton(
+    learning_rate: optax.ScalarOrSchedule | None = None,
+    *,
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linesearch: optax.GradientTransformation | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Newton's method with the exact sparse Hessian, as an Optax optimizer.
+
+    ``chain(scale_by_sparse_newton(), scale(-1) or scale_by_learning_rate, linesearch)``,
+    as ``optax.lbfgs`` chains its direction. ``update`` needs the extra arguments
+    ``value``, ``grad`` and ``value_fn`` (use ``optax.value_and_grad_from_state`` to
+    reuse the line search's evaluations).
+
+    Args:
+        learning_rate: Optional global scaling; by default the line search sets the
+            step size.
+        linear_solver: The Lineax solver for the Newton systems.
+        linesearch: The line search; ``None`` means
+            ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
+            initial_guess_strategy="one")`` (the unit Newton step is tried first).
+
+    Returns:
+        An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> f = lambda x: jnp.sum((x - 3.0) ** 4 + (x[1:] - x[:-1]) ** 2)
+        >>> opt, x = sparse_newton(), jnp.zeros(8)
+        >>> state = opt.init(x)
+        >>> for _ in range(30):
+        ...     v, g = jax.value_and_grad(f)(x)
+        ...     u, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
+        ...     x = optax.apply_updates(x, u)
+        >>> bool(jnp.allclose(x, 3.0, atol=1e-2))
+        True
+    """
+    return _chain(
+        scale_by_sparse_newton(linear_solver),
+        learning_rate,
+        _default_linesearch() if linesearch is None else linesearch,
+    )
+
+
+def sparse_gauss_newton(
+    residual_fn: Callable[..., Any],
+    learning_rate: optax.ScalarOrSchedule | None = None,
+    *,
+    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linesearch: optax.GradientTransformation | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Gauss-Newton with a sparse Jacobian, as an Optax optimizer.
+
+    ``chain(scale_by_sparse_gauss_newton(residual_fn), scale(-1) or
+    scale_by_learning_rate, linesearch)``. The objective passed as ``value_fn`` (for
+    the line search) should be ``½‖residual_fn(params, **extra_args)‖²``.
+
+    Args:
+        residual_fn: The residual function.
+        learning_rate: Optional global scaling; by default the line search sets the
+            step size.
+        linear_solver: The Lineax solver for the Gauss-Newton systems.
+        linesearch: The line search; ``None`` means a zoom line search trying the
+            unit step first, as in `sparse_newton`.
+
+    Returns:
+        An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, optax
+        >>> r = lambda x: jnp.concatenate([10 * (x[1:] - x[:-1] ** 2), 1 - x])
+        >>> f = lambda x: 0.5 * jnp.sum(r(x) ** 2)
+        >>> opt, x = sparse_gauss_newton(r), jnp.zeros(6)
+        >>> state = opt.init(x)
+        >>> for _ in range(40):
+        ...     v, g = jax.value_and_grad(f)(x)
+        ...     u, state = opt.update(g, state, x, value=v, grad=g, value_fn=f)
+        ...     x = optax.apply_updates(x, u)
+        >>> bool(jnp.allclose(x, 1.0, atol=1e-4))
+        True
+    """
+    return _chain(
+        scale_by_sparse_gauss_newton(residual_fn, linear_solver),
+        learning_rate,
+        _default_linesearch() if linesearch is None else linesearch,
+    )

@@ -130,6 +130,8 @@ def test_random_layouts():
     ]:
         eqn = only(f, name, jax.random.key(0))
         assert not any(jnp.issubdtype(v.aval.dtype, jnp.floating) for v in eqn.outvars)
+    choice = only(lambda x: jax.random.choice(jax.random.key(0), x, (2,), p=x), "le_to")
+    assert choice.outvars[0].aval.dtype == jnp.bool_
     uniform = only(lambda x: lax.rng_uniform(x[0], x[1], (3,)), "rng_uniform")
     assert [v.aval.shape for v in uniform.invars] == [(), ()]
 

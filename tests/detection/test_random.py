@@ -30,6 +30,7 @@ SAMPLERS = {
     "poisson": lambda k, x: jax.random.poisson(k, x) * x,
     "permutation": lambda k, x: jax.random.permutation(k, x),
     "choice": lambda k, x: jax.random.choice(k, x, (3,)),
+    "choice_with_p": lambda k, x: jax.random.choice(k, x, (3,), p=x / x.sum()),
     "choice_without_replacement": lambda k, x: jax.random.choice(k, x, (3,), replace=False),
     "truncated_normal": lambda k, x: jax.random.truncated_normal(k, -x, x),
     "multivariate_normal": lambda k, x: jax.random.multivariate_normal(

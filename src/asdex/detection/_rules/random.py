@@ -20,6 +20,9 @@ KEYS_AND_BITS = (
     "random_unwrap", "random_clone", "iota_2x32_shape", "rng_bit_generator",
     "threefry2x32", "threefry4x32", "philox2x32", "philox4x32",
 )
+TOTAL_ORDER_COMPARISONS = ("eq_to", "le_to", "lt_to")
+"""Comparisons in the total order of floats (boolean results), which
+`jax.random.choice(..., p=...)` emits through `jnp.searchsorted`."""
 
 
 def zero_rule(eqn: Equation) -> list[Output]:
@@ -38,7 +41,7 @@ def rng_uniform_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=((0, Broadcast(source)), (1, Broadcast(source))))]
 
 
-for _name in KEYS_AND_BITS:
+for _name in KEYS_AND_BITS + TOTAL_ORDER_COMPARISONS:
     register_rule(_name, zero_rule, curvature=Curvature.ZERO)
 register_rule("random_gamma", random_gamma_rule, curvature=Curvature.NONLINEAR)
 register_propagator("rng_uniform", opaque(rng_uniform_rule), curvature=Curvature.NONLINEAR)

@@ -276,7 +276,7 @@ def scatter_map(boxes: Boxes) -> DependencyMap | None:
     if not spread:
         element = np.nonzero(boxes.valid)[0]
         position = (_strides(boxes.shape) @ boxes.lower)[element]
-        if np.unique(position).size == position.size:
+        if np.bincount(position, minlength=size).max(initial=0) <= 1:
             source = np.full(size, -1, np.int64)
             source[position] = element
             return Broadcast(source)

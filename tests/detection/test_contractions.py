@@ -100,6 +100,7 @@ def test_integer_dot_has_no_derivative():
     assert not detected(f, jnp.ones(3)).any()
 
 
+@pytest.mark.slow
 def test_dot_general_scales():
     n = 1000
     p = detected(lambda a, x: a @ x, jnp.ones((n, n)), jnp.ones(n), argnums=(0, 1))
@@ -154,7 +155,8 @@ def _conv_setup(cfg):
     return f, lhs_shape, rhs_shape
 
 
-@settings(max_examples=15, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_conv_random_configs_are_exact(data):
     cfg = _conv_config(data.draw)
@@ -168,7 +170,8 @@ def test_conv_random_configs_are_exact(data):
     assert_exact(f, jnp.ones(lhs_shape), jnp.ones(rhs_shape), argnums=(0, 1))
 
 
-@settings(max_examples=10, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None)
 @given(st.data(), st.integers(0, 2**31 - 1))
 def test_conv_zero_skipping_is_exact(data, seed):
     cfg = _conv_config(data.draw)
@@ -188,6 +191,27 @@ def test_conv_zero_skipping_is_exact(data, seed):
     assert_exact(lambda w: f(image, w), jnp.ones(rhs_shape))
 
 
+FIXED_CONVS = [
+    dict(rank=2, spatial=[5, 4], window=[2, 3], strides=[2, 1], padding=[(1, 0), (-1, 2)],
+         lhs_dilation=[1, 2], rhs_dilation=[2, 1], groups=(2, 1), channels=2, out_per_group=2,
+         dn=("NHWC", "HWIO", "NCHW")),
+    dict(rank=1, spatial=[6], window=[3], strides=[1], padding=[(2, 1)], lhs_dilation=[2],
+         rhs_dilation=[1], groups=(1, 2), channels=1, out_per_group=2, dn=("CNH", "OIH", "HNC")),
+    dict(rank=3, spatial=[3, 2, 3], window=[2, 1, 2], strides=[1, 2, 1],
+         padding=[(0, 0), (1, 0), (0, -1)], lhs_dilation=[1, 1, 2], rhs_dilation=[1, 1, 1],
+         groups=(1, 1), channels=2, out_per_group=1, dn=("NCHWD", "OIHWD", "NCHWD")),
+]
+
+
+@pytest.mark.parametrize("cfg", FIXED_CONVS)
+def test_conv_fixed_configs_are_exact(cfg):
+    f, lhs_shape, rhs_shape = _conv_setup(cfg)
+    assert_exact(f, jnp.ones(lhs_shape), jnp.ones(rhs_shape), argnums=(0, 1))
+    kernel = np.random.default_rng(0).normal(size=rhs_shape).astype(np.float32)
+    kernel.reshape(-1)[::3] = 0.0
+    assert_exact(lambda x: f(x, kernel), jnp.ones(lhs_shape))
+
+
 def test_conv_transpose_and_known_kernel():
     x = jnp.ones((1, 6, 2))
     w = np.zeros((3, 2, 1), np.float32)
@@ -200,6 +224,7 @@ def test_conv_transpose_and_known_kernel():
     assert_exact(g, jnp.ones((1, 4, 2)), jnp.ones((3, 2, 3)), argnums=(0, 1))
 
 
+@pytest.mark.slow
 def test_conv_1d_scales():
     n = 20000
     w1 = np.random.default_rng(0).normal(size=(8, 1, 3)).astype(np.float32)

@@ -42,7 +42,7 @@ def window_config(draw):
     return shape, (window, strides, padding, base, dilation)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(window_config())
 def test_reduce_window_sum_is_exact_and_max_min_share_the_window(config):
     shape, params = config

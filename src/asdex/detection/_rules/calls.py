@@ -66,8 +66,8 @@ def _combine(primal: list[State], rule_patterns: Sequence[Any], n: int) -> list[
 def custom_jvp_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     """Union of the primal's pattern and that of the custom JVP rule."""
     primal = _call("call_jaxpr")(eqn, states, n)
-    positions = _float_positions(eqn)
-    if not any(states[k].pattern.nnz for k in positions):
+    positions = [k for k in _float_positions(eqn) if states[k].pattern.nnz]
+    if not positions:
         return primal
 
     def jvp(operands: list[Any], tangents: list[Any]) -> Any:
@@ -90,9 +90,10 @@ def custom_jvp_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
 def custom_vjp_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     """Union of the primal's pattern and that of the custom backward rule."""
     primal = _call("call_jaxpr")(eqn, states, n)
-    positions = _float_positions(eqn)
+    # operands with empty patterns add nothing; Equinox asserts they are not perturbed
+    positions = [k for k in _float_positions(eqn) if states[k].pattern.nnz]
     out_positions = [k for k, v in enumerate(eqn.outvars) if _jax.is_float(v.aval.dtype)]
-    if not out_positions or not any(states[k].pattern.nnz for k in positions):
+    if not out_positions or not positions:
         return primal
 
     def vjp(operands: list[Any], cotangents: list[Any]) -> Any:

@@ -175,11 +175,38 @@ def _comparison_rule(name: str):
     def rule(eqn: Equation) -> list[Output]:
         bounds = _bounds(eqn)
         if bounds is None:
-            return [Output()]
+            shape = eqn.out_shapes[0]
+            return [Output(lower=np.zeros(shape, np.int64), upper=np.ones(shape, np.int64))]
         lower, upper = compute(eqn, bounds)
         return [Output(lower=lower, upper=upper)]
 
     return rule
+
+
+def _sign(eqn, b):
+    (la, ua), = b
+    return np.sign(la), np.sign(ua)
+
+
+def _logical(combine):
+    """Bounds of `and` / `or` on booleans (monotone in each operand), else none."""
+
+    def rule(eqn: Equation) -> list[Output]:
+        bounds = _bounds(eqn) if np.dtype(eqn.out_dtypes[0]) == np.bool_ else None
+        if bounds is None:
+            return [Output()]
+        (la, ua), (lb, ub) = bounds
+        return [Output(lower=combine(la, lb), upper=combine(ua, ub))]
+
+    return rule
+
+
+def _not(eqn: Equation) -> list[Output]:
+    bounds = _bounds(eqn) if np.dtype(eqn.out_dtypes[0]) == np.bool_ else None
+    if bounds is None:
+        return [Output()]
+    (lower, upper), = bounds
+    return [Output(lower=1 - upper, upper=1 - lower)]
 
 
 def select_n_rule(eqn: Equation) -> list[Output]:
@@ -239,7 +266,7 @@ NONLINEAR_NARY = (
     "polygamma", "zeta", "regularized_incomplete_beta",
 )
 ZERO_DERIVATIVE = (
-    "sign", "floor", "ceil", "round", "not", "and", "or", "xor", "shift_left",
+    "floor", "ceil", "round", "xor", "shift_left",
     "shift_right_logical", "shift_right_arithmetic", "population_count", "clz",
     "stop_gradient", "iota", "mulhi", "bitcast_convert_type", "is_finite",
 )
@@ -274,6 +301,10 @@ for _name in _COMPARISONS:
     register_rule(_name, _comparison_rule(_name), curvature=Curvature.ZERO)
 
 register_rule("add", _with_bounds(_add), curvature=Curvature.ZERO)
+register_rule("sign", _with_bounds(_sign), curvature=Curvature.ZERO)
+register_rule("and", _logical(np.minimum), curvature=Curvature.ZERO)
+register_rule("or", _logical(np.maximum), curvature=Curvature.ZERO)
+register_rule("not", _not, curvature=Curvature.ZERO)
 register_rule("add_any", elementwise_rule, curvature=Curvature.ZERO)
 register_rule("sub", _with_bounds(_sub), curvature=Curvature.ZERO)
 register_rule("neg", _with_bounds(_neg), curvature=Curvature.ZERO)

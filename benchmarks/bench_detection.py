@@ -20,9 +20,9 @@ import platform
 import time
 
 import jax
-from problems import banded_stencil, brusselator_2d, conv_net_1d
 
 from asdex.detection import jacobian_sparsity
+from problems import banded_stencil, brusselator_2d, conv_net_1d
 
 
 def best_of(fn, repeats: int = 3) -> float:

@@ -42,8 +42,10 @@ def sparse_jacobian(
     """Build `evaluate(*args, **kwargs) -> (value, jacobian, aux)` for a Jacobian coloring.
 
     `schedule` is the coloring's `DecompressionSchedule`. In mode "fwd" the compressed
-    matrix holds one JVP per column color, in mode "rev" one VJP per row color; `f` is
-    linearized (or its VJP taken) once per call and the products are batched.
+    matrix holds one JVP per column color, in mode "rev" one VJP per row color, and a
+    bicoloring (method "bidirectional...") holds both, the VJPs transposed from the same
+    linearization. `f` is linearized (or its VJP taken) once per call and the products
+    are batched.
 
     Example:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity

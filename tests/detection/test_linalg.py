@@ -235,13 +235,7 @@ ENTRY_POINTS = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(name, marks=pytest.mark.xfail(
-        reason="expm needs a rule for the comparison primitive 'lt_to' (not a linalg rule)",
-        raises=NotImplementedError, strict=False))
-     if name == "expm" else name for name in sorted(ENTRY_POINTS)],
-)
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_entry_points_sound_and_batched(name):
     f, nargs = ENTRY_POINTS[name]
     a = spd(KEY, BATCH)

@@ -39,14 +39,16 @@ def unconstrained_problems(max_n: int = MAX_N) -> list:
 
 
 def numeric_hessian_pattern(f, y0, num_points: int = 2, seed: int = 0) -> np.ndarray:
-    """Union of the nonzeros (NaN included) of `jax.hessian(f)` at points near `y0`."""
+    """Union of the nonzeros (NaN included) of `jax.hessian(f)` at `y0` and at points
+    near it, perturbed relative to each entry's scale (badly scaled problems such as
+    VESUVIALS underflow far from `y0`)."""
     hessian = jax.jit(jax.hessian(f))
     key = jax.random.key(seed)
     found = np.zeros((y0.size, y0.size), bool)
-    for _ in range(num_points):
+    for k in range(num_points + 1):
         key, sub = jax.random.split(key)
-        u = jax.random.uniform(sub, y0.shape, y0.dtype)
-        y = y0 * (1.0 + 0.1 * u) + 0.05 * u
+        u = jax.random.uniform(sub, y0.shape, y0.dtype, minval=-1.0, maxval=1.0)
+        y = y0 if k == 0 else y0 + (0.01 * jnp.abs(y0) + 1e-3) * u
         dense = np.asarray(hessian(y)).reshape(y0.size, y0.size)
         found |= (dense != 0) | np.isnan(dense)
     return found

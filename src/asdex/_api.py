@@ -52,11 +52,9 @@ def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str, stacklevel: 
 
 
 def _schedule(coloring: ColoredPattern) -> Any:
-    from asdex.coloring._bidirectional import bidirectional_schedule
-    from asdex.coloring._schedule import schedule
-    from asdex.decompression import is_bidirectional
+    from asdex.coloring import schedule
 
-    return bidirectional_schedule(coloring) if is_bidirectional(coloring) else schedule(coloring)
+    return schedule(coloring)
 
 
 def _jacobian_evaluator(

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("sif2jax")
 
-from hessian_sif2jax import MAX_N, check_problem, unconstrained_problems  # noqa: E402
+from hessian_sif2jax import MAX_N, check_problem, unconstrained_problems
 
 CANCELLATIONS = {
     "ARGLINA": "the residual matrix I - (2/m) 11ᵀ with m = n is orthogonal, so JᵀJ = I: "

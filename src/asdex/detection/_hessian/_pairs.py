@@ -16,8 +16,8 @@ from asdex.detection._maps import (
     gather_rows,
 )
 
-COMPACT_AT = 1 << 25
-"""Pending pairs beyond which duplicates are merged, to bound memory."""
+MAX_PARTS = 32
+"""Pending products beyond which they are merged, to bound memory."""
 
 
 def rows_of(dependency: DependencyMap, pattern: Pattern, rows: NDArray[np.int64] | None,
@@ -37,47 +37,34 @@ def rows_of(dependency: DependencyMap, pattern: Pattern, rows: NDArray[np.int64]
 
 
 class PairSet:
-    """Symmetric set of input pairs `(i, j)`, kept as canonical `i <= j` keys."""
+    """Symmetric set of input pairs `(i, j)`, kept as boolean `(n, n)` CSR products."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self._pending: list[NDArray[np.int64]] = []
-        self._count = 0
+        self._parts: list[sp.csr_array] = []
 
     def add_rowwise(self, a: Pattern, b: Pattern) -> None:
         """Add `a[e] x b[e]` for every row `e` (`a` and `b` have the same rows).
 
         That is the boolean product `aᵀ · b`, which SciPy computes with duplicates
-        merged as it goes.
+        merged as it goes; the transpose is added at the end.
         """
         if a.nnz == 0 or b.nnz == 0:
             return
-        product = sp.csr_array(a.T @ b, dtype=bool).tocoo()
-        i = product.row.astype(np.int64)
-        j = product.col.astype(np.int64)
-        self._add(np.minimum(i, j) * self.n + np.maximum(i, j))
+        self._parts.append(sp.csr_array(a.T @ b, dtype=bool))
+        if len(self._parts) > MAX_PARTS:
+            self._parts = [self._merged()]
 
-    def _add(self, keys: NDArray[np.int64]) -> None:
-        self._pending.append(keys)
-        self._count += keys.size
-        if self._count > COMPACT_AT:
-            upper = self._upper()
-            rows = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(upper.indptr))
-            merged = rows * self.n + upper.indices
-            self._pending, self._count = [merged], merged.size
-
-    def _upper(self) -> sp.csr_array:
-        """The pairs as an upper-triangular boolean CSR matrix, without duplicates."""
-        keys = np.concatenate(self._pending) if self._pending else np.zeros(0, np.int64)
-        i, j = np.divmod(keys, max(self.n, 1))
-        upper = sp.csr_array((np.ones(keys.size, bool), (i, j)), shape=(self.n, self.n))
-        upper.sum_duplicates()
-        return upper
+    def _merged(self) -> sp.csr_array:
+        total = sp.csr_array((self.n, self.n), dtype=bool)
+        for part in self._parts:
+            total = total + part
+        return total
 
     def coo(self) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """Rows and columns of the symmetric pattern, sorted by row then column."""
-        upper = self._upper()
-        symmetric = sp.csr_array(upper + upper.T, dtype=bool)
+        merged = self._merged()
+        symmetric = sp.csr_array(merged + merged.T, dtype=bool)
         symmetric.sum_duplicates()
         symmetric.sort_indices()
         rows = np.repeat(np.arange(self.n, dtype=np.int32), np.diff(symmetric.indptr))

@@ -82,3 +82,19 @@ def test_top_k_indices_are_bounded():
         return jnp.take(x, idx)
 
     assert_sound(f, jnp.linspace(0.1, 1.0, 5))
+
+
+def test_generic_reduce_approx_top_k_and_composite():
+    def f(x):
+        m = x.reshape(3, 4)
+        a, b = lax.reduce((m, m * 2), (0.0, 1.0), lambda p, q: (p[0] + q[0], p[1] * q[1]), (1,))
+        return jnp.concatenate([a, b])
+
+    expected = np.kron(np.eye(3), np.ones((1, 4)))
+    assert_pattern(f, jnp.linspace(0.1, 1.2, 12), expected=np.vstack([expected, expected]))
+    assert_pattern(lambda x: lax.approx_max_k(x.reshape(3, 4), 2)[0].ravel(), jnp.ones(12),
+                   expected=np.kron(np.eye(3), np.ones((2, 4))))
+    # JAX cannot differentiate a composite; its pattern is that of its decomposition
+    comp = lax.composite(lambda x: jnp.sin(x)[::-1], name="asdex.test_reverse")
+    np.testing.assert_array_equal(jacobian_sparsity(comp, jnp.ones(4)).todense(), np.eye(4)[::-1])
+    assert jacobian_sparsity(lambda x: lax.zeros_like_array(x) + 1.0, jnp.ones(3)).nnz == 0

@@ -114,6 +114,46 @@ def reduce_prod_curvature(eqn: Equation) -> Curvature | list[Terms]:
                   0, members[:, second].reshape(-1))]
 
 
+def generic_reduce_rule(eqn: Equation) -> list[Output]:
+    """`reduce` with a custom computation: each result depends on its group in every operand.
+
+    The init values, the last operands, reach every result.
+    """
+    num = len(eqn.operands) // 2
+    shape = eqn.operands[0].shape
+    out_size = eqn.out_sizes[0]
+    groups = kept_index_groups(shape, tuple(eqn.params["dimensions"]))
+    reduced = Groups(np.arange(out_size, dtype=np.int64), groups, out_size)
+    init = Groups(np.zeros(out_size, np.int64), np.zeros(1, np.int64), 1)
+    maps = tuple((k, reduced) for k in range(num)) + tuple(
+        (num + k, init) for k in range(num)
+    )
+    return [Output(maps=maps) for _ in range(num)]
+
+
+def approx_top_k_rule(eqn: Equation) -> list[Output]:
+    """`approx_top_k`: values depend on the operand's line along the reduction axis."""
+    shape = eqn.operands[0].shape
+    axis = eqn.params["reduction_dimension"] % len(shape)
+    out_shape = eqn.out_shapes[0]
+    num_groups = math.prod(shape) // shape[axis]
+    values = Groups(
+        kept_index_groups(out_shape, (axis,)), kept_index_groups(shape, (axis,)), num_groups
+    )
+    indices = Output(
+        lower=np.zeros(out_shape, np.int64), upper=np.full(out_shape, shape[axis] - 1, np.int64)
+    )
+    return [Output(maps=((0, values),)), indices]
+
+
+def zeros_like_rule(eqn: Equation) -> list[Output]:
+    """`zeros_like`: a constant."""
+    return [Output(value=np.zeros(eqn.out_shapes[0], eqn.out_dtypes[0]))]
+
+
+register_rule("reduce", generic_reduce_rule, curvature=Curvature.NONLINEAR)
+register_rule("approx_top_k", approx_top_k_rule, curvature=Curvature.ZERO)
+register_rule("zeros_like", zeros_like_rule, curvature=Curvature.ZERO)
 register_rule("reduce_sum", reduce_rule, curvature=Curvature.ZERO)
 for _name in ("reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_xor"):
     register_rule(_name, reduce_rule, curvature=Curvature.ZERO)

@@ -146,14 +146,8 @@ def approx_top_k_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=((0, values),)), indices]
 
 
-def zeros_like_rule(eqn: Equation) -> list[Output]:
-    """`zeros_like`: a constant."""
-    return [Output(value=np.zeros(eqn.out_shapes[0], eqn.out_dtypes[0]))]
-
-
 register_rule("reduce", generic_reduce_rule, curvature=Curvature.NONLINEAR)
 register_rule("approx_top_k", approx_top_k_rule, curvature=Curvature.ZERO)
-register_rule("zeros_like", zeros_like_rule, curvature=Curvature.ZERO)
 register_rule("reduce_sum", reduce_rule, curvature=Curvature.ZERO)
 for _name in ("reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_xor"):
     register_rule(_name, reduce_rule, curvature=Curvature.ZERO)

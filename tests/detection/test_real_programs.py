@@ -12,7 +12,7 @@ from sif2jax_sweep import compare, flat_constraints, numeric_pattern
 from asdex.detection import jacobian_sparsity
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from problems import banded_stencil, brusselator_2d, conv_net_1d  # noqa: E402
+from problems import banded_stencil, brusselator_2d, conv_net_1d
 
 FAST_CONSTRAINED = [
     "HS104", "OET2", "HS71", "HS100", "BT1", "HS26", "ORTHREGB", "HS99", "DTOC1L", "MSS1",

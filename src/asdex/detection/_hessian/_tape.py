@@ -82,14 +82,24 @@ class Tape:
     def call(self, eqn: Any, entry: Entry, states: list[State], n: int) -> list[State]:
         """Run a propagator, framing it unless it is a transparent call."""
         name = eqn.primitive.name
-        if name in TRANSPARENT_CALLS:
-            return entry.propagator(eqn, states, n)
         begin = len(self.records)
         results = entry.propagator(eqn, states, n)
+        if name in TRANSPARENT_CALLS and self._produced_inside(begin, states, results):
+            return results
         if any(r.pattern.nnz for r in results):
             extra = _EXTRA.get(name, _within_results)(eqn, states, results, n)
             self.records.append(Frame(begin, states, results, extra))
         return results
+
+    def _produced_inside(self, begin: int, states: list[State], results: list[State]) -> bool:
+        """Whether every result is an operand or a result of a record since `begin`.
+
+        Then liveness flows through the call by identity (checked, not assumed).
+        """
+        produced = {id(s) for s in states}
+        for record in self.records[begin:]:
+            produced.update(id(s) for s in record.results)
+        return all(id(r) in produced or not r.pattern.nnz for r in results)
 
 
 def _quiet(closed: Any, states: Sequence[State], n: int) -> list[State]:

@@ -277,3 +277,42 @@ def test_control_flow_and_calls_are_sound(f):
 def test_separable_custom_rules_stay_diagonal():
     assert_exact(lambda x: jnp.sum(softplus(x)), X, np.eye(6))
     assert_exact(lambda x: jnp.sum(cube(x)), X, np.eye(6))
+
+
+LOOPS = [
+    lambda x: jax.lax.fori_loop(0, 3, lambda i, s: s * x[i], 1.0),
+    lambda x: jax.lax.scan(lambda c, y: (c + y**2 * c, None), x[0], x[1:])[0],
+    lambda x: jax.lax.scan(lambda c, y: (c * y, jnp.sin(c)), x[0], x[1:])[1].sum(),
+    lambda x: jax.lax.fori_loop(0, 4, lambda i, c: (c[1], c[0] * c[1]), (x[0], x[1]))[0],
+]
+
+
+@pytest.mark.parametrize("f", LOOPS)
+def test_loop_fixed_points_are_sound(f, monkeypatch):
+    """Beyond their unrolling budget, loops take a (semi-naive) fixed point: the
+    Hessian engine must not rely on the recorded steps alone."""
+    from asdex.detection._rules import control_flow
+
+    monkeypatch.setattr(control_flow, "MAX_UNROLLED_EQUATIONS", 0)
+    d = detected(f, X)
+    assert not (numeric(f, X) & ~d).any()
+
+
+def test_dot_general_terms_make_contractions_exact(monkeypatch):
+    """With `dot_general_terms` as its curvature, `r @ r` is as exact as `sum(r**2)`."""
+    import dataclasses
+
+    from asdex.detection import _registry
+    from asdex.detection._hessian._coupling import dot_general_terms
+
+    entry = _registry.lookup("dot_general")
+    monkeypatch.setitem(_registry._TABLE, "dot_general",
+                        dataclasses.replace(entry, curvature=dot_general_terms))
+
+    def r(x):
+        return x[1:] - x[:-1] ** 2
+
+    assert_exact(lambda x: r(x) @ r(x), X, band(6, 1))
+    assert_exact(lambda x: jnp.sum(x.reshape(2, 3) @ x.reshape(3, 2)), X)
+    assert_exact(lambda x: jnp.sum(jnp.einsum("bi,bj->bij", x.reshape(2, 3), x.reshape(2, 3))
+                                   ** 2), X, np.kron(np.eye(2), np.ones((3, 3))))

@@ -316,3 +316,9 @@ def test_dot_general_terms_make_contractions_exact(monkeypatch):
     assert_exact(lambda x: jnp.sum(x.reshape(2, 3) @ x.reshape(3, 2)), X)
     assert_exact(lambda x: jnp.sum(jnp.einsum("bi,bj->bij", x.reshape(2, 3), x.reshape(2, 3))
                                    ** 2), X, np.kron(np.eye(2), np.ones((3, 3))))
+
+
+def test_liveness_through_a_matrix_map_with_many_rows():
+    # 256 live cumsum results depend on x[0]: a narrow integer count would wrap to 0
+    p = detected(lambda x: jnp.sum(jnp.cumsum(jnp.sin(x))), jnp.ones(256))
+    np.testing.assert_array_equal(p, np.eye(256, dtype=bool))

@@ -39,7 +39,7 @@ def pull_back(dependency: DependencyMap, mask: Mask, size: int) -> Mask:
         member = dependency.operand_group >= 0
         out[member] = groups[dependency.operand_group[member]]
         return out
-    return (dependency.matrix.T @ mask.astype(np.int8)) > 0
+    return (dependency.matrix.T @ mask.astype(np.float64)) > 0
 
 
 class Sweep:

@@ -8,7 +8,7 @@ start at ``τ = 0`` when the diagonal of ``H`` is positive and at ``β - min(dia
 otherwise, and multiply by four (starting from ``β = 10⁻³ max|diag H|``) until
 
 * the linear solve succeeds and gives a finite ``p``, and
-* ``gᵀp > √ε ‖g‖ ‖p‖``: ``p`` is a descent direction, not nearly orthogonal to ``g``.
+* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon).
 
 Since ``gᵀp = pᵀ(H + τI)p``, the second test also means that the (shifted) quadratic
 model curves upwards along ``p``, so its predicted reduction is negative. Unlike a
@@ -96,7 +96,7 @@ def shifted_newton_direction(
     def attempt(tau):
         p, ok = _solve(hessian, tau, grad, linear_solver)
         slope = jnp.vdot(grad, p)
-        descent = slope > jnp.sqrt(eps) * grad_norm * jnp.linalg.norm(p)
+        descent = slope > eps * grad_norm * jnp.linalg.norm(p)
         return p, ok & descent
 
     def cond(carry):
@@ -226,9 +226,10 @@ class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Directi
     """The Gauss-Newton direction from a sparse Jacobian.
 
     A square Jacobian is solved directly (``J p = r``, the Newton step for the
-    equations ``r = 0``); otherwise the normal equations ``JᵀJ p = Jᵀr`` are solved with
-    the sparse ``JᵀJ``. A failed solve (e.g. rank-deficient ``J``) is reported as a
-    Lineax ``RESULTS`` failure; use `LevenbergMarquardtDescent` for such problems.
+    equations ``r = 0``; a singular ``J`` is a Lineax ``RESULTS`` failure). Otherwise
+    the normal equations ``(JᵀJ + τI) p = Jᵀr`` are solved with the sparse ``JᵀJ`` and
+    the smallest shift ``τ ≥ 0`` of `shifted_newton_direction` (zero unless ``JᵀJ`` is
+    numerically singular, e.g. for a rank-deficient ``J``).
 
     Attributes:
         linear_solver: The Lineax solver.
@@ -246,11 +247,12 @@ class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Directi
         """Solves for the Gauss-Newton direction."""
         del y, state
         if f_info.normal is None:
-            operator, vector = f_info.jac, f_info.residual
-        else:
-            operator, vector = f_info.normal, f_info.compute_grad()
-        solution = lx.linear_solve(operator, vector, self.linear_solver, throw=False)
-        return _DirectionState(solution.value, optx.RESULTS.promote(solution.result))
+            solution = lx.linear_solve(f_info.jac, f_info.residual, self.linear_solver, throw=False)
+            return _DirectionState(solution.value, optx.RESULTS.promote(solution.result))
+        p, _, result = shifted_newton_direction(
+            f_info.compute_grad(), f_info.normal, self.linear_solver
+        )
+        return _DirectionState(p, result)
 
     def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
         """``-step_size * p``."""

@@ -32,7 +32,7 @@ __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMar
 class _SparseGaussNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
     flat_fn: FlatFunction
-    jacobian_fn: Callable
+    jacobian_fn: Callable = eqx.field(static=True)
     # Updated every search step.
     first_step: Array
     y_eval: Array
@@ -213,10 +213,11 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     """Gauss-Newton with a sparse Jacobian: full steps ``J p = r`` or ``JᵀJ p = Jᵀr``.
 
     A square system (as many residuals as unknowns) is solved with ``J`` itself, so
-    this is also a sparse Newton root finder for ``r(y) = 0``; otherwise with the
-    normal equations, ``JᵀJ`` being formed sparsely. Like ``optimistix.GaussNewton``
-    there is no globalisation: prefer `SparseLevenbergMarquardt` away from a solution
-    or for rank-deficient Jacobians (a singular system is a ``RESULTS`` failure).
+    this is also a sparse Newton root finder for ``r(y) = 0`` (a singular ``J`` is a
+    ``RESULTS`` failure); otherwise with the normal equations, ``JᵀJ`` being formed
+    sparsely and shifted by the smallest ``τI`` that makes it solvable when ``J`` is
+    rank-deficient. Like ``optimistix.GaussNewton`` there is no globalisation: prefer
+    `SparseLevenbergMarquardt` far from a solution.
 
     Example:
         >>> import jax.numpy as jnp, optimistix as optx

@@ -27,7 +27,7 @@ __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
 class _SparseNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Hessian evaluator.
     flat_fn: FlatFunction
-    hessian_fn: Callable
+    hessian_fn: Callable = eqx.field(static=True)
     # Updated every search step.
     first_step: Array
     y_eval: Array

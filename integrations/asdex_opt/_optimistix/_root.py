@@ -25,7 +25,7 @@ __all__ = ["SparseNewtonRootFinder"]
 
 class _RootState(eqx.Module):
     flat_fn: FlatFunction
-    jacobian_fn: Callable
+    jacobian_fn: Callable = eqx.field(static=True)
     f: Array
     diff: Array
     result: optx.RESULTS

@@ -1,0 +1,218 @@
+import itertools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import optimistix as optx
+import pytest
+from jax.experimental import sparse as jsparse
+
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._optimistix._descents import shifted_newton_direction
+from asdex_opt.lineax import Preconditioned, SparseLU
+from asdex_opt.optimistix import (
+    SparseGaussNewton,
+    SparseLevenbergMarquardt,
+    SparseNewton,
+    SparseNewtonRootFinder,
+    SparseTrustRegionNewton,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning")
+
+
+@pytest.fixture(autouse=True)
+def x64():
+    # The global flag, not the `jax.enable_x64` context: host callbacks (SparseLU) run
+    # in other threads, where a thread-local context would not apply.
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def extended_rosenbrock(x, args):
+    del args
+    return jnp.sum(100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2)
+
+
+def rosenbrock_start(n):
+    return jnp.tile(jnp.array([-1.2, 1.0]), n // 2)
+
+
+NEWTONS = [SparseNewton, SparseTrustRegionNewton]
+
+
+@pytest.mark.parametrize("solver_cls", NEWTONS)
+def test_newton_extended_rosenbrock(solver_cls):
+    sol = optx.minimise(extended_rosenbrock, solver_cls(1e-10, 1e-10), rosenbrock_start(200))
+    np.testing.assert_allclose(sol.value, 1.0, atol=1e-8)
+    assert 0 < int(sol.stats["num_hessians"]) <= int(sol.stats["num_steps"]) < 60
+
+
+def test_newton_matches_bfgs_and_iterative_solver():
+    def fn(x, a):
+        return jnp.sum(jnp.cosh(x - a)) + 0.5 * jnp.sum((x[1:] - x[:-1]) ** 2)
+
+    a = jnp.linspace(-1, 1, 30)
+    pcg = Preconditioned(lx.CG(rtol=1e-12, atol=1e-12))
+    newton = optx.minimise(fn, SparseNewton(1e-10, 1e-10, linear_solver=pcg), jnp.zeros(30), a)
+    bfgs = optx.minimise(fn, optx.BFGS(1e-10, 1e-10), jnp.zeros(30), a)
+    np.testing.assert_allclose(newton.value, bfgs.value, atol=1e-6)
+    assert int(newton.stats["num_steps"]) < int(bfgs.stats["num_steps"])
+
+
+@pytest.mark.parametrize("solver_cls", NEWTONS)
+def test_newton_pytree_y0_has_aux_and_jit(solver_cls):
+    def fn(y, scale):
+        x = jnp.concatenate([y["a"], y["b"].ravel()])
+        value = extended_rosenbrock(x, None) * scale
+        return value, {"value": value, "first": y["a"][0]}
+
+    y0 = {"a": jnp.array([-1.2, 1.0]), "b": jnp.tile(jnp.array([-1.2, 1.0]), (3, 1))}
+
+    @jax.jit
+    def solve(y0, scale):
+        return optx.minimise(fn, solver_cls(1e-10, 1e-10), y0, scale, has_aux=True)
+
+    sol = solve(y0, 2.0)
+    assert jax.tree.structure(sol.value) == jax.tree.structure(y0)
+    np.testing.assert_allclose(sol.value["b"], 1.0, atol=1e-8)
+    np.testing.assert_allclose(sol.aux["first"], sol.value["a"][0], atol=1e-6)
+    assert float(sol.aux["value"]) < 1e-12
+
+
+@pytest.mark.parametrize("solver_cls", NEWTONS)
+def test_newton_indefinite_start_never_goes_uphill(solver_cls):
+    # A double well in every coordinate, coupled: the Hessian at the start is indefinite.
+    def fn(x, _):
+        return jnp.sum((x**2 - 1) ** 2) + 0.1 * jnp.sum((x[1:] - x[:-1]) ** 2)
+
+    x0 = jnp.linspace(-0.1, 0.1, 40)
+    solver = solver_cls(1e-10, 1e-10)
+    sol = optx.minimise(fn, solver, x0, max_steps=200)
+    # Drive the same solver step by step: the accepted iterates never go uphill.
+    with_aux = lambda y, args: (fn(y, args), None)  # noqa: E731
+    f_struct = jax.ShapeDtypeStruct((), jnp.float64)
+    state = solver.init(with_aux, x0, None, {}, f_struct, None, frozenset())
+    step = eqx.filter_jit(lambda y, s: solver.step(with_aux, y, None, {}, s, frozenset()))
+    y, values = x0, [float(fn(x0, None))]
+    for _ in range(int(sol.stats["num_steps"])):
+        y, state, _ = step(y, state)
+        values.append(float(fn(y, None)))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(values))
+    grad = jax.grad(fn)(sol.value, None)
+    assert float(jnp.max(jnp.abs(grad))) < 1e-6
+    assert float(jnp.min(jnp.linalg.eigvalsh(jax.hessian(fn)(sol.value, None)))) > 0
+
+
+def test_shifted_direction_is_descent_for_indefinite_hessian():
+    dense = jnp.array([[-2.0, 1.0, 0.0], [1.0, 1.0, 0.5], [0.0, 0.5, -0.1]])
+    hessian = SparseMatrixLinearOperator(jsparse.BCOO.fromdense(dense), lx.symmetric_tag)
+    grad = jnp.array([1.0, -2.0, 0.5])
+    p, shift, result = shifted_newton_direction(
+        grad, hessian, SparseNewton(1, 1).descent.linear_solver
+    )
+    assert result == optx.RESULTS.successful
+    assert float(shift) > 2.0  # must exceed -λ_min(H) ≈ 2.3 for a positive definite shift
+    assert float(jnp.vdot(grad, p)) > 0
+    np.testing.assert_allclose((dense + shift * jnp.eye(3)) @ p, grad, rtol=1e-10)
+
+
+def test_positive_definite_hessian_gives_pure_newton_step():
+    dense = jnp.array([[4.0, 1.0], [1.0, 3.0]])
+    hessian = SparseMatrixLinearOperator(jsparse.BCOO.fromdense(dense), lx.symmetric_tag)
+    grad = jnp.array([1.0, 2.0])
+    p, shift, _ = shifted_newton_direction(grad, hessian, SparseLU())
+    assert float(shift) == 0.0
+    np.testing.assert_allclose(p, jnp.linalg.solve(dense, grad), rtol=1e-12)
+
+
+def test_newton_rejects_non_scalar_objective():
+    solver = SparseNewton(1e-6, 1e-6)
+    fn = lambda x, _: (x**2, None)  # noqa: E731
+    struct = jax.ShapeDtypeStruct((3,), jnp.float64)
+    with pytest.raises(ValueError, match="scalar"):
+        solver.init(fn, jnp.ones(3), None, {}, struct, None, frozenset())
+    with pytest.raises(ValueError, match="scalar"):
+        optx.minimise(lambda x, _: x**2, solver, jnp.ones(3))
+
+
+@pytest.mark.parametrize("solver_cls", NEWTONS)
+def test_newton_nonfinite_derivatives_fail(solver_cls):
+    fn = lambda x, _: jnp.sum(jnp.sqrt(x) + x**2)  # noqa: E731  (infinite gradient at 0)
+    sol = optx.minimise(fn, solver_cls(1e-8, 1e-8), jnp.zeros(4), throw=False)
+    assert sol.result != optx.RESULTS.successful
+    with pytest.raises(Exception, match=r"(?i)nonfinite|nan"):
+        optx.minimise(fn, solver_cls(1e-8, 1e-8), jnp.zeros(4))
+
+
+def chain_residuals(y, args):
+    return {"chain": 10 * (y[1:] - y[:-1] ** 2), "anchor": args - y}
+
+
+@pytest.mark.parametrize("solver_cls", [SparseGaussNewton, SparseLevenbergMarquardt])
+def test_least_squares_pytree_residuals(solver_cls):
+    y0 = jnp.full(100, 0.9)
+    sol = optx.least_squares(chain_residuals, solver_cls(1e-10, 1e-10), y0, 1.0, max_steps=100)
+    np.testing.assert_allclose(sol.value, 1.0, atol=1e-8)
+    ref = optx.least_squares(
+        chain_residuals, optx.LevenbergMarquardt(1e-10, 1e-10), y0, 1.0, max_steps=100
+    )
+    np.testing.assert_allclose(sol.value, ref.value, atol=1e-7)
+
+
+def test_levenberg_marquardt_nonzero_residual_and_rank_deficiency():
+    # More unknowns than residuals: JᵀJ is singular, but JᵀJ + λI is not.
+    fn = lambda y, _: jnp.concatenate([y[1:] ** 2 - y[:-1], jnp.array([y[0] - 2.0])])  # noqa: E731
+    y0 = jnp.linspace(1.0, 2.0, 12)
+    sol = optx.least_squares(fn, SparseLevenbergMarquardt(1e-10, 1e-10), y0, max_steps=200)
+    assert float(jnp.sum(fn(sol.value, None) ** 2)) < 1e-12
+    singular = lambda y, _: jnp.stack([y[0] + y[1] - 1, 2 * y[0] + 2 * y[1] - 3])  # noqa: E731
+    gn = optx.least_squares(singular, SparseGaussNewton(1e-10, 1e-10), jnp.ones(2), throw=False)
+    assert gn.result != optx.RESULTS.successful
+
+
+def test_root_find_tridiagonal_system():
+    def fn(y, b):
+        return 3 * y - y**3 / 10 - jnp.pad(y[1:], (0, 1)) - jnp.pad(y[:-1], (1, 0)) - b
+
+    b = jnp.linspace(0.0, 1.0, 300)
+    sol = jax.jit(lambda b: optx.root_find(fn, SparseNewtonRootFinder(1e-12, 1e-12), b, b))(b)
+    np.testing.assert_allclose(fn(sol.value, b), 0.0, atol=1e-12)
+    ref = optx.root_find(fn, optx.Newton(1e-12, 1e-12), b, b)
+    np.testing.assert_allclose(sol.value, ref.value, atol=1e-10)
+
+
+def test_root_find_rejects_mismatched_shapes_and_singular_jacobians():
+    with pytest.raises(ValueError, match="as many equations as unknowns"):
+        optx.root_find(lambda y, _: y[1:], SparseNewtonRootFinder(1e-8, 1e-8), jnp.ones(3))
+    singular = lambda y, _: jnp.stack([y[0] + y[1] - 1, 2 * y[0] + 2 * y[1] - 3])  # noqa: E731
+    sol = optx.root_find(singular, SparseNewtonRootFinder(1e-8, 1e-8), jnp.ones(2), throw=False)
+    assert sol.result != optx.RESULTS.successful
+
+
+def test_root_find_nonfinite_fails():
+    fn = lambda y, _: jnp.log(y) + y  # noqa: E731
+    sol = optx.root_find(fn, SparseNewtonRootFinder(1e-8, 1e-8), -jnp.ones(3), throw=False)
+    assert sol.result != optx.RESULTS.successful
+
+
+def test_equinox_mlp_fit_by_gauss_newton():
+    model = eqx.nn.MLP(1, 1, width_size=6, depth=1, activation=jnp.tanh, key=jax.random.key(0))
+    model = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, model)
+    xs = jnp.linspace(-2, 2, 40)[:, None]
+    ys = jnp.sin(2 * xs)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def residuals(params, data):
+        x, y = data
+        return jax.vmap(eqx.combine(params, static))(x) - y
+
+    loss0 = 0.5 * float(jnp.sum(residuals(params, (xs, ys)) ** 2))
+    for solver in [SparseLevenbergMarquardt(1e-8, 1e-8), SparseGaussNewton(1e-8, 1e-8)]:
+        sol = optx.least_squares(residuals, solver, params, (xs, ys), max_steps=60, throw=False)
+        loss = 0.5 * float(jnp.sum(residuals(sol.value, (xs, ys)) ** 2))
+        assert jnp.isfinite(loss) and loss < 0.05 * loss0, (type(solver).__name__, loss, loss0)

@@ -60,7 +60,7 @@ def random_program(seed: int):
     return f
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**31 - 1))
 def test_random_programs_contain_the_numeric_hessian(seed):
     f = random_program(seed)

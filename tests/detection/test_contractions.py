@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from jax import lax
 
 from asdex.detection import Curvature, jacobian_sparsity
+from asdex.detection._hessian._coupling import dot_general_terms
 from asdex.detection._registry import lookup
 
 
@@ -239,5 +240,6 @@ def test_conv_1d_scales():
 
 
 def test_curvature():
-    assert lookup("dot_general").curvature is Curvature.BILINEAR
+    # dot_general pairs each lhs element only with the rhs elements of its own products
+    assert lookup("dot_general").curvature is dot_general_terms
     assert lookup("conv_general_dilated").curvature is Curvature.BILINEAR

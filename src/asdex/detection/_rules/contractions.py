@@ -13,6 +13,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from asdex.detection._hessian._coupling import dot_general_terms
 from asdex.detection._maps import DependencyMap, Groups, Matrix
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Operand, Output
@@ -190,5 +191,5 @@ def conv_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=tuple(maps))]
 
 
-register_rule("dot_general", dot_general_rule, curvature=Curvature.BILINEAR)
+register_rule("dot_general", dot_general_rule, curvature=dot_general_terms)
 register_rule("conv_general_dilated", conv_rule, curvature=Curvature.BILINEAR)

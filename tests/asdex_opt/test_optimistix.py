@@ -216,3 +216,99 @@ def test_equinox_mlp_fit_by_gauss_newton():
         sol = optx.least_squares(residuals, solver, params, (xs, ys), max_steps=60, throw=False)
         loss = 0.5 * float(jnp.sum(residuals(sol.value, (xs, ys)) ** 2))
         assert jnp.isfinite(loss) and loss < 0.05 * loss0, (type(solver).__name__, loss, loss0)
+
+
+# ---------------------------------------------------------------------------------------
+# sif2jax problems.
+
+sif2jax = pytest.importorskip("sif2jax")
+_UNCONSTRAINED = {type(p).__name__: p for p in sif2jax.unconstrained_minimisation_problems}
+_EQUATIONS = {type(p).__name__: p for p in sif2jax.nonlinear_equations_problems}
+
+
+def _problem(name, n=None):
+    problem = _UNCONSTRAINED.get(name) or _EQUATIONS[name]
+    return problem if n is None else type(problem)(n=n)
+
+
+def _check_minimum(problem, value):
+    fn = problem.objective
+    grad = jax.grad(fn)(value, problem.args)
+    assert float(jnp.max(jnp.abs(grad))) < 1e-6 * max(1.0, abs(float(fn(value, problem.args))))
+    expected = problem.expected_objective_value
+    if expected is not None and name_has_reliable_value(problem):
+        np.testing.assert_allclose(fn(value, problem.args), expected, rtol=1e-4, atol=1e-8)
+
+
+def name_has_reliable_value(problem):
+    # sif2jax lists these values for other sizes or local minima (checked against BFGS).
+    return type(problem).__name__ not in {"DIXMAANB", "ENGVAL1", "BROYDN7D", "FREUROTH"}
+
+
+FAST_UNCONSTRAINED = [("ROSENBR", None), ("LIARWHD", 100), ("ARWHEAD", 100), ("DIXMAANA1", 90)]
+
+
+@pytest.mark.parametrize(("name", "n"), FAST_UNCONSTRAINED)
+def test_sif2jax_unconstrained_fast(name, n):
+    problem = _problem(name, n)
+    sol = optx.minimise(
+        problem.objective, SparseNewton(1e-10, 1e-10), problem.y0, problem.args, max_steps=500
+    )
+    _check_minimum(problem, sol.value)
+
+
+SLOW_UNCONSTRAINED = [
+    ("ROSENBR", None), ("SROSENBR", 10_000), ("GENROSE", 500), ("CHNROSNB", None),
+    ("BROYDN7D", 1000), ("DIXMAANA1", 3000), ("DIXMAANB", 3000), ("DIXMAANE1", 300),
+    ("FREUROTH", 1000), ("LIARWHD", 10_000), ("ARWHEAD", 10_000), ("BDQRTIC", 1000),
+    ("DQDRTIC", 10_000), ("DQRTIC", 1000), ("ENGVAL1", 1000), ("EDENSCH", 2000),
+    ("CRAGGLVY", 1000), ("NONDQUAR", 1000), ("WOODS", 1000), ("CHAINWOO", 1000),
+    ("FLETCHCR", 1000), ("DIXON3DQ", 1000), ("TOINTGSS", 1000), ("COSINE", 1000),
+    ("BEALE", None), ("DENSCHNB", None), ("CUBE", None),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "n"), SLOW_UNCONSTRAINED)
+@pytest.mark.parametrize("solver_cls", NEWTONS)
+def test_sif2jax_unconstrained_sweep(name, n, solver_cls):
+    problem = _problem(name, n)
+    solver = solver_cls(1e-10, 1e-10)
+    sol = optx.minimise(problem.objective, solver, problem.y0, problem.args, max_steps=2000)
+    _check_minimum(problem, sol.value)
+    if problem.y0.size <= 1000:  # compare with BFGS where its dense matrix fits
+        bfgs = optx.minimise(
+            problem.objective, optx.BFGS(1e-10, 1e-10), problem.y0, problem.args,
+            max_steps=20_000, throw=False,
+        )  # fmt: skip
+        fn = problem.objective
+        assert float(fn(sol.value, problem.args)) <= float(fn(bfgs.value, problem.args)) + 1e-6
+
+
+EQUATIONS = ["HATFLDANE", "BROWNDENE", "DENSCHNBNE", "POWELLSE", "BOOTH", "HS25NE"]
+
+
+@pytest.mark.parametrize("name", EQUATIONS[:2])
+def test_sif2jax_equations_fast(name):
+    _solve_equations(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EQUATIONS[2:])
+def test_sif2jax_equations_sweep(name):
+    _solve_equations(name)
+
+
+def _solve_equations(name):
+    problem = _problem(name)
+    fn, y0, args = problem.residual, problem.y0, problem.args
+    sol = optx.least_squares(fn, SparseLevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=500)
+    ref = optx.least_squares(fn, optx.LevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=500)
+    loss = lambda y: 0.5 * jnp.sum(fn(y, args) ** 2)  # noqa: E731
+    assert float(loss(sol.value)) <= float(loss(ref.value)) + 1e-8
+    if jax.eval_shape(fn, y0, args).size == y0.size and float(loss(ref.value)) < 1e-12:
+        start = sol.value + 1e-3  # pure Newton has no globalisation: start nearby
+        root = optx.root_find(fn, SparseNewtonRootFinder(1e-12, 1e-12), start, args)
+        np.testing.assert_allclose(fn(root.value, args), 0.0, atol=1e-8)
+        gn = optx.least_squares(fn, SparseGaussNewton(1e-10, 1e-10), sol.value, args)
+        np.testing.assert_allclose(fn(gn.value, args), 0.0, atol=1e-8)

@@ -189,8 +189,10 @@ def _output_state(
         moved = bool(output.maps) and all(
             isinstance(m, Broadcast | Identity) for _, m in output.maps
         )
-        exact_arithmetic = primitive_name in ZERO_PRESERVING or moved or not _jax.is_float(dtype)
-        approximate = not (trusted_inputs and exact_arithmetic)
+        # Only float zeros are distrusted: integer and boolean results of approximate
+        # floats (trip counts, indices) are taken as computed.
+        trusted = trusted_inputs and (primitive_name in ZERO_PRESERVING or moved)
+        approximate = _jax.is_float(dtype) and not trusted
     operand = Operand(shape, dtype, value=value, lower=lower, upper=upper, approximate=approximate)
     return State(pattern, operand)
 

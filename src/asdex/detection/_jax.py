@@ -75,3 +75,11 @@ def bind(primitive: Any, params: dict[str, Any], args: Any) -> Any:
         subfuns, bind_params = bind_params
         return primitive.bind(*subfuns, *args, **bind_params)
     return primitive.bind(*args, **bind_params)
+
+
+def custom_rule_key(eqn: Any) -> Any:
+    """What identifies the user function behind a custom derivative call across traces."""
+    closed = eqn.params.get("call_jaxpr")
+    debug = getattr(getattr(closed, "jaxpr", None), "debug_info", None)
+    source = getattr(debug, "func_src_info", None)
+    return (eqn.primitive.name, source if source is not None else id(closed))

@@ -27,10 +27,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import numpy as np
 
 from asdex.detection import _jax
+from asdex.detection._custom_rules import (
+    float_positions,
+    float_results,
+    following,
+    jvp_jaxpr,
+    vjp_jaxpr,
+)
 from asdex.detection._interpreter import OBSERVER, State, propagate
 from asdex.detection._maps import Groups, Pattern, apply_map, empty_pattern
 from asdex.detection._registry import Entry
@@ -117,26 +123,6 @@ def _seed(aval: Any, n: int) -> State:
     return State(empty_pattern(math.prod(aval.shape), n), Operand(tuple(aval.shape), aval.dtype))
 
 
-def _float_positions(eqn: Any) -> list[int]:
-    return [k for k, v in enumerate(eqn.invars) if _jax.is_float(v.aval.dtype)]
-
-
-def _avals(eqn: Any) -> list[jax.ShapeDtypeStruct]:
-    return [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.invars]
-
-
-def _rebind(eqn: Any, positions: Sequence[int], operands: Sequence[Any]) -> Any:
-    """The primitive as a function of its float operands, the others fixed."""
-
-    def inner(*float_operands: Any) -> Any:
-        args = list(operands)
-        for k, value in zip(positions, float_operands, strict=True):
-            args[k] = value
-        return _jax.bind(eqn.primitive, eqn.params, args)
-
-    return inner
-
-
 def _within_results(eqn: Any, states: list[State], results: list[State], n: int
                     ) -> list[RowPairs]:
     return [(r, s.pattern, s.pattern) for r, s in enumerate(results) if s.pattern.nnz]
@@ -175,16 +161,14 @@ def _scan(eqn: Any, states: list[State], results: list[State], n: int) -> list[R
 def _custom_jvp(eqn: Any, states: list[State], results: list[State], n: int
                 ) -> list[RowPairs]:
     """Result element `i` x the primals its JVP coefficients depend on."""
-    positions = _float_positions(eqn)
-
-    def jvp(operands: list[Any], tangents: list[Any]) -> Any:
-        inner = _rebind(eqn, positions, operands)
-        return jax.jvp(inner, [operands[k] for k in positions], tangents)[1]
-
-    avals = _avals(eqn)
-    closed = jax.make_jaxpr(jvp)(avals, [avals[k] for k in positions])
-    tangents = _quiet(closed, [*states, *(_seed(avals[k], n) for k in positions)], n)
-    floats = [r for r, v in enumerate(eqn.outvars) if _jax.is_float(v.aval.dtype)]
+    positions = [k for k in float_positions(eqn) if states[k].pattern.nnz]
+    with following(eqn) as first_visit:
+        if not positions or not first_visit:
+            return []
+        closed = jvp_jaxpr(eqn, positions)
+        seeds = [_seed(eqn.invars[k].aval, n) for k in positions]
+        tangents = _quiet(closed, [*states, *seeds], n)
+    floats = float_results(eqn)
     if len(tangents) == len(results):
         floats = list(range(len(results)))
     return [(r, results[r].pattern, t.pattern) for r, t in zip(floats, tangents, strict=True)
@@ -194,22 +178,14 @@ def _custom_jvp(eqn: Any, states: list[State], results: list[State], n: int
 def _custom_vjp(eqn: Any, states: list[State], results: list[State], n: int
                 ) -> list[RowPairs]:
     """Operand element `j` x the primals its cotangent coefficients depend on."""
-    positions = _float_positions(eqn)
-    out_positions = [k for k, v in enumerate(eqn.outvars) if _jax.is_float(v.aval.dtype)]
-
-    def vjp(operands: list[Any], cotangents: list[Any]) -> Any:
-        inner = _rebind(eqn, positions, operands)
-        outputs, pullback = jax.vjp(inner, *[operands[k] for k in positions])
-        full = [jax.numpy.zeros_like(o) for o in outputs]
-        for k, c in zip(out_positions, cotangents, strict=True):
-            full[k] = c
-        return pullback(full)
-
-    avals = _avals(eqn)
-    out_avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in eqn.outvars]
-    closed = jax.make_jaxpr(vjp)(avals, [out_avals[k] for k in out_positions])
-    seeds = [_seed(out_avals[k], n) for k in out_positions]
-    cotangents = _quiet(closed, [*states, *seeds], n)
+    positions = [k for k in float_positions(eqn) if states[k].pattern.nnz]
+    out_positions = float_results(eqn)
+    with following(eqn) as first_visit:
+        if not positions or not out_positions or not first_visit:
+            return []
+        closed = vjp_jaxpr(eqn, positions, out_positions)
+        seeds = [_seed(eqn.outvars[k].aval, n) for k in out_positions]
+        cotangents = _quiet(closed, [*states, *seeds], n)
     return [(None, states[k].pattern, c.pattern) for k, c in zip(positions, cotangents,
                                                                   strict=True)]
 

@@ -20,6 +20,19 @@ from asdex_opt.lineax import (
     sparse_hessian_operator,
     sparse_jacobian_operator,
 )
+from asdex_opt.optax import (
+    scale_by_sparse_gauss_newton,
+    scale_by_sparse_newton,
+    sparse_gauss_newton,
+    sparse_newton,
+)
+from asdex_opt.optimistix import (
+    SparseGaussNewton,
+    SparseLevenbergMarquardt,
+    SparseNewton,
+    SparseNewtonRootFinder,
+    SparseTrustRegionNewton,
+)
 
 __all__ = [
     # Equinox
@@ -36,4 +49,15 @@ __all__ = [
     "jacobi_preconditioner",
     "sparse_hessian_operator",
     "sparse_jacobian_operator",
+    # Optimistix
+    "SparseGaussNewton",
+    "SparseLevenbergMarquardt",
+    "SparseNewton",
+    "SparseNewtonRootFinder",
+    "SparseTrustRegionNewton",
+    # Optax
+    "scale_by_sparse_gauss_newton",
+    "scale_by_sparse_newton",
+    "sparse_gauss_newton",
+    "sparse_newton",
 ]

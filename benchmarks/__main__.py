@@ -3,8 +3,10 @@
 Usage, from the repository root:
 
     python -m benchmarks                    # every benchmark at full size (long)
-    python -m benchmarks --quick            # small sizes (under two minutes), written
-                                            # to benchmarks/results/quick/
+    python -m benchmarks --quick            # small sizes, written to
+                                            # benchmarks/results/quick/ (under two
+                                            # minutes without `optimizers`, whose
+                                            # quick mode still solves at n = 10^4)
     python -m benchmarks --only coloring evaluation
     python -m benchmarks --plots-only       # redraw the plots from the existing tables
 
@@ -63,6 +65,7 @@ REGISTRY = (
     Benchmark("evaluation", "bench_evaluation.py", (), ("--quick", "--repeats", "2"), "fixed"),
     Benchmark("linear_solve", "bench_linear_solve.py", (),
               ("--grid", "32", "--brusselator-grid", "22", "--repeats", "1"), "output"),
+    Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed"),
 )
 """Every benchmark the runner knows, in the order it runs them."""
 

@@ -61,7 +61,8 @@ def environment(text: str) -> str:
     lines = [line.strip() for line in text.splitlines()]
     stamped = [line for line in lines if line.startswith("Environment:")]
     own = [line for line in lines if re.search(r"Machine:|machine:|Produced by", line)]
-    line = (stamped or own or ["environment not recorded"])[0]
+    command = [line for line in lines if line.startswith("Command:")]
+    line = (stamped or own or command or ["environment not recorded"])[0]
     return re.sub(r"[`*]", "", line)[:240]
 
 
@@ -185,6 +186,62 @@ def plot_linear_solve(tables: list[list[Row]], stamp: str):
     return fig
 
 
+def plot_optimizers(tables: list[list[Row]], stamp: str):
+    """Time to tolerance against n for each solver; problems of one size side by side.
+
+    Problems measured at several n get a log-log panel each (a cross marks a solve that
+    stopped without reaching the tolerance); the problems measured at one n share a bar
+    chart (hatched bars did not reach the tolerance).
+    """
+    rows = tables[0]
+    for row in rows:
+        row["_seconds"] = seconds(row["time [ms]"], "ms")
+        row["_ok"] = row["reached tol"].strip("* ").lower() == "yes"
+    problems = _grouped(rows, lambda r: r["problem"])
+    scaling = {k: v for k, v in problems.items() if len({r["n"] for r in v}) > 1}
+    single = {k: v for k, v in problems.items() if k not in scaling}
+    fig, axes = _figure(len(scaling) + bool(single), stamp,
+                        "Optimizers: time to tolerance (second solve)")
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    color = {solver: f"C{i % 10}" for i, solver in enumerate(solvers)}
+    for ax, (name, group) in zip(axes, scaling.items(), strict=False):
+        for solver, runs in _grouped(group, lambda r: r["solver"]).items():
+            runs = sorted(runs, key=lambda r: number(r["n"]))
+            ok = [(number(r["n"]), r["_seconds"]) for r in runs if r["_ok"]]
+            failed = [(number(r["n"]), r["_seconds"]) for r in runs if not r["_ok"]]
+            if ok:
+                ax.loglog(*zip(*ok, strict=True), marker="o", color=color[solver], label=solver)
+            if failed:
+                ax.loglog(*zip(*failed, strict=True), marker="x", ls="none", ms=8,
+                          color=color[solver], label=None if ok else f"{solver} (not reached)")
+        ax.set_xlabel("n")
+        ax.set_ylabel("time to tolerance (s)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+        ax.set_title(f"{name} (x: tolerance not reached)", fontsize=9)
+    if single:
+        ax = axes[len(scaling)]
+        names, labelled = list(single), set()
+        for i, name in enumerate(names):
+            runs = sorted(single[name], key=lambda r: solvers.index(r["solver"]))
+            width = 0.8 / len(runs)
+            for j, r in enumerate(runs):
+                ax.bar(i + (j - (len(runs) - 1) / 2) * width, r["_seconds"], width,
+                       color=color[r["solver"]], hatch=None if r["_ok"] else "xx",
+                       edgecolor=color[r["solver"]] if r["_ok"] else "black",
+                       label=None if r["solver"] in labelled else r["solver"])
+                labelled.add(r["solver"])
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([f"{name}\nn = {single[name][0]['n']}" for name in names],
+                           fontsize=6, rotation=30, ha="right")
+        ax.set_ylabel("time (s)")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+        ax.set_title("one size each (hatched: tolerance not reached)", fontsize=9)
+    return fig
+
+
 PLOTS: dict[str, Callable] = {
     "evaluation": plot_evaluation,
     "coloring": plot_coloring,
@@ -192,6 +249,7 @@ PLOTS: dict[str, Callable] = {
     "hessian_detection": plot_hessian_detection,
     "hessian_detection_time": plot_hessian_detection,
     "linear_solve": plot_linear_solve,
+    "optimizers": plot_optimizers,
 }
 """Plot function for each results table, by table name (`results/<name>.md`)."""
 

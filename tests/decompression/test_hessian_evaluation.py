@@ -141,3 +141,21 @@ def test_vmap_and_grad():
     grad = run_jitted(jax.grad(lambda x: hess_fn(x).data.sum()), x)
     expected = run_jitted(jax.grad(lambda x: jax.hessian(f)(x).sum()), x)
     np.testing.assert_allclose(grad, expected, rtol=1e-4)
+
+
+def test_long_substitution_schedules_run_as_one_scan():
+    import asdex
+    from asdex.coloring import hessian_coloring_from_sparsity, schedule
+    from asdex.decompression._gather import MAX_UNROLLED_LEVELS
+
+    def f(x):
+        return jnp.sum((x[2:] * x[1:-1] * x[:-2]) ** 2) + jnp.sum(jnp.sin(x))
+
+    x = jnp.linspace(0.1, 1.0, 300)
+    star = asdex.hessian_coloring(f, x)
+    acyclic = hessian_coloring_from_sparsity(star.sparsity, method="acyclic")
+    assert len(schedule(acyclic).levels) > MAX_UNROLLED_LEVELS
+    with jax.enable_x64(True):
+        x64 = x.astype(jnp.float64)
+        dense = jax.jit(asdex.hessian_from_coloring(f, acyclic, output_format="dense"))(x64)
+        np.testing.assert_allclose(dense, jax.hessian(f)(x64), rtol=1e-9, atol=1e-9)

@@ -20,12 +20,36 @@ if TYPE_CHECKING:
     from asdex.coloring._schedule import DecompressionSchedule
 
 
+MAX_UNROLLED_LEVELS = 16
+"""Substitution schedules with more levels run as one `lax.scan` over padded levels."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _Level:
     targets: np.ndarray
     reads: np.ndarray
     subtract: np.ndarray
     segments: np.ndarray
+
+
+def _stack(levels: list[_Level], nnz: int, zero: int) -> _Level:
+    """Pad levels to a common size and stack them along a leading axis.
+
+    Padded targets write to a scratch value at position `nnz` and read the zero at
+    `zero`; padded subtractions read the scratch (always zero) into an extra segment.
+    """
+    width = max(lv.targets.size for lv in levels)
+    depth = max(lv.subtract.size for lv in levels)
+
+    def pad(array: np.ndarray, size: int, fill: int) -> np.ndarray:
+        return np.concatenate([array, np.full(size - array.size, fill, np.int64)])
+
+    return _Level(
+        np.stack([pad(lv.targets, width, nnz) for lv in levels]),
+        np.stack([pad(lv.reads, width, zero) for lv in levels]),
+        np.stack([pad(lv.subtract, depth, nnz) for lv in levels]),
+        np.stack([pad(lv.segments, depth, width) for lv in levels]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +77,7 @@ class GatherPlan:
     levels: tuple[_Level, ...]
     mirror_targets: np.ndarray
     mirror_sources: np.ndarray
+    stacked: _Level | None = None
 
     @classmethod
     def from_schedule(cls, schedule: DecompressionSchedule) -> GatherPlan:
@@ -95,11 +120,16 @@ class GatherPlan:
         mirror_sources = np.asarray(schedule.mirror_sources, dtype=np.int64)
         folded = direct[mirror_sources]
         initial[mirror_targets[folded]] = initial[mirror_sources[folded]]
+        stacked = None
+        if len(levels) > MAX_UNROLLED_LEVELS:
+            stacked = _stack(levels, nnz, size)
+            stacked = _Level(*(_compact(a) for a in dataclasses.astuple(stacked)))
+            levels = []
         return cls(
             nnz,
             size,
             _compact(initial),
-            bool((initial == size).any()),
+            bool((initial == size).any()) or stacked is not None,
             tuple(
                 _Level(_compact(lv.targets), _compact(lv.reads), _compact(lv.subtract),
                        _compact(lv.segments))
@@ -107,6 +137,7 @@ class GatherPlan:
             ),
             _compact(mirror_targets[~folded]),
             _compact(mirror_sources[~folded]),
+            stacked,
         )
 
     def __call__(self, compressed: jax.Array) -> jax.Array:
@@ -123,11 +154,29 @@ class GatherPlan:
             values = values.at[level.targets].set(
                 flat[level.reads] - correction, unique_indices=True
             )
+        if self.stacked is not None:
+            values = self._substitute_stacked(flat, values)
         if self.mirror_targets.size:
             values = values.at[self.mirror_targets].set(
                 values[self.mirror_sources], unique_indices=True
             )
         return values
+
+
+    def _substitute_stacked(self, flat: jax.Array, values: jax.Array) -> jax.Array:
+        """All substitution levels as one scan; a scratch value absorbs the padding."""
+        width = self.stacked.targets.shape[1]
+
+        def level(values: jax.Array, arrays: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
+            targets, reads, subtract, segments = arrays
+            correction = jax.ops.segment_sum(
+                values[subtract], segments, num_segments=width + 1, indices_are_sorted=True
+            )
+            return values.at[targets].set(flat[reads] - correction[:width]), None
+
+        scratch = jnp.concatenate([values, jnp.zeros(1, values.dtype)])
+        scratch, _ = jax.lax.scan(level, scratch, dataclasses.astuple(self.stacked))
+        return scratch[:-1]
 
 
 def _compact(index: np.ndarray) -> np.ndarray:

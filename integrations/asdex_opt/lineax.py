@@ -7,8 +7,10 @@
 * `fold_sparse`: turns ``H + λI`` (and other sums, scalings and diagonal scalings of
   sparse operators) into one sparse operator.
 * `SparseLU`: a direct sparse solver (SuperLU on the host, usable inside ``jit``) with
-  factorization reuse; `Preconditioned` and `jacobi_preconditioner`: Krylov solves
-  (``lineax.CG``/``GMRES``/``BiCGStab``) preconditioned from the sparse matrix.
+  factorization reuse; `BlockDiagonalLU`: a direct solve, all in JAX, for matrices that
+  are block diagonal with small blocks up to a permutation; `Preconditioned` and
+  `jacobi_preconditioner`: Krylov solves (``lineax.CG``/``GMRES``/``BiCGStab``)
+  preconditioned from the sparse matrix.
 
 Example:
     >>> import jax.numpy as jnp, lineax as lx
@@ -22,7 +24,7 @@ Example:
 from ._lineax._ad import sparse_hessian_operator, sparse_jacobian_operator
 from ._lineax._fold import fold_sparse
 from ._lineax._operator import SparseMatrixLinearOperator
-from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
+from ._lineax._solvers import BlockDiagonalLU, Preconditioned, SparseLU, jacobi_preconditioner
 
 __all__ = [
     "SparseMatrixLinearOperator",
@@ -30,6 +32,7 @@ __all__ = [
     "sparse_hessian_operator",
     "fold_sparse",
     "SparseLU",
+    "BlockDiagonalLU",
     "Preconditioned",
     "jacobi_preconditioner",
 ]

@@ -15,13 +15,14 @@ evaluates exact sparse Hessians or Jacobians with asdex at every accepted step:
   with other Optimistix searches.
 
 All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax solver,
-by default the sparse direct `asdex_opt.lineax.SparseLU`). ``y0`` may be any pytree of
-arrays: it is flattened with ``jax.flatten_util.ravel_pytree``.
+by default the sparse direct `asdex_opt.lineax.SparseLU`; the Newton minimisers pick
+`asdex_opt.lineax.BlockDiagonalLU` instead when the Hessian splits into small blocks).
+``y0`` may be any pytree of arrays: it is flattened with ``jax.flatten_util.ravel_pytree``.
 
 Example:
     >>> import jax.numpy as jnp, optimistix as optx
     >>> from asdex_opt.optimistix import SparseNewton
-    >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2 + (1 - x) ** 2)
+    >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + jnp.sum((1 - x) ** 2)
     >>> sol = optx.minimise(fn, SparseNewton(rtol=1e-8, atol=1e-8), jnp.zeros(1000))
     >>> bool(jnp.allclose(sol.value, 1.0, atol=1e-4))
     True

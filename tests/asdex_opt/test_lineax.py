@@ -7,6 +7,7 @@ import pytest
 from jax.experimental import sparse as jsparse
 
 from asdex_opt.lineax import (
+    BlockDiagonalLU,
     Preconditioned,
     SparseLU,
     SparseMatrixLinearOperator,
@@ -382,6 +383,27 @@ def test_jacobi_reduces_cg_steps():
     assert jacobi.stats["num_steps"] < plain.stats["num_steps"]
 
 
+def test_jacobi_cg_large_float32():
+    # Regression: lineax.CG's breakdown test `|pᵀAp| > 100 n ε |rᵀM⁻¹r|` fails for every
+    # Jacobi-preconditioned step once 100 n ε > 1 (float32, n ≥ 84 000): NaN at once.
+    n = 100_000
+    k = np.arange(n)
+    rows, cols = np.r_[k, k[:-1], k[1:]], np.r_[k, k[1:], k[:-1]]
+    data = np.r_[np.full(n, 14.0), -np.ones(2 * (n - 1))]  # 12 I + 1-D Laplacian
+    matrix = jsparse.BCOO(
+        (jnp.asarray(data, jnp.float32), jnp.asarray(np.stack([rows, cols], 1), jnp.int32)),
+        shape=(n, n),
+    )
+    op = SparseMatrixLinearOperator(matrix, lx.positive_semidefinite_tag)
+    b = jnp.sin(jnp.arange(n, dtype=jnp.float32))
+    solution = lx.linear_solve(op, b, Preconditioned(lx.CG(rtol=1e-6, atol=1e-6)), throw=False)
+    assert solution.result == lx.RESULTS.successful
+    assert solution.value.dtype == jnp.float32
+    np.testing.assert_allclose(op.mv(solution.value), b, atol=1e-4)
+    plain = lx.linear_solve(op, b, lx.CG(rtol=1e-6, atol=1e-6)).value
+    np.testing.assert_allclose(solution.value, plain, atol=1e-5)
+
+
 def test_preconditioned_negative_definite_cg():
     op = SparseMatrixLinearOperator(poisson_1d(20), lx.positive_semidefinite_tag)
     neg = fold_sparse(-op)
@@ -413,3 +435,40 @@ def test_preconditioned_bad_inputs():
             Preconditioned(lx.GMRES(rtol=1e-6, atol=1e-6)),
             options={"preconditioner": op},
         )
+
+
+def test_block_diagonal_lu_matches_dense():
+    # Blocks {0, 3}, {1}, {2, 4, 5} (a permuted block-diagonal matrix), plus padding.
+    rng = np.random.default_rng(0)
+    blocks = [[0, 3], [1], [2, 4, 5]]
+    rows, cols = zip(*[(i, j) for b in blocks for i in b for j in b], strict=True)
+    rows, cols = np.array(rows), np.array(cols)
+    data = rng.normal(size=rows.size) + 4.0 * (rows == cols)
+    indices = np.stack([np.r_[rows, 6], np.r_[cols, 6]], axis=1)
+    matrix = jsparse.BCOO((jnp.asarray(np.r_[data, 1.0]), jnp.asarray(indices)), shape=(6, 6))
+    op = SparseMatrixLinearOperator(matrix)
+    solver = BlockDiagonalLU.from_pattern(rows, cols, 6)
+    assert (solver.num_blocks, solver.block_size) == (3, 3)
+    b = jnp.arange(1.0, 7.0)
+    dense = dense_of(matrix)
+    shifted = fold_sparse(op + 0.5 * lx.IdentityLinearOperator(op.in_structure()))
+    x = jax.jit(lambda b: lx.linear_solve(shifted, b, solver).value)(b)
+    np.testing.assert_allclose(x, np.linalg.solve(dense + 0.5 * np.eye(6), b), rtol=1e-4)
+    # Reverse mode uses the transposed blocks.
+    grad = jax.grad(lambda b: jnp.sum(lx.linear_solve(op, b, solver).value ** 2))(b)
+    expected = jax.grad(lambda b: jnp.sum(jnp.linalg.solve(dense, b) ** 2))(b)
+    np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-5)
+    # A nonzero outside the blocks, or a singular block: a failure, never a wrong answer.
+    outside = fold_sparse(op + SparseMatrixLinearOperator(jsparse.BCOO.fromdense(jnp.eye(6, k=1))))
+    assert lx.linear_solve(outside, b, solver, throw=False).result == lx.RESULTS.singular
+    zero = jsparse.BCOO((jnp.zeros(rows.size), jnp.stack([rows, cols], 1)), shape=(6, 6))
+    singular = SparseMatrixLinearOperator(zero)
+    assert lx.linear_solve(singular, b, solver, throw=False).result == lx.RESULTS.singular
+
+
+def test_block_diagonal_lu_rejects_large_blocks():
+    matrix = poisson_1d(40)
+    rows, cols = np.asarray(matrix.indices).T
+    assert BlockDiagonalLU.from_pattern(rows, cols, 40) is None
+    diagonal = BlockDiagonalLU.from_pattern(np.arange(40), np.arange(40), 40)
+    assert (diagonal.num_blocks, diagonal.block_size) == (40, 1)

@@ -11,7 +11,7 @@ from jax.experimental import sparse as jsparse
 
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 from asdex_opt._optimistix._descents import shifted_newton_direction
-from asdex_opt.lineax import Preconditioned, SparseLU
+from asdex_opt.lineax import BlockDiagonalLU, Preconditioned, SparseLU
 from asdex_opt.optimistix import (
     SparseGaussNewton,
     SparseLevenbergMarquardt,
@@ -216,6 +216,23 @@ def test_equinox_mlp_fit_by_gauss_newton():
         sol = optx.least_squares(residuals, solver, params, (xs, ys), max_steps=60, throw=False)
         loss = 0.5 * float(jnp.sum(residuals(sol.value, (xs, ys)) ** 2))
         assert jnp.isfinite(loss) and loss < 0.05 * loss0, (type(solver).__name__, loss, loss0)
+
+
+def test_default_linear_solver_follows_the_pattern():
+    f_struct = jax.ShapeDtypeStruct((), jnp.float64)
+    y0 = jnp.tile(jnp.array([-1.2, 1.0]), 50)
+    solver = SparseNewton(1e-10, 1e-10)
+    with_aux = lambda y, args: (extended_rosenbrock(y, args), None)  # noqa: E731
+    state = solver.init(with_aux, y0, None, {}, f_struct, None, frozenset())
+    assert isinstance(state.descent.linear_solver, BlockDiagonalLU)  # 2 x 2 blocks
+    sol = optx.minimise(extended_rosenbrock, solver, y0)
+    np.testing.assert_allclose(sol.value, 1.0, atol=1e-6)
+
+    def chain(y, args):
+        return jnp.sum((y[1:] - y[:-1] ** 2) ** 2) + jnp.sum((y - 2.0) ** 2), args
+
+    state = solver.init(chain, y0, None, {}, f_struct, None, frozenset())
+    assert isinstance(state.descent.linear_solver, SparseLU)  # one connected component
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Sparse Lineax solvers: a direct SuperLU solve and Jacobi-preconditioned Krylov solves."""
+"""Sparse Lineax solvers: direct (SuperLU; small diagonal blocks) and preconditioned Krylov."""
 
 import collections
 import threading
@@ -10,13 +10,14 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 import scipy.sparse.linalg
 from jaxtyping import Array, PyTree
 
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
 
-__all__ = ["Preconditioned", "SparseLU", "jacobi_preconditioner"]
+__all__ = ["BlockDiagonalLU", "Preconditioned", "SparseLU", "jacobi_preconditioner"]
 
 
 class _Factorization:
@@ -266,7 +267,12 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
     def compute(
         self, state: _PreconditionedState, vector: PyTree[Array], options: dict[str, Any]
     ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
-        """Runs the inner solver with the preconditioner."""
+        """Runs the inner solver with the preconditioner (CG: see `_preconditioned_cg`)."""
+        if type(self.solver) is lx.CG:
+            operator, is_nsd = state.inner  # the state of `lineax.CG.init`
+            return _preconditioned_cg(
+                self.solver, operator, is_nsd.value, state.preconditioner, vector, options
+            )
         options = {**options, "preconditioner": state.preconditioner}
         return self.solver.compute(state.inner, vector, options)
 
@@ -283,3 +289,238 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
     def assume_full_rank(self) -> bool:
         """As the inner solver."""
         return self.solver.assume_full_rank()
+
+
+def _preconditioned_cg(
+    cg: lx.CG,
+    operator: lx.AbstractLinearOperator,
+    is_nsd: bool,
+    preconditioner: lx.AbstractLinearOperator,
+    vector: PyTree[Array],
+    options: dict[str, Any],
+) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
+    """Preconditioned CG with ``cg``'s tolerances and a scale-invariant breakdown test.
+
+    The same iteration, stopping test and results as ``lineax.CG.compute``, except for
+    its breakdown test ``|pᵀAp| ≤ 100 n ε |rᵀz|`` (``z = M⁻¹r``), which compares
+    quantities of different scales once a preconditioner is used: ``pᵀAp / rᵀz`` is a
+    Rayleigh quotient of ``M⁻¹A``, about 1 for a Jacobi-preconditioned matrix, while
+    ``100 n ε`` exceeds 1 in float32 from n ≈ 84 000, so every solve "broke down" into
+    NaN at its first step. Here a step breaks down only when the curvature ``pᵀAp`` is
+    not positive (``A`` not positive definite), as in exact arithmetic.
+    """
+    y0 = options["y0"] if "y0" in options else jax.tree.map(jnp.zeros_like, vector)
+    leaves = jax.tree.leaves(vector)
+    size = sum(leaf.size for leaf in leaves)
+    max_steps = 10 * size if cg.max_steps is None else cg.max_steps
+    tolerances = (cg.atol, cg.rtol)
+    has_scale = not all(isinstance(t, int | float) and t == 0 for t in tolerances)
+    b_scale = jax.tree.map(lambda b: cg.atol + cg.rtol * jnp.abs(b), vector)
+
+    def tree_dot(a, b):
+        return sum(
+            jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+
+    def axpy(alpha, x, y):
+        return jax.tree.map(lambda u, v: alpha * u + v, x, y)
+
+    def residual(y):
+        return jax.tree.map(jnp.subtract, vector, operator.mv(y))
+
+    def not_converged(r, diff, y):
+        if not has_scale:
+            return jnp.array(True)
+        y_scale = jax.tree.map(lambda v: cg.atol + cg.rtol * jnp.abs(v), y)
+        norm1 = cg.norm(jax.tree.map(jnp.divide, r, b_scale))
+        norm2 = cg.norm(jax.tree.map(jnp.divide, diff, y_scale))
+        return (norm1 > 1) | (norm2 > 1)
+
+    def cond(carry):
+        diff, y, r, _, gamma, step = carry
+        return (gamma > 0) & (step < max_steps) & not_converged(r, diff, y)
+
+    def body(carry):
+        _, y, r, p, gamma, step = carry
+        mat_p = operator.mv(p)
+        curvature = tree_dot(mat_p, p)
+        alpha = jnp.where(curvature > 0, gamma / curvature, jnp.nan)
+        diff = jax.tree.map(lambda u: alpha * u, p)
+        y = jax.tree.map(jnp.add, y, diff)
+        step = step + 1
+        if cg.stabilise_every is None:
+            r = axpy(-alpha, mat_p, r)
+        elif cg.stabilise_every == 1:
+            r = residual(y)
+        else:
+            r = jax.lax.cond(
+                step % cg.stabilise_every == 0,
+                lambda: residual(y),
+                lambda: axpy(-alpha, mat_p, r),
+            )
+        z = preconditioner.mv(r)
+        gamma, gamma_prev = tree_dot(z, r), gamma
+        p = axpy(gamma / gamma_prev, p, z)
+        return diff, y, r, p, gamma, step
+
+    r0 = residual(y0)
+    p0 = preconditioner.mv(r0)
+    infinite = jax.tree.map(lambda v: jnp.full_like(v, jnp.inf), y0)
+    carry = (infinite, y0, r0, p0, tree_dot(p0, r0), jnp.array(0))
+    _, solution, _, _, _, num_steps = jax.lax.while_loop(cond, body, carry)
+    if cg.max_steps is None:
+        failure = lx.RESULTS.singular
+    elif has_scale:
+        failure = lx.RESULTS.max_steps_reached
+    else:
+        failure = lx.RESULTS.successful
+    result = lx.RESULTS.where(num_steps == max_steps, failure, lx.RESULTS.successful)
+    if is_nsd:
+        solution = jax.tree.map(jnp.negative, solution)
+    return solution, result, {"num_steps": num_steps, "max_steps": cg.max_steps}
+
+
+class _BlockState(eqx.Module):
+    operator: SparseMatrixLinearOperator
+    transpose: bool = eqx.field(static=True)
+
+
+class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
+    """Direct solve of a sparse matrix that is block diagonal up to a permutation.
+
+    Built from a sparsity pattern (`from_pattern`) whose graph splits into small
+    connected components, e.g. the 2 x 2 blocks of the extended Rosenbrock Hessian or a
+    diagonal. Each solve scatters the nonzeros into one dense block per component and
+    runs Gaussian elimination with partial pivoting on all blocks at once, entirely in
+    JAX (no host callback), so it is cheap inside ``jit`` and on accelerators. Matrices
+    from the pattern plus a diagonal (``H + λI``) fit too. A nonzero outside the blocks,
+    or a singular block, returns ``lineax.RESULTS.singular``.
+
+    Attributes:
+        block: For each variable, the index of its block.
+        position: For each variable, its row within its block.
+        num_blocks: Number of blocks.
+        block_size: Size of the largest block (smaller blocks are padded with identity).
+
+    Example:
+        >>> import jax.numpy as jnp, lineax as lx, numpy as np
+        >>> from jax.experimental.sparse import BCOO
+        >>> dense = jnp.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 4.0]])
+        >>> A = BCOO.fromdense(dense)
+        >>> rows, cols = np.asarray(A.indices).T
+        >>> solver = BlockDiagonalLU.from_pattern(rows, cols, 3)
+        >>> x = lx.linear_solve(SparseMatrixLinearOperator(A), jnp.array([3.0, 3.0, 4.0]), solver)
+        >>> x.value
+        Array([1., 1., 1.], dtype=float32)
+    """
+
+    block: Array
+    position: Array
+    num_blocks: int = eqx.field(static=True)
+    block_size: int = eqx.field(static=True)
+
+    @classmethod
+    def from_pattern(
+        cls, rows: np.ndarray, cols: np.ndarray, n: int, max_block_size: int = 16
+    ) -> "BlockDiagonalLU | None":
+        """The solver for an ``n x n`` pattern, or ``None`` if its blocks are too large.
+
+        Args:
+            rows: Row indices of the structural nonzeros.
+            cols: Column indices of the structural nonzeros.
+            n: The matrix size.
+            max_block_size: Largest connected component to accept. ``None`` is also
+                returned when padding every block to the largest one would store more
+                than eight times the nonzeros (plus the diagonal).
+
+        Returns:
+            A `BlockDiagonalLU`, or ``None``.
+        """
+        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+        graph = scipy.sparse.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+        num_blocks, block = scipy.sparse.csgraph.connected_components(graph, directed=False)
+        sizes = np.bincount(block, minlength=num_blocks)
+        size = int(sizes.max(initial=1))
+        if size > max_block_size or num_blocks * size * size > 8 * (rows.size + n):
+            return None
+        order = np.argsort(block, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        position = np.empty(n, np.int64)
+        position[order] = np.arange(n) - starts[block[order]]
+        return cls(
+            jnp.asarray(block, jnp.int32), jnp.asarray(position, jnp.int32), num_blocks, size
+        )
+
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
+        """Folds the operator into one sparse matrix."""
+        del options
+        if operator.in_size() != operator.out_size():
+            raise ValueError(
+                "`BlockDiagonalLU` may only be used for linear solves with square operators;"
+                f" got an operator of shape ({operator.out_size()}, {operator.in_size()})."
+            )
+        if not isinstance(operator, SparseMatrixLinearOperator):
+            operator = fold_sparse(operator)
+        return _BlockState(operator, transpose=False)
+
+    def compute(
+        self, state: _BlockState, vector: Array, options: dict[str, Any]
+    ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
+        """Assembles the dense blocks and solves them all at once."""
+        del options
+        matrix = state.operator.matrix
+        n, size = matrix.shape[0], self.block_size
+        dtype = jnp.result_type(vector.dtype, matrix.dtype)
+        rows, cols = matrix.indices[:, 0], matrix.indices[:, 1]
+        if state.transpose:
+            rows, cols = cols, rows
+        valid = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
+        rows, cols = jnp.where(valid, rows, 0), jnp.where(valid, cols, 0)
+        block = self.block[rows]
+        inside = valid & (block == self.block[cols])
+        fits = jnp.all(inside | jnp.invert(valid) | (matrix.data == 0))
+        data = jnp.where(inside, matrix.data, 0).astype(dtype)
+        used = jnp.zeros((self.num_blocks, size), bool).at[self.block, self.position].set(True)
+        blocks = jnp.where(jnp.invert(used)[:, :, None], jnp.eye(size, dtype=dtype), 0)
+        blocks = blocks.at[block, self.position[rows], self.position[cols]].add(data)
+        rhs = jnp.zeros((self.num_blocks, size), dtype).at[self.block, self.position].set(vector)
+        solution = _solve_blocks(blocks, rhs)[self.block, self.position]
+        ok = fits & jnp.all(jnp.isfinite(solution))
+        result = lx.RESULTS.where(ok, lx.RESULTS.successful, lx.RESULTS.singular)
+        return solution, result, {}
+
+    def transpose(self, state: _BlockState, options: dict[str, Any]):
+        """Same blocks, transposed."""
+        del options
+        return _BlockState(state.operator, transpose=not state.transpose), {}
+
+    def conj(self, state: _BlockState, options: dict[str, Any]):
+        """The conjugated matrix."""
+        del options
+        return _BlockState(lx.conj(state.operator), transpose=state.transpose), {}
+
+    def assume_full_rank(self) -> bool:
+        """Only nonsingular operators are supported."""
+        return True
+
+
+def _solve_blocks(blocks: Array, rhs: Array) -> Array:
+    """Gaussian elimination with partial pivoting on a batch ``(B, s, s)`` of small blocks.
+
+    Unrolled over ``s``, vectorised over the batch (no per-block LAPACK call).
+    """
+    size = blocks.shape[-1]
+    index = jnp.arange(size)
+    for k in range(size):
+        pivot = k + jnp.argmax(jnp.abs(blocks[:, k:, k]), axis=1)
+        swap = jnp.where(index == k, pivot[:, None], jnp.where(index == pivot[:, None], k, index))
+        blocks = jnp.take_along_axis(blocks, swap[:, :, None], axis=1)
+        rhs = jnp.take_along_axis(rhs, swap, axis=1)
+        factors = blocks[:, k + 1 :, k] / blocks[:, k, k, None]
+        blocks = blocks.at[:, k + 1 :, :].add(-factors[:, :, None] * blocks[:, k, None, :])
+        rhs = rhs.at[:, k + 1 :].add(-factors * rhs[:, k, None])
+    solution = jnp.zeros_like(rhs)
+    for k in reversed(range(size)):
+        partial = jnp.sum(blocks[:, k, k + 1 :] * solution[:, k + 1 :], axis=1)
+        solution = solution.at[:, k].set((rhs[:, k] - partial) / blocks[:, k, k])
+    return solution

@@ -22,13 +22,14 @@ from jaxtyping import Array, PyTree, Scalar
 import asdex
 
 from .._lineax._operator import SparseMatrixLinearOperator
-from .._lineax._solvers import SparseLU
+from .._lineax._solvers import BlockDiagonalLU, SparseLU
 
 __all__ = [
     "DEFAULT_SOLVER",
     "FlatFunction",
     "NormalProduct",
     "cauchy_termination",
+    "choose_solver",
     "hessian_evaluator",
     "jacobian_evaluator",
     "shape_struct",
@@ -82,13 +83,24 @@ def dynamic_part(fn: Callable, args: PyTree) -> PyTree:
     return eqx.filter((fn, args), eqx.is_array)
 
 
+def choose_solver(sparsity: asdex.SparsityPattern) -> lx.AbstractLinearSolver:
+    """The default direct solver for a square sparsity pattern (plus its diagonal).
+
+    `BlockDiagonalLU` (dense LU of every block, in JAX) when the pattern splits into
+    connected components of at most 16 variables, e.g. separable or block-separable
+    objectives; `SparseLU` (SuperLU on the host) otherwise.
+    """
+    block = BlockDiagonalLU.from_pattern(sparsity.rows, sparsity.cols, sparsity.shape[0])
+    return DEFAULT_SOLVER if block is None else block
+
+
 def hessian_evaluator(
     flat_fn: FlatFunction, y_flat: Array, dynamic: PyTree
-) -> Callable[[Array, PyTree], SparseMatrixLinearOperator]:
+) -> tuple[Callable[[Array, PyTree], SparseMatrixLinearOperator], asdex.SparsityPattern]:
     """Detects and colors the Hessian sparsity of ``flat_fn`` (once), returns its evaluator.
 
     The evaluator maps ``(y_flat, dynamic)`` to the sparse Hessian as a symmetric
-    `SparseMatrixLinearOperator`.
+    `SparseMatrixLinearOperator`; the pattern is returned with it.
     """
     coloring = asdex.hessian_coloring(
         flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
@@ -99,7 +111,7 @@ def hessian_evaluator(
         matrix, _ = hessian(y, dyn)
         return SparseMatrixLinearOperator(matrix, lx.symmetric_tag)
 
-    return evaluate
+    return evaluate, coloring.sparsity
 
 
 class JacobianEvaluation(eqx.Module):

@@ -15,6 +15,7 @@ from ._common import (
     DEFAULT_SOLVER,
     FlatFunction,
     cauchy_termination,
+    choose_solver,
     dynamic_part,
     hessian_evaluator,
     split_problem,
@@ -28,6 +29,7 @@ class _SparseNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Hessian evaluator.
     flat_fn: FlatFunction
     hessian_fn: Callable = eqx.field(static=True)
+    descent: optx.AbstractDescent  # ``self.descent`` with the linear solver chosen at init
     # Updated every search step.
     first_step: Array
     y_eval: Array
@@ -54,7 +56,9 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
 
     Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (working on the flat
     ``y`` with ``FunctionInfo.EvalGradHessian`` whose ``hessian`` is a
-    `SparseMatrixLinearOperator`), ``search`` and ``verbose``.
+    `SparseMatrixLinearOperator`), ``search``, ``verbose`` and ``choose_solver``: if
+    true, ``descent.linear_solver`` is replaced at ``init`` by the direct solver that
+    suits the detected pattern (see `choose_solver`).
     """
 
     rtol: AbstractVar[float]
@@ -63,6 +67,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     descent: AbstractVar[optx.AbstractDescent]
     search: AbstractVar[optx.AbstractSearch]
     verbose: AbstractVar[bool]
+    choose_solver: AbstractVar[bool]
 
     def init(
         self,
@@ -85,7 +90,10 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 "`SparseLevenbergMarquardt` with `optimistix.least_squares`."
             )
         flat_fn, y_flat, dynamic = split_problem(fn, y, args, ravel_out=False)
-        hessian_fn = hessian_evaluator(flat_fn, y_flat, dynamic)
+        hessian_fn, sparsity = hessian_evaluator(flat_fn, y_flat, dynamic)
+        descent = self.descent
+        if self.choose_solver:
+            descent = eqx.tree_at(lambda d: d.linear_solver, descent, choose_solver(sparsity))
         f_info_struct = eqx.filter_eval_shape(_evaluate, flat_fn, hessian_fn, y_flat, dynamic)[0]
         f_info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype),
@@ -95,12 +103,13 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         return _SparseNewtonState(
             flat_fn=flat_fn,
             hessian_fn=hessian_fn,
+            descent=descent,
             first_step=jnp.array(True),
             y_eval=y_flat,
             search_state=self.search.init(y_flat, f_info_struct),
             f_info=f_info,
             aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct),
-            descent_state=self.descent.init(y_flat, f_info_struct),
+            descent_state=descent.init(y_flat, f_info_struct),
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
             num_accepted_steps=jnp.array(0),
@@ -131,7 +140,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
 
         def accepted(descent_state):
             f_eval_info, aux = _evaluate(state.flat_fn, state.hessian_fn, state.y_eval, dynamic)
-            descent_state = self.descent.query(state.y_eval, f_eval_info, descent_state)
+            descent_state = state.descent.query(state.y_eval, f_eval_info, descent_state)
             terminate = cauchy_termination(
                 self.rtol,
                 self.atol,
@@ -158,7 +167,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 fa=f_info.f,
                 s=step_size,
             )
-        y_descent, descent_result = self.descent.step(step_size, descent_state)
+        y_descent, descent_result = state.descent.step(step_size, descent_state)
         result = optx.RESULTS.where(
             search_result == optx.RESULTS.successful, descent_result, search_result
         )
@@ -166,6 +175,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         new_state = _SparseNewtonState(
             flat_fn=state.flat_fn,
             hessian_fn=state.hessian_fn,
+            descent=state.descent,
             first_step=jnp.array(False),
             y_eval=y_flat + y_descent,
             search_state=search_state,
@@ -222,8 +232,11 @@ _INIT_DOC = """
             norm: The norm for the convergence criteria (``optimistix.max_norm``,
                 ``rms_norm`` or ``two_norm``).
             linear_solver: The Lineax solver for the (shifted) Newton systems. The
-                default `SparseLU` is a direct sparse solve; for very large problems
-                ``Preconditioned(lineax.CG(...))`` is an iterative alternative.
+                default ``None`` picks a direct solve from the detected pattern:
+                `BlockDiagonalLU` (in JAX) when the Hessian splits into blocks of at most
+                16 variables, else `SparseLU` (SuperLU through a host callback). For
+                very large problems ``Preconditioned(lineax.CG(...))`` is an iterative
+                alternative.
             verbose: Whether to print the loss and step size at every step.
 """
 
@@ -255,6 +268,7 @@ class SparseNewton(AbstractSparseNewton):
     atol: float
     norm: Callable[[PyTree], Scalar]
     descent: ShiftedNewtonDescent
+    choose_solver: bool
     search: optx.BacktrackingArmijo
     verbose: bool
 
@@ -263,13 +277,16 @@ class SparseNewton(AbstractSparseNewton):
         rtol: float,
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
-        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedNewtonDescent(linear_solver)
+        self.descent = ShiftedNewtonDescent(
+            DEFAULT_SOLVER if linear_solver is None else linear_solver
+        )
+        self.choose_solver = linear_solver is None
         self.search = optx.BacktrackingArmijo(decrease_factor=0.5, slope=1e-4)
         self.verbose = verbose
 
@@ -288,7 +305,7 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     Example:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseTrustRegionNewton
-        >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2 + 0.1 * (x - 2.0) ** 2)
+        >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + 0.1 * jnp.sum((x - 2.0) ** 2)
         >>> sol = optx.minimise(fn, SparseTrustRegionNewton(1e-8, 1e-8), jnp.zeros(50))
         >>> bool(sol.result == optx.RESULTS.successful)
         True
@@ -298,6 +315,7 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     atol: float
     norm: Callable[[PyTree], Scalar]
     descent: ShiftedDampedNewtonDescent
+    choose_solver: bool
     search: optx.ClassicalTrustRegion
     verbose: bool
 
@@ -306,13 +324,16 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
         rtol: float,
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
-        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedDampedNewtonDescent(linear_solver)
+        self.descent = ShiftedDampedNewtonDescent(
+            DEFAULT_SOLVER if linear_solver is None else linear_solver
+        )
+        self.choose_solver = linear_solver is None
         self.search = optx.ClassicalTrustRegion()
         self.verbose = verbose
 

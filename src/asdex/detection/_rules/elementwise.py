@@ -183,9 +183,13 @@ def _comparison_rule(name: str):
     return rule
 
 
-def _sign(eqn, b):
-    (la, ua), = b
-    return np.sign(la), np.sign(ua)
+def _sign(eqn: Equation) -> list[Output]:
+    """`sign`: zero derivative; bounds of an integer operand carry over monotonically."""
+    bounds = _bounds(eqn) if np.dtype(eqn.out_dtypes[0]).kind in "iu" else None
+    if bounds is None:
+        return [Output()]
+    (lower, upper), = bounds
+    return [Output(lower=np.sign(lower), upper=np.sign(upper))]
 
 
 def _logical(combine):
@@ -301,7 +305,7 @@ for _name in _COMPARISONS:
     register_rule(_name, _comparison_rule(_name), curvature=Curvature.ZERO)
 
 register_rule("add", _with_bounds(_add), curvature=Curvature.ZERO)
-register_rule("sign", _with_bounds(_sign), curvature=Curvature.ZERO)
+register_rule("sign", _sign, curvature=Curvature.ZERO)
 register_rule("and", _logical(np.minimum), curvature=Curvature.ZERO)
 register_rule("or", _logical(np.maximum), curvature=Curvature.ZERO)
 register_rule("not", _not, curvature=Curvature.ZERO)

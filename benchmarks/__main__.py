@@ -4,9 +4,10 @@ Usage, from the repository root:
 
     python -m benchmarks                    # every benchmark at full size (long)
     python -m benchmarks --quick            # small sizes, written to
-                                            # benchmarks/results/quick/ (under two
-                                            # minutes without `optimizers`, whose
-                                            # quick mode still solves at n = 10^4)
+                                            # benchmarks/results/quick/, in under two
+                                            # minutes; it leaves out `optimizers`,
+                                            # whose quick mode still solves at
+                                            # n = 10^4 (name it with --only to run it)
     python -m benchmarks --only coloring evaluation
     python -m benchmarks --plots-only       # redraw the plots from the existing tables
 
@@ -48,6 +49,7 @@ class Benchmark:
         quick: Command-line arguments of the quick run.
         writes: How the script emits its table: "output" (it takes `--output PATH`),
             "fixed" (it always writes `benchmarks/results/<name>.md`) or "stdout".
+        in_quick_run: Whether `--quick` runs it unless `--only` names it.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Benchmark:
     full: tuple[str, ...]
     quick: tuple[str, ...]
     writes: str
+    in_quick_run: bool = True
 
 
 REGISTRY = (
@@ -65,7 +68,8 @@ REGISTRY = (
     Benchmark("evaluation", "bench_evaluation.py", (), ("--quick", "--repeats", "2"), "fixed"),
     Benchmark("linear_solve", "bench_linear_solve.py", (),
               ("--grid", "32", "--brusselator-grid", "22", "--repeats", "1"), "output"),
-    Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed"),
+    Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed",
+              in_quick_run=False),
 )
 """Every benchmark the runner knows, in the order it runs them."""
 
@@ -134,7 +138,10 @@ def main() -> None:
     args = parser.parse_args()
     results = args.results or (RESULTS / "quick" if args.quick else RESULTS)
     results.mkdir(parents=True, exist_ok=True)
-    selected = [b for b in REGISTRY if args.only is None or b.name in args.only]
+    if args.only is None:
+        selected = [b for b in REGISTRY if b.in_quick_run or not args.quick]
+    else:
+        selected = [b for b in REGISTRY if b.name in args.only]
     if not args.plots_only:
         for benchmark in selected:
             start = time.perf_counter()

@@ -220,3 +220,24 @@ def check_finite_result(result: optx.RESULTS, *values: PyTree) -> optx.RESULTS:
     for leaf in jax.tree.leaves(values):
         finite = finite & jnp.all(jnp.isfinite(leaf))
     return optx.RESULTS.where(finite, result, optx.RESULTS.nonfinite)
+
+
+def step_outcome(
+    search_result: optx.RESULTS, descent_result: optx.RESULTS, state: Any, aux: PyTree
+) -> tuple[optx.RESULTS, PyTree]:
+    """The result of a search step and the aux to report for its accepted point.
+
+    A failed search wins over the descent's result; on the first step there is no earlier
+    aux, so the fresh one is reported.
+    """
+    result = optx.RESULTS.where(
+        search_result == optx.RESULTS.successful, descent_result, search_result
+    )
+    prev_aux = jax.tree.map(lambda a, b: jnp.where(state.first_step, a, b), aux, state.aux)
+    return result, prev_aux
+
+
+def stop_when_done_or_failed(state: Any) -> tuple[Array, optx.RESULTS]:
+    """Stop on convergence (``state.terminate``) or as soon as a step has failed."""
+    failed = state.result != optx.RESULTS.successful
+    return state.terminate | failed, state.result

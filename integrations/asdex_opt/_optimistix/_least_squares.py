@@ -18,6 +18,8 @@ from ._common import (
     dynamic_part,
     jacobian_evaluator,
     split_problem,
+    step_outcome,
+    stop_when_done_or_failed,
 )
 from ._descents import (
     GaussNewtonDescent,
@@ -155,10 +157,7 @@ class AbstractSparseGaussNewton(
                 s=step_size,
             )
         y_descent, descent_result = self.descent.step(step_size, descent_state)
-        result = optx.RESULTS.where(
-            search_result == optx.RESULTS.successful, descent_result, search_result
-        )
-        prev_aux = jax.tree.map(lambda a, b: jnp.where(state.first_step, a, b), aux, state.aux)
+        result, prev_aux = step_outcome(search_result, descent_result, state, aux)
         new_state = _SparseGaussNewtonState(
             flat_fn=state.flat_fn,
             jacobian_fn=state.jacobian_fn,
@@ -185,8 +184,7 @@ class AbstractSparseGaussNewton(
     ) -> tuple[Array, optx.RESULTS]:
         """Stops on Cauchy convergence or a failed step."""
         del fn, y, args, options, tags
-        failed = state.result != optx.RESULTS.successful
-        return state.terminate | failed, state.result
+        return stop_when_done_or_failed(state)
 
     def postprocess(
         self,

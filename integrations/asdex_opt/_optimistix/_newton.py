@@ -19,6 +19,8 @@ from ._common import (
     dynamic_part,
     hessian_evaluator,
     split_problem,
+    step_outcome,
+    stop_when_done_or_failed,
 )
 from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
 
@@ -168,10 +170,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 s=step_size,
             )
         y_descent, descent_result = state.descent.step(step_size, descent_state)
-        result = optx.RESULTS.where(
-            search_result == optx.RESULTS.successful, descent_result, search_result
-        )
-        prev_aux = jax.tree.map(lambda a, b: jnp.where(state.first_step, a, b), aux, state.aux)
+        result, prev_aux = step_outcome(search_result, descent_result, state, aux)
         new_state = _SparseNewtonState(
             flat_fn=state.flat_fn,
             hessian_fn=state.hessian_fn,
@@ -199,8 +198,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     ) -> tuple[Array, optx.RESULTS]:
         """Stops on Cauchy convergence or a failed step."""
         del fn, y, args, options, tags
-        failed = state.result != optx.RESULTS.successful
-        return state.terminate | failed, state.result
+        return stop_when_done_or_failed(state)
 
     def postprocess(
         self,

@@ -22,9 +22,10 @@ Example:
 """
 
 from ._lineax._ad import sparse_hessian_operator, sparse_jacobian_operator
+from ._lineax._block_diagonal import BlockDiagonalLU
 from ._lineax._fold import fold_sparse
 from ._lineax._operator import SparseMatrixLinearOperator
-from ._lineax._solvers import BlockDiagonalLU, Preconditioned, SparseLU, jacobi_preconditioner
+from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
 
 __all__ = [
     "SparseMatrixLinearOperator",

@@ -21,8 +21,9 @@ from jaxtyping import Array, PyTree, Scalar
 
 import asdex
 
+from .._lineax._block_diagonal import BlockDiagonalLU
 from .._lineax._operator import SparseMatrixLinearOperator
-from .._lineax._solvers import BlockDiagonalLU, SparseLU
+from .._lineax._solvers import SparseLU
 
 __all__ = [
     "DEFAULT_SOLVER",

@@ -1,4 +1,4 @@
-"""Sparse Newton / Gauss-Newton / Levenberg-Marquardt against Optimistix and Optax baselines.
+"""Sparse Newton against Optimistix and Optax minimisers (least squares: bench_least_squares.py).
 
 Times the *second* run of each solve (the first compiles and detects sparsity), to a
 gradient-norm tolerance, and counts steps; writes ``benchmarks/results/optimizers.md``.
@@ -24,8 +24,6 @@ import sif2jax  # noqa: E402
 
 from asdex_opt.lineax import Preconditioned  # noqa: E402
 from asdex_opt.optimistix import (  # noqa: E402
-    SparseGaussNewton,
-    SparseLevenbergMarquardt,
     SparseNewton,
 )
 
@@ -87,22 +85,6 @@ def dense_newton_row(fn, y0, args) -> dict:
     }
 
 
-def chain_residuals(y, args):
-    del args
-    return jnp.concatenate([10 * (y[1:] - y[:-1] ** 2), 1 - y])
-
-
-def least_squares_row(y0, name: str, solver) -> dict:
-    def solve():
-        sol = optx.least_squares(chain_residuals, solver, y0, max_steps=200, throw=False)
-        return sol.value, int(sol.stats["num_steps"])
-
-    seconds, y, steps = timed(solve)
-    loss = lambda y: 0.5 * jnp.sum(chain_residuals(y, None) ** 2)  # noqa: E731
-    gnorm = float(jnp.max(jnp.abs(jax.grad(loss)(y))))
-    return {"solver": name, "seconds": seconds, "steps": steps, "gnorm": gnorm}
-
-
 def fmt(row: dict) -> str:
     ok = "yes" if row["gnorm"] <= GTOL else "**no**"
     return (
@@ -143,37 +125,8 @@ def main() -> None:
         ]:
             add(name, p.y0.size, minimise_row(fn, p.y0, p.args, solver, 2000))
 
-    ls_sizes = [1_000, 10_000]
-    for n in ls_sizes:
-        y0 = jnp.full(n, -0.5)
-        add(
-            "chain least squares (2n-1 residuals)",
-            n,
-            least_squares_row(y0, "SparseGaussNewton", SparseGaussNewton(1e-12, 1e-12)),
-        )
-        add(
-            "chain least squares (2n-1 residuals)",
-            n,
-            least_squares_row(
-                y0, "SparseLevenbergMarquardt", SparseLevenbergMarquardt(1e-12, 1e-12)
-            ),
-        )
-        if n <= 1_000:  # dense QR of the 2n x n Jacobian: 1.6 GB and minutes at n = 10^4
-            add(
-                "chain least squares (2n-1 residuals)",
-                n,
-                least_squares_row(y0, "optx.GaussNewton", optx.GaussNewton(1e-12, 1e-12)),
-            )
-            add(
-                "chain least squares (2n-1 residuals)",
-                n,
-                least_squares_row(
-                    y0, "optx.LevenbergMarquardt", optx.LevenbergMarquardt(1e-12, 1e-12)
-                ),
-            )
-
     header = [
-        "# Optimizers: sparse Newton / Gauss-Newton / Levenberg-Marquardt vs baselines",
+        "# Optimizers: sparse Newton vs Optimistix and Optax minimisers",
         "",
         f"Command: `python benchmarks/bench_optimizers.py{' --quick' if cli.quick else ''}` "
         f"(float64, CPU, {jax.device_count()} device(s), `jax {jax.__version__}`). Time of the "

@@ -1,5 +1,7 @@
 """A direct solve, all in JAX, for sparse matrices made of small diagonal blocks."""
 
+import functools
+import hashlib
 from typing import Any
 
 import equinox as eqx
@@ -12,8 +14,9 @@ from jaxtyping import Array
 
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
+from ._structure import SparseStructure
 
-__all__ = ["BlockDiagonalLU"]
+__all__ = ["BlockDiagonalLU", "BlockLayout"]
 
 
 class _BlockState(eqx.Module):
@@ -21,22 +24,100 @@ class _BlockState(eqx.Module):
     transpose: bool = eqx.field(static=True)
 
 
-class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
-    """Direct solve of a sparse matrix that is block diagonal up to a permutation.
-
-    Built from a sparsity pattern (`from_pattern`) whose graph splits into small
-    connected components, e.g. the 2 x 2 blocks of the extended Rosenbrock Hessian or a
-    diagonal. Each solve scatters the nonzeros into one dense block per component and
-    runs Gaussian elimination with partial pivoting on all blocks at once, entirely in
-    JAX (no host callback), so it is cheap inside ``jit`` and on accelerators. Matrices
-    from the pattern plus a diagonal (``H + λI``) fit too. A nonzero outside the blocks,
-    or a singular block, returns ``lineax.RESULTS.singular``.
+class BlockLayout:
+    """Which block, and which row within it, every variable belongs to (static, hashable).
 
     Attributes:
         block: For each variable, the index of its block.
         position: For each variable, its row within its block.
         num_blocks: Number of blocks.
-        block_size: Size of the largest block (smaller blocks are padded with identity).
+        size: Size of the largest block (smaller blocks are padded with identity).
+    """
+
+    def __init__(self, block: np.ndarray, position: np.ndarray, num_blocks: int, size: int):
+        """Stores read-only copies of ``block`` and ``position``."""
+        self.block, self.position = np.array(block, np.int64), np.array(position, np.int64)
+        self.block.setflags(write=False)
+        self.position.setflags(write=False)
+        self.num_blocks, self.size = int(num_blocks), int(size)
+        digest = hashlib.blake2b(self.block.tobytes() + self.position.tobytes(), digest_size=16)
+        self._key = (self.num_blocks, self.size, digest.digest())
+        self._plans: dict[tuple[SparseStructure, bool], np.ndarray | None] = {}
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BlockLayout) and self._key == other._key
+
+    @functools.cached_property
+    def slot(self) -> np.ndarray:
+        """For each variable, its place in the flattened ``(num_blocks, size)`` vector."""
+        return self.block * self.size + self.position
+
+    @functools.cached_property
+    def variable_at_slot(self) -> np.ndarray:
+        """For each place in the flattened blocks, its variable (``n`` for padding)."""
+        variables = np.full(self.num_blocks * self.size, self.block.size)
+        variables[self.slot] = np.arange(self.block.size)
+        return variables
+
+    @functools.cached_property
+    def padding(self) -> np.ndarray:
+        """The flattened blocks with ones on the diagonal of padding rows."""
+        padding = np.zeros((self.num_blocks * self.size, self.size))
+        padded = self.variable_at_slot == self.block.size
+        padding[padded, np.arange(padding.shape[0])[padded] % self.size] = 1.0
+        return padding.reshape(-1)
+
+    def gather_plan(self, structure: SparseStructure, transpose: bool) -> np.ndarray | None:
+        """For each entry of the flattened blocks, the stored entries summed into it.
+
+        Returns:
+            ``(num_blocks * size * size, k)`` indices into the stored entries, padded
+            with ``structure.nse``; ``None`` if a stored entry lies outside the blocks
+            (or outside the matrix).
+        """
+        key = (structure, transpose)
+        if key not in self._plans:
+            self._plans[key] = self._gather_plan(structure, transpose)
+        return self._plans[key]
+
+    def _gather_plan(self, structure: SparseStructure, transpose: bool) -> np.ndarray | None:
+        rows, cols = structure.indices.T
+        if transpose:
+            rows, cols = cols, rows
+        n = self.block.size
+        if np.any((rows < 0) | (rows >= n) | (cols < 0) | (cols >= n)):
+            return None
+        if np.any(self.block[rows] != self.block[cols]):
+            return None
+        target = self.slot[rows] * self.size + self.position[cols]
+        order = np.argsort(target, kind="stable")
+        counts = np.bincount(target, minlength=self.num_blocks * self.size**2)
+        width = max(int(counts.max(initial=0)), 1)
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(target.size) - starts[target[order]]
+        plan = np.full((counts.size, width), structure.nse)
+        plan[target[order], rank] = order
+        return plan
+
+
+class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
+    """Direct solve of a sparse matrix that is block diagonal up to a permutation.
+
+    Built from a sparsity pattern (`from_pattern`) whose graph splits into small
+    connected components, e.g. the 2 x 2 blocks of the extended Rosenbrock Hessian or a
+    diagonal. Each solve assembles one dense block per component and solves all blocks
+    at once (closed form up to 2 x 2, else Gaussian elimination with partial pivoting),
+    entirely in JAX (no host callback), so it is cheap inside ``jit`` and on
+    accelerators. For an operator with a static `SparseStructure` the assembly is one
+    gather planned when tracing; otherwise it is a scatter. Matrices from the pattern
+    plus a diagonal (``H + λI``) fit too. A nonzero outside the blocks, or a singular
+    block, returns ``lineax.RESULTS.singular``.
+
+    Attributes:
+        layout: The `BlockLayout` of the variables.
 
     Example:
         >>> import jax.numpy as jnp, lineax as lx, numpy as np
@@ -50,10 +131,7 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         Array([1., 1., 1.], dtype=float32)
     """
 
-    block: Array
-    position: Array
-    num_blocks: int = eqx.field(static=True)
-    block_size: int = eqx.field(static=True)
+    layout: BlockLayout = eqx.field(static=True)
 
     @classmethod
     def from_pattern(
@@ -83,9 +161,17 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         position = np.empty(n, np.int64)
         position[order] = np.arange(n) - starts[block[order]]
-        return cls(
-            jnp.asarray(block, jnp.int32), jnp.asarray(position, jnp.int32), num_blocks, size
-        )
+        return cls(BlockLayout(block, position, num_blocks, size))
+
+    @property
+    def num_blocks(self) -> int:
+        """Number of blocks."""
+        return self.layout.num_blocks
+
+    @property
+    def block_size(self) -> int:
+        """Size of the largest block."""
+        return self.layout.size
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
         """Folds the operator into one sparse matrix."""
@@ -104,23 +190,23 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
         """Assembles the dense blocks and solves them all at once."""
         del options
-        matrix = state.operator.matrix
-        n, size = matrix.shape[0], self.block_size
-        dtype = jnp.result_type(vector.dtype, matrix.dtype)
-        rows, cols = matrix.indices[:, 0], matrix.indices[:, 1]
-        if state.transpose:
-            rows, cols = cols, rows
-        valid = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
-        rows, cols = jnp.where(valid, rows, 0), jnp.where(valid, cols, 0)
-        block = self.block[rows]
-        inside = valid & (block == self.block[cols])
-        fits = jnp.all(inside | jnp.invert(valid) | (matrix.data == 0))
-        data = jnp.where(inside, matrix.data, 0).astype(dtype)
-        used = jnp.zeros((self.num_blocks, size), bool).at[self.block, self.position].set(True)
-        blocks = jnp.where(jnp.invert(used)[:, :, None], jnp.eye(size, dtype=dtype), 0)
-        blocks = blocks.at[block, self.position[rows], self.position[cols]].add(data)
-        rhs = jnp.zeros((self.num_blocks, size), dtype).at[self.block, self.position].set(vector)
-        solution = _solve_blocks(blocks, rhs)[self.block, self.position]
+        layout, operator = self.layout, state.operator
+        dtype = jnp.result_type(vector.dtype, operator.matrix.dtype)
+        plan = None
+        if operator.structure is not None:
+            plan = layout.gather_plan(operator.structure, state.transpose)
+        if plan is None:
+            blocks, fits = _scatter_blocks(layout, operator, state.transpose, dtype)
+        else:
+            data = jnp.concatenate([operator.matrix.data.astype(dtype), jnp.zeros(1, dtype)])
+            entries = data[plan[:, 0]] if plan.shape[1] == 1 else data[plan].sum(axis=1)
+            blocks = entries + layout.padding.astype(dtype)
+            fits = jnp.array(True)
+        shape = (layout.num_blocks, layout.size)
+        rhs = jnp.concatenate([vector.astype(dtype), jnp.zeros(1, dtype)])
+        rhs = rhs[layout.variable_at_slot].reshape(shape)
+        solution = _solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
+        solution = solution.reshape(-1)[layout.slot]
         ok = fits & jnp.all(jnp.isfinite(solution))
         result = lx.RESULTS.where(ok, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
@@ -140,12 +226,41 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         return True
 
 
-def _solve_blocks(blocks: Array, rhs: Array) -> Array:
-    """Gaussian elimination with partial pivoting on a batch ``(B, s, s)`` of small blocks.
+def _scatter_blocks(
+    layout: BlockLayout, operator: SparseMatrixLinearOperator, transpose: bool, dtype: Any
+) -> tuple[Array, Array]:
+    """The flattened blocks by a scatter of the nonzeros; whether they all fit."""
+    matrix = operator.matrix
+    n, size = matrix.shape[0], layout.size
+    block_of, slot_of = jnp.asarray(layout.block), jnp.asarray(layout.slot)
+    rows, cols = matrix.indices[:, 0], matrix.indices[:, 1]
+    if transpose:
+        rows, cols = cols, rows
+    valid = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
+    rows, cols = jnp.where(valid, rows, 0), jnp.where(valid, cols, 0)
+    inside = valid & (block_of[rows] == block_of[cols])
+    fits = jnp.all(inside | jnp.invert(valid) | (matrix.data == 0))
+    data = jnp.where(inside, matrix.data, 0).astype(dtype)
+    target = slot_of[rows] * size + jnp.asarray(layout.position)[cols]
+    blocks = jnp.asarray(layout.padding, dtype).at[target].add(data)
+    return blocks, fits
 
-    Unrolled over ``s``, vectorised over the batch (no per-block LAPACK call).
+
+def _solve_blocks(blocks: Array, rhs: Array) -> Array:
+    """Solves a batch ``(B, s, s)`` of small systems, vectorised over the batch.
+
+    ``s ≤ 2`` in closed form (Cramer's rule, forward stable for 2 x 2), larger blocks by
+    Gaussian elimination with partial pivoting unrolled over ``s`` (no per-block LAPACK
+    call).
     """
     size = blocks.shape[-1]
+    if size == 1:
+        return rhs / blocks[:, :, 0]
+    if size == 2:
+        a, b, c, d = blocks[:, 0, 0], blocks[:, 0, 1], blocks[:, 1, 0], blocks[:, 1, 1]
+        first = d * rhs[:, 0] - b * rhs[:, 1]
+        second = a * rhs[:, 1] - c * rhs[:, 0]
+        return jnp.stack([first, second], axis=1) / (a * d - b * c)[:, None]
     index = jnp.arange(size)
     for k in range(size):
         pivot = k + jnp.argmax(jnp.abs(blocks[:, k:, k]), axis=1)

@@ -4,8 +4,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import numpy as np
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array
+
+from ._structure import SparseStructure
 
 __all__ = ["SparseMatrixLinearOperator"]
 
@@ -25,6 +28,8 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
     mean a sum, as everywhere in ``jax.experimental.sparse``; out-of-range (padding)
     indices are ignored. ``tags`` (``lineax.symmetric_tag``,
     ``lineax.positive_semidefinite_tag``, ...) declare properties that are not checked.
+    An operator built with `from_structure` also carries its nonzero layout as a static
+    `SparseStructure`, which lets solvers plan their work once, when tracing.
 
     Every Lineax dispatch function (``linearise``, ``materialise``, ``diagonal``,
     ``tridiagonal``, ``conj`` and the ``is_*``/``has_unit_diagonal`` queries) is
@@ -33,6 +38,7 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
     Attributes:
         matrix: The sparse matrix (no batch or dense dimensions).
         tags: Lineax tags.
+        structure: The static layout of ``matrix.indices``, or ``None`` if unknown.
 
     Example:
         >>> import jax.numpy as jnp, lineax as lx
@@ -45,9 +51,20 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
 
     matrix: jsparse.BCOO
     tags: frozenset[object] = eqx.field(static=True)
+    structure: SparseStructure | None = eqx.field(static=True)
 
-    def __init__(self, matrix: jsparse.BCOO, tags: object = ()):
-        """Wraps ``matrix``; see the class docstring."""
+    def __init__(
+        self,
+        matrix: jsparse.BCOO,
+        tags: object = (),
+        *,
+        structure: SparseStructure | None = None,
+    ):
+        """Wraps ``matrix``; see the class docstring.
+
+        ``structure``, if given, must describe ``matrix.indices`` exactly (checked
+        unless the indices are traced); `from_structure` builds both together.
+        """
         if not isinstance(matrix, jsparse.BCOO):
             raise TypeError(
                 "`SparseMatrixLinearOperator` expects a `jax.experimental.sparse.BCOO` "
@@ -64,8 +81,41 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
             matrix = jsparse.BCOO(
                 (matrix.data.astype(jnp.float32), matrix.indices), shape=matrix.shape
             )
+        if structure is not None:
+            _check_structure(matrix, structure)
         self.matrix = matrix
         self.tags = _frozenset(tags)
+        self.structure = structure
+
+    @classmethod
+    def from_structure(
+        cls, data: Array, structure: SparseStructure, tags: object = ()
+    ) -> "SparseMatrixLinearOperator":
+        """The operator with nonzeros ``data`` at the (static) ``structure``.
+
+        Args:
+            data: ``(structure.nse,)`` values of the stored entries.
+            structure: Where they are.
+            tags: Lineax tags, as for the constructor.
+
+        Returns:
+            An operator whose ``structure`` is set.
+
+        Example:
+            >>> import jax.numpy as jnp, numpy as np
+            >>> s = SparseStructure(np.array([[0, 0], [1, 1]]), (2, 2))
+            >>> op = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 3.0]), s)
+            >>> op.mv(jnp.ones(2))
+            Array([2., 3.], dtype=float32)
+        """
+        if jnp.shape(data) != (structure.nse,):
+            raise ValueError(
+                f"`from_structure` needs data of shape ({structure.nse},), got {jnp.shape(data)}."
+            )
+        index_dtype = np.int32 if max(structure.shape) < 2**31 else np.int64
+        indices = jnp.asarray(structure.indices.astype(index_dtype))
+        matrix = jsparse.BCOO((data, indices), shape=structure.shape)
+        return cls(matrix, tags, structure=structure)
 
     def mv(self, vector: Array) -> Array:
         """Sparse matrix-vector product."""
@@ -90,6 +140,17 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         return jax.ShapeDtypeStruct((self.matrix.shape[0],), self.matrix.dtype)
 
 
+def _check_structure(matrix: jsparse.BCOO, structure: SparseStructure) -> None:
+    mismatch = tuple(matrix.shape) != structure.shape or matrix.nse != structure.nse
+    if not mismatch and not isinstance(matrix.indices, jax.core.Tracer):
+        mismatch = not np.array_equal(np.asarray(matrix.indices), structure.indices)
+    if mismatch:
+        raise ValueError(
+            f"The sparse structure {structure} does not describe the matrix's indices "
+            f"(shape {matrix.shape}, {matrix.nse} stored entries)."
+        )
+
+
 def _band(operator: SparseMatrixLinearOperator, offset: int) -> Array:
     """The diagonal ``A[i, i + offset]`` as a dense vector, summing duplicate entries."""
     m, n = operator.matrix.shape
@@ -110,6 +171,8 @@ def _(operator):
 
 @lx.diagonal.register(SparseMatrixLinearOperator)
 def _(operator):
+    if operator.structure is not None and operator.structure.diagonal_positions is not None:
+        return operator.matrix.data[operator.structure.diagonal_positions]
     return _band(operator, 0)
 
 
@@ -121,6 +184,10 @@ def _(operator):
 @lx.conj.register(SparseMatrixLinearOperator)
 def _(operator):
     matrix = operator.matrix
+    if operator.structure is not None:
+        return SparseMatrixLinearOperator.from_structure(
+            matrix.data.conj(), operator.structure, operator.tags
+        )
     conj = jsparse.BCOO((matrix.data.conj(), matrix.indices), shape=matrix.shape)
     return SparseMatrixLinearOperator(conj, operator.tags)
 

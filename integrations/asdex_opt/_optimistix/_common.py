@@ -24,6 +24,7 @@ import asdex
 from .._lineax._block_diagonal import BlockDiagonalLU
 from .._lineax._operator import SparseMatrixLinearOperator
 from .._lineax._solvers import SparseLU
+from .._lineax._structure import SparseStructure
 
 __all__ = [
     "DEFAULT_SOLVER",
@@ -101,18 +102,39 @@ def hessian_evaluator(
     """Detects and colors the Hessian sparsity of ``flat_fn`` (once), returns its evaluator.
 
     The evaluator maps ``(y_flat, dynamic)`` to the sparse Hessian as a symmetric
-    `SparseMatrixLinearOperator`; the pattern is returned with it.
+    `SparseMatrixLinearOperator` with a static `SparseStructure`: the detected pattern
+    plus the whole diagonal (explicit zeros where the pattern has none), so that shifts
+    ``H + τI`` keep the structure. The pattern is returned with it.
     """
     coloring = asdex.hessian_coloring(
         flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
     )
     hessian = asdex.hessian_from_coloring(flat_fn, coloring, has_aux=True)
+    pattern = _sorted_structure(coloring.sparsity)
+    structure, source = pattern.with_diagonal()
 
     def evaluate(y: Array, dyn: PyTree) -> SparseMatrixLinearOperator:
         matrix, _ = hessian(y, dyn)
-        return SparseMatrixLinearOperator(matrix, lx.symmetric_tag)
+        _check_layout(matrix, pattern)
+        data = jnp.concatenate([matrix.data, jnp.zeros(1, matrix.dtype)])[source]
+        return SparseMatrixLinearOperator.from_structure(data, structure, lx.symmetric_tag)
 
     return evaluate, coloring.sparsity
+
+
+def _sorted_structure(sparsity: asdex.SparsityPattern) -> SparseStructure:
+    """The pattern's entries sorted by row, then column: the layout of asdex's BCOO."""
+    m, n = sparsity.shape
+    keys = np.unique(np.asarray(sparsity.rows, np.int64) * n + np.asarray(sparsity.cols))
+    return SparseStructure(np.stack([keys // n, keys % n], axis=1), (m, n))
+
+
+def _check_layout(matrix: jsparse.BCOO, structure: SparseStructure) -> None:
+    if not (matrix.indices_sorted and matrix.unique_indices and matrix.nse == structure.nse):
+        raise ValueError(
+            "asdex returned a sparse matrix whose nonzeros are not the sorted, unique "
+            f"entries of its sparsity pattern ({matrix.nse} stored, {structure.nse} expected)."
+        )
 
 
 class JacobianEvaluation(eqx.Module):
@@ -138,9 +160,12 @@ def jacobian_evaluator(
     jacobian = asdex.value_and_jacobian_from_coloring(flat_fn, coloring, has_aux=True)
     product = NormalProduct(coloring.sparsity) if normal else None
 
+    structure = _sorted_structure(coloring.sparsity)
+
     def evaluate(y: Array, dyn: PyTree) -> JacobianEvaluation:
         (residual, aux), matrix = jacobian(y, dyn)
-        jac = SparseMatrixLinearOperator(matrix)
+        _check_layout(matrix, structure)
+        jac = SparseMatrixLinearOperator.from_structure(matrix.data, structure)
         return JacobianEvaluation(residual, jac, None if product is None else product(matrix), aux)
 
     return evaluate
@@ -150,8 +175,9 @@ class NormalProduct:
     """Forms ``JᵀJ`` from the nonzeros of ``J`` with one gather and one segment sum.
 
     ``(JᵀJ)_ab = Σ_i J_ia J_ib``: every pair of nonzeros in a row of ``J`` contributes
-    to one entry. The pairs and the (sorted, unique) pattern of ``JᵀJ`` come from the
-    sparsity pattern of ``J`` on the host, once.
+    to one entry. The pairs and the (sorted, unique) pattern of ``JᵀJ``, plus the whole
+    diagonal, come from the sparsity pattern of ``J`` on the host, once; the result
+    carries that static `SparseStructure`.
     """
 
     def __init__(self, sparsity: asdex.SparsityPattern):
@@ -160,17 +186,21 @@ class NormalProduct:
         cols = np.asarray(sparsity.cols, dtype=np.int64)
         keys = np.unique(rows * n + cols)  # the BCOO order: sorted by row, then column
         rows, cols = keys // n, keys % n
-        self.nse, self.shape = keys.size, (n, n)
+        self.nse = keys.size
         counts = np.bincount(rows, minlength=m)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         per_entry = counts[rows]  # each nonzero pairs with every nonzero of its row
         left = np.repeat(np.arange(keys.size), per_entry)
         group_start = np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
         right = np.repeat(starts[rows], per_entry) + np.arange(left.size) - group_start
-        out_keys, out = np.unique(cols[left] * n + cols[right], return_inverse=True)
+        pair_keys = cols[left] * n + cols[right]
+        # The whole diagonal is stored (zero for empty columns), so shifts keep the layout.
+        out_keys, out = np.unique(
+            np.concatenate([pair_keys, np.arange(n) * (n + 1)]), return_inverse=True
+        )
         self.left, self.right = _small_int(left), _small_int(right)
-        self.out, self.num_out = _small_int(out.ravel()), out_keys.size
-        self.indices = _small_int(np.stack([out_keys // n, out_keys % n], axis=1))
+        self.out, self.num_out = _small_int(out.ravel()[: pair_keys.size]), out_keys.size
+        self.structure = SparseStructure(np.stack([out_keys // n, out_keys % n], axis=1), (n, n))
 
     def __call__(self, jac: jsparse.BCOO) -> SparseMatrixLinearOperator:
         if not (jac.indices_sorted and jac.unique_indices and jac.nse == self.nse):
@@ -185,14 +215,8 @@ class NormalProduct:
             num_segments=self.num_out,
             indices_are_sorted=False,
         )
-        matrix = jsparse.BCOO(
-            (data, jnp.asarray(self.indices)),
-            shape=self.shape,
-            indices_sorted=True,
-            unique_indices=True,
-        )
-        return SparseMatrixLinearOperator(
-            matrix, frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+        return SparseMatrixLinearOperator.from_structure(
+            data, self.structure, frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
         )
 
 

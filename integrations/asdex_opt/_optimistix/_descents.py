@@ -50,14 +50,26 @@ def _solve(
     linear_solver: lx.AbstractLinearSolver,
 ) -> tuple[Array, Array]:
     """Solves ``(A + shift I) x = vector``; returns ``x`` and whether the solve succeeded."""
-    identity = lx.IdentityLinearOperator(operator.in_structure())
-    shifted = fold_sparse(
-        operator + shift * identity,
-        tags=frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag}),
-    )
-    solution = lx.linear_solve(shifted, vector, linear_solver, throw=False)
+    solution = lx.linear_solve(_shifted(operator, shift), vector, linear_solver, throw=False)
     ok = (solution.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(solution.value))
     return solution.value, ok
+
+
+def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
+    """``A + shift I``, tagged symmetric positive semidefinite.
+
+    With a static structure that stores the whole diagonal, the shift is added in place
+    and the structure kept (solvers then reuse their plans); otherwise the diagonal is
+    appended by `fold_sparse`.
+    """
+    tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+    structure = operator.structure
+    if structure is not None and structure.has_full_diagonal:
+        data = operator.matrix.data
+        data = data + shift * jnp.asarray(structure.diagonal_mask, data.dtype)
+        return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
+    identity = lx.IdentityLinearOperator(operator.in_structure())
+    return fold_sparse(operator + shift * identity, tags=tags)
 
 
 def shifted_newton_direction(

@@ -70,6 +70,7 @@ REGISTRY = (
               ("--grid", "32", "--brusselator-grid", "22", "--repeats", "1"), "output"),
     Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed",
               in_quick_run=False),
+    Benchmark("least_squares", "bench_least_squares.py", (), ("--quick",), "fixed"),
 )
 """Every benchmark the runner knows, in the order it runs them."""
 

@@ -194,6 +194,7 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
     chart (hatched bars did not reach the tolerance).
     """
     rows = tables[0]
+    title = "Least squares" if "max abs Jᵀr" in rows[0] else "Optimizers"
     for row in rows:
         row["_seconds"] = seconds(row["time [ms]"], "ms")
         row["_ok"] = row["reached tol"].strip("* ").lower() == "yes"
@@ -201,7 +202,7 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
     scaling = {k: v for k, v in problems.items() if len({r["n"] for r in v}) > 1}
     single = {k: v for k, v in problems.items() if k not in scaling}
     fig, axes = _figure(len(scaling) + bool(single), stamp,
-                        "Optimizers: time to tolerance (second solve)")
+                        f"{title}: time to tolerance (second solve)")
     solvers = list(dict.fromkeys(r["solver"] for r in rows))
     color = {solver: f"C{i % 10}" for i, solver in enumerate(solvers)}
     for ax, (name, group) in zip(axes, scaling.items(), strict=False):
@@ -250,6 +251,7 @@ PLOTS: dict[str, Callable] = {
     "hessian_detection_time": plot_hessian_detection,
     "linear_solve": plot_linear_solve,
     "optimizers": plot_optimizers,
+    "least_squares": plot_optimizers,
 }
 """Plot function for each results table, by table name (`results/<name>.md`)."""
 

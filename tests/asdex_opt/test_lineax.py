@@ -311,6 +311,88 @@ def test_sparse_lu_transposed_solve():
     np.testing.assert_allclose(x, jnp.linalg.solve(op.as_matrix().T, b), atol=ATOL)
 
 
+def test_sparse_lu_complex_with_duplicates_and_padding():
+    matrix = random_sparse(12, 12, seed=7, density=0.2, dominant=True, pad=2)
+    rng = np.random.default_rng(7)
+    data = matrix.data * (1.0 + 0.5j) + 1j * jnp.asarray(rng.normal(size=matrix.nse), jnp.float32)
+    op = SparseMatrixLinearOperator(jsparse.BCOO((data, matrix.indices), shape=matrix.shape))
+    dense = np.asarray(op.as_matrix())
+    b = jnp.arange(12.0) + 1j
+    for operator, expected in ((op, dense), (op.T, dense.T), (lx.conj(op), dense.conj())):
+        x = lx.linear_solve(operator, b, SparseLU()).value
+        np.testing.assert_allclose(x, np.linalg.solve(expected, b), atol=ATOL)
+
+
+def _counting(monkeypatch, cls, name):
+    """Counts the calls of ``cls.name`` for the rest of the test."""
+    calls = []
+    original = getattr(cls, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cls, name, counted)
+    return calls
+
+
+def test_sparse_lu_orders_once_per_pattern(monkeypatch):
+    from asdex_opt._lineax import _solvers
+
+    # A pattern no other test uses, as the cache is global.
+    h = SparseMatrixLinearOperator(
+        random_sparse(40, 40, seed=321, density=0.05, symmetric=True), lx.symmetric_tag
+    )
+    eye = lx.IdentityLinearOperator(h.in_structure())
+    patterns = _counting(monkeypatch, _solvers._Pattern, "__init__")
+    factorizations = _counting(monkeypatch, _solvers._Factorization, "__init__")
+    solve = jax.jit(lambda lam, b: lx.linear_solve(fold_sparse(h + lam * eye), b, SparseLU()).value)
+    b = jnp.linspace(-1.0, 1.0, 40)
+    for lam in (20.0, 40.0, 80.0):  # the shifted systems of a Newton step
+        expected = jnp.linalg.solve(h.as_matrix() + lam * jnp.eye(40), b)
+        np.testing.assert_allclose(solve(lam, b), expected, atol=ATOL)
+    assert len(patterns) == 1  # ordered once
+    assert len(factorizations) == 3  # factored once per matrix
+    solve(40.0, -b)
+    assert len(factorizations) == 3  # a recent matrix is not factored again
+
+
+def test_sparse_lu_orders_dense_rows_last_without_fill():
+    from asdex_opt._lineax import _solvers
+
+    n = 500  # an arrowhead: dense first row and column plus the diagonal
+    k = np.arange(1, n)
+    rows = np.r_[np.arange(n), np.zeros(n - 1, int), k]
+    cols = np.r_[np.arange(n), k, np.zeros(n - 1, int)]
+    data = np.r_[np.full(n, 4.0 * n), np.ones(2 * (n - 1))]
+    indices = np.stack([rows, cols], axis=1).astype(np.int32)
+    pattern = _solvers._Pattern(indices, (n, n))
+    assert pattern.order[-1] == 0
+    lu = _solvers._Factorization(pattern, data).lu
+    assert lu.L.nnz + lu.U.nnz == 4 * n - 2  # no fill-in: L and U are half arrows
+    matrix = jsparse.BCOO((jnp.asarray(data), jnp.asarray(indices)), shape=(n, n))
+    b = jnp.cos(jnp.arange(float(n)))
+    x = lx.linear_solve(SparseMatrixLinearOperator(matrix), b, SparseLU()).value
+    np.testing.assert_allclose(x, np.linalg.solve(dense_of(matrix), b), rtol=1e-5)
+
+
+def test_sparse_lu_nonsymmetric_pattern_uses_colamd(monkeypatch):
+    from asdex_opt._lineax import _solvers
+
+    specs = []
+    original = _solvers._superlu_ordering
+    monkeypatch.setattr(
+        _solvers,
+        "_superlu_ordering",
+        lambda pattern, spec: specs.append(spec) or original(pattern, spec),
+    )
+    matrix = random_sparse(30, 30, seed=11, density=0.08, dominant=True)
+    indices = np.asarray(matrix.indices)
+    _solvers._Pattern(indices, matrix.shape)
+    _solvers._Pattern(np.concatenate([indices, indices[:, ::-1]]), matrix.shape)
+    assert specs == ["COLAMD", "MMD_AT_PLUS_A"]
+
+
 @pytest.mark.parametrize(
     "dense",
     [

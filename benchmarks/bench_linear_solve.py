@@ -7,15 +7,20 @@ Problems (sparse matrices built directly with NumPy/SciPy index arithmetic):
 * ``brusselator``: the Newton matrix ``W = I - gamma * J`` of the 2-D Brusselator
   reaction-diffusion system (two species, periodic five-point Laplacian,
   ``alpha = 10``, ``gamma = 1e-3``) at a random state, n = 2 N^2; nonsymmetric.
+* ``arrowhead``: a diagonal plus a dense first row and column (the Hessian pattern of
+  CUTEst's LIARWHD, ARWHEAD, ...); symmetric positive definite.
 
 Solvers, each timed inside ``jax.jit`` on the same matrix and right-hand side:
 
 * ``dense LU``: ``lx.linear_solve(lx.MatrixLinearOperator(A), b, lx.LU())`` (the
   factorization is included), only where the dense matrix fits (n <= --dense-max).
-* ``SparseLU (new A)``: `asdex_opt.lineax.SparseLU` on a matrix not seen before
-  (conversion, ordering, factorization and solve).
+* ``SparseLU (new A)``: `asdex_opt.lineax.SparseLU` on a matrix not seen before with a
+  known sparsity pattern, as for the Hessians and shifted systems of an optimizer
+  (assembly, factorization and solve; the ordering is reused from the cache).
 * ``SparseLU (same A)``: the same solver, a further solve with the same matrix
   (factorization reused from the cache).
+* ``SparseLU (new pattern)``: the same matrix with its entries in a new order, so new
+  to both caches (pattern analysis and fill-reducing ordering included).
 * ``jax spsolve``: ``jax.experimental.sparse.linalg.spsolve`` (SciPy's ``spsolve``
   through a callback on CPU; no factorization reuse).
 * Krylov solvers with and without `asdex_opt.lineax.Preconditioned` (Jacobi): CG for
@@ -81,6 +86,15 @@ def brusselator_2d(N: int, *, alpha: float = 10.0, gamma: float = 1e-3, seed: in
         shape=(2 * N * N, 2 * N * N),
     )
     return (sp.identity(2 * N * N) - gamma * jac).tocsr()
+
+
+def arrowhead(n: int) -> sp.csr_matrix:
+    """Diagonal ``n`` plus a first row and column of ones; positive definite."""
+    k = np.arange(1, n)
+    rows = np.r_[np.arange(n), np.zeros(n - 1, int), k]
+    cols = np.r_[np.arange(n), k, np.zeros(n - 1, int)]
+    data = np.r_[np.full(n, float(n)), np.ones(2 * (n - 1))]
+    return sp.csr_matrix((data, (rows, cols)), shape=(n, n))
 
 
 def to_bcoo(matrix: sp.csr_matrix) -> jsparse.BCOO:
@@ -154,6 +168,22 @@ def bench_problem(name, matrix, *, tags, krylov, dense_max, repeats):
     seconds, x = timed(sparse_lu, bcoo.data, b, repeats=repeats)
     record("SparseLU (same A)", seconds, x)
 
+    @jax.jit
+    def sparse_lu_pattern(data, indices, b):
+        matrix = jsparse.BCOO((data, indices), shape=bcoo.shape)
+        return lx.linear_solve(SparseMatrixLinearOperator(matrix, tags), b, SparseLU()).value
+
+    rng = np.random.default_rng(0)
+    shuffles = [rng.permutation(bcoo.nse) for _ in range(repeats + 1)]
+    jax.block_until_ready(sparse_lu_pattern(bcoo.data, bcoo.indices, b))
+    best = np.inf
+    for shuffle in shuffles[1:]:
+        data, indices = bcoo.data[shuffle], bcoo.indices[shuffle]
+        start = time.perf_counter()
+        x = jax.block_until_ready(sparse_lu_pattern(data, indices, b))
+        best = min(best, time.perf_counter() - start)
+    record("SparseLU (new pattern)", best, x)
+
     jax_spsolve = jax.jit(lambda data, b: spsolve(data, csr.indices, csr.indptr, b, tol=0))
     seconds, x = timed(jax_spsolve, csr.data, b, repeats=repeats)
     record("jax spsolve", seconds, x)
@@ -203,14 +233,17 @@ def markdown(rows, command):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--grid", type=int, nargs="+", default=[32, 100, 316], help="Poisson N (n = N^2)"
+        "--grid", type=int, nargs="*", default=[32, 100, 316], help="Poisson N (n = N^2)"
     )
     parser.add_argument(
         "--brusselator-grid",
         type=int,
-        nargs="+",
+        nargs="*",
         default=[22, 71, 224],
         help="Brusselator N (n = 2 N^2)",
+    )
+    parser.add_argument(
+        "--arrowhead", type=int, nargs="*", default=[5000, 100_000], help="arrowhead n"
     )
     parser.add_argument("--dense-max", type=int, default=11_000)
     parser.add_argument("--repeats", type=int, default=3)
@@ -238,6 +271,15 @@ def main():
             brusselator_2d(N),
             tags=(),
             krylov=krylov,
+            dense_max=args.dense_max,
+            repeats=args.repeats,
+        )
+    for n in args.arrowhead:
+        rows += bench_problem(
+            "arrowhead",
+            arrowhead(n),
+            tags=lx.positive_semidefinite_tag,
+            krylov=[("CG", cg)],
             dense_max=args.dense_max,
             repeats=args.repeats,
         )

@@ -122,7 +122,11 @@ def shifted_newton_direction(
         return p, tau, ok, tries + 1
 
     p0, ok0 = attempt(shift)
-    p, shift, ok, _ = jax.lax.while_loop(cond, body, (p0, shift, ok0, jnp.array(0)))
+    first = (p0, shift, ok0, jnp.array(0))
+    # Entering the loop only when the first shift failed keeps the common case cheap.
+    p, shift, ok, _ = jax.lax.cond(
+        ok0, lambda carry: carry, lambda carry: jax.lax.while_loop(cond, body, carry), first
+    )
     fallback = grad / jnp.maximum(shift, beta)
     p = jnp.where(ok, p, fallback)
     result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)

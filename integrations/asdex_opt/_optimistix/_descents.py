@@ -8,7 +8,8 @@ start at ``τ = 0`` when the diagonal of ``H`` is positive and at ``β - min(dia
 otherwise, and multiply by four (starting from ``β = 10⁻³ max|diag H|``) until
 
 * the linear solve succeeds and gives a finite ``p``, and
-* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon).
+* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon), or
+  ``g = 0`` (a stationary point, where the zero step is the answer).
 
 Since ``gᵀp = pᵀ(H + τI)p``, the second test also means that the (shifted) quadratic
 model curves upwards along ``p``, so its predicted reduction is negative. Unlike a
@@ -108,7 +109,8 @@ def shifted_newton_direction(
     def attempt(tau):
         p, ok = _solve(hessian, tau, grad, linear_solver)
         slope = jnp.vdot(grad, p)
-        descent = slope > eps * grad_norm * jnp.linalg.norm(p)
+        # At a stationary point (g = 0) the zero step is the answer: no shift needed.
+        descent = (slope > eps * grad_norm * jnp.linalg.norm(p)) | (grad_norm == 0)
         return p, ok & descent
 
     def cond(carry):

@@ -248,8 +248,32 @@ def _problem(name, n=None):
     if n is None:
         return problem
     if isinstance(getattr(type(problem), "n", None), property):  # ENGVAL1, TOINTGSS: `_n`
-        return eqx.tree_at(lambda p: p._n, problem, n)
-    return type(problem)(n=n)
+        problem = eqx.tree_at(lambda p: p._n, problem, n)
+    elif name == "CHAINWOO":  # its number of groups `ns` does not follow `n`
+        problem = type(problem)(n=n, ns=n // 2 - 1)
+    else:
+        problem = type(problem)(n=n)
+    _check_consistent(problem)
+    return problem
+
+
+def _check_consistent(problem):
+    """A resized problem must still be one function: its gradient matches differences.
+
+    (CHAINWOO with only `n` changed indexes past the end of `y`; the clamped gather and
+    its gradient then disagree, and every solver fails for a reason of the test's own.)
+    """
+    rng = np.random.default_rng(0)
+    y = problem.y0 + 0.1 * rng.normal(size=problem.y0.shape)
+    d = rng.normal(size=problem.y0.shape)
+    step = 1e-6
+
+    def along(s):
+        return problem.objective(y + s * d, problem.args)
+
+    slope = float(jnp.vdot(jax.grad(problem.objective)(y, problem.args), d))
+    difference = float((along(step) - along(-step)) / (2 * step))
+    assert abs(slope - difference) <= 1e-5 * max(1.0, abs(slope)), type(problem).__name__
 
 
 def _check_minimum(problem, value):
@@ -295,11 +319,17 @@ def test_sif2jax_unconstrained_fast(name, n):
 # Hessian eigenvalue ~ -3 at n = 50 and 100): its shift only makes `gᵀp > 0`, which does
 # not make H + τI positive definite, so indefinite Newton steps are accepted.
 _SADDLE = pytest.mark.xfail(reason="SparseNewton converges to a saddle point", strict=True)
-# NONDQUAR's minimum is singular (quartic terms): once SparseLU calls H numerically
-# singular the shift jumps to 1e-3 max|diag H|, the steps no longer decrease f in
-# floating point, Armijo rejects every step until max_steps, and the process's memory
-# grows by ~10 MB per step on the way (2000 steps needed > 20 GB): not run.
-_STALL = pytest.mark.xfail(reason="Armijo stall at a singular minimum", run=False)
+# NONDQUAR's minimum is singular (quartic terms): Newton converges only linearly and,
+# with f ~ 1e-19 and max |g| ~ 2e-13 after ~100 steps, the steps in y stay far above
+# atol = 1e-10 while f no longer changes in floating point, so the Cauchy test never
+# fires before max_steps (the trust-region variant stops, after 607 steps).
+_STALL = pytest.mark.xfail(reason="no Cauchy termination at a singular minimum", strict=True)
+# CHAINWOO (n = 1000, ns = 499): both variants stop at stationary points with f = 164.6
+# (line search) and 270.2 (trust region), not at the global minimum.
+_LOCAL = pytest.mark.xfail(reason="stationary point that is not the minimum", strict=True)
+# COSINE (sum of cos(x_i^2 - x_{i+1}/2)): negative curvature almost everywhere; both
+# variants hit max_steps (f ~ -820 of -999).
+_NONCONVEX = pytest.mark.xfail(reason="max_steps on a highly nonconvex problem", strict=True)
 
 SLOW_UNCONSTRAINED = [
     ("ROSENBR", None), ("SROSENBR", 10_000), ("GENROSE", 500), ("CHNROSNB", None),
@@ -319,6 +349,10 @@ def _sweep_cases():
             marks = [_SADDLE]
         elif solver_cls is SparseNewton and name == "NONDQUAR":
             marks = [_STALL]
+        elif name == "CHAINWOO":
+            marks = [_LOCAL]
+        elif name == "COSINE":
+            marks = [_NONCONVEX]
         yield pytest.param(solver_cls, name, n, marks=marks)
 
 

@@ -157,8 +157,9 @@ def main() -> None:
         "# Least squares: sparse Gauss-Newton / Levenberg-Marquardt vs Optimistix",
         "",
         f"Command: `python benchmarks/bench_least_squares.py{' --quick' if cli.quick else ''}` "
-        f"(float64, CPU, {jax.device_count()} device(s), `jax {jax.__version__}`). Time of the "
-        "second solve of one solver instance (the first compiles and detects sparsity), "
+        f"(float64, CPU, {jax.device_count()} device(s), `jax {jax.__version__}`). Time = "
+        f"fastest of {REPEATS} solves of one solver instance after a first one (which "
+        "compiles and detects sparsity), "
         f"rtol = atol = {TOL:g} (also for `lineax.NormalCG`), at most {MAX_STEPS} steps, "
         f"success = max |Jᵀr| ≤ {GTOL:g} at the returned point. Steps = Optimistix steps "
         "(rejected trust-region trials included). Sparse solvers: default linear solver "

@@ -397,8 +397,10 @@ def test_sif2jax_equations_sweep(name):
 def _solve_equations(name):
     problem = _problem(name)
     fn, y0, args = problem.residual, problem.y0, problem.args
-    sol = optx.least_squares(fn, SparseLevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=500)
-    ref = optx.least_squares(fn, optx.LevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=500)
+    # POWELLSE's root is singular: Levenberg-Marquardt converges linearly there, in ~460
+    # (sparse) and ~510 (optx) steps.
+    sol = optx.least_squares(fn, SparseLevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=1000)
+    ref = optx.least_squares(fn, optx.LevenbergMarquardt(1e-10, 1e-10), y0, args, max_steps=1000)
     loss = lambda y: 0.5 * jnp.sum(fn(y, args) ** 2)  # noqa: E731
     assert float(loss(sol.value)) <= float(loss(ref.value)) + 1e-8
     if jax.eval_shape(fn, y0, args).size == y0.size and float(loss(ref.value)) < 1e-12:

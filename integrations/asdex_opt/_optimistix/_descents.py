@@ -280,8 +280,9 @@ class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Directi
 class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _DampedState]):
     """Levenberg-Marquardt steps ``(JᵀJ + λI) p = Jᵀr`` with ``λ = 1 / step_size``.
 
-    ``JᵀJ + λI`` is folded into one sparse matrix; it is positive definite for
-    ``λ > 0``, so every step is a descent direction.
+    ``JᵀJ + λI`` keeps the sparse structure of ``JᵀJ``; it is positive definite for
+    ``λ > 0``, so every step is a descent direction. Where the solve fails numerically
+    the damping is raised further (see `shifted_newton_direction`).
 
     Attributes:
         linear_solver: The Lineax solver.
@@ -303,7 +304,13 @@ class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _
         return _DampedState(f_info.compute_grad(), f_info.normal)
 
     def step(self, step_size: Scalar, state: _DampedState) -> tuple[Array, optx.RESULTS]:
-        """The damped step for damping ``1 / step_size``."""
-        p, ok = _solve(state.matrix, _damping(step_size), state.grad, self.linear_solver)
-        result = optx.RESULTS.where(ok, optx.RESULTS.successful, optx.RESULTS.singular)
+        """The damped step for damping ``1 / step_size``.
+
+        A damping so small that the solve fails (``JᵀJ`` numerically singular, e.g. at a
+        singular solution) is raised as in `shifted_newton_direction`, not reported as a
+        failure.
+        """
+        p, _, result = shifted_newton_direction(
+            state.grad, state.matrix, self.linear_solver, min_shift=_damping(step_size)
+        )
         return -p, result

@@ -250,39 +250,23 @@ def main():
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
 
-    rows = []
-    cg = lx.CG(rtol=TOL, atol=TOL)
-    for N in args.grid:
-        rows += bench_problem(
-            "poisson",
-            poisson_2d(N),
-            tags=lx.positive_semidefinite_tag,
-            krylov=[("CG", cg)],
-            dense_max=args.dense_max,
-            repeats=args.repeats,
-        )
-    krylov = [
+    cg = [("CG", lx.CG(rtol=TOL, atol=TOL))]
+    nonsymmetric = [
         ("GMRES", lx.GMRES(rtol=TOL, atol=TOL)),
         ("BiCGStab", lx.BiCGStab(rtol=TOL, atol=TOL)),
     ]
-    for N in args.brusselator_grid:
-        rows += bench_problem(
-            "brusselator",
-            brusselator_2d(N),
-            tags=(),
-            krylov=krylov,
-            dense_max=args.dense_max,
-            repeats=args.repeats,
-        )
-    for n in args.arrowhead:
-        rows += bench_problem(
-            "arrowhead",
-            arrowhead(n),
-            tags=lx.positive_semidefinite_tag,
-            krylov=[("CG", cg)],
-            dense_max=args.dense_max,
-            repeats=args.repeats,
-        )
+    families = [
+        ("poisson", poisson_2d, args.grid, lx.positive_semidefinite_tag, cg),
+        ("brusselator", brusselator_2d, args.brusselator_grid, (), nonsymmetric),
+        ("arrowhead", arrowhead, args.arrowhead, lx.positive_semidefinite_tag, cg),
+    ]
+    rows = []
+    for name, build, sizes, tags, krylov in families:
+        for size in sizes:
+            rows += bench_problem(
+                name, build(size), tags=tags, krylov=krylov,
+                dense_max=args.dense_max, repeats=args.repeats,
+            )
     if args.output:
         command = "python " + " ".join(sys.argv)
         with open(args.output, "w") as file:

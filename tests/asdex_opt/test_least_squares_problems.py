@@ -7,19 +7,13 @@ import pytest
 
 from asdex_opt.optimistix import SparseGaussNewton, SparseLevenbergMarquardt
 
-pytestmark = pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning"),
+    pytest.mark.usefixtures("x64"),
+]
 
 GTOL = 1e-8
 REFERENCE = optx.LevenbergMarquardt(1e-10, 1e-10)  # one instance: compiled once per problem
-
-
-@pytest.fixture(autouse=True)
-def x64():
-    # The global flag: SparseLU's host callbacks run in other threads.
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 def liarwhd(y, args):

@@ -16,16 +16,10 @@ from asdex_opt.optax import (
     sparse_newton,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning")
-
-
-@pytest.fixture(autouse=True)
-def x64():
-    # The global flag: host callbacks (SparseLU) run in other threads.
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning"),
+    pytest.mark.usefixtures("x64"),
+]
 
 
 def rosenbrock(x):

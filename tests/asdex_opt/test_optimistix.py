@@ -20,17 +20,10 @@ from asdex_opt.optimistix import (
     SparseTrustRegionNewton,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning")
-
-
-@pytest.fixture(autouse=True)
-def x64():
-    # The global flag, not the `jax.enable_x64` context: host callbacks (SparseLU) run
-    # in other threads, where a thread-local context would not apply.
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning"),
+    pytest.mark.usefixtures("x64"),
+]
 
 
 def extended_rosenbrock(x, args):

@@ -115,7 +115,7 @@ def hessian_evaluator(
 
     def evaluate(y: Array, dyn: PyTree) -> SparseMatrixLinearOperator:
         matrix, _ = hessian(y, dyn)
-        _check_layout(matrix, pattern)
+        _check_layout(matrix, pattern.nse)
         data = jnp.concatenate([matrix.data, jnp.zeros(1, matrix.dtype)])[source]
         return SparseMatrixLinearOperator.from_structure(data, structure, lx.symmetric_tag)
 
@@ -129,11 +129,11 @@ def _sorted_structure(sparsity: asdex.SparsityPattern) -> SparseStructure:
     return SparseStructure(np.stack([keys // n, keys % n], axis=1), (m, n))
 
 
-def _check_layout(matrix: jsparse.BCOO, structure: SparseStructure) -> None:
-    if not (matrix.indices_sorted and matrix.unique_indices and matrix.nse == structure.nse):
+def _check_layout(matrix: jsparse.BCOO, nse: int) -> None:
+    if not (matrix.indices_sorted and matrix.unique_indices and matrix.nse == nse):
         raise ValueError(
             "asdex returned a sparse matrix whose nonzeros are not the sorted, unique "
-            f"entries of its sparsity pattern ({matrix.nse} stored, {structure.nse} expected)."
+            f"entries of its sparsity pattern ({matrix.nse} stored, {nse} expected)."
         )
 
 
@@ -164,7 +164,7 @@ def jacobian_evaluator(
 
     def evaluate(y: Array, dyn: PyTree) -> JacobianEvaluation:
         (residual, aux), matrix = jacobian(y, dyn)
-        _check_layout(matrix, structure)
+        _check_layout(matrix, structure.nse)
         jac = SparseMatrixLinearOperator.from_structure(matrix.data, structure)
         return JacobianEvaluation(residual, jac, None if product is None else product(matrix), aux)
 
@@ -203,12 +203,7 @@ class NormalProduct:
         self.structure = SparseStructure(np.stack([out_keys // n, out_keys % n], axis=1), (n, n))
 
     def __call__(self, jac: jsparse.BCOO) -> SparseMatrixLinearOperator:
-        if not (jac.indices_sorted and jac.unique_indices and jac.nse == self.nse):
-            raise ValueError(
-                "asdex returned a sparse Jacobian whose nonzeros are not the sorted, "
-                f"unique entries of its sparsity pattern ({jac.nse} stored, {self.nse} "
-                "expected); cannot form JᵀJ."
-            )
+        _check_layout(jac, self.nse)
         data = jax.ops.segment_sum(
             jac.data[self.left] * jac.data[self.right],
             self.out,

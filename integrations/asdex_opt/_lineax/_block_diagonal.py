@@ -15,6 +15,7 @@ from jaxtyping import Array
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
 from ._structure import SparseStructure
+from ._take import take
 
 __all__ = ["BlockDiagonalLU", "BlockLayout"]
 
@@ -191,24 +192,21 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         """Assembles the dense blocks and solves them all at once."""
         del options
         layout, operator = self.layout, state.operator
-        dtype = jnp.result_type(vector.dtype, operator.matrix.dtype)
+        dtype = jnp.result_type(vector.dtype, operator.data.dtype)
         plan = None
         if operator.structure is not None:
             plan = layout.gather_plan(operator.structure, state.transpose)
         if plan is None:
             blocks, fits = _scatter_blocks(layout, operator, state.transpose, dtype)
         else:
-            data = jnp.concatenate([operator.matrix.data.astype(dtype), jnp.zeros(1, dtype)])
-            entries = data[plan[:, 0]] if plan.shape[1] == 1 else data[plan].sum(axis=1)
-            blocks = entries + layout.padding.astype(dtype)
+            blocks = _gather_blocks(layout, operator.data.astype(dtype), plan)
             fits = jnp.array(True)
         shape = (layout.num_blocks, layout.size)
-        rhs = jnp.concatenate([vector.astype(dtype), jnp.zeros(1, dtype)])
-        rhs = rhs[layout.variable_at_slot].reshape(shape)
+        rhs = _pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
         solution = _solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
-        solution = solution.reshape(-1)[layout.slot]
-        ok = fits & jnp.all(jnp.isfinite(solution))
-        result = lx.RESULTS.where(ok, lx.RESULTS.successful, lx.RESULTS.singular)
+        solution = take(solution.reshape(-1), layout.slot)
+        # A singular block gives a non-finite solution, which Lineax reports as singular.
+        result = lx.RESULTS.where(fits, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
 
     def transpose(self, state: _BlockState, options: dict[str, Any]):
@@ -224,6 +222,24 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
     def assume_full_rank(self) -> bool:
         """Only nonsingular operators are supported."""
         return True
+
+
+def _pad_take(values: Array, indices: np.ndarray) -> Array:
+    """``values`` with a zero appended, at ``indices`` (the zero only where indexed)."""
+    if indices.size and indices.max() >= values.shape[0]:
+        values = jnp.concatenate([values, jnp.zeros(1, values.dtype)])
+    return take(values, indices)
+
+
+def _gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
+    """The flattened blocks from the stored entries, by the layout's gather plan."""
+    if plan.shape[1] == 1:
+        blocks = _pad_take(data, plan[:, 0])
+    else:
+        blocks = _pad_take(data, plan.reshape(-1)).reshape(plan.shape).sum(axis=1)
+    if layout.padding.any():
+        blocks = blocks + layout.padding.astype(data.dtype)
+    return blocks
 
 
 def _scatter_blocks(

@@ -9,6 +9,7 @@ from jax.experimental import sparse as jsparse
 from jaxtyping import Array
 
 from ._structure import SparseStructure
+from ._take import take
 
 __all__ = ["SparseMatrixLinearOperator"]
 
@@ -36,9 +37,12 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
     registered for this class; ``materialise`` keeps the matrix sparse.
 
     Attributes:
-        matrix: The sparse matrix (no batch or dense dimensions).
+        data: The stored values.
+        indices: Their ``(nse, 2)`` indices, or ``None`` when ``structure`` holds them
+            (then they are constants, not pytree leaves).
+        shape: The matrix shape.
         tags: Lineax tags.
-        structure: The static layout of ``matrix.indices``, or ``None`` if unknown.
+        structure: The static layout of the indices, or ``None`` if unknown.
 
     Example:
         >>> import jax.numpy as jnp, lineax as lx
@@ -49,7 +53,9 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         Array([3., 4.], dtype=float32)
     """
 
-    matrix: jsparse.BCOO
+    data: Array
+    indices: Array | None
+    shape: tuple[int, int] = eqx.field(static=True)
     tags: frozenset[object] = eqx.field(static=True)
     structure: SparseStructure | None = eqx.field(static=True)
 
@@ -83,9 +89,21 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
             )
         if structure is not None:
             _check_structure(matrix, structure)
-        self.matrix = matrix
+        self.data = matrix.data
+        # A static structure holds the indices: they are then constants, not leaves.
+        self.indices = None if structure is not None else matrix.indices
+        self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
         self.tags = _frozenset(tags)
         self.structure = structure
+
+    @property
+    def matrix(self) -> jsparse.BCOO:
+        """The sparse matrix (indices from the structure when there is one)."""
+        indices = self.indices
+        if indices is None:
+            index_dtype = np.int32 if max(self.shape) < 2**31 else np.int64
+            indices = jnp.asarray(self.structure.indices.astype(index_dtype))
+        return jsparse.BCOO((self.data, indices), shape=self.shape)
 
     @classmethod
     def from_structure(
@@ -112,9 +130,7 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
             raise ValueError(
                 f"`from_structure` needs data of shape ({structure.nse},), got {jnp.shape(data)}."
             )
-        index_dtype = np.int32 if max(structure.shape) < 2**31 else np.int64
-        indices = jnp.asarray(structure.indices.astype(index_dtype))
-        matrix = jsparse.BCOO((data, indices), shape=structure.shape)
+        matrix = jsparse.BCOO((data, structure.indices), shape=structure.shape)
         return cls(matrix, tags, structure=structure)
 
     def mv(self, vector: Array) -> Array:
@@ -133,16 +149,17 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
 
     def in_structure(self) -> jax.ShapeDtypeStruct:
         """``ShapeDtypeStruct((n,), dtype)``."""
-        return jax.ShapeDtypeStruct((self.matrix.shape[1],), self.matrix.dtype)
+        return jax.ShapeDtypeStruct((self.shape[1],), self.data.dtype)
 
     def out_structure(self) -> jax.ShapeDtypeStruct:
         """``ShapeDtypeStruct((m,), dtype)``."""
-        return jax.ShapeDtypeStruct((self.matrix.shape[0],), self.matrix.dtype)
+        return jax.ShapeDtypeStruct((self.shape[0],), self.data.dtype)
 
 
 def _check_structure(matrix: jsparse.BCOO, structure: SparseStructure) -> None:
     mismatch = tuple(matrix.shape) != structure.shape or matrix.nse != structure.nse
-    if not mismatch and not isinstance(matrix.indices, jax.core.Tracer):
+    checkable = not isinstance(matrix.indices, jax.core.Tracer)
+    if not mismatch and checkable and matrix.indices is not structure.indices:
         mismatch = not np.array_equal(np.asarray(matrix.indices), structure.indices)
     if mismatch:
         raise ValueError(
@@ -158,8 +175,8 @@ def _band(operator: SparseMatrixLinearOperator, offset: int) -> Array:
     rows, cols = operator.matrix.indices[:, 0], operator.matrix.indices[:, 1]
     keep = (cols - rows == offset) & (rows < m) & (cols < n)
     position = jnp.where(keep, jnp.minimum(rows, cols), length)
-    values = jnp.where(keep, operator.matrix.data, 0)
-    out = jnp.zeros(length, operator.matrix.dtype)
+    values = jnp.where(keep, operator.data, 0)
+    out = jnp.zeros(length, operator.data.dtype)
     return out.at[position].add(values, mode="drop")
 
 
@@ -172,7 +189,7 @@ def _(operator):
 @lx.diagonal.register(SparseMatrixLinearOperator)
 def _(operator):
     if operator.structure is not None and operator.structure.diagonal_positions is not None:
-        return operator.matrix.data[operator.structure.diagonal_positions]
+        return take(operator.data, operator.structure.diagonal_positions)
     return _band(operator, 0)
 
 
@@ -193,7 +210,7 @@ def _(operator):
 
 
 def _is_real(operator: SparseMatrixLinearOperator) -> bool:
-    return not jnp.issubdtype(operator.matrix.dtype, jnp.complexfloating)
+    return not jnp.issubdtype(operator.data.dtype, jnp.complexfloating)
 
 
 @lx.is_symmetric.register(SparseMatrixLinearOperator)
@@ -206,7 +223,7 @@ def _(operator):
 
 @lx.is_diagonal.register(SparseMatrixLinearOperator)
 def _(operator):
-    return lx.diagonal_tag in operator.tags or operator.matrix.shape == (1, 1)
+    return lx.diagonal_tag in operator.tags or operator.shape == (1, 1)
 
 
 @lx.is_tridiagonal.register(SparseMatrixLinearOperator)

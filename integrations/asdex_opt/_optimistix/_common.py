@@ -22,12 +22,15 @@ from jaxtyping import Array, PyTree, Scalar
 import asdex
 
 from .._lineax._block_diagonal import BlockDiagonalLU
+from .._lineax._finite import all_finite
 from .._lineax._operator import SparseMatrixLinearOperator
 from .._lineax._solvers import SparseLU
 from .._lineax._structure import SparseStructure
+from .._lineax._take import take
 
 __all__ = [
     "DEFAULT_SOLVER",
+    "all_finite",
     "FlatFunction",
     "NormalProduct",
     "cauchy_termination",
@@ -116,7 +119,10 @@ def hessian_evaluator(
     def evaluate(y: Array, dyn: PyTree) -> SparseMatrixLinearOperator:
         matrix, _ = hessian(y, dyn)
         _check_layout(matrix, pattern.nse)
-        data = jnp.concatenate([matrix.data, jnp.zeros(1, matrix.dtype)])[source]
+        data = matrix.data
+        if structure.nse > pattern.nse:
+            data = jnp.concatenate([data, jnp.zeros(1, data.dtype)])
+        data = take(data, source)
         return SparseMatrixLinearOperator.from_structure(data, structure, lx.symmetric_tag)
 
     return evaluate, coloring.sparsity
@@ -229,17 +235,19 @@ def cauchy_termination(
     f_diff: Array,
 ) -> Array:
     """Optimistix's termination test: small changes in both ``y`` and ``f``."""
-    y_converged = norm(jnp.abs(y_diff) / (atol + rtol * jnp.abs(y))) < 1
-    f_converged = norm(jnp.abs(f_diff) / (atol + rtol * jnp.abs(f))) < 1
-    return y_converged & f_converged
+
+    def converged(diff: Array, value: Array) -> Array:
+        scale = atol + rtol * jnp.abs(value)
+        if norm is optx.max_norm:  # the same test without a division per element
+            return jnp.all(jnp.abs(diff) < scale)
+        return norm(jnp.abs(diff) / scale) < 1
+
+    return converged(y_diff, y) & converged(f_diff, f)
 
 
 def check_finite_result(result: optx.RESULTS, *values: PyTree) -> optx.RESULTS:
     """``RESULTS.nonfinite`` if any of ``values`` holds a NaN or an infinity."""
-    finite = jnp.array(True)
-    for leaf in jax.tree.leaves(values):
-        finite = finite & jnp.all(jnp.isfinite(leaf))
-    return optx.RESULTS.where(finite, result, optx.RESULTS.nonfinite)
+    return optx.RESULTS.where(all_finite(*values), result, optx.RESULTS.nonfinite)
 
 
 def step_outcome(

@@ -30,7 +30,7 @@ from jaxtyping import Array, Scalar
 
 from .._lineax._fold import fold_sparse
 from .._lineax._operator import SparseMatrixLinearOperator
-from ._common import DEFAULT_SOLVER, JacobianEvaluation
+from ._common import DEFAULT_SOLVER, JacobianEvaluation, all_finite
 
 __all__ = [
     "ShiftedNewtonDescent",
@@ -52,8 +52,8 @@ def _solve(
 ) -> tuple[Array, Array]:
     """Solves ``(A + shift I) x = vector``; returns ``x`` and whether the solve succeeded."""
     solution = lx.linear_solve(_shifted(operator, shift), vector, linear_solver, throw=False)
-    ok = (solution.result == lx.RESULTS.successful) & jnp.all(jnp.isfinite(solution.value))
-    return solution.value, ok
+    # Lineax reports a non-finite solution as a failure, so success means a finite one.
+    return solution.value, solution.result == lx.RESULTS.successful
 
 
 def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
@@ -66,7 +66,7 @@ def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatri
     tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
     structure = operator.structure
     if structure is not None and structure.has_full_diagonal:
-        data = operator.matrix.data
+        data = operator.data
         data = data + shift * jnp.asarray(structure.diagonal_mask, data.dtype)
         return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
     identity = lx.IdentityLinearOperator(operator.in_structure())
@@ -96,11 +96,8 @@ def shifted_newton_direction(
     """
     dtype = grad.dtype
     eps = jnp.finfo(dtype).eps
-    diag = lx.diagonal(hessian).astype(dtype)
-    finite = jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(hessian.matrix.data))
-    scale = jnp.max(jnp.abs(jnp.where(jnp.isfinite(diag), diag, 0)), initial=0.0)
+    min_diag, scale = _diagonal_bounds(hessian, dtype)
     beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
-    min_diag = jnp.min(diag, initial=jnp.inf)
     shift = jnp.where(min_diag > 0, 0.0, beta - min_diag).astype(dtype)
     if min_shift is not None:
         shift = jnp.maximum(shift, min_shift)
@@ -113,26 +110,52 @@ def shifted_newton_direction(
         descent = (slope > eps * grad_norm * jnp.linalg.norm(p)) | (grad_norm == 0)
         return p, ok & descent
 
-    def cond(carry):
-        _, _, ok, tries = carry
-        return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
-
     def body(carry):
         _, tau, _, tries = carry
         tau = jnp.maximum(_GROWTH * tau, beta)
         p, ok = attempt(tau)
         return p, tau, ok, tries + 1
 
-    p0, ok0 = attempt(shift)
-    first = (p0, shift, ok0, jnp.array(0))
-    # Entering the loop only when the first shift failed keeps the common case cheap.
-    p, shift, ok, _ = jax.lax.cond(
-        ok0, lambda carry: carry, lambda carry: jax.lax.while_loop(cond, body, carry), first
+    def retry(p, tau, ok):
+        finite = all_finite(grad, hessian.data)
+
+        def cond(carry):
+            _, _, ok, tries = carry
+            return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
+
+        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
+        return p, tau, ok, finite
+
+    # The common case, a successful first solve with a descent direction, skips the
+    # loop; it also implies a finite gradient (else the descent test fails).
+    p, ok = attempt(shift)
+    p, shift, ok, finite = jax.lax.cond(
+        ok, lambda p, tau, ok: (p, tau, ok, jnp.array(True)), retry, p, shift, ok
     )
     fallback = grad / jnp.maximum(shift, beta)
     p = jnp.where(ok, p, fallback)
     result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
     return p, shift, result
+
+
+def _diagonal_bounds(hessian: SparseMatrixLinearOperator, dtype) -> tuple[Scalar, Scalar]:
+    """The smallest diagonal entry and the largest finite ``|diagonal entry|``.
+
+    With a structure that stores the whole diagonal these are masked reductions over
+    the stored values (no gather of the diagonal).
+    """
+    structure = hessian.structure
+    if structure is not None and structure.has_full_diagonal:
+        data = hessian.data.astype(dtype)
+        mask = jnp.asarray(structure.diagonal_mask)
+        min_diag = jnp.min(jnp.where(mask, data, jnp.inf), initial=jnp.inf)
+        finite_diag = mask & jnp.isfinite(data)
+    else:
+        data = lx.diagonal(hessian).astype(dtype)
+        min_diag = jnp.min(data, initial=jnp.inf)
+        finite_diag = jnp.isfinite(data)
+    scale = jnp.max(jnp.where(finite_diag, jnp.abs(data), 0), initial=0.0)
+    return min_diag, scale
 
 
 class _DirectionState(eqx.Module):

@@ -115,7 +115,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
         result = check_finite_result(
             optx.RESULTS.promote(solution.result),
             evaluation.residual,
-            evaluation.jac.matrix.data,
+            evaluation.jac.data,
         )
         new_state = _RootState(
             flat_fn=state.flat_fn,

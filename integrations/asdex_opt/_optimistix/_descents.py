@@ -7,12 +7,12 @@ Nocedal & Wright's "Cholesky with added multiple of the identity" (Algorithm 3.3
 start at ``τ = 0`` when the diagonal of ``H`` is positive and at ``β - min(diag H)``
 otherwise, and multiply by four (starting from ``β = 10⁻³ max|diag H|``) until
 
-* the linear solve succeeds and gives a finite ``p``, and
-* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon), or
-  ``g = 0`` (a stationary point, where the zero step is the answer).
+``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
+fails for a non-finite ``p``, e.g. from a singular matrix), or ``g = 0`` (a stationary
+point, where the zero step is the answer).
 
-Since ``gᵀp = pᵀ(H + τI)p``, the second test also means that the (shifted) quadratic
-model curves upwards along ``p``, so its predicted reduction is negative. Unlike a
+For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the test also means that the (shifted)
+quadratic model curves upwards along ``p``: its predicted reduction is negative. Unlike a
 Cholesky-based test this works with any Lineax solver (sparse LU, preconditioned
 Krylov, ...). If no shift passes (only possible when ``H`` has non-finite entries or the
 solver keeps failing), the direction falls back to the limit ``g / τ`` of shifted Newton,
@@ -49,11 +49,14 @@ def _solve(
     shift: Scalar,
     vector: Array,
     linear_solver: lx.AbstractLinearSolver,
-) -> tuple[Array, Array]:
-    """Solves ``(A + shift I) x = vector``; returns ``x`` and whether the solve succeeded."""
-    solution = lx.linear_solve(_shifted(operator, shift), vector, linear_solver, throw=False)
-    # Lineax reports a non-finite solution as a failure, so success means a finite one.
-    return solution.value, solution.result == lx.RESULTS.successful
+) -> Array:
+    """Solves ``(A + shift I) x = vector``.
+
+    The solver's ``result`` is not read: the descent test that follows rejects a
+    non-finite ``x`` (e.g. of a singular matrix), and an inexact but descent direction
+    (say, of an iterative solver that ran out of steps) is still a valid step.
+    """
+    return lx.linear_solve(_shifted(operator, shift), vector, linear_solver, throw=False).value
 
 
 def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
@@ -96,66 +99,56 @@ def shifted_newton_direction(
     """
     dtype = grad.dtype
     eps = jnp.finfo(dtype).eps
-    min_diag, scale = _diagonal_bounds(hessian, dtype)
-    beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
-    shift = jnp.where(min_diag > 0, 0.0, beta - min_diag).astype(dtype)
+    diag = lx.diagonal(hessian).astype(dtype)
+    min_diag = jnp.min(diag, initial=jnp.inf)
+
+    def beta():
+        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
+        return 1e-3 * jnp.where(scale > 0, scale, 1.0)
+
+    shift = jax.lax.cond(
+        min_diag > 0, lambda: jnp.zeros((), dtype), lambda: (beta() - min_diag).astype(dtype)
+    )
     if min_shift is not None:
         shift = jnp.maximum(shift, min_shift)
-    grad_norm = jnp.linalg.norm(grad)
+    grad_norm = jnp.sqrt(jnp.vdot(grad, grad))
+    stationary = grad_norm == 0
 
     def attempt(tau):
-        p, ok = _solve(hessian, tau, grad, linear_solver)
-        slope = jnp.vdot(grad, p)
-        # At a stationary point (g = 0) the zero step is the answer: no shift needed.
-        descent = (slope > eps * grad_norm * jnp.linalg.norm(p)) | (grad_norm == 0)
-        return p, ok & descent
-
-    def body(carry):
-        _, tau, _, tries = carry
-        tau = jnp.maximum(_GROWTH * tau, beta)
-        p, ok = attempt(tau)
-        return p, tau, ok, tries + 1
+        p = _solve(hessian, tau, grad, linear_solver)
+        # False for a non-finite p. At a stationary point (g = 0) the zero step is the
+        # answer: no shift needed.
+        descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
+        return p, descent | stationary
 
     def retry(p, tau, ok):
         finite = all_finite(grad, hessian.data)
+        start = beta()
 
         def cond(carry):
             _, _, ok, tries = carry
             return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
 
-        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
-        return p, tau, ok, finite
+        def body(carry):
+            _, tau, _, tries = carry
+            tau = jnp.maximum(_GROWTH * tau, start)
+            p, ok = attempt(tau)
+            return p, tau, ok, tries + 1
 
-    # The common case, a successful first solve with a descent direction, skips the
-    # loop; it also implies a finite gradient (else the descent test fails).
+        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
+        # If no shift passes, the limit of shifted Newton: steepest descent.
+        p = jnp.where(ok, p, grad / jnp.maximum(tau, start))
+        return p, tau, finite
+
+    # The common case, a descent direction at the first shift, skips the retries; it
+    # also implies a finite gradient (else the descent test fails).
     p, ok = attempt(shift)
-    p, shift, ok, finite = jax.lax.cond(
-        ok, lambda p, tau, ok: (p, tau, ok, jnp.array(True)), retry, p, shift, ok
+    p, shift, finite = jax.lax.cond(
+        ok, lambda p, tau, ok: (p, tau, jnp.array(True)), retry, p, shift, ok
     )
-    fallback = grad / jnp.maximum(shift, beta)
-    p = jnp.where(ok, p, fallback)
+    p = jnp.where(stationary, jnp.zeros_like(p), p)
     result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
     return p, shift, result
-
-
-def _diagonal_bounds(hessian: SparseMatrixLinearOperator, dtype) -> tuple[Scalar, Scalar]:
-    """The smallest diagonal entry and the largest finite ``|diagonal entry|``.
-
-    With a structure that stores the whole diagonal these are masked reductions over
-    the stored values (no gather of the diagonal).
-    """
-    structure = hessian.structure
-    if structure is not None and structure.has_full_diagonal:
-        data = hessian.data.astype(dtype)
-        mask = jnp.asarray(structure.diagonal_mask)
-        min_diag = jnp.min(jnp.where(mask, data, jnp.inf), initial=jnp.inf)
-        finite_diag = mask & jnp.isfinite(data)
-    else:
-        data = lx.diagonal(hessian).astype(dtype)
-        min_diag = jnp.min(data, initial=jnp.inf)
-        finite_diag = jnp.isfinite(data)
-    scale = jnp.max(jnp.where(finite_diag, jnp.abs(data), 0), initial=0.0)
-    return min_diag, scale
 
 
 class _DirectionState(eqx.Module):

@@ -145,7 +145,7 @@ class GatherPlan:
         flat = compressed.reshape(-1)
         if self.padded:
             flat = jnp.concatenate([flat, jnp.zeros(1, flat.dtype)])
-        values = self._read_initial(compressed, flat)
+        values = self._read_initial(flat)
         for level in self.levels:
             correction = jax.ops.segment_sum(
                 values[level.subtract], level.segments, num_segments=level.targets.size,
@@ -162,22 +162,15 @@ class GatherPlan:
             )
         return values
 
-    def _read_initial(self, compressed: jax.Array, flat: jax.Array) -> jax.Array:
-        """`flat[initial]`; a slice of `C` or of `Cᵀ` when the reads are consecutive there.
-
-        Consecutive reads are common: a block-diagonal Hessian, e.g., reads `Cᵀ` in order.
-        A slice is several times faster than a gather on CPU.
-        """
+    def _read_initial(self, flat: jax.Array) -> jax.Array:
+        """`flat[initial]`, as a slice when the reads are consecutive (faster on CPU)."""
         if not self.padded and self.nnz:
-            k, n = compressed.shape
-            for matrix, positions in (
-                (compressed, self.initial),
-                (compressed.T, (self.initial % n) * k + self.initial // n),
-            ):
-                start = int(positions[0])
-                if np.array_equal(positions, np.arange(start, start + self.nnz)):
-                    return jax.lax.slice(matrix.reshape(-1), (start,), (start + self.nnz,))
-        return flat[self.initial]
+            start = int(self.initial[0])
+            if np.array_equal(self.initial, np.arange(start, start + self.nnz)):
+                return jax.lax.slice(flat, (start,), (start + self.nnz,))
+        # Materialize the products first: fused into the gather, they would be
+        # recomputed per read, element by element.
+        return jax.lax.optimization_barrier(flat)[self.initial]
 
     def _substitute_stacked(self, flat: jax.Array, values: jax.Array) -> jax.Array:
         """All substitution levels as one scan; a scratch value absorbs the padding."""

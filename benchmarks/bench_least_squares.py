@@ -1,7 +1,8 @@
 """Sparse Gauss-Newton / Levenberg-Marquardt against Optimistix's least-squares solvers.
 
 Times the *second* solve of each solver instance (the first compiles and detects
-sparsity), to a gradient-norm tolerance, and counts steps; writes
+sparsity), each solve one ``jax.jit``-compiled call, to a gradient-norm tolerance, and
+counts steps; writes
 ``benchmarks/results/least_squares.md``. The baselines are ``optx.GaussNewton`` and
 ``optx.LevenbergMarquardt`` with their default dense linear solver (n ≈ 10^3 only: a
 dense QR of the Jacobian at n = 10^4 takes GBs and minutes) and with the matrix-free
@@ -99,9 +100,14 @@ def solve_row(fn: Callable, y0: jax.Array, name: str) -> dict:
     """Solves with one solver instance; the fastest of `REPEATS` solves after the first."""
     solver = SOLVERS[name]()
 
-    def solve():
+    @jax.jit
+    def jitted(y0):
         sol = optx.least_squares(fn, solver, y0, max_steps=MAX_STEPS, throw=False)
-        return jax.block_until_ready(sol.value), int(sol.stats["num_steps"])
+        return sol.value, sol.stats["num_steps"]
+
+    def solve():
+        value, steps = jitted(y0)
+        return jax.block_until_ready(value), int(steps)
 
     solve()  # compile, detect sparsity
     seconds = float("inf")

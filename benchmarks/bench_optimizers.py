@@ -1,7 +1,8 @@
 """Sparse Newton against Optimistix and Optax minimisers (least squares: bench_least_squares.py).
 
-Times the *second* run of each solve (the first compiles and detects sparsity), to a
-gradient-norm tolerance, and counts steps; writes ``benchmarks/results/optimizers.md``.
+Times the *second* run of each solve (the first compiles and detects sparsity), each
+solve one ``jax.jit``-compiled call, to a gradient-norm tolerance, and counts steps;
+writes ``benchmarks/results/optimizers.md``.
 
 Run: ``python benchmarks/bench_optimizers.py`` (``--quick`` for n ≤ 10^4 only).
 """
@@ -65,10 +66,32 @@ def timed(solve: Callable[[], tuple[jax.Array, int]]) -> tuple[float, jax.Array,
     return best, y, steps
 
 
+def jitted_solve(solve: Callable, y0, args) -> Callable[[], tuple[jax.Array, int]]:
+    """``solve(y0, args)`` as one ``jax.jit``-compiled call, the same for every solver.
+
+    Calling ``optx.minimise`` without an outer ``jit`` costs every solver the Python
+    dispatch of its ``filter_jit``, and costs ``optax.lbfgs`` about 7 ms more per call
+    (it is traced again: its closures are not a stable cache key), whatever the size.
+    """
+
+    @jax.jit
+    def compiled(y0, args):
+        sol = solve(y0, args)
+        return sol.value, sol.stats["num_steps"]
+
+    def run():
+        value, steps = compiled(y0, args)
+        return value, int(steps)
+
+    return run
+
+
 def minimise_row(fn, y0, args, name: str, max_steps: int) -> dict:
-    def solve():
-        sol = optx.minimise(fn, MINIMISERS[name], y0, args, max_steps=max_steps, throw=False)
-        return sol.value, int(sol.stats["num_steps"])
+    solve = jitted_solve(
+        lambda y, a: optx.minimise(fn, MINIMISERS[name], y, a, max_steps=max_steps, throw=False),
+        y0,
+        args,
+    )
 
     seconds, y, steps = timed(solve)
     gnorm = float(jnp.max(jnp.abs(jax.grad(fn)(y, args))))
@@ -78,9 +101,9 @@ def minimise_row(fn, y0, args, name: str, max_steps: int) -> dict:
 def dense_newton_row(fn, y0, args) -> dict:
     grad = jax.grad(fn)
 
-    def solve():
-        sol = optx.root_find(grad, optx.Newton(1e-12, 1e-12), y0, args, throw=False)
-        return sol.value, int(sol.stats["num_steps"])
+    solve = jitted_solve(
+        lambda y, a: optx.root_find(grad, optx.Newton(1e-12, 1e-12), y, a, throw=False), y0, args
+    )
 
     seconds, y, steps = timed(solve)
     return {
@@ -153,7 +176,9 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/bench_optimizers.py{' --quick' if cli.quick else ''}` "
         f"(float64, CPU, {jax.device_count()} device(s), `jax {jax.__version__}`). Time of the "
-        "second solve (the first compiles and detects sparsity), rtol = atol = 1e-12, "
+        "second solve (the first compiles and detects sparsity), every solve wrapped in one "
+        "`jax.jit` (without it optax.lbfgs is traced again on every call, about 7 ms), "
+        "rtol = atol = 1e-12, "
         f"success = max |∇f| ≤ {GTOL:g} at the returned point. Steps = Optimistix steps "
         f"(line-search / trust-region trials included). Time = fastest of {REPEATS} solves. "
         "Speed-up = time of the fastest baseline (optx.BFGS / LBFGS, optax.lbfgs, dense "

@@ -41,13 +41,20 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 import asdex
 
 from ._lineax._operator import SparseMatrixLinearOperator
-from ._optimistix._common import DEFAULT_SOLVER, NormalProduct, shape_struct, split_problem
+from ._optimistix._common import (
+    NormalProduct,
+    choose_solver,
+    hessian_evaluator,
+    shape_struct,
+    split_problem,
+)
 from ._optimistix._descents import shifted_newton_direction
 
 __all__ = [
@@ -110,7 +117,7 @@ def _flat_problem(fn: Callable, params: Any, extra_args: dict[str, Any]):
 
 
 def scale_by_sparse_newton(
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linear_solver: lx.AbstractLinearSolver | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Scales the gradient by the inverse of the exact sparse Hessian of ``value_fn``.
 
@@ -123,7 +130,8 @@ def scale_by_sparse_newton(
     searches do.
 
     Args:
-        linear_solver: The Lineax solver for the (shifted) Newton systems.
+        linear_solver: The Lineax solver for the (shifted) Newton systems; ``None``
+            picks a direct solver from the detected pattern, as `SparseNewton` does.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
@@ -161,17 +169,22 @@ def scale_by_sparse_newton(
                 "`scale_by_sparse_newton` needs a scalar `value_fn`, but it returns an "
                 f"array of shape {out.shape}. For residuals use `sparse_gauss_newton`."
             )
-        coloring = cache.get(
-            value_fn,
-            (params, extra_args),
-            lambda: asdex.hessian_coloring(
+        def plan() -> tuple[asdex.ColoredPattern, lx.AbstractLinearSolver]:
+            coloring = asdex.hessian_coloring(
                 flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
-            ),
-        )
-        matrix, _ = asdex.hessian_from_coloring(flat_fn, coloring, has_aux=True)(y_flat, dynamic)
+            )
+            sparsity = coloring.sparsity
+            solver = _solver_for(sparsity.rows, sparsity.cols, sparsity.shape[0], linear_solver)
+            return coloring, solver
+
+        coloring, solver = cache.get(value_fn, (params, extra_args), plan)
+        evaluate, _ = hessian_evaluator(flat_fn, y_flat, dynamic, coloring)
         grad, unravel = ravel_pytree(updates)
-        hessian = SparseMatrixLinearOperator(matrix.astype(grad.dtype), lx.symmetric_tag)
-        direction, _, _ = shifted_newton_direction(grad, hessian, linear_solver)
+        hessian = evaluate(y_flat, dynamic)
+        hessian = SparseMatrixLinearOperator.from_structure(
+            hessian.data.astype(grad.dtype), hessian.structure, hessian.tags
+        )
+        direction, _, _ = shifted_newton_direction(grad, hessian, solver)
         return unravel(direction), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -179,7 +192,7 @@ def scale_by_sparse_newton(
 
 def scale_by_sparse_gauss_newton(
     residual_fn: Callable[..., Any],
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linear_solver: lx.AbstractLinearSolver | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Scales the gradient by the inverse of the sparse Gauss-Newton matrix ``JᵀJ``.
 
@@ -192,7 +205,8 @@ def scale_by_sparse_gauss_newton(
     Args:
         residual_fn: The residual function, called with the same extra keyword
             arguments as ``value_fn``.
-        linear_solver: The Lineax solver for the sparse systems.
+        linear_solver: The Lineax solver for the sparse systems; ``None`` picks a
+            direct solver from the pattern of ``JᵀJ``, as `SparseGaussNewton` does.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
@@ -223,22 +237,32 @@ def scale_by_sparse_gauss_newton(
             raise ValueError("`scale_by_sparse_gauss_newton` needs `params` in `update`.")
         extra_args = {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
         flat_fn, y_flat, dynamic = _flat_problem(residual_fn, params, extra_args)
-        coloring = cache.get(
-            residual_fn,
-            (params, extra_args),
-            lambda: asdex.jacobian_coloring(
+        def plan() -> tuple[asdex.ColoredPattern, NormalProduct, lx.AbstractLinearSolver]:
+            coloring = asdex.jacobian_coloring(
                 flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
-            ),
-        )
+            )
+            product = NormalProduct(coloring.sparsity)
+            rows, cols = product.structure.indices.T
+            solver = _solver_for(rows, cols, product.structure.shape[0], linear_solver)
+            return coloring, product, solver
+
+        coloring, product, solver = cache.get(residual_fn, (params, extra_args), plan)
         _, jacobian = asdex.value_and_jacobian_from_coloring(flat_fn, coloring, has_aux=True)(
             y_flat, dynamic
         )
         grad, unravel = ravel_pytree(updates)
-        normal = NormalProduct(coloring.sparsity)(jacobian)
-        direction, _, _ = shifted_newton_direction(grad, normal, linear_solver)
+        normal = product(jacobian)
+        direction, _, _ = shifted_newton_direction(grad, normal, solver)
         return unravel(direction), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _solver_for(
+    rows: np.ndarray, cols: np.ndarray, n: int, linear_solver: lx.AbstractLinearSolver | None
+) -> lx.AbstractLinearSolver:
+    """``linear_solver``, or if ``None`` the direct solver suited to the ``n x n`` pattern."""
+    return choose_solver(rows, cols, n) if linear_solver is None else linear_solver
 
 
 # Extra arguments of Optax's line searches, not meant for the residual function.
@@ -263,7 +287,7 @@ def _default_linesearch() -> optax.GradientTransformationExtraArgs:
 def sparse_newton(
     learning_rate: optax.ScalarOrSchedule | None = None,
     *,
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linear_solver: lx.AbstractLinearSolver | None = None,
     linesearch: optax.GradientTransformation | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Newton's method with the exact sparse Hessian, as an Optax optimizer.
@@ -307,7 +331,7 @@ def sparse_gauss_newton(
     residual_fn: Callable[..., Any],
     learning_rate: optax.ScalarOrSchedule | None = None,
     *,
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+    linear_solver: lx.AbstractLinearSolver | None = None,
     linesearch: optax.GradientTransformation | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Gauss-Newton with a sparse Jacobian, as an Optax optimizer.

@@ -152,3 +152,43 @@ def test_equinox_mlp_fit_by_sparse_gauss_newton():
     for _ in range(40):
         params, state = step(params, state)
     assert float(loss(params, xs, ys)) < 0.02 * loss0
+
+
+def test_default_solver_follows_the_pattern(monkeypatch):
+    """Separable problems get the in-JAX block solve (no host SuperLU) and the same answer."""
+    from asdex_opt._lineax import _block_diagonal, _solvers
+
+    used = []
+    for module, name in ((_block_diagonal, "BlockDiagonalLU"), (_solvers, "SparseLU")):
+        cls = getattr(module, name)
+        original = cls.compute
+
+        def compute(self, *args, _original=original, _name=name, **kwargs):
+            used.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "compute", compute)
+
+    def pairs(x):  # 2 x 2 blocks
+        return jnp.sum((x[1::2] - x[::2] ** 2) ** 2 + jnp.cosh(x[::2]))
+
+    x = jnp.linspace(-1.0, 1.0, 10)
+    g = jax.grad(pairs)(x)
+    newton = scale_by_sparse_newton()
+    p, _ = newton.update(g, newton.init(x), x, value_fn=pairs)
+    np.testing.assert_allclose(p, jnp.linalg.solve(jax.hessian(pairs)(x), g), rtol=1e-10)
+    assert set(used) == {"BlockDiagonalLU"}  # compute is traced once per shift attempt
+
+    used.clear()
+    residuals = lambda x: jnp.concatenate([x[1::2] - x[::2] ** 2, x - 0.5])  # noqa: E731
+    gn = scale_by_sparse_gauss_newton(residuals)
+    jac = jax.jacfwd(residuals)(x)
+    g = jac.T @ residuals(x)
+    p, _ = gn.update(g, gn.init(x), x)
+    np.testing.assert_allclose(p, jnp.linalg.solve(jac.T @ jac, g), rtol=1e-9)
+    assert set(used) == {"BlockDiagonalLU"}  # compute is traced once per shift attempt
+
+    used.clear()
+    x = jnp.linspace(-1.0, 1.0, 40)
+    p, _ = newton.update(jax.grad(rosenbrock)(x), newton.init(x), x, value_fn=rosenbrock)
+    assert set(used) == {"SparseLU"}  # a chain: one component of 40 variables

@@ -88,30 +88,40 @@ def dynamic_part(fn: Callable, args: PyTree) -> PyTree:
     return eqx.filter((fn, args), eqx.is_array)
 
 
-def choose_solver(sparsity: asdex.SparsityPattern) -> lx.AbstractLinearSolver:
-    """The default direct solver for a square sparsity pattern (plus its diagonal).
+def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLinearSolver:
+    """The default direct solver for an ``n x n`` sparsity pattern (plus its diagonal).
 
     `BlockDiagonalLU` (dense LU of every block, in JAX) when the pattern splits into
     connected components of at most 16 variables, e.g. separable or block-separable
     objectives; `SparseLU` (SuperLU on the host) otherwise.
+
+    Example:
+        >>> import numpy as np
+        >>> type(choose_solver(np.array([0, 1]), np.array([1, 0]), 4)).__name__
+        'BlockDiagonalLU'
     """
-    block = BlockDiagonalLU.from_pattern(sparsity.rows, sparsity.cols, sparsity.shape[0])
+    block = BlockDiagonalLU.from_pattern(rows, cols, n)
     return DEFAULT_SOLVER if block is None else block
 
 
 def hessian_evaluator(
-    flat_fn: FlatFunction, y_flat: Array, dynamic: PyTree
+    flat_fn: FlatFunction,
+    y_flat: Array,
+    dynamic: PyTree,
+    coloring: asdex.ColoredPattern | None = None,
 ) -> tuple[Callable[[Array, PyTree], SparseMatrixLinearOperator], asdex.SparsityPattern]:
     """Detects and colors the Hessian sparsity of ``flat_fn`` (once), returns its evaluator.
 
     The evaluator maps ``(y_flat, dynamic)`` to the sparse Hessian as a symmetric
     `SparseMatrixLinearOperator` with a static `SparseStructure`: the detected pattern
     plus the whole diagonal (explicit zeros where the pattern has none), so that shifts
-    ``H + τI`` keep the structure. The pattern is returned with it.
+    ``H + τI`` keep the structure. The pattern is returned with it. A ``coloring``
+    computed earlier for the same problem skips the detection.
     """
-    coloring = asdex.hessian_coloring(
-        flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
-    )
+    if coloring is None:
+        coloring = asdex.hessian_coloring(
+            flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+        )
     hessian = asdex.hessian_from_coloring(flat_fn, coloring, has_aux=True)
     pattern = _sorted_structure(coloring.sparsity)
     structure, source = pattern.with_diagonal()

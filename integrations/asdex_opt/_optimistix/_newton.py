@@ -95,7 +95,8 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         hessian_fn, sparsity = hessian_evaluator(flat_fn, y_flat, dynamic)
         descent = self.descent
         if self.choose_solver:
-            descent = eqx.tree_at(lambda d: d.linear_solver, descent, choose_solver(sparsity))
+            solver = choose_solver(sparsity.rows, sparsity.cols, sparsity.shape[0])
+            descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         f_info_struct = eqx.filter_eval_shape(_evaluate, flat_fn, hessian_fn, y_flat, dynamic)[0]
         f_info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype),

@@ -49,3 +49,30 @@ def test_reaches_tolerance_like_optimistix(fn, y0, solver):
     assert jnp.max(jnp.abs(grad(reference.value))) <= GTOL
     assert jnp.allclose(sol.value, reference.value, rtol=1e-7, atol=1e-9)
     assert int(sol.stats["num_steps"]) <= int(reference.stats["num_steps"]) + 2
+
+
+@pytest.mark.parametrize("square", [True, False])
+def test_default_solver_follows_the_pattern(square):
+    """Pairs of coupled unknowns: the block solve in JAX, chosen from J (square) or JᵀJ."""
+    from asdex_opt.lineax import BlockDiagonalLU, SparseLU
+    from asdex_opt.optimistix import SparseNewtonRootFinder
+
+    def pairs(y, args):
+        del args
+        coupled = jnp.stack([y[::2] ** 2 + y[1::2] - 2.0, y[::2] - y[1::2] ** 3], 1).ravel()
+        return coupled if square else jnp.concatenate([coupled, 1e-3 * (y - 1.0)])
+
+    y0 = jnp.full(20, 1.5)
+    solvers = [SparseGaussNewton(1e-10, 1e-10), SparseLevenbergMarquardt(1e-10, 1e-10)]
+    for solver in solvers:
+        sol = optx.least_squares(pairs, solver, y0, max_steps=100)
+        assert isinstance(sol.state.descent.linear_solver, BlockDiagonalLU)
+        assert jnp.allclose(sol.value, 1.0, atol=1e-8)
+    if square:
+        sol = optx.root_find(pairs, SparseNewtonRootFinder(1e-10, 1e-10), y0)
+        assert isinstance(sol.state.linear_solver, BlockDiagonalLU)
+        assert jnp.allclose(sol.value, 1.0, atol=1e-8)
+
+    chained = lambda y, args: jnp.concatenate([y[1:] - y[:-1] ** 2, y - 1.0])  # noqa: E731
+    sol = optx.least_squares(chained, SparseGaussNewton(1e-10, 1e-10), jnp.full(40, 0.5))
+    assert isinstance(sol.state.descent.linear_solver, SparseLU)  # one component of 40

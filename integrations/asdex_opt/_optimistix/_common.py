@@ -35,6 +35,7 @@ __all__ = [
     "NormalProduct",
     "cauchy_termination",
     "choose_solver",
+    "solver_for_structure",
     "hessian_evaluator",
     "jacobian_evaluator",
     "shape_struct",
@@ -86,6 +87,12 @@ def split_problem(
 def dynamic_part(fn: Callable, args: PyTree) -> PyTree:
     """The array leaves of ``(fn, args)``, as `split_problem` splits them."""
     return eqx.filter((fn, args), eqx.is_array)
+
+
+def solver_for_structure(structure: SparseStructure) -> lx.AbstractLinearSolver:
+    """`choose_solver` for the pattern of a square `SparseStructure`."""
+    rows, cols = structure.indices.T
+    return choose_solver(rows, cols, structure.shape[0])
 
 
 def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLinearSolver:
@@ -164,11 +171,12 @@ class JacobianEvaluation(eqx.Module):
 
 def jacobian_evaluator(
     flat_fn: FlatFunction, y_flat: Array, dynamic: PyTree, normal: bool
-) -> Callable[[Array, PyTree], JacobianEvaluation]:
+) -> tuple[Callable[[Array, PyTree], JacobianEvaluation], SparseStructure]:
     """Detects and colors the Jacobian sparsity of ``flat_fn`` (once), returns its evaluator.
 
     With ``normal=True`` the evaluator also forms ``JᵀJ`` sparsely: its pattern and a
-    gather/segment-sum schedule over the nonzeros of ``J`` are precomputed here.
+    gather/segment-sum schedule over the nonzeros of ``J`` are precomputed here. The
+    structure of the matrix to solve with (``JᵀJ``, else ``J``) is returned with it.
     """
     coloring = asdex.jacobian_coloring(
         flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
@@ -184,7 +192,7 @@ def jacobian_evaluator(
         jac = SparseMatrixLinearOperator.from_structure(matrix.data, structure)
         return JacobianEvaluation(residual, jac, None if product is None else product(matrix), aux)
 
-    return evaluate
+    return evaluate, structure if product is None else product.structure
 
 
 class NormalProduct:

@@ -17,6 +17,7 @@ from ._common import (
     cauchy_termination,
     dynamic_part,
     jacobian_evaluator,
+    solver_for_structure,
     split_problem,
     step_outcome,
     stop_when_done_or_failed,
@@ -35,6 +36,7 @@ class _SparseGaussNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
     flat_fn: FlatFunction
     jacobian_fn: Callable = eqx.field(static=True)
+    descent: optx.AbstractDescent  # ``self.descent`` with the linear solver chosen at init
     # Updated every search step.
     first_step: Array
     y_eval: Array
@@ -61,7 +63,9 @@ class AbstractSparseGaussNewton(
     product schedule precomputed at ``init``). Mirrors ``optimistix.AbstractGaussNewton``.
 
     Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (with a class variable
-    ``needs_normal``: ``"always"`` or ``"unless_square"``), ``search`` and ``verbose``.
+    ``needs_normal``: ``"always"`` or ``"unless_square"``), ``search``, ``verbose`` and
+    ``choose_solver``: if true, ``descent.linear_solver`` is replaced at ``init`` by the
+    direct solver that suits the pattern of the matrix solved (``JᵀJ``, or ``J``).
     """
 
     rtol: AbstractVar[float]
@@ -70,6 +74,7 @@ class AbstractSparseGaussNewton(
     descent: AbstractVar[optx.AbstractDescent]
     search: AbstractVar[optx.AbstractSearch]
     verbose: AbstractVar[bool]
+    choose_solver: AbstractVar[bool]
 
     def init(
         self,
@@ -87,19 +92,24 @@ class AbstractSparseGaussNewton(
         num_residuals = sum(s.size for s in jax.tree.leaves(f_struct))
         square = num_residuals == y_flat.size
         normal = self.descent.needs_normal == "always" or not square
-        jacobian_fn = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=normal)
+        jacobian_fn, solved = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=normal)
+        descent = self.descent
+        if self.choose_solver:
+            solver = solver_for_structure(solved)
+            descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         f_info_struct = eqx.filter_eval_shape(_evaluate, jacobian_fn, y_flat, dynamic)[0]
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
         is_struct = lambda x: isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
         return _SparseGaussNewtonState(
             flat_fn=flat_fn,
             jacobian_fn=jacobian_fn,
+            descent=descent,
             first_step=jnp.array(True),
             y_eval=y_flat,
             search_state=self.search.init(y_flat, f_info_struct),
             f_info=jax.tree.map(zeros, f_info_struct, is_leaf=is_struct),
             aux=jax.tree.map(zeros, aux_struct),
-            descent_state=self.descent.init(y_flat, f_info_struct),
+            descent_state=descent.init(y_flat, f_info_struct),
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
             num_accepted_steps=jnp.array(0),
@@ -130,7 +140,7 @@ class AbstractSparseGaussNewton(
 
         def accepted(descent_state):
             f_eval_info, aux = _evaluate(state.jacobian_fn, state.y_eval, dynamic)
-            descent_state = self.descent.query(state.y_eval, f_eval_info, descent_state)
+            descent_state = state.descent.query(state.y_eval, f_eval_info, descent_state)
             terminate = cauchy_termination(
                 self.rtol,
                 self.atol,
@@ -156,11 +166,12 @@ class AbstractSparseGaussNewton(
                 fa=f_info.as_min(),
                 s=step_size,
             )
-        y_descent, descent_result = self.descent.step(step_size, descent_state)
+        y_descent, descent_result = state.descent.step(step_size, descent_state)
         result, prev_aux = step_outcome(search_result, descent_result, state, aux)
         new_state = _SparseGaussNewtonState(
             flat_fn=state.flat_fn,
             jacobian_fn=state.jacobian_fn,
+            descent=state.descent,
             first_step=jnp.array(False),
             y_eval=y_flat + y_descent,
             search_state=search_state,
@@ -232,19 +243,21 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     descent: GaussNewtonDescent
     search: optx.LearningRate
     verbose: bool
+    choose_solver: bool
 
     def __init__(
         self,
         rtol: float,
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
-        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = GaussNewtonDescent(linear_solver)
+        self.descent = GaussNewtonDescent(linear_solver or DEFAULT_SOLVER)
+        self.choose_solver = linear_solver is None
         self.search = optx.LearningRate(1.0)
         self.verbose = verbose
 
@@ -273,19 +286,21 @@ class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
     descent: LevenbergMarquardtDescent
     search: optx.ClassicalTrustRegion
     verbose: bool
+    choose_solver: bool
 
     def __init__(
         self,
         rtol: float,
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
-        linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER,
+        linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = LevenbergMarquardtDescent(linear_solver)
+        self.descent = LevenbergMarquardtDescent(linear_solver or DEFAULT_SOLVER)
+        self.choose_solver = linear_solver is None
         self.search = optx.ClassicalTrustRegion()
         self.verbose = verbose
 
@@ -296,9 +311,11 @@ _INIT_DOC = """Builds the solver.
             rtol: Relative tolerance for terminating the solve.
             atol: Absolute tolerance for terminating the solve.
             norm: The norm for the convergence criteria.
-            linear_solver: The Lineax solver for the sparse systems (default `SparseLU`;
-                ``Preconditioned(lineax.CG(...))`` for the symmetric positive definite
-                normal equations of large problems).
+            linear_solver: The Lineax solver for the sparse systems. ``None`` picks a
+                direct solver from the pattern at ``init``: `BlockDiagonalLU` (in JAX)
+                for blocks of at most 16 variables, else `SparseLU`.
+                ``Preconditioned(lineax.CG(...))`` suits the symmetric positive
+                definite normal equations of large problems.
             verbose: Whether to print the loss and step size at every step.
 """
 SparseGaussNewton.__init__.__doc__ = _INIT_DOC

@@ -11,12 +11,12 @@ import optimistix as optx
 from jaxtyping import Array, PyTree, Scalar
 
 from ._common import (
-    DEFAULT_SOLVER,
     FlatFunction,
     cauchy_termination,
     check_finite_result,
     dynamic_part,
     jacobian_evaluator,
+    solver_for_structure,
     split_problem,
 )
 
@@ -26,6 +26,7 @@ __all__ = ["SparseNewtonRootFinder"]
 class _RootState(eqx.Module):
     flat_fn: FlatFunction
     jacobian_fn: Callable = eqx.field(static=True)
+    linear_solver: lx.AbstractLinearSolver
     f: Array
     diff: Array
     result: optx.RESULTS
@@ -38,7 +39,8 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     The sparse counterpart of ``optimistix.Newton``: the Jacobian sparsity of the
     flattened ``fn`` with respect to the flattened ``y`` is detected and colored once,
     at ``init``; each step evaluates ``f`` and the sparse ``J`` (one JVP or VJP per
-    color) and solves ``J Δ = f`` with ``linear_solver``. ``fn`` must return as many
+    color) and solves ``J Δ = f`` with ``linear_solver`` (``None``: chosen from the pattern
+    at ``init``, as in `SparseNewton`). ``fn`` must return as many
     elements as ``y`` has. Terminates like ``optimistix.Newton`` (Cauchy criterion on
     ``y`` and on ``f`` against zero); a failed linear solve (singular ``J``) or a
     non-finite ``f`` or ``J`` is a ``RESULTS`` failure. Supports the ``lower`` and
@@ -56,7 +58,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     rtol: float
     atol: float
     norm: Callable[[PyTree], Scalar] = optx.max_norm
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+    linear_solver: lx.AbstractLinearSolver | None = None
 
     def init(
         self,
@@ -79,11 +81,15 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
                 f"{f_struct}). Use `optimistix.least_squares` with `SparseGaussNewton` "
                 "or `SparseLevenbergMarquardt` for over- or under-determined systems."
             )
-        jacobian_fn = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=False)
+        jacobian_fn, structure = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=False)
+        linear_solver = self.linear_solver
+        if linear_solver is None:
+            linear_solver = solver_for_structure(structure)
         dtype = jnp.result_type(*jax.tree.leaves(f_struct))
         return _RootState(
             flat_fn=flat_fn,
             jacobian_fn=jacobian_fn,
+            linear_solver=linear_solver,
             f=jnp.full(num_out, jnp.inf, dtype),
             diff=jnp.full_like(y_flat, jnp.inf),
             result=optx.RESULTS.successful,
@@ -104,7 +110,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
         y_flat = jax.flatten_util.ravel_pytree(y)[0]
         evaluation = state.jacobian_fn(y_flat, dynamic_part(fn, args))
         solution = lx.linear_solve(
-            evaluation.jac, evaluation.residual, self.linear_solver, throw=False
+            evaluation.jac, evaluation.residual, state.linear_solver, throw=False
         )
         new_y = state.flat_fn.unravel(y_flat - solution.value)
         lower, upper = options.get("lower"), options.get("upper")
@@ -120,6 +126,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
         new_state = _RootState(
             flat_fn=state.flat_fn,
             jacobian_fn=state.jacobian_fn,
+            linear_solver=state.linear_solver,
             f=evaluation.residual,
             diff=y_flat - jax.flatten_util.ravel_pytree(new_y)[0],
             result=result,

@@ -8,7 +8,9 @@
   sparse operators) into one sparse operator.
 * `SparseLU`: a direct sparse solver (SuperLU on the host, usable inside ``jit``) with
   factorization reuse; `BlockDiagonalLU`: a direct solve, all in JAX, for matrices that
-  are block diagonal with small blocks up to a permutation; `Preconditioned` and
+  are block diagonal with small blocks up to a permutation; `BorderedBlockLU`: the same
+  for such blocks bordered by a few dense rows and columns (arrowhead patterns), by a
+  Schur complement; `Preconditioned` and
   `jacobi_preconditioner`: Krylov solves (``lineax.CG``/``GMRES``/``BiCGStab``)
   preconditioned from the sparse matrix.
 
@@ -23,6 +25,7 @@ Example:
 
 from ._lineax._ad import sparse_hessian_operator, sparse_jacobian_operator
 from ._lineax._block_diagonal import BlockDiagonalLU
+from ._lineax._bordered import BorderedBlockLU
 from ._lineax._fold import fold_sparse
 from ._lineax._operator import SparseMatrixLinearOperator
 from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
@@ -34,6 +37,7 @@ __all__ = [
     "fold_sparse",
     "SparseLU",
     "BlockDiagonalLU",
+    "BorderedBlockLU",
     "Preconditioned",
     "jacobi_preconditioner",
 ]

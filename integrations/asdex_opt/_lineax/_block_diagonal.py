@@ -17,7 +17,7 @@ from ._operator import SparseMatrixLinearOperator
 from ._structure import SparseStructure
 from ._take import take
 
-__all__ = ["BlockDiagonalLU", "BlockLayout"]
+__all__ = ["BlockDiagonalLU", "BlockLayout", "gather_entries", "gather_plan", "solve_blocks"]
 
 
 class _BlockState(eqx.Module):
@@ -94,14 +94,40 @@ class BlockLayout:
         if np.any(self.block[rows] != self.block[cols]):
             return None
         target = self.slot[rows] * self.size + self.position[cols]
-        order = np.argsort(target, kind="stable")
-        counts = np.bincount(target, minlength=self.num_blocks * self.size**2)
-        width = max(int(counts.max(initial=0)), 1)
-        starts = np.cumsum(counts) - counts
-        rank = np.arange(target.size) - starts[target[order]]
-        plan = np.full((counts.size, width), structure.nse)
-        plan[target[order], rank] = order
-        return plan
+        return gather_plan(target, self.num_blocks * self.size**2)
+
+
+def gather_plan(target: np.ndarray, size: int) -> np.ndarray:
+    """For each of ``size`` outputs, the stored entries summed into it.
+
+    Args:
+        target: For each stored entry, its output position, or ``-1`` to leave it out.
+        size: Number of outputs.
+
+    Returns:
+        ``(size, k)`` indices into the stored entries, padded with ``target.size`` (a
+        zero appended to the entries).
+
+    Example:
+        >>> gather_plan(np.array([1, -1, 1]), 3).tolist()
+        [[3, 3], [0, 2], [3, 3]]
+    """
+    kept = np.flatnonzero(target >= 0)
+    order = kept[np.argsort(target[kept], kind="stable")]
+    counts = np.bincount(target[kept], minlength=size)
+    width = max(int(counts.max(initial=0)), 1)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(order.size) - starts[target[order]]
+    plan = np.full((size, width), target.size)
+    plan[target[order], rank] = order
+    return plan
+
+
+def gather_entries(data: Array, plan: np.ndarray) -> Array:
+    """The outputs of a `gather_plan` from the stored entries ``data``."""
+    if plan.shape[1] == 1:
+        return _pad_take(data, plan[:, 0])
+    return _pad_take(data, plan.reshape(-1)).reshape(plan.shape).sum(axis=1)
 
 
 class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
@@ -203,7 +229,7 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
             fits = jnp.array(True)
         shape = (layout.num_blocks, layout.size)
         rhs = _pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
-        solution = _solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
+        solution = solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
         solution = take(solution.reshape(-1), layout.slot)
         # A singular block gives a non-finite solution, which Lineax reports as singular.
         result = lx.RESULTS.where(fits, lx.RESULTS.successful, lx.RESULTS.singular)
@@ -233,10 +259,7 @@ def _pad_take(values: Array, indices: np.ndarray) -> Array:
 
 def _gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
     """The flattened blocks from the stored entries, by the layout's gather plan."""
-    if plan.shape[1] == 1:
-        blocks = _pad_take(data, plan[:, 0])
-    else:
-        blocks = _pad_take(data, plan.reshape(-1)).reshape(plan.shape).sum(axis=1)
+    blocks = gather_entries(data, plan)
     if layout.padding.any():
         blocks = blocks + layout.padding.astype(data.dtype)
     return blocks
@@ -262,7 +285,7 @@ def _scatter_blocks(
     return blocks, fits
 
 
-def _solve_blocks(blocks: Array, rhs: Array) -> Array:
+def solve_blocks(blocks: Array, rhs: Array) -> Array:
     """Solves a batch ``(B, s, s)`` of small systems, vectorised over the batch.
 
     ``s ≤ 2`` in closed form (Cramer's rule, forward stable for 2 x 2), larger blocks by

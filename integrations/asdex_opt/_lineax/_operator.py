@@ -145,7 +145,12 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         """The transposed operator (itself when symmetric)."""
         if lx.is_symmetric(self):
             return self
-        return SparseMatrixLinearOperator(self.matrix.T, lx.transpose_tags(self.tags))
+        tags = lx.transpose_tags(self.tags)
+        if self.structure is not None:
+            return SparseMatrixLinearOperator.from_structure(
+                self.data, self.structure.transposed, tags
+            )
+        return SparseMatrixLinearOperator(self.matrix.T, tags)
 
     def in_structure(self) -> jax.ShapeDtypeStruct:
         """``ShapeDtypeStruct((n,), dtype)``."""

@@ -54,6 +54,11 @@ class SparseStructure:
         return self.indices.shape[0]
 
     @functools.cached_property
+    def transposed(self) -> "SparseStructure":
+        """The structure of the transpose, entries in the same order."""
+        return SparseStructure(self.indices[:, ::-1], self.shape[::-1])
+
+    @functools.cached_property
     def diagonal_mask(self) -> np.ndarray:
         """Which stored entries lie on the diagonal."""
         return self.indices[:, 0] == self.indices[:, 1]

@@ -22,6 +22,7 @@ from jaxtyping import Array, PyTree, Scalar
 import asdex
 
 from .._lineax._block_diagonal import BlockDiagonalLU
+from .._lineax._bordered import BorderedBlockLU
 from .._lineax._finite import all_finite
 from .._lineax._operator import SparseMatrixLinearOperator
 from .._lineax._solvers import SparseLU
@@ -100,7 +101,9 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
 
     `BlockDiagonalLU` (dense LU of every block, in JAX) when the pattern splits into
     connected components of at most 16 variables, e.g. separable or block-separable
-    objectives; `SparseLU` (SuperLU on the host) otherwise.
+    objectives; `BorderedBlockLU` (in JAX too) when it does so after setting aside at
+    most 16 variables coupled to more than 16 others (arrowhead patterns); `SparseLU`
+    (SuperLU on the host) otherwise.
 
     Example:
         >>> import numpy as np
@@ -108,7 +111,10 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
         'BlockDiagonalLU'
     """
     block = BlockDiagonalLU.from_pattern(rows, cols, n)
-    return DEFAULT_SOLVER if block is None else block
+    if block is not None:
+        return block
+    bordered = BorderedBlockLU.from_pattern(rows, cols, n)
+    return DEFAULT_SOLVER if bordered is None else bordered
 
 
 def hessian_evaluator(

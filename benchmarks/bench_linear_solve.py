@@ -21,6 +21,9 @@ Solvers, each timed inside ``jax.jit`` on the same matrix and right-hand side:
   (factorization reused from the cache).
 * ``SparseLU (new pattern)``: the same matrix with its entries in a new order, so new
   to both caches (pattern analysis and fill-reducing ordering included).
+* ``BorderedBlockLU (in JAX)`` / ``BlockDiagonalLU (in JAX)``: the in-JAX direct solve
+  that `asdex_opt`'s solvers pick from the pattern, where one fits (the arrowhead), on
+  an operator with a static structure, as the optimizers build them.
 * ``jax spsolve``: ``jax.experimental.sparse.linalg.spsolve`` (SciPy's ``spsolve``
   through a callback on CPU; no factorization reuse).
 * Krylov solvers with and without `asdex_opt.lineax.Preconditioned` (Jacobi): CG for
@@ -48,7 +51,14 @@ import scipy.sparse as sp  # noqa: E402
 from jax.experimental import sparse as jsparse  # noqa: E402
 from jax.experimental.sparse.linalg import spsolve  # noqa: E402
 
-from asdex_opt.lineax import Preconditioned, SparseLU, SparseMatrixLinearOperator  # noqa: E402
+from asdex_opt.lineax import (  # noqa: E402
+    BlockDiagonalLU,
+    BorderedBlockLU,
+    Preconditioned,
+    SparseLU,
+    SparseMatrixLinearOperator,
+    SparseStructure,
+)
 
 TOL = 1e-8
 
@@ -187,6 +197,21 @@ def bench_problem(name, matrix, *, tags, krylov, dense_max, repeats):
     jax_spsolve = jax.jit(lambda data, b: spsolve(data, csr.indices, csr.indptr, b, tol=0))
     seconds, x = timed(jax_spsolve, csr.data, b, repeats=repeats)
     record("jax spsolve", seconds, x)
+
+    coo = matrix.tocoo()
+    in_jax = BorderedBlockLU.from_pattern(coo.row, coo.col, n) or BlockDiagonalLU.from_pattern(
+        coo.row, coo.col, n
+    )
+    if in_jax is not None:  # a direct solve in JAX, chosen from the pattern
+        structure = SparseStructure(np.stack([coo.row, coo.col], axis=1), matrix.shape)
+
+        @jax.jit
+        def structured(data, b):
+            op = SparseMatrixLinearOperator.from_structure(data, structure, tags)
+            return lx.linear_solve(op, b, in_jax).value
+
+        seconds, x = timed(structured, jnp.asarray(coo.data), b, repeats=repeats)
+        record(f"{type(in_jax).__name__} (in JAX)", seconds, x)
 
     op = SparseMatrixLinearOperator(bcoo, tags)
     for label, inner in krylov:

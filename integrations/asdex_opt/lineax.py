@@ -1,7 +1,9 @@
 """Sparse Lineax operators and solvers.
 
 * `SparseMatrixLinearOperator`: a ``lineax.AbstractLinearOperator`` backed by a 2-D
-  ``jax.experimental.sparse.BCOO`` matrix, registered for every Lineax dispatch function.
+  ``jax.experimental.sparse.BCOO`` matrix, registered for every Lineax dispatch function;
+  with a static `SparseStructure` (its nonzero layout, known when tracing) solvers plan
+  their work once.
 * `sparse_jacobian_operator`, `sparse_hessian_operator`: such operators from asdex's
   sparse Jacobians and Hessians.
 * `fold_sparse`: turns ``H + λI`` (and other sums, scalings and diagonal scalings of
@@ -29,9 +31,11 @@ from ._lineax._bordered import BorderedBlockLU
 from ._lineax._fold import fold_sparse
 from ._lineax._operator import SparseMatrixLinearOperator
 from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
+from ._lineax._structure import SparseStructure
 
 __all__ = [
     "SparseMatrixLinearOperator",
+    "SparseStructure",
     "sparse_jacobian_operator",
     "sparse_hessian_operator",
     "fold_sparse",

@@ -55,8 +55,13 @@ def filter_ravel_pytree(
         other leaves, ready for ``eqx.apply_updates``.
 
     Example:
+        >>> import equinox as eqx, jax, jax.numpy as jnp
+        >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
         >>> flat, unravel = filter_ravel_pytree(model)
-        >>> model = eqx.apply_updates(model, unravel(-step))
+        >>> flat.shape
+        (8,)
+        >>> model = eqx.apply_updates(model, unravel(-0.1 * flat))
     """
     selected, _ = eqx.partition(pytree, filter_spec)
     return jfu.ravel_pytree(selected)
@@ -161,8 +166,12 @@ def filter_jacobian(
         ``aux`` as ``(jac, aux)`` when ``has_aux``).
 
     Example:
+        >>> import equinox as eqx, jax, jax.numpy as jnp
+        >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
         >>> jac_fn = filter_jacobian(lambda m, x: jax.vmap(m)(x), model, x)
-        >>> J = jac_fn(model, x)
+        >>> jac_fn(model, x).shape
+        (10, 8)
     """
     split, flat_fn = _prepare(fn, pytree, filter_spec, has_aux, flatten_output=True)
     jac = asdex.jacobian(
@@ -193,7 +202,13 @@ def filter_value_and_jacobian(
         ``((value, aux), jac)`` when ``has_aux``; ``value`` has ``fn``'s output structure.
 
     Example:
+        >>> import equinox as eqx, jax, jax.numpy as jnp
+        >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
+        >>> residual_fn = lambda m, x: jax.vmap(m)(x) - 1.0
         >>> residuals, J = filter_value_and_jacobian(residual_fn, model, x)(model, x)
+        >>> residuals.shape, J.shape
+        ((5, 2), (10, 8))
     """
     split, flat_fn = _prepare(fn, pytree, filter_spec, has_aux, flatten_output=True)
     out_struct = eqx.filter_eval_shape(fn, pytree, *args)
@@ -250,7 +265,13 @@ def filter_hessian(
         as ``(hess, aux)`` when ``has_aux``).
 
     Example:
-        >>> H = filter_hessian(loss, model, x, y)(model, x, y)
+        >>> import equinox as eqx, jax, jax.numpy as jnp
+        >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
+        >>> def loss(model, x, y):
+        ...     return jnp.sum((jax.vmap(model)(x) - y) ** 2)
+        >>> filter_hessian(loss, model, x, y)(model, x, y).shape
+        (8, 8)
     """
     split, flat_fn = _prepare(fn, pytree, filter_spec, has_aux, flatten_output=False)
     hess = asdex.hessian(
@@ -281,7 +302,14 @@ def filter_value_and_hessian(
         ``((value, aux), hess)`` when ``has_aux``.
 
     Example:
+        >>> import equinox as eqx, jax, jax.numpy as jnp
+        >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+        >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
+        >>> def loss(model, x, y):
+        ...     return jnp.sum((jax.vmap(model)(x) - y) ** 2)
         >>> value, H = filter_value_and_hessian(loss, model, x, y)(model, x, y)
+        >>> value.shape, H.shape
+        ((), (8, 8))
     """
     split, flat_fn = _prepare(fn, pytree, filter_spec, has_aux, flatten_output=False)
     value_and_hess = asdex.value_and_hessian(

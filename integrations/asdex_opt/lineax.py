@@ -29,9 +29,10 @@ from ._lineax._ad import sparse_hessian_operator, sparse_jacobian_operator
 from ._lineax._block_diagonal import BlockDiagonalLU
 from ._lineax._bordered import BorderedBlockLU
 from ._lineax._fold import fold_sparse
+from ._lineax._krylov import Preconditioned, jacobi_preconditioner
 from ._lineax._operator import SparseMatrixLinearOperator
-from ._lineax._solvers import Preconditioned, SparseLU, jacobi_preconditioner
 from ._lineax._structure import SparseStructure
+from ._lineax._superlu import SparseLU
 
 __all__ = [
     "SparseMatrixLinearOperator",

@@ -138,7 +138,7 @@ def scale_by_sparse_newton(
 
     Example:
         >>> import jax.numpy as jnp, optax
-        >>> f = lambda x: jnp.sum(x**4 + (x[1:] - x[:-1]) ** 2)
+        >>> f = lambda x: jnp.sum(x**4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> newton = scale_by_sparse_newton()
         >>> x = jnp.ones(5)
         >>> p, _ = newton.update(jax.grad(f)(x), newton.init(x), x, value_fn=f)
@@ -310,7 +310,7 @@ def sparse_newton(
 
     Example:
         >>> import jax.numpy as jnp, optax
-        >>> f = lambda x: jnp.sum((x - 3.0) ** 4 + (x[1:] - x[:-1]) ** 2)
+        >>> f = lambda x: jnp.sum((x - 3.0) ** 4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> opt, x = sparse_newton(), jnp.zeros(8)
         >>> state = opt.init(x)
         >>> for _ in range(30):

@@ -247,24 +247,24 @@ def test_sparse_lu_jit_vmap_and_state_reuse():
 
 
 def test_sparse_lu_factorization_is_reused():
-    from asdex_opt._lineax import _solvers
+    from asdex_opt._lineax import _superlu
 
     # Keep the cache private to this test's matrix by using a fresh, unique one.
     op = SparseMatrixLinearOperator(random_sparse(15, 15, seed=123, dominant=True))
     factor_calls = []
-    original = _solvers._Factorization.__init__
+    original = _superlu._Factorization.__init__
 
     def counting_init(self, *args, **kwargs):
         factor_calls.append(1)
         original(self, *args, **kwargs)
 
-    _solvers._Factorization.__init__ = counting_init
+    _superlu._Factorization.__init__ = counting_init
     try:
         loss = jax.jit(jax.grad(lambda b: jnp.sum(lx.linear_solve(op, b, SparseLU()).value ** 2)))
         for k in range(3):
             loss(jnp.arange(15.0) + k)
     finally:
-        _solvers._Factorization.__init__ = original
+        _superlu._Factorization.__init__ = original
     assert len(factor_calls) == 1  # forward and transposed solves share one factorization
 
 
@@ -337,15 +337,15 @@ def _counting(monkeypatch, cls, name):
 
 
 def test_sparse_lu_orders_once_per_pattern(monkeypatch):
-    from asdex_opt._lineax import _solvers
+    from asdex_opt._lineax import _superlu
 
     # A pattern no other test uses, as the cache is global.
     h = SparseMatrixLinearOperator(
         random_sparse(40, 40, seed=321, density=0.05, symmetric=True), lx.symmetric_tag
     )
     eye = lx.IdentityLinearOperator(h.in_structure())
-    patterns = _counting(monkeypatch, _solvers._Pattern, "__init__")
-    factorizations = _counting(monkeypatch, _solvers._Factorization, "__init__")
+    patterns = _counting(monkeypatch, _superlu._Pattern, "__init__")
+    factorizations = _counting(monkeypatch, _superlu._Factorization, "__init__")
     solve = jax.jit(lambda lam, b: lx.linear_solve(fold_sparse(h + lam * eye), b, SparseLU()).value)
     b = jnp.linspace(-1.0, 1.0, 40)
     for lam in (20.0, 40.0, 80.0):  # the shifted systems of a Newton step
@@ -358,7 +358,7 @@ def test_sparse_lu_orders_once_per_pattern(monkeypatch):
 
 
 def test_sparse_lu_orders_dense_rows_last_without_fill():
-    from asdex_opt._lineax import _solvers
+    from asdex_opt._lineax import _superlu
 
     n = 500  # an arrowhead: dense first row and column plus the diagonal
     k = np.arange(1, n)
@@ -366,9 +366,9 @@ def test_sparse_lu_orders_dense_rows_last_without_fill():
     cols = np.r_[np.arange(n), k, np.zeros(n - 1, int)]
     data = np.r_[np.full(n, 4.0 * n), np.ones(2 * (n - 1))]
     indices = np.stack([rows, cols], axis=1).astype(np.int32)
-    pattern = _solvers._Pattern(indices, (n, n))
+    pattern = _superlu._Pattern(indices, (n, n))
     assert pattern.order[-1] == 0
-    lu = _solvers._Factorization(pattern, data).lu
+    lu = _superlu._Factorization(pattern, data).lu
     assert lu.L.nnz + lu.U.nnz == 4 * n - 2  # no fill-in: L and U are half arrows
     matrix = jsparse.BCOO((jnp.asarray(data), jnp.asarray(indices)), shape=(n, n))
     b = jnp.cos(jnp.arange(float(n)))
@@ -377,19 +377,19 @@ def test_sparse_lu_orders_dense_rows_last_without_fill():
 
 
 def test_sparse_lu_nonsymmetric_pattern_uses_colamd(monkeypatch):
-    from asdex_opt._lineax import _solvers
+    from asdex_opt._lineax import _superlu
 
     specs = []
-    original = _solvers._superlu_ordering
+    original = _superlu._superlu_ordering
     monkeypatch.setattr(
-        _solvers,
+        _superlu,
         "_superlu_ordering",
         lambda pattern, spec: specs.append(spec) or original(pattern, spec),
     )
     matrix = random_sparse(30, 30, seed=11, density=0.08, dominant=True)
     indices = np.asarray(matrix.indices)
-    _solvers._Pattern(indices, matrix.shape)
-    _solvers._Pattern(np.concatenate([indices, indices[:, ::-1]]), matrix.shape)
+    _superlu._Pattern(indices, matrix.shape)
+    _superlu._Pattern(np.concatenate([indices, indices[:, ::-1]]), matrix.shape)
     assert specs == ["COLAMD", "MMD_AT_PLUS_A"]
 
 

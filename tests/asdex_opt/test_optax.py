@@ -156,10 +156,10 @@ def test_equinox_mlp_fit_by_sparse_gauss_newton():
 
 def test_default_solver_follows_the_pattern(monkeypatch):
     """Separable problems get the in-JAX block solve (no host SuperLU) and the same answer."""
-    from asdex_opt._lineax import _block_diagonal, _solvers
+    from asdex_opt._lineax import _block_diagonal, _superlu
 
     used = []
-    for module, name in ((_block_diagonal, "BlockDiagonalLU"), (_solvers, "SparseLU")):
+    for module, name in ((_block_diagonal, "BlockDiagonalLU"), (_superlu, "SparseLU")):
         cls = getattr(module, name)
         original = cls.compute
 

@@ -25,8 +25,8 @@ from .._lineax._block_diagonal import BlockDiagonalLU
 from .._lineax._bordered import BorderedBlockLU
 from .._lineax._finite import all_finite
 from .._lineax._operator import SparseMatrixLinearOperator
-from .._lineax._solvers import SparseLU
 from .._lineax._structure import SparseStructure
+from .._lineax._superlu import SparseLU
 from .._lineax._take import take
 
 __all__ = [

@@ -81,7 +81,10 @@ def dot_general_terms(equation: Equation) -> Curvature | list[Terms]:
     (constant) operand has no pattern, so then there are no pairs to find at all.
 
     Example:
-        >>> register_rule("dot_general", dot_general_rule, curvature=dot_general_terms)
+        >>> from asdex.detection._rules import register_rule  # doctest: +SKIP
+        >>> register_rule(  # doctest: +SKIP
+        ...     "dot_general", dot_general_rule, curvature=dot_general_terms
+        ... )
     """
     (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = equation.params["dimension_numbers"]
     lhs, rhs = equation.operands

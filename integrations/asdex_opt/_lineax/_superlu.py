@@ -1,7 +1,7 @@
-"""Sparse Lineax solvers: direct (SuperLU on the host) and preconditioned Krylov."""
+"""A sparse direct Lineax solver: SuperLU on the host, with ordering and factorization reuse."""
 
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -10,12 +10,12 @@ import lineax as lx
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
-from jaxtyping import Array, PyTree
+from jaxtyping import Array
 
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
 
-__all__ = ["Preconditioned", "SparseLU", "jacobi_preconditioner"]
+__all__ = ["SparseLU"]
 
 
 def _dense_threshold(n: int) -> float:
@@ -293,200 +293,3 @@ class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
     def assume_full_rank(self) -> bool:
         """Only nonsingular operators are supported."""
         return True
-
-
-def jacobi_preconditioner(operator: lx.AbstractLinearOperator) -> lx.AbstractLinearOperator:
-    """The Jacobi (inverse-diagonal) preconditioner of an operator.
-
-    Zero diagonal entries are replaced by one. For a positive or negative semidefinite
-    operator the result is ``diag(1 / |d|)``, tagged positive semidefinite as
-    ``lineax.CG`` requires (CG solves ``-A x = -b`` for negative definite ``A``).
-
-    Args:
-        operator: Any square operator supported by ``lineax.diagonal``.
-
-    Returns:
-        A diagonal operator, to pass as ``options={"preconditioner": ...}``.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> from jax.experimental.sparse import BCOO
-        >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]])))
-        >>> lx.diagonal(jacobi_preconditioner(A))
-        Array([0.25, 0.5 ], dtype=float32)
-    """
-    diag = lx.diagonal(operator)
-    definite = lx.is_positive_semidefinite(operator) or lx.is_negative_semidefinite(operator)
-    if definite:
-        diag = jnp.abs(diag)
-    inverse = jnp.where(diag == 0, 1, 1 / jnp.where(diag == 0, 1, diag))
-    preconditioner = lx.DiagonalLinearOperator(inverse)
-    if definite:
-        return lx.TaggedLinearOperator(preconditioner, lx.positive_semidefinite_tag)
-    return preconditioner
-
-
-_PRECONDITIONERS = {"jacobi": jacobi_preconditioner}
-
-
-class _PreconditionedState(eqx.Module):
-    inner: PyTree[Any]
-    preconditioner: lx.AbstractLinearOperator
-
-
-class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
-    """An iterative Lineax solver with a preconditioner built from the operator.
-
-    Wraps ``lineax.CG``, ``lineax.GMRES`` or ``lineax.BiCGStab``: at ``init`` the
-    preconditioner is built once from the operator (for ``"jacobi"``, from its diagonal,
-    which is cheap for a `SparseMatrixLinearOperator` or a sum like ``H + λI``) and then
-    passed to every solve, including the transposed solves of differentiation.
-
-    Attributes:
-        solver: The inner Krylov solver.
-        preconditioner: Which preconditioner to build; only ``"jacobi"`` for now.
-
-    Example:
-        >>> import jax.numpy as jnp, lineax as lx
-        >>> from jax.experimental.sparse import BCOO
-        >>> A = BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]]))
-        >>> op = SparseMatrixLinearOperator(A, lx.positive_semidefinite_tag)
-        >>> solver = Preconditioned(lx.CG(rtol=1e-6, atol=1e-6))
-        >>> lx.linear_solve(op, jnp.array([5.0, 3.0]), solver).value
-        Array([1., 1.], dtype=float32)
-    """
-
-    solver: lx.AbstractLinearSolver
-    preconditioner: Literal["jacobi"] = "jacobi"
-
-    def __check_init__(self):
-        if self.preconditioner not in _PRECONDITIONERS:
-            raise ValueError(
-                f"Unknown preconditioner {self.preconditioner!r}; expected one of "
-                f"{sorted(_PRECONDITIONERS)}."
-            )
-
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Builds the preconditioner and the inner solver's state."""
-        if "preconditioner" in options:
-            raise ValueError(
-                "`Preconditioned` builds its own preconditioner; pass "
-                "`options={'preconditioner': ...}` to the inner solver directly instead."
-            )
-        preconditioner = _PRECONDITIONERS[self.preconditioner](operator)
-        return _PreconditionedState(self.solver.init(operator, options), preconditioner)
-
-    def compute(
-        self, state: _PreconditionedState, vector: PyTree[Array], options: dict[str, Any]
-    ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
-        """Runs the inner solver with the preconditioner (CG: see `_preconditioned_cg`)."""
-        if type(self.solver) is lx.CG:
-            operator, is_nsd = state.inner  # the state of `lineax.CG.init`
-            return _preconditioned_cg(
-                self.solver, operator, is_nsd.value, state.preconditioner, vector, options
-            )
-        options = {**options, "preconditioner": state.preconditioner}
-        return self.solver.compute(state.inner, vector, options)
-
-    def transpose(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Transposes the inner state and the preconditioner."""
-        inner, options = self.solver.transpose(state.inner, options)
-        return _PreconditionedState(inner, state.preconditioner.transpose()), options
-
-    def conj(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Conjugates the inner state and the preconditioner."""
-        inner, options = self.solver.conj(state.inner, options)
-        return _PreconditionedState(inner, lx.conj(state.preconditioner)), options
-
-    def assume_full_rank(self) -> bool:
-        """As the inner solver."""
-        return self.solver.assume_full_rank()
-
-
-def _preconditioned_cg(
-    cg: lx.CG,
-    operator: lx.AbstractLinearOperator,
-    is_nsd: bool,
-    preconditioner: lx.AbstractLinearOperator,
-    vector: PyTree[Array],
-    options: dict[str, Any],
-) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
-    """Preconditioned CG with ``cg``'s tolerances and a scale-invariant breakdown test.
-
-    The same iteration, stopping test and results as ``lineax.CG.compute``, except for
-    its breakdown test ``|pᵀAp| ≤ 100 n ε |rᵀz|`` (``z = M⁻¹r``), which compares
-    quantities of different scales once a preconditioner is used: ``pᵀAp / rᵀz`` is a
-    Rayleigh quotient of ``M⁻¹A``, about 1 for a Jacobi-preconditioned matrix, while
-    ``100 n ε`` exceeds 1 in float32 from n ≈ 84 000, so every solve "broke down" into
-    NaN at its first step. Here a step breaks down only when the curvature ``pᵀAp`` is
-    not positive (``A`` not positive definite), as in exact arithmetic.
-    """
-    y0 = options["y0"] if "y0" in options else jax.tree.map(jnp.zeros_like, vector)
-    leaves = jax.tree.leaves(vector)
-    size = sum(leaf.size for leaf in leaves)
-    max_steps = 10 * size if cg.max_steps is None else cg.max_steps
-    tolerances = (cg.atol, cg.rtol)
-    has_scale = not all(isinstance(t, int | float) and t == 0 for t in tolerances)
-    b_scale = jax.tree.map(lambda b: cg.atol + cg.rtol * jnp.abs(b), vector)
-
-    def tree_dot(a, b):
-        return sum(
-            jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-        )
-
-    def axpy(alpha, x, y):
-        return jax.tree.map(lambda u, v: alpha * u + v, x, y)
-
-    def residual(y):
-        return jax.tree.map(jnp.subtract, vector, operator.mv(y))
-
-    def not_converged(r, diff, y):
-        if not has_scale:
-            return jnp.array(True)
-        y_scale = jax.tree.map(lambda v: cg.atol + cg.rtol * jnp.abs(v), y)
-        norm1 = cg.norm(jax.tree.map(jnp.divide, r, b_scale))
-        norm2 = cg.norm(jax.tree.map(jnp.divide, diff, y_scale))
-        return (norm1 > 1) | (norm2 > 1)
-
-    def cond(carry):
-        diff, y, r, _, gamma, step = carry
-        return (gamma > 0) & (step < max_steps) & not_converged(r, diff, y)
-
-    def body(carry):
-        _, y, r, p, gamma, step = carry
-        mat_p = operator.mv(p)
-        curvature = tree_dot(mat_p, p)
-        alpha = jnp.where(curvature > 0, gamma / curvature, jnp.nan)
-        diff = jax.tree.map(lambda u: alpha * u, p)
-        y = jax.tree.map(jnp.add, y, diff)
-        step = step + 1
-        if cg.stabilise_every is None:
-            r = axpy(-alpha, mat_p, r)
-        elif cg.stabilise_every == 1:
-            r = residual(y)
-        else:
-            r = jax.lax.cond(
-                step % cg.stabilise_every == 0,
-                lambda: residual(y),
-                lambda: axpy(-alpha, mat_p, r),
-            )
-        z = preconditioner.mv(r)
-        gamma, gamma_prev = tree_dot(z, r), gamma
-        p = axpy(gamma / gamma_prev, p, z)
-        return diff, y, r, p, gamma, step
-
-    r0 = residual(y0)
-    p0 = preconditioner.mv(r0)
-    infinite = jax.tree.map(lambda v: jnp.full_like(v, jnp.inf), y0)
-    carry = (infinite, y0, r0, p0, tree_dot(p0, r0), jnp.array(0))
-    _, solution, _, _, _, num_steps = jax.lax.while_loop(cond, body, carry)
-    if cg.max_steps is None:
-        failure = lx.RESULTS.singular
-    elif has_scale:
-        failure = lx.RESULTS.max_steps_reached
-    else:
-        failure = lx.RESULTS.successful
-    result = lx.RESULTS.where(num_steps == max_steps, failure, lx.RESULTS.successful)
-    if is_nsd:
-        solution = jax.tree.map(jnp.negative, solution)
-    return solution, result, {"num_steps": num_steps, "max_steps": cg.max_steps}

@@ -300,7 +300,8 @@ def sparse_newton(
     Args:
         learning_rate: Optional global scaling; by default the line search sets the
             step size.
-        linear_solver: The Lineax solver for the Newton systems.
+        linear_solver: The Lineax solver for the Newton systems; ``None`` picks one
+            from the pattern, as `scale_by_sparse_newton` does.
         linesearch: The line search; ``None`` means
             ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
             initial_guess_strategy="one")`` (the unit Newton step is tried first).
@@ -344,7 +345,8 @@ def sparse_gauss_newton(
         residual_fn: The residual function.
         learning_rate: Optional global scaling; by default the line search sets the
             step size.
-        linear_solver: The Lineax solver for the Gauss-Newton systems.
+        linear_solver: The Lineax solver for the Gauss-Newton systems; ``None`` picks
+            one from the pattern of ``JᵀJ``.
         linesearch: The line search; ``None`` means a zoom line search trying the
             unit step first, as in `sparse_newton`.
 

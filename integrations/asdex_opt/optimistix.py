@@ -14,9 +14,11 @@ evaluates exact sparse Hessians or Jacobians with asdex at every accepted step:
   `GaussNewtonDescent`, `LevenbergMarquardtDescent`) and abstract solvers, to combine
   with other Optimistix searches.
 
-All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax solver,
-by default the sparse direct `asdex_opt.lineax.SparseLU`; the Newton minimisers pick
-`asdex_opt.lineax.BlockDiagonalLU` instead when the Hessian splits into small blocks).
+All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax solver;
+by default a direct one chosen from the pattern of the matrix solved, at ``init``:
+`asdex_opt.lineax.BlockDiagonalLU` when it splits into small blocks,
+`asdex_opt.lineax.BorderedBlockLU` when it does so once a few dense rows and columns
+are set aside, both in JAX, and else `asdex_opt.lineax.SparseLU`, SuperLU on the host).
 ``y0`` may be any pytree of arrays: it is flattened with ``jax.flatten_util.ravel_pytree``.
 
 Example:

@@ -189,6 +189,9 @@ def test_default_solver_follows_the_pattern(monkeypatch):
     assert set(used) == {"BlockDiagonalLU"}  # compute is traced once per shift attempt
 
     used.clear()
+    def wide(x):  # couples x_i with x_{i+2}: one component of 40, pentadiagonal
+        return jnp.sum((x[2:] - x[:-2] ** 2) ** 2) + jnp.sum((1 - x) ** 2)
+
     x = jnp.linspace(-1.0, 1.0, 40)
-    p, _ = newton.update(jax.grad(rosenbrock)(x), newton.init(x), x, value_fn=rosenbrock)
-    assert set(used) == {"SparseLU"}  # a chain: one component of 40 variables
+    p, _ = newton.update(jax.grad(wide)(x), newton.init(x), x, value_fn=wide)
+    assert set(used) == {"SparseLU"}

@@ -105,3 +105,25 @@ def test_block_solver_structure_outside_the_blocks_falls_back():
     coupled = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 4.0, 1.0]), structure)
     result = lx.linear_solve(coupled, jnp.ones(2), solver, throw=False).result
     assert result == lx.RESULTS.singular
+
+
+def test_tridiagonal_structure_answers_lineax_and_gives_its_bands():
+    n = 7
+    indices = np.array([(i, j) for i in range(n) for j in (i - 1, i, i + 1) if 0 <= j < n])
+    indices = np.concatenate([indices, [[3, 4]]])  # a duplicate: entries sum
+    structure = SparseStructure(indices, (n, n))
+    data = jnp.arange(1.0, len(indices) + 1.0)
+    operator = SparseMatrixLinearOperator.from_structure(data, structure)
+    assert lx.is_tridiagonal(operator) and structure.is_tridiagonal
+    dense = operator.as_matrix()
+    diagonal, lower, upper = lx.tridiagonal(operator)
+    np.testing.assert_array_equal(diagonal, jnp.diag(dense))
+    np.testing.assert_array_equal(lower, jnp.diag(dense, -1))
+    np.testing.assert_array_equal(upper, jnp.diag(dense, 1))
+    b = jnp.ones(n)
+    x = lx.linear_solve(operator, b, lx.Tridiagonal()).value
+    np.testing.assert_allclose(x, jnp.linalg.solve(dense, b), rtol=1e-5)
+
+    wide = SparseStructure(np.array([[0, 2], [1, 1]]), (3, 3))
+    assert not wide.is_tridiagonal
+    assert not lx.is_tridiagonal(SparseMatrixLinearOperator.from_structure(jnp.ones(2), wide))

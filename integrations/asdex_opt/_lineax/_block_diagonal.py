@@ -14,10 +14,10 @@ from jaxtyping import Array
 
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
-from ._structure import SparseStructure
-from ._take import take
+from ._structure import SparseStructure, gather_plan
+from ._take import gather_entries, pad_take, take
 
-__all__ = ["BlockDiagonalLU", "BlockLayout", "gather_entries", "gather_plan", "solve_blocks"]
+__all__ = ["BlockDiagonalLU", "BlockLayout", "solve_blocks"]
 
 
 class _BlockState(eqx.Module):
@@ -95,39 +95,6 @@ class BlockLayout:
             return None
         target = self.slot[rows] * self.size + self.position[cols]
         return gather_plan(target, self.num_blocks * self.size**2)
-
-
-def gather_plan(target: np.ndarray, size: int) -> np.ndarray:
-    """For each of ``size`` outputs, the stored entries summed into it.
-
-    Args:
-        target: For each stored entry, its output position, or ``-1`` to leave it out.
-        size: Number of outputs.
-
-    Returns:
-        ``(size, k)`` indices into the stored entries, padded with ``target.size`` (a
-        zero appended to the entries).
-
-    Example:
-        >>> gather_plan(np.array([1, -1, 1]), 3).tolist()
-        [[3, 3], [0, 2], [3, 3]]
-    """
-    kept = np.flatnonzero(target >= 0)
-    order = kept[np.argsort(target[kept], kind="stable")]
-    counts = np.bincount(target[kept], minlength=size)
-    width = max(int(counts.max(initial=0)), 1)
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(order.size) - starts[target[order]]
-    plan = np.full((size, width), target.size)
-    plan[target[order], rank] = order
-    return plan
-
-
-def gather_entries(data: Array, plan: np.ndarray) -> Array:
-    """The outputs of a `gather_plan` from the stored entries ``data``."""
-    if plan.shape[1] == 1:
-        return _pad_take(data, plan[:, 0])
-    return _pad_take(data, plan.reshape(-1)).reshape(plan.shape).sum(axis=1)
 
 
 class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
@@ -228,7 +195,7 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
             blocks = _gather_blocks(layout, operator.data.astype(dtype), plan)
             fits = jnp.array(True)
         shape = (layout.num_blocks, layout.size)
-        rhs = _pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
+        rhs = pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
         solution = solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
         solution = take(solution.reshape(-1), layout.slot)
         # A singular block gives a non-finite solution, which Lineax reports as singular.
@@ -248,13 +215,6 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
     def assume_full_rank(self) -> bool:
         """Only nonsingular operators are supported."""
         return True
-
-
-def _pad_take(values: Array, indices: np.ndarray) -> Array:
-    """``values`` with a zero appended, at ``indices`` (the zero only where indexed)."""
-    if indices.size and indices.max() >= values.shape[0]:
-        values = jnp.concatenate([values, jnp.zeros(1, values.dtype)])
-    return take(values, indices)
 
 
 def _gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:

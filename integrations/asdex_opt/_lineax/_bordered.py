@@ -13,10 +13,10 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._block_diagonal import BlockDiagonalLU, gather_entries, gather_plan, solve_blocks
+from ._block_diagonal import BlockDiagonalLU, solve_blocks
 from ._operator import SparseMatrixLinearOperator
-from ._structure import SparseStructure
-from ._take import take
+from ._structure import SparseStructure, gather_plan
+from ._take import gather_entries, take
 
 __all__ = ["BorderedBlockLU"]
 

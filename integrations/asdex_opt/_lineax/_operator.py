@@ -9,7 +9,7 @@ from jax.experimental import sparse as jsparse
 from jaxtyping import Array
 
 from ._structure import SparseStructure
-from ._take import take
+from ._take import gather_entries, take
 
 __all__ = ["SparseMatrixLinearOperator"]
 
@@ -200,6 +200,10 @@ def _(operator):
 
 @lx.tridiagonal.register(SparseMatrixLinearOperator)
 def _(operator):
+    if operator.structure is not None:
+        data = operator.data
+        plans = (operator.structure.band_plan(offset) for offset in (0, -1, 1))
+        return tuple(gather_entries(data, plan) for plan in plans)
     return _band(operator, 0), _band(operator, -1), _band(operator, 1)
 
 
@@ -233,7 +237,10 @@ def _(operator):
 
 @lx.is_tridiagonal.register(SparseMatrixLinearOperator)
 def _(operator):
-    return lx.tridiagonal_tag in operator.tags or lx.diagonal_tag in operator.tags
+    if lx.tridiagonal_tag in operator.tags or lx.diagonal_tag in operator.tags:
+        return True
+    # A static structure is known when tracing, so it can answer this static query.
+    return operator.structure is not None and operator.structure.is_tridiagonal
 
 
 def _tag_check(tag: object):

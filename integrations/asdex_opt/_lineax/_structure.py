@@ -5,7 +5,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["SparseStructure"]
+__all__ = ["SparseStructure", "gather_plan"]
 
 
 class SparseStructure:
@@ -59,6 +59,19 @@ class SparseStructure:
         return SparseStructure(self.indices[:, ::-1], self.shape[::-1])
 
     @functools.cached_property
+    def is_tridiagonal(self) -> bool:
+        """Whether every stored entry lies on the diagonal or next to it."""
+        return bool(np.all(np.abs(self.indices[:, 0] - self.indices[:, 1]) <= 1))
+
+    def band_plan(self, offset: int) -> np.ndarray:
+        """The `gather_plan` of the band ``A[i, i + offset]``, entry ``min(i, i + offset)``."""
+        rows, cols = self.indices.T
+        m, n = self.shape
+        length = max(0, min(m, n - offset) if offset >= 0 else min(m + offset, n))
+        target = np.where(cols - rows == offset, np.minimum(rows, cols), -1)
+        return gather_plan(target, length)
+
+    @functools.cached_property
     def diagonal_mask(self) -> np.ndarray:
         """Which stored entries lie on the diagonal."""
         return self.indices[:, 0] == self.indices[:, 1]
@@ -98,3 +111,29 @@ class SparseStructure:
             source[present] = order[found[present]]
         indices = np.stack([merged // self.shape[1], merged % self.shape[1]], axis=1)
         return SparseStructure(indices, self.shape), source
+
+
+def gather_plan(target: np.ndarray, size: int) -> np.ndarray:
+    """For each of ``size`` outputs, the stored entries summed into it.
+
+    Args:
+        target: For each stored entry, its output position, or ``-1`` to leave it out.
+        size: Number of outputs.
+
+    Returns:
+        ``(size, k)`` indices into the stored entries, padded with ``target.size`` (a
+        zero appended to the entries).
+
+    Example:
+        >>> gather_plan(np.array([1, -1, 1]), 3).tolist()
+        [[3, 3], [0, 2], [3, 3]]
+    """
+    kept = np.flatnonzero(target >= 0)
+    order = kept[np.argsort(target[kept], kind="stable")]
+    counts = np.bincount(target[kept], minlength=size)
+    width = max(int(counts.max(initial=0)), 1)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(order.size) - starts[target[order]]
+    plan = np.full((size, width), target.size)
+    plan[target[order], rank] = order
+    return plan

@@ -1,10 +1,11 @@
 """Indexing by constant (NumPy) indices, as a slice where the indices allow."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-__all__ = ["take"]
+__all__ = ["gather_entries", "pad_take", "take"]
 
 
 def take(values: Array, indices: np.ndarray) -> Array:
@@ -25,3 +26,17 @@ def take(values: Array, indices: np.ndarray) -> Array:
         if np.array_equal(indices, np.arange(start, start + indices.size)):
             return jax.lax.slice_in_dim(values, start, start + indices.size)
     return values[indices]
+
+
+def pad_take(values: Array, indices: np.ndarray) -> Array:
+    """``values`` with a zero appended, at ``indices`` (the zero only where indexed)."""
+    if indices.size and indices.max() >= values.shape[0]:
+        values = jnp.concatenate([values, jnp.zeros(1, values.dtype)])
+    return take(values, indices)
+
+
+def gather_entries(data: Array, plan: np.ndarray) -> Array:
+    """The outputs of a `gather_plan` from the stored entries ``data``."""
+    if plan.shape[1] == 1:
+        return pad_take(data, plan[:, 0])
+    return pad_take(data, plan.reshape(-1)).reshape(plan.shape).sum(axis=1)

@@ -102,8 +102,11 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
     `BlockDiagonalLU` (dense LU of every block, in JAX) when the pattern splits into
     connected components of at most 16 variables, e.g. separable or block-separable
     objectives; `BorderedBlockLU` (in JAX too) when it does so after setting aside at
-    most 16 variables coupled to more than 16 others (arrowhead patterns); `SparseLU`
-    (SuperLU on the host) otherwise.
+    most 16 variables coupled to more than 16 others (arrowhead patterns);
+    ``lineax.Tridiagonal`` (LAPACK's ``gtsv``) for a tridiagonal pattern in the given
+    order, e.g. a chain; `SparseLU` (SuperLU on the host) otherwise. The structured
+    operators of asdex_opt's solvers answer ``lineax.is_tridiagonal`` from their
+    structure, which ``lineax.Tridiagonal`` needs.
 
     Example:
         >>> import numpy as np
@@ -114,7 +117,11 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
     if block is not None:
         return block
     bordered = BorderedBlockLU.from_pattern(rows, cols, n)
-    return DEFAULT_SOLVER if bordered is None else bordered
+    if bordered is not None:
+        return bordered
+    if np.all(np.abs(np.asarray(rows) - np.asarray(cols)) <= 1):
+        return lx.Tridiagonal()
+    return DEFAULT_SOLVER
 
 
 def hessian_evaluator(

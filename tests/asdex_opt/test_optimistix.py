@@ -225,7 +225,15 @@ def test_default_linear_solver_follows_the_pattern():
         return jnp.sum((y[1:] - y[:-1] ** 2) ** 2) + jnp.sum((y - 2.0) ** 2), args
 
     state = solver.init(chain, y0, None, {}, f_struct, None, frozenset())
-    assert isinstance(state.descent.linear_solver, SparseLU)  # one connected component
+    assert isinstance(state.descent.linear_solver, lx.Tridiagonal)  # a chain
+    sol = optx.minimise(lambda y, args: chain(y, args)[0], solver, y0)
+    np.testing.assert_allclose(jax.grad(lambda y: chain(y, None)[0])(sol.value), 0, atol=1e-6)
+
+    def wide(y, args):  # couples y_i and y_{i+2}: pentadiagonal, one component
+        return jnp.sum((y[2:] - y[:-2] ** 2) ** 2) + jnp.sum((y - 2.0) ** 2), args
+
+    state = solver.init(wide, y0, None, {}, f_struct, None, frozenset())
+    assert isinstance(state.descent.linear_solver, SparseLU)
 
 
 # ---------------------------------------------------------------------------------------

@@ -312,8 +312,8 @@ _INIT_DOC = """Builds the solver.
             atol: Absolute tolerance for terminating the solve.
             norm: The norm for the convergence criteria.
             linear_solver: The Lineax solver for the sparse systems. ``None`` picks a
-                direct solver from the pattern at ``init``: `BlockDiagonalLU` (in JAX)
-                for blocks of at most 16 variables, else `SparseLU`.
+                direct solver from the pattern at ``init`` (see `choose_solver`):
+                in JAX for block, arrowhead and tridiagonal patterns, else `SparseLU`.
                 ``Preconditioned(lineax.CG(...))`` suits the symmetric positive
                 definite normal equations of large problems.
             verbose: Whether to print the loss and step size at every step.

@@ -233,7 +233,9 @@ _INIT_DOC = """
             linear_solver: The Lineax solver for the (shifted) Newton systems. The
                 default ``None`` picks a direct solve from the detected pattern:
                 `BlockDiagonalLU` (in JAX) when the Hessian splits into blocks of at most
-                16 variables, else `SparseLU` (SuperLU through a host callback). For
+                16 variables, `BorderedBlockLU` (in JAX) when it does so once at most 16
+                densely coupled variables are set aside, ``lineax.Tridiagonal`` for a
+                chain, else `SparseLU` (SuperLU through a host callback). For
                 very large problems ``Preconditioned(lineax.CG(...))`` is an iterative
                 alternative.
             verbose: Whether to print the loss and step size at every step.

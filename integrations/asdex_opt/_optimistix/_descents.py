@@ -94,8 +94,9 @@ def shifted_newton_direction(
             from Nocedal & Wright's initial shift.
 
     Returns:
-        ``(p, τ, result)``; ``result`` is ``RESULTS.nonfinite`` for non-finite ``g`` or
-        ``H``, ``RESULTS.successful`` otherwise.
+        ``(p, τ, result)``; ``result`` is ``RESULTS.nonfinite`` for a non-finite ``g``,
+        or a non-finite ``H`` that spoils the first solve, ``RESULTS.successful``
+        otherwise.
     """
     dtype = grad.dtype
     eps = jnp.finfo(dtype).eps

@@ -12,20 +12,15 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._fold import fold_sparse
+from ._direct import AbstractSparseDirectSolver, SparseSolveState
 from ._operator import SparseMatrixLinearOperator
-from ._structure import SparseStructure, gather_plan
+from ._structure import HashedByKey, SparseStructure, gather_plan
 from ._take import gather_entries, pad_take, take
 
-__all__ = ["BlockDiagonalLU", "BlockLayout", "solve_blocks"]
+__all__ = ["BlockDiagonalLU", "BlockLayout", "gather_blocks", "solve_blocks"]
 
 
-class _BlockState(eqx.Module):
-    operator: SparseMatrixLinearOperator
-    transpose: bool = eqx.field(static=True)
-
-
-class BlockLayout:
+class BlockLayout(HashedByKey):
     """Which block, and which row within it, every variable belongs to (static, hashable).
 
     Attributes:
@@ -44,12 +39,6 @@ class BlockLayout:
         digest = hashlib.blake2b(self.block.tobytes() + self.position.tobytes(), digest_size=16)
         self._key = (self.num_blocks, self.size, digest.digest())
         self._plans: dict[tuple[SparseStructure, bool], np.ndarray | None] = {}
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BlockLayout) and self._key == other._key
 
     @functools.cached_property
     def slot(self) -> np.ndarray:
@@ -97,7 +86,7 @@ class BlockLayout:
         return gather_plan(target, self.num_blocks * self.size**2)
 
 
-class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
+class BlockDiagonalLU(AbstractSparseDirectSolver):
     """Direct solve of a sparse matrix that is block diagonal up to a permutation.
 
     Built from a sparsity pattern (`from_pattern`) whose graph splits into small
@@ -167,20 +156,8 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         """Size of the largest block."""
         return self.layout.size
 
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Folds the operator into one sparse matrix."""
-        del options
-        if operator.in_size() != operator.out_size():
-            raise ValueError(
-                "`BlockDiagonalLU` may only be used for linear solves with square operators;"
-                f" got an operator of shape ({operator.out_size()}, {operator.in_size()})."
-            )
-        if not isinstance(operator, SparseMatrixLinearOperator):
-            operator = fold_sparse(operator)
-        return _BlockState(operator, transpose=False)
-
     def compute(
-        self, state: _BlockState, vector: Array, options: dict[str, Any]
+        self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
         """Assembles the dense blocks and solves them all at once."""
         del options
@@ -192,7 +169,7 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         if plan is None:
             blocks, fits = _scatter_blocks(layout, operator, state.transpose, dtype)
         else:
-            blocks = _gather_blocks(layout, operator.data.astype(dtype), plan)
+            blocks = gather_blocks(layout, operator.data.astype(dtype), plan)
             fits = jnp.array(True)
         shape = (layout.num_blocks, layout.size)
         rhs = pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
@@ -202,22 +179,8 @@ class BlockDiagonalLU(lx.AbstractLinearSolver[_BlockState]):
         result = lx.RESULTS.where(fits, lx.RESULTS.successful, lx.RESULTS.singular)
         return solution, result, {}
 
-    def transpose(self, state: _BlockState, options: dict[str, Any]):
-        """Same blocks, transposed."""
-        del options
-        return _BlockState(state.operator, transpose=not state.transpose), {}
 
-    def conj(self, state: _BlockState, options: dict[str, Any]):
-        """The conjugated matrix."""
-        del options
-        return _BlockState(lx.conj(state.operator), transpose=state.transpose), {}
-
-    def assume_full_rank(self) -> bool:
-        """Only nonsingular operators are supported."""
-        return True
-
-
-def _gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
+def gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
     """The flattened blocks from the stored entries, by the layout's gather plan."""
     blocks = gather_entries(data, plan)
     if layout.padding.any():

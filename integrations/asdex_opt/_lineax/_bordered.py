@@ -13,20 +13,15 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._block_diagonal import BlockDiagonalLU, solve_blocks
-from ._operator import SparseMatrixLinearOperator
-from ._structure import SparseStructure, gather_plan
+from ._block_diagonal import BlockDiagonalLU, gather_blocks, solve_blocks
+from ._direct import AbstractSparseDirectSolver, SparseSolveState
+from ._structure import HashedByKey, SparseStructure, gather_plan
 from ._take import gather_entries, take
 
 __all__ = ["BorderedBlockLU"]
 
 
-class _BorderedState(eqx.Module):
-    operator: SparseMatrixLinearOperator
-    transpose: bool = eqx.field(static=True)
-
-
-class _Border:
+class _Border(HashedByKey):
     """The split of the variables into small blocks and a dense border (static, hashable).
 
     Attributes:
@@ -40,12 +35,6 @@ class _Border:
         digest = hashlib.blake2b(interior.tobytes() + border.tobytes(), digest_size=16)
         self._key = (digest.digest(), blocks.layout)
         self._plans: dict[tuple[SparseStructure, bool], tuple[np.ndarray, ...]] = {}
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Border) and self._key == other._key
 
     @functools.cached_property
     def position(self) -> np.ndarray:
@@ -102,7 +91,7 @@ class _Border:
         )
 
 
-class BorderedBlockLU(lx.AbstractLinearSolver[_BorderedState]):
+class BorderedBlockLU(AbstractSparseDirectSolver):
     """Direct solve of a sparse matrix made of small blocks and a few dense rows/columns.
 
     Arrowhead-like patterns, e.g. the Hessian of ``Σᵢ g(xᵢ, x₀)``: once the few
@@ -130,6 +119,7 @@ class BorderedBlockLU(lx.AbstractLinearSolver[_BorderedState]):
         >>> solver = BorderedBlockLU.from_pattern(rows, cols, n, max_block_size=2)
         >>> s = SparseStructure(np.unique(np.c_[rows, cols], axis=0), (n, n))
         >>> data = jnp.where(s.indices[:, 0] == s.indices[:, 1], 4.0, 1.0)
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
         >>> A = SparseMatrixLinearOperator.from_structure(data, s)
         >>> x = lx.linear_solve(A, jnp.ones(n), solver).value
         >>> bool(jnp.allclose(A.mv(x), 1.0))
@@ -182,22 +172,17 @@ class BorderedBlockLU(lx.AbstractLinearSolver[_BorderedState]):
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
         """Checks that the operator is square with a static structure."""
-        del options
-        if operator.in_size() != operator.out_size():
-            raise ValueError(
-                "`BorderedBlockLU` may only be used for linear solves with square "
-                f"operators; got shape ({operator.out_size()}, {operator.in_size()})."
-            )
-        if not isinstance(operator, SparseMatrixLinearOperator) or operator.structure is None:
+        state = super().init(operator, options)
+        if state.operator.structure is None:
             raise ValueError(
                 "`BorderedBlockLU` needs a `SparseMatrixLinearOperator` with a static "
                 "structure (`SparseMatrixLinearOperator.from_structure`); use `SparseLU` "
                 "for other operators."
             )
-        return _BorderedState(operator, transpose=False)
+        return state
 
     def compute(
-        self, state: _BorderedState, vector: Array, options: dict[str, Any]
+        self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
         """Solves the blocks with ``k + 1`` right-hand sides, then the Schur complement."""
         del options
@@ -205,10 +190,9 @@ class BorderedBlockLU(lx.AbstractLinearSolver[_BorderedState]):
         layout, k = border.blocks.layout, border.border.size
         dtype = jnp.result_type(vector.dtype, operator.data.dtype)
         data = operator.data.astype(dtype)
-        plans = border.plans(operator.structure, state.transpose)
-        blocks, a_ik, a_ki, a_kk = (gather_entries(data, plan) for plan in plans)
-        if layout.padding.any():
-            blocks = blocks + layout.padding.astype(dtype)
+        block_plan, *border_plans = border.plans(operator.structure, state.transpose)
+        blocks = gather_blocks(layout, data, block_plan)
+        a_ik, a_ki, a_kk = (gather_entries(data, plan) for plan in border_plans)
         shape = (layout.num_blocks, layout.size)
         blocks = blocks.reshape((*shape, layout.size))
         vector = vector.astype(dtype)
@@ -227,17 +211,3 @@ class BorderedBlockLU(lx.AbstractLinearSolver[_BorderedState]):
         solution = take(jnp.concatenate([x_i, x_k]), border.unpermute)
         # Singular blocks or Schur complement give non-finite values: Lineax reports those.
         return solution, lx.RESULTS.successful, {}
-
-    def transpose(self, state: _BorderedState, options: dict[str, Any]):
-        """The same split, transposed matrix."""
-        del options
-        return _BorderedState(state.operator, transpose=not state.transpose), {}
-
-    def conj(self, state: _BorderedState, options: dict[str, Any]):
-        """The conjugated matrix."""
-        del options
-        return _BorderedState(lx.conj(state.operator), transpose=state.transpose), {}
-
-    def assume_full_rank(self) -> bool:
-        """Only nonsingular operators are supported."""
-        return True

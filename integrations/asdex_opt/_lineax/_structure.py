@@ -5,10 +5,26 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["SparseStructure", "gather_plan"]
+__all__ = ["HashedByKey", "SparseStructure", "gather_plan"]
 
 
-class SparseStructure:
+class HashedByKey:
+    """Equality and hash by a content key ``_key``, set in ``__init__``.
+
+    For the static layouts (structures, block plans) that are static fields of Equinox
+    modules: equal content means equal jit cache keys.
+    """
+
+    _key: tuple
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key == other._key
+
+
+class SparseStructure(HashedByKey):
     """The indices of a sparse matrix's stored entries, as a NumPy array.
 
     A `SparseMatrixLinearOperator` carrying a structure promises that its
@@ -38,12 +54,6 @@ class SparseStructure:
         self.indices = indices
         self.shape = (int(shape[0]), int(shape[1]))
         self._key = (self.shape, hashlib.blake2b(indices.tobytes(), digest_size=16).digest())
-
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SparseStructure) and self._key == other._key
 
     def __repr__(self) -> str:
         return f"SparseStructure(shape={self.shape}, nse={self.nse})"

@@ -1,9 +1,8 @@
 """A sparse direct Lineax solver: SuperLU on the host, with ordering and factorization reuse."""
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -12,8 +11,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 from jaxtyping import Array
 
-from ._fold import fold_sparse
-from ._operator import SparseMatrixLinearOperator
+from ._direct import AbstractSparseDirectSolver, SparseSolveState
 
 __all__ = ["SparseLU"]
 
@@ -193,12 +191,7 @@ def _insert(entries: list, entry, maxsize: int) -> None:
 _CACHE = _FactorizationCache(maxsize=4, max_patterns=4)
 
 
-class _SparseLUState(eqx.Module):
-    operator: SparseMatrixLinearOperator
-    transpose: bool = eqx.field(static=True)
-
-
-class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
+class SparseLU(AbstractSparseDirectSolver):
     """Direct sparse LU solver (SciPy's SuperLU) for square nonsingular sparse operators.
 
     Works on a `SparseMatrixLinearOperator`, or on anything `fold_sparse` can fold
@@ -225,6 +218,7 @@ class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
     Example:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
         >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [0.0, 2.0]])))
         >>> lx.linear_solve(A, jnp.array([1.0, 2.0]), SparseLU()).value
         Array([0., 1.], dtype=float32)
@@ -232,22 +226,13 @@ class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
 
     pivot_rtol: float | None = None
 
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Folds the operator into one sparse matrix; the factorization is lazy."""
-        del options
-        if operator.in_size() != operator.out_size():
-            raise ValueError(
-                "`SparseLU` may only be used for linear solves with square operators; got "
-                f"an operator of shape ({operator.out_size()}, {operator.in_size()}). Use "
-                "`Preconditioned(lx.GMRES(...))` on the normal equations, or a "
-                "least-squares solver, for non-square systems."
-            )
-        if not isinstance(operator, SparseMatrixLinearOperator):
-            operator = fold_sparse(operator)
-        return _SparseLUState(operator, transpose=False)
+    non_square_hint: ClassVar[str] = (
+        " Use `Preconditioned(lx.GMRES(...))` on the normal equations, or a least-squares "
+        "solver, for non-square systems."
+    )
 
     def compute(
-        self, state: _SparseLUState, vector: Array, options: dict[str, Any]
+        self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
         """Solves against ``vector``, factoring on the first use of this matrix."""
         del options
@@ -279,17 +264,3 @@ class SparseLU(lx.AbstractLinearSolver[_SparseLUState]):
         )
         result = lx.RESULTS.where(singular, lx.RESULTS.singular, lx.RESULTS.successful)
         return solution, result, {}
-
-    def transpose(self, state: _SparseLUState, options: dict[str, Any]):
-        """Same factorization, solved with the transposed matrix."""
-        del options
-        return _SparseLUState(state.operator, transpose=not state.transpose), {}
-
-    def conj(self, state: _SparseLUState, options: dict[str, Any]):
-        """The conjugated matrix (a new factorization when complex)."""
-        del options
-        return _SparseLUState(lx.conj(state.operator), transpose=state.transpose), {}
-
-    def assume_full_rank(self) -> bool:
-        """Only nonsingular operators are supported."""
-        return True

@@ -256,7 +256,9 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = GaussNewtonDescent(linear_solver or DEFAULT_SOLVER)
+        self.descent = GaussNewtonDescent(
+            DEFAULT_SOLVER if linear_solver is None else linear_solver
+        )
         self.choose_solver = linear_solver is None
         self.search = optx.LearningRate(1.0)
         self.verbose = verbose
@@ -299,7 +301,9 @@ class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = LevenbergMarquardtDescent(linear_solver or DEFAULT_SOLVER)
+        self.descent = LevenbergMarquardtDescent(
+            DEFAULT_SOLVER if linear_solver is None else linear_solver
+        )
         self.choose_solver = linear_solver is None
         self.search = optx.ClassicalTrustRegion()
         self.verbose = verbose

@@ -23,6 +23,7 @@ from ._common import (
     stop_when_done_or_failed,
 )
 from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
+from ._searches import NonmonotoneArmijo
 
 __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
 
@@ -241,6 +242,14 @@ _INIT_DOC = """
             verbose: Whether to print the loss and step size at every step.
 """
 
+_SEARCH_DOC = """            search: The line search. ``None``: monotone backtracking Armijo
+                (``NonmonotoneArmijo(memory=1)``: halving, slope 1e-4, a few ulps of
+                slack for the rounding error of ``f``). ``NonmonotoneArmijo()`` (memory
+                10) lets full Newton steps through along curved valleys: fewer Hessians
+                on Rosenbrock-type problems, at the price of accepted steps that may
+                raise ``f`` for a while.
+"""
+
 
 class SparseNewton(AbstractSparseNewton):
     """Newton's method with the exact sparse Hessian and a backtracking Armijo line search.
@@ -249,8 +258,10 @@ class SparseNewton(AbstractSparseNewton):
     detected and colored once, at ``init``) and solves ``(H + τI) p = g`` with the
     smallest shift ``τ ≥ 0`` of a Nocedal-Wright schedule that makes ``-p`` a descent
     direction (``τ = 0`` whenever ``H`` is safely positive definite, giving pure Newton
-    steps and quadratic convergence). The Armijo search then never accepts an uphill
-    step. See `SparseTrustRegionNewton` for the trust-region variant.
+    steps and quadratic convergence). The default Armijo search then never accepts a
+    step that raises ``f`` (beyond its rounding error); ``search=NonmonotoneArmijo()``
+    trades that for fewer Newton steps along curved valleys. See
+    `SparseTrustRegionNewton` for the trust-region variant.
 
     Works with ``optimistix.minimise`` like any minimiser: pytree ``y0``, ``has_aux``,
     ``max_steps``, ``throw``, ``jit``. ``sol.stats["num_hessians"]`` counts Hessians.
@@ -270,7 +281,7 @@ class SparseNewton(AbstractSparseNewton):
     norm: Callable[[PyTree], Scalar]
     descent: ShiftedNewtonDescent
     choose_solver: bool
-    search: optx.BacktrackingArmijo
+    search: optx.AbstractSearch
     verbose: bool
 
     def __init__(
@@ -280,6 +291,7 @@ class SparseNewton(AbstractSparseNewton):
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
+        search: optx.AbstractSearch | None = None,
     ):
         self.rtol = rtol
         self.atol = atol
@@ -288,7 +300,9 @@ class SparseNewton(AbstractSparseNewton):
             DEFAULT_SOLVER if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
-        self.search = optx.BacktrackingArmijo(decrease_factor=0.5, slope=1e-4)
+        if search is None:
+            search = NonmonotoneArmijo(memory=1)
+        self.search = search
         self.verbose = verbose
 
 
@@ -339,5 +353,5 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
         self.verbose = verbose
 
 
-SparseNewton.__init__.__doc__ = "Builds the solver." + _INIT_DOC
+SparseNewton.__init__.__doc__ = "Builds the solver." + _INIT_DOC + _SEARCH_DOC
 SparseTrustRegionNewton.__init__.__doc__ = "Builds the solver." + _INIT_DOC

@@ -168,9 +168,7 @@ class GatherPlan:
             start = int(self.initial[0])
             if np.array_equal(self.initial, np.arange(start, start + self.nnz)):
                 return jax.lax.slice(flat, (start,), (start + self.nnz,))
-        # Materialize the products first: fused into the gather, they would be
-        # recomputed per read, element by element.
-        return jax.lax.optimization_barrier(flat)[self.initial]
+        return flat[self.initial]
 
     def _substitute_stacked(self, flat: jax.Array, values: jax.Array) -> jax.Array:
         """All substitution levels as one scan; a scratch value absorbs the padding."""

@@ -24,7 +24,11 @@ import optimistix as optx  # noqa: E402
 import sif2jax  # noqa: E402
 
 from asdex_opt.lineax import Preconditioned  # noqa: E402
-from asdex_opt.optimistix import SparseNewton, SparseTrustRegionNewton  # noqa: E402
+from asdex_opt.optimistix import (  # noqa: E402
+    NonmonotoneArmijo,
+    SparseNewton,
+    SparseTrustRegionNewton,
+)
 
 warnings.filterwarnings("ignore")
 GTOL = 1e-6
@@ -44,6 +48,9 @@ def pcg() -> Preconditioned:
 # cache (a fresh `optax.lbfgs()` holds fresh closures and would be traced again).
 MINIMISERS: dict[str, optx.AbstractMinimiser] = {
     "SparseNewton (default: pattern-chosen direct solve)": SparseNewton(1e-12, 1e-12),
+    "SparseNewton (NonmonotoneArmijo)": SparseNewton(
+        1e-12, 1e-12, search=NonmonotoneArmijo()
+    ),
     "SparseTrustRegionNewton": SparseTrustRegionNewton(1e-12, 1e-12),
     "SparseNewton (Jacobi-PCG)": SparseNewton(1e-12, 1e-12, linear_solver=pcg()),
     "optx.BFGS": optx.BFGS(1e-12, 1e-12),
@@ -165,6 +172,7 @@ def main() -> None:
         fn = lambda y, args, p=p: p.objective(y, args)  # noqa: E731
         for solver in [
             "SparseNewton (default: pattern-chosen direct solve)",
+            "SparseNewton (NonmonotoneArmijo)",
             "SparseTrustRegionNewton",
             "optx.LBFGS",
             "optax.lbfgs",

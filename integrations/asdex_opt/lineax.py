@@ -12,7 +12,9 @@
   factorization reuse; `BlockDiagonalLU`: a direct solve, all in JAX, for matrices that
   are block diagonal with small blocks up to a permutation; `BorderedBlockLU`: the same
   for such blocks bordered by a few dense rows and columns (arrowhead patterns), by a
-  Schur complement; `Preconditioned` and
+  Schur complement; `TridiagonalLU`: ``lineax.Tridiagonal``. The direct solvers
+  report in ``stats["positive_definite"]`` whether an operator tagged symmetric and
+  positive semidefinite is positive definite. `Preconditioned` and
   `jacobi_preconditioner`: Krylov solves (``lineax.CG``/``GMRES``/``BiCGStab``)
   preconditioned from the sparse matrix.
 
@@ -33,6 +35,7 @@ from ._lineax._krylov import Preconditioned, jacobi_preconditioner
 from ._lineax._operator import SparseMatrixLinearOperator
 from ._lineax._structure import SparseStructure
 from ._lineax._superlu import SparseLU
+from ._lineax._tridiagonal import TridiagonalLU
 
 __all__ = [
     "SparseMatrixLinearOperator",
@@ -43,6 +46,7 @@ __all__ = [
     "SparseLU",
     "BlockDiagonalLU",
     "BorderedBlockLU",
+    "TridiagonalLU",
     "Preconditioned",
     "jacobi_preconditioner",
 ]

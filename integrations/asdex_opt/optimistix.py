@@ -19,7 +19,7 @@ All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax 
 by default a direct one chosen from the pattern of the matrix solved, at ``init``:
 `asdex_opt.lineax.BlockDiagonalLU` when it splits into small blocks,
 `asdex_opt.lineax.BorderedBlockLU` when it does so once a few dense rows and columns
-are set aside, both in JAX, ``lineax.Tridiagonal`` for a chain, and else
+are set aside, both in JAX, `asdex_opt.lineax.TridiagonalLU` for a chain, and else
 `asdex_opt.lineax.SparseLU`, SuperLU on the host).
 ``y0`` may be any pytree of arrays: it is flattened with ``jax.flatten_util.ravel_pytree``.
 

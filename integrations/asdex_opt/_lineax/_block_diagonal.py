@@ -12,6 +12,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
+from ._definite import POSITIVE_DEFINITE, blocks_positive_definite, claims_positive_definite
 from ._direct import AbstractSparseDirectSolver, SparseSolveState
 from ._operator import SparseMatrixLinearOperator
 from ._structure import HashedByKey, SparseStructure, gather_plan
@@ -172,12 +173,16 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
             blocks = gather_blocks(layout, operator.data.astype(dtype), plan)
             fits = jnp.array(True)
         shape = (layout.num_blocks, layout.size)
+        blocks = blocks.reshape((*shape, layout.size))
         rhs = pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
-        solution = solve_blocks(blocks.reshape((*shape, layout.size)), rhs)
+        solution = solve_blocks(blocks, rhs)
         solution = take(solution.reshape(-1), layout.slot)
         # A singular block gives a non-finite solution, which Lineax reports as singular.
         result = lx.RESULTS.where(fits, lx.RESULTS.successful, lx.RESULTS.singular)
-        return solution, result, {}
+        stats = {}
+        if claims_positive_definite(operator):
+            stats[POSITIVE_DEFINITE] = fits & blocks_positive_definite(blocks)
+        return solution, result, stats
 
 
 def gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:

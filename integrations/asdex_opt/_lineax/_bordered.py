@@ -14,6 +14,7 @@ import scipy.sparse.csgraph
 from jaxtyping import Array
 
 from ._block_diagonal import BlockDiagonalLU, gather_blocks, solve_blocks
+from ._definite import POSITIVE_DEFINITE, blocks_positive_definite, claims_positive_definite
 from ._direct import AbstractSparseDirectSolver, SparseSolveState
 from ._structure import HashedByKey, SparseStructure, gather_plan
 from ._take import gather_entries, take
@@ -210,4 +211,10 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         x_i = take(x_i.reshape(-1), layout.slot)
         solution = take(jnp.concatenate([x_i, x_k]), border.unpermute)
         # Singular blocks or Schur complement give non-finite values: Lineax reports those.
-        return solution, lx.RESULTS.successful, {}
+        stats = {}
+        if claims_positive_definite(operator):
+            # Positive definite exactly when the blocks and the Schur complement are.
+            stats[POSITIVE_DEFINITE] = blocks_positive_definite(
+                blocks
+            ) & blocks_positive_definite(schur[None])
+        return solution, lx.RESULTS.successful, stats

@@ -11,6 +11,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 from jaxtyping import Array
 
+from ._definite import POSITIVE_DEFINITE, claims_positive_definite
 from ._direct import AbstractSparseDirectSolver, SparseSolveState
 
 __all__ = ["SparseLU"]
@@ -115,18 +116,35 @@ class _Pattern:
 
 
 class _Factorization:
-    """A host-side SuperLU factorization of ``A[order][:, order]`` and its values."""
+    """A host-side SuperLU factorization of ``A[order][:, order]`` and its values.
 
-    def __init__(self, pattern: _Pattern, data: np.ndarray):
+    With ``diagonal_pivots`` (for matrices that claim to be positive definite) SuperLU
+    keeps to the diagonal like a Cholesky factorization; ``positive_definite`` then says
+    whether it could and found only positive pivots (Sylvester's criterion).
+    """
+
+    def __init__(self, pattern: _Pattern, data: np.ndarray, diagonal_pivots: bool = False):
         self.pattern, self.data = pattern, data.copy()
+        self.diagonal_pivots = diagonal_pivots
+        self.positive_definite = False
+        options = {"SymmetricMode": True} if diagonal_pivots else None
         try:
-            self.lu = scipy.sparse.linalg.splu(pattern.assemble(data), permc_spec="NATURAL")
+            self.lu = scipy.sparse.linalg.splu(
+                pattern.assemble(data),
+                permc_spec="NATURAL",
+                diag_pivot_thresh=0.0 if diagonal_pivots else None,
+                options=options,
+            )
         except RuntimeError:  # SuperLU: "Factor is exactly singular"
             self.lu = None
             self.min_pivot_ratio = 0.0
-        else:
-            pivots = np.abs(self.lu.U.diagonal())
-            self.min_pivot_ratio = pivots.min() / pivots.max() if pivots.max() > 0 else 0.0
+            return
+        diagonal = self.lu.U.diagonal()
+        pivots = np.abs(diagonal)
+        self.min_pivot_ratio = pivots.min() / pivots.max() if pivots.max() > 0 else 0.0
+        if diagonal_pivots:
+            symmetric = np.array_equal(self.lu.perm_r, self.lu.perm_c)
+            self.positive_definite = bool(symmetric and np.all(diagonal.real > 0))
 
     def solve(self, b: np.ndarray, trans: str) -> np.ndarray:
         """Solves ``A x = b`` (``trans="N"``) or ``Aᵀ x = b`` (``"T"``)."""
@@ -154,13 +172,15 @@ class _FactorizationCache:
         self.entries: list[_Factorization] = []
         self.lock = threading.Lock()
 
-    def get(self, data, indices, shape) -> _Factorization:
+    def get(self, data, indices, shape, diagonal_pivots: bool) -> _Factorization:
         with self.lock:
             pattern = _find(self.patterns, lambda p: p.matches(indices, shape))
             if pattern is not None:
                 entry = _find(
                     self.entries,
-                    lambda e: e.pattern is pattern and np.array_equal(e.data, data),
+                    lambda e: e.pattern is pattern
+                    and e.diagonal_pivots == diagonal_pivots
+                    and np.array_equal(e.data, data),
                 )
                 if entry is not None:
                     return entry
@@ -168,7 +188,7 @@ class _FactorizationCache:
             pattern = _Pattern(indices, shape)
             with self.lock:
                 _insert(self.patterns, pattern, self.max_patterns)
-        entry = _Factorization(pattern, data)
+        entry = _Factorization(pattern, data, diagonal_pivots)
         with self.lock:
             _insert(self.entries, entry, self.maxsize)
         return entry
@@ -205,6 +225,11 @@ class SparseLU(AbstractSparseDirectSolver):
     otherwise), so a new matrix with a known pattern, e.g. the next Hessian or shifted
     system of an optimizer, costs only its numerical factorization.
 
+    An operator tagged symmetric and positive semidefinite is factored with diagonal
+    pivots only, like a Cholesky factorization (stable for positive definite matrices),
+    and the solve's ``stats["positive_definite"]`` says whether all pivots were
+    positive, i.e. whether the claim holds.
+
     An exactly singular factorization, or one whose smallest pivot is below
     ``pivot_rtol`` times its largest, returns ``lineax.RESULTS.singular`` (an error
     when ``throw=True``). Non-square operators raise a ``ValueError`` at once, like
@@ -240,21 +265,21 @@ class SparseLU(AbstractSparseDirectSolver):
         n = matrix.shape[0]
         pivot_rtol = n * np.finfo(np.float64).eps if self.pivot_rtol is None else self.pivot_rtol
         trans = "T" if state.transpose else "N"
+        diagonal_pivots = claims_positive_definite(state.operator)
 
         def host_solve(data, indices, b):
             data, indices, b = np.asarray(data), np.asarray(indices), np.asarray(b)
-            factorization = _CACHE.get(data, indices, matrix.shape)
+            factorization = _CACHE.get(data, indices, matrix.shape, diagonal_pivots)
+            definite = np.bool_(factorization.positive_definite)
             if factorization.lu is None or factorization.min_pivot_ratio <= pivot_rtol:
-                return np.full(b.shape, np.nan, b.dtype), np.bool_(True)
+                return np.full(b.shape, np.nan, b.dtype), np.bool_(True), definite
             x = factorization.solve(b, trans)
-            return x.astype(b.dtype, copy=False), np.bool_(False)
+            return x.astype(b.dtype, copy=False), np.bool_(False), definite
 
         vector = vector.astype(jnp.result_type(vector.dtype, matrix.dtype))
-        out_shape = (
-            jax.ShapeDtypeStruct(vector.shape, vector.dtype),
-            jax.ShapeDtypeStruct((), jnp.bool_),
-        )
-        solution, singular = jax.pure_callback(
+        flag = jax.ShapeDtypeStruct((), jnp.bool_)
+        out_shape = (jax.ShapeDtypeStruct(vector.shape, vector.dtype), flag, flag)
+        solution, singular, definite = jax.pure_callback(
             host_solve,
             out_shape,
             matrix.data,
@@ -263,4 +288,4 @@ class SparseLU(AbstractSparseDirectSolver):
             vmap_method="sequential",
         )
         result = lx.RESULTS.where(singular, lx.RESULTS.singular, lx.RESULTS.successful)
-        return solution, result, {}
+        return solution, result, {POSITIVE_DEFINITE: definite} if diagonal_pivots else {}

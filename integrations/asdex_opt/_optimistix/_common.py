@@ -28,6 +28,7 @@ from .._lineax._operator import SparseMatrixLinearOperator
 from .._lineax._structure import SparseStructure
 from .._lineax._superlu import SparseLU
 from .._lineax._take import take
+from .._lineax._tridiagonal import TridiagonalLU
 
 __all__ = [
     "DEFAULT_SOLVER",
@@ -103,10 +104,11 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
     connected components of at most 16 variables, e.g. separable or block-separable
     objectives; `BorderedBlockLU` (in JAX too) when it does so after setting aside at
     most 16 variables coupled to more than 16 others (arrowhead patterns);
-    ``lineax.Tridiagonal`` (LAPACK's ``gtsv``) for a tridiagonal pattern in the given
-    order, e.g. a chain; `SparseLU` (SuperLU on the host) otherwise. The structured
-    operators of asdex_opt's solvers answer ``lineax.is_tridiagonal`` from their
-    structure, which ``lineax.Tridiagonal`` needs.
+    `TridiagonalLU` (``lineax.Tridiagonal``, LAPACK's ``gtsv``) for a tridiagonal
+    pattern in the given order, e.g. a chain; `SparseLU` (SuperLU on the host)
+    otherwise. The structured operators of asdex_opt's solvers answer
+    ``lineax.is_tridiagonal`` from their structure, which the tridiagonal solve needs.
+    All four report whether a matrix that claims positive definiteness has it.
 
     Example:
         >>> import numpy as np
@@ -120,7 +122,7 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
     if bordered is not None:
         return bordered
     if np.all(np.abs(np.asarray(rows) - np.asarray(cols)) <= 1):
-        return lx.Tridiagonal()
+        return TridiagonalLU()
     return DEFAULT_SOLVER
 
 

@@ -1,22 +1,26 @@
 """Descents over a sparse Hessian or Gauss-Newton matrix, robust to indefiniteness.
 
 A Newton direction ``p`` solves ``(H + τI) p = g``; the step is ``-p`` (times a step
-size). For an indefinite ``H`` the plain Newton direction may point uphill, so the shift
-``τ ≥ 0`` is raised until the direction is a descent direction, in the spirit of
-Nocedal & Wright's "Cholesky with added multiple of the identity" (Algorithm 3.3):
-start at ``τ = 0`` when the diagonal of ``H`` is positive and at ``β - min(diag H)``
-otherwise, and multiply by four (starting from ``β = 10⁻³ max|diag H|``) until
+size). For an indefinite ``H`` the plain Newton direction may point uphill, or towards
+a saddle point, so the shift ``τ ≥ 0`` is raised as in Nocedal & Wright's "Cholesky
+with added multiple of the identity" (Algorithm 3.3): start at ``τ = 0`` when the
+diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multiply by four
+(starting from ``β = 10⁻³ max|diag H|``) until
 
-``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
-fails for a non-finite ``p``, e.g. from a singular matrix), or ``g = 0`` (a stationary
-point, where the zero step is the answer).
+* ``H + τI`` is positive definite, where the solver reports it: the direct solvers of
+  `asdex_opt.lineax` (`SparseLU`, `BlockDiagonalLU`, `BorderedBlockLU`,
+  `TridiagonalLU`) do, like the Cholesky factorization of the algorithm; and
+* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
+  fails for a non-finite ``p``, e.g. from a singular matrix);
 
-For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the test also means that the (shifted)
-quadratic model curves upwards along ``p``: its predicted reduction is negative. Unlike a
-Cholesky-based test this works with any Lineax solver (sparse LU, preconditioned
-Krylov, ...). If no shift passes (only possible when ``H`` has non-finite entries or the
-solver keeps failing), the direction falls back to the limit ``g / τ`` of shifted Newton,
-i.e. steepest descent.
+or until ``g = 0`` (a stationary point, where the zero step is the answer).
+
+For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
+quadratic model curves upwards along ``p``. With solvers that report no definiteness
+(Krylov solvers, Lineax's own solvers) it is the only test: every step still goes
+downhill, but Newton's method may then converge to a saddle point. If no shift passes
+(only possible when ``H`` has non-finite entries or the solver keeps failing), the
+direction falls back to the limit ``g / τ`` of shifted Newton, i.e. steepest descent.
 """
 
 from typing import ClassVar
@@ -28,6 +32,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Scalar
 
+from .._lineax._definite import POSITIVE_DEFINITE
 from .._lineax._fold import fold_sparse
 from .._lineax._operator import SparseMatrixLinearOperator
 from ._common import DEFAULT_SOLVER, JacobianEvaluation, all_finite
@@ -49,14 +54,18 @@ def _solve(
     shift: Scalar,
     vector: Array,
     linear_solver: lx.AbstractLinearSolver,
-) -> Array:
-    """Solves ``(A + shift I) x = vector``.
+) -> tuple[Array, Array]:
+    """Solves ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
 
-    The solver's ``result`` is not read: the descent test that follows rejects a
-    non-finite ``x`` (e.g. of a singular matrix), and an inexact but descent direction
-    (say, of an iterative solver that ran out of steps) is still a valid step.
+    Definiteness as the solver reports it (the direct solvers of `asdex_opt.lineax`
+    do); true when it does not. The solver's ``result`` is not read: the descent test
+    that follows rejects a non-finite ``x`` (e.g. of a singular matrix), and an inexact
+    but descent direction (say, of an iterative solver that ran out of steps) is still a
+    valid step.
     """
-    return lx.linear_solve(_shifted(operator, shift), vector, linear_solver, throw=False).value
+    shifted = _shifted(operator, shift)
+    solution = lx.linear_solve(shifted, vector, linear_solver, throw=False)
+    return solution.value, solution.stats.get(POSITIVE_DEFINITE, jnp.array(True))
 
 
 def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
@@ -116,11 +125,11 @@ def shifted_newton_direction(
     stationary = grad_norm == 0
 
     def attempt(tau):
-        p = _solve(hessian, tau, grad, linear_solver)
+        p, definite = _solve(hessian, tau, grad, linear_solver)
         # False for a non-finite p. At a stationary point (g = 0) the zero step is the
         # answer: no shift needed.
         descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
-        return p, descent | stationary
+        return p, (descent & definite) | stationary
 
     def retry(p, tau, ok):
         finite = all_finite(grad, hessian.data)

@@ -235,7 +235,7 @@ _INIT_DOC = """
                 default ``None`` picks a direct solve from the detected pattern:
                 `BlockDiagonalLU` (in JAX) when the Hessian splits into blocks of at most
                 16 variables, `BorderedBlockLU` (in JAX) when it does so once at most 16
-                densely coupled variables are set aside, ``lineax.Tridiagonal`` for a
+                densely coupled variables are set aside, `TridiagonalLU` for a
                 chain, else `SparseLU` (SuperLU through a host callback). For
                 very large problems ``Preconditioned(lineax.CG(...))`` is an iterative
                 alternative.

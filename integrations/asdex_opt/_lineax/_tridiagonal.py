@@ -1,0 +1,112 @@
+"""Lineax's tridiagonal solve, reporting definiteness like the other direct solvers."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+from jaxtyping import Array
+
+from ._definite import POSITIVE_DEFINITE, claims_positive_definite
+
+__all__ = ["TridiagonalLU", "tridiagonal_positive_definite"]
+
+
+class _TridiagonalState(eqx.Module):
+    inner: Any  # the state of `lineax.Tridiagonal`
+    claims_definite: bool = eqx.field(static=True)
+
+
+class TridiagonalLU(lx.AbstractLinearSolver[_TridiagonalState]):
+    """``lineax.Tridiagonal`` (LAPACK's ``gtsv``), plus definiteness where it is claimed.
+
+    Solves exactly as ``lineax.Tridiagonal`` does. For an operator tagged symmetric and
+    positive semidefinite, the solve's ``stats["positive_definite"]`` also says whether
+    it really is positive definite (`tridiagonal_positive_definite`), as `SparseLU`,
+    `BlockDiagonalLU` and `BorderedBlockLU` report it.
+
+    Example:
+        >>> import jax.numpy as jnp, lineax as lx
+        >>> tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+        >>> bands = jnp.full(3, 2.0), jnp.full(2, 3.0), jnp.full(2, 3.0)
+        >>> A = lx.TaggedLinearOperator(lx.TridiagonalLinearOperator(*bands), tags)
+        >>> solution = lx.linear_solve(A, jnp.ones(3), TridiagonalLU())
+        >>> bool(solution.stats["positive_definite"])  # eigenvalues 2 ± 3√2 and 2
+        False
+    """
+
+    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
+        """Lineax's tridiagonal state, and whether the operator claims definiteness."""
+        inner = lx.Tridiagonal().init(operator, options)
+        return _TridiagonalState(inner, claims_positive_definite(operator))
+
+    def compute(
+        self, state: _TridiagonalState, vector: Array, options: dict[str, Any]
+    ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
+        """Lineax's solve; the definiteness test for operators that claim it."""
+        solution, result, stats = lx.Tridiagonal().compute(state.inner, vector, options)
+        if state.claims_definite:
+            (diagonal, lower, _), _ = state.inner
+            stats = {**stats, POSITIVE_DEFINITE: tridiagonal_positive_definite(diagonal, lower)}
+        return solution, result, stats
+
+    def transpose(self, state: _TridiagonalState, options: dict[str, Any]):
+        """The transposed solve (the claim is symmetric)."""
+        inner, options = lx.Tridiagonal().transpose(state.inner, options)
+        return _TridiagonalState(inner, state.claims_definite), options
+
+    def conj(self, state: _TridiagonalState, options: dict[str, Any]):
+        """The conjugated solve."""
+        inner, options = lx.Tridiagonal().conj(state.inner, options)
+        return _TridiagonalState(inner, state.claims_definite), options
+
+    def assume_full_rank(self) -> bool:
+        """Only nonsingular operators are supported."""
+        return True
+
+
+def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array:
+    """Whether the symmetric tridiagonal matrix with these bands is positive definite.
+
+    The leading principal minors ``pᵢ = aᵢ pᵢ₋₁ - bᵢ₋₁² pᵢ₋₂`` must all be positive
+    (Sylvester's criterion); equivalently the pivots ``pᵢ / pᵢ₋₁`` of ``LDLᵀ``. Written
+    as ``(pᵢ, pᵢ₋₁) = Mᵢ (pᵢ₋₁, pᵢ₋₂)`` with ``Mᵢ = [[aᵢ, -bᵢ₋₁²], [1, 0]]``, the minors
+    come from the prefix products of the ``Mᵢ``, computed by a parallel
+    ``jax.lax.associative_scan`` (depth ``log n``, where the recurrence is sequential).
+    Each product is divided by its largest entry: the signs, which are all that count,
+    stay, and nothing overflows.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> bool(tridiagonal_positive_definite(jnp.full(4, 2.0), jnp.full(3, -1.0)))
+        True
+        >>> bool(tridiagonal_positive_definite(jnp.full(4, 1.0), jnp.full(3, -1.0)))
+        False
+    """
+    diagonal = jnp.real(diagonal)
+    squares = jnp.concatenate([jnp.zeros(1, diagonal.dtype), jnp.abs(off_diagonal) ** 2])
+    one = jnp.ones_like(diagonal)
+    products = (diagonal, -squares.astype(diagonal.dtype), one, jnp.zeros_like(diagonal))
+    minor, _, previous, _ = jax.lax.associative_scan(_then, products)
+    return jnp.all(minor * previous > 0)
+
+
+def _then(
+    earlier: tuple[Array, Array, Array, Array], later: tuple[Array, Array, Array, Array]
+) -> tuple[Array, Array, Array, Array]:
+    """The 2 x 2 product ``later @ earlier`` (entries row by row), scaled to max 1."""
+    a00, a01, a10, a11 = earlier
+    c00, c01, c10, c11 = later
+    product = (
+        c00 * a00 + c01 * a10,
+        c00 * a01 + c01 * a11,
+        c10 * a00 + c11 * a10,
+        c10 * a01 + c11 * a11,
+    )
+    scale = jnp.maximum(
+        jnp.maximum(jnp.abs(product[0]), jnp.abs(product[1])),
+        jnp.maximum(jnp.abs(product[2]), jnp.abs(product[3])),
+    )
+    scale = jnp.where(scale > 0, scale, 1)
+    return tuple(entry / scale for entry in product)

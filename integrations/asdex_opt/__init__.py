@@ -27,6 +27,7 @@ from asdex_opt.optax import (
     sparse_newton,
 )
 from asdex_opt.optimistix import (
+    NonmonotoneArmijo,
     SparseGaussNewton,
     SparseLevenbergMarquardt,
     SparseNewton,
@@ -50,6 +51,7 @@ __all__ = [
     "sparse_hessian_operator",
     "sparse_jacobian_operator",
     # Optimistix
+    "NonmonotoneArmijo",
     "SparseGaussNewton",
     "SparseLevenbergMarquardt",
     "SparseNewton",

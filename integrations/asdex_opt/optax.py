@@ -5,8 +5,9 @@ Following ``optax.lbfgs``: `scale_by_sparse_newton` turns the gradient into the
 ``value_fn`` extra argument, and `sparse_newton` chains it with the sign flip (or a
 learning rate) and a line search. `scale_by_sparse_gauss_newton` and
 `sparse_gauss_newton` do the same with the Gauss-Newton matrix ``JᵀJ`` of a residual
-function. The shift ``τ ≥ 0`` is the smallest of a Nocedal-Wright schedule giving a
-descent direction (zero for a safely positive definite matrix), so indefinite
+function. The shift ``τ ≥ 0`` is the smallest of a Nocedal-Wright schedule that makes
+``H + τI`` positive definite (with the default direct solvers, which report it) and
+``p`` a descent direction; zero for a safely positive definite matrix. Indefinite
 Hessians and rank-deficient Jacobians are handled.
 
 Sparsity is detected and colored once per objective and structure: the coloring is
@@ -123,7 +124,8 @@ def scale_by_sparse_newton(
 
     The output is the positive direction ``p = (H + τI)⁻¹ g`` (``g`` the incoming
     updates, normally the gradient; ``H`` the sparse Hessian of ``value_fn`` at
-    ``params``; ``τ ≥ 0`` the smallest shift making ``p`` a descent direction). Like
+    ``params``; ``τ ≥ 0`` the smallest shift making ``H + τI`` positive definite and
+    ``p`` a descent direction). Like
     ``optax.scale_by_lbfgs`` it is meant to be followed by a sign flip and a line search,
     as `sparse_newton` does. ``update`` needs the extra argument ``value_fn``; other
     extra arguments are passed to ``value_fn`` as keyword arguments, as Optax's line
@@ -198,8 +200,8 @@ def scale_by_sparse_gauss_newton(
 
     ``J`` is the sparse Jacobian of ``residual_fn(params, **extra_args)`` (any pytree
     of residuals). The output is ``p = (JᵀJ + τI)⁻¹ g``, ``τ ≥ 0`` being the smallest
-    shift of a Nocedal-Wright schedule giving a descent direction (``τ > 0`` only for a
-    rank-deficient ``J``). With ``value_fn = ½‖residual_fn‖²`` the incoming gradient is
+    shift of a Nocedal-Wright schedule making ``JᵀJ + τI`` positive definite (``τ > 0``
+    only for a rank-deficient ``J``). With ``value_fn = ½‖residual_fn‖²`` the incoming gradient is
     ``g = Jᵀr`` and ``p`` is the Gauss-Newton (or Levenberg-Marquardt) direction.
 
     Args:

@@ -28,6 +28,7 @@ from asdex_opt.optimistix import (  # noqa: E402
     NonmonotoneArmijo,
     SparseNewton,
     SparseTrustRegionNewton,
+    Watchdog,
 )
 
 warnings.filterwarnings("ignore")
@@ -51,6 +52,7 @@ MINIMISERS: dict[str, optx.AbstractMinimiser] = {
     "SparseNewton (NonmonotoneArmijo)": SparseNewton(
         1e-12, 1e-12, search=NonmonotoneArmijo()
     ),
+    "SparseNewton (Watchdog)": SparseNewton(1e-12, 1e-12, search=Watchdog()),
     "SparseTrustRegionNewton": SparseTrustRegionNewton(1e-12, 1e-12),
     "SparseNewton (Jacobi-PCG)": SparseNewton(1e-12, 1e-12, linear_solver=pcg()),
     "optx.BFGS": optx.BFGS(1e-12, 1e-12),
@@ -173,6 +175,7 @@ def main() -> None:
         for solver in [
             "SparseNewton (default: pattern-chosen direct solve)",
             "SparseNewton (NonmonotoneArmijo)",
+            "SparseNewton (Watchdog)",
             "SparseTrustRegionNewton",
             "optx.LBFGS",
             "optax.lbfgs",

@@ -33,6 +33,7 @@ from asdex_opt.optimistix import (
     SparseNewton,
     SparseNewtonRootFinder,
     SparseTrustRegionNewton,
+    Watchdog,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "SparseNewton",
     "SparseNewtonRootFinder",
     "SparseTrustRegionNewton",
+    "Watchdog",
     # Optax
     "scale_by_sparse_gauss_newton",
     "scale_by_sparse_newton",

@@ -12,8 +12,9 @@ evaluates exact sparse Hessians or Jacobians with asdex at every accepted step:
 * `SparseNewtonRootFinder`: Newton's method for ``optimistix.root_find``.
 * The descents (`ShiftedNewtonDescent`, `ShiftedDampedNewtonDescent`,
   `GaussNewtonDescent`, `LevenbergMarquardtDescent`) and abstract solvers, to combine
-  with other Optimistix searches, and `NonmonotoneArmijo`, a line search that lets
-  full Newton steps through along curved valleys.
+  with other Optimistix searches, and two searches that let full Newton steps
+  through along curved valleys: `NonmonotoneArmijo` (any line-search solver) and
+  `Watchdog` (`SparseNewton`).
 
 All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax solver;
 by default a direct one chosen from the pattern of the matrix solved, at ``init``:
@@ -45,7 +46,7 @@ from ._optimistix._least_squares import (
 )
 from ._optimistix._newton import AbstractSparseNewton, SparseNewton, SparseTrustRegionNewton
 from ._optimistix._root import SparseNewtonRootFinder
-from ._optimistix._searches import NonmonotoneArmijo
+from ._optimistix._searches import NonmonotoneArmijo, Watchdog
 
 __all__ = [
     "SparseNewton",
@@ -60,4 +61,5 @@ __all__ = [
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
+    "Watchdog",
 ]

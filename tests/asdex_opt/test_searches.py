@@ -5,7 +5,7 @@ import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt.optimistix import NonmonotoneArmijo, SparseNewton
+from asdex_opt.optimistix import NonmonotoneArmijo, SparseNewton, Watchdog
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -134,3 +134,134 @@ def test_works_with_optimistix_bfgs():
     sol = optx.minimise(fn, nonmonotone, jnp.zeros(8))
     reference = optx.minimise(fn, optx.BFGS(1e-10, 1e-10), jnp.zeros(8))
     np.testing.assert_allclose(sol.value, reference.value, atol=1e-6)
+
+
+# --- Watchdog ---------------------------------------------------------------------------
+
+
+def _judge(watchdog, state, f, f_eval, step=-1.0, grad=1.0, first=False):
+    """`Watchdog.judge` from y = 0 (f(0) = f, f'(0) = grad) to y_eval = step."""
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(f), jnp.array([grad]))
+    return watchdog.judge(
+        jnp.array(first),
+        jnp.zeros(1),
+        jnp.array([step]),
+        f_info,
+        optx.FunctionInfo.Eval(jnp.array(f_eval)),
+        state,
+    )
+
+
+def _watchdog_start(watchdog):
+    """The state after the initial point (f = 10) was accepted as a checkpoint."""
+    state = watchdog.init(jnp.zeros(1), optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(1)))
+    _, accept, _, state = _judge(watchdog, state, 0.0, 10.0, first=True)
+    assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
+    return state
+
+
+def test_watchdog_takes_a_failed_full_step_on_probation():
+    # From the checkpoint f = 10 (slope -1 along the unit step) the full step reaches
+    # f = 50: monotone Armijo would reject it; the watchdog moves there on probation.
+    watchdog = Watchdog(relaxed_steps=2)
+    state = _watchdog_start(watchdog)
+    size, accept, _, state = _judge(watchdog, state, 10.0, 50.0)
+    assert bool(accept) and bool(state.leaving) and not bool(state.checkpoint)
+    assert int(state.relaxed) == 1 and float(size) == 1.0
+    assert float(state.base_f) == 10.0 and float(state.base_decrease) == -1.0
+    # On probation the test is against the checkpoint, not the current point (f = 50):
+    # f = 20 is a decrease from 50 but not from 10, so it is a second point on probation.
+    _, accept, _, state = _judge(watchdog, state, 50.0, 20.0, grad=-30.0)
+    assert bool(accept) and not bool(state.checkpoint) and int(state.relaxed) == 2
+    # f = 9 passes the Armijo test of the step that left the checkpoint.
+    _, accept, _, state = _judge(watchdog, state, 20.0, 9.0, grad=5.0)
+    assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
+    assert not bool(state.restore)
+
+
+@pytest.mark.parametrize("f_eval", [20.0, jnp.nan, jnp.inf])
+def test_watchdog_goes_back_when_probation_fails(f_eval):
+    watchdog = Watchdog(decrease_factor=0.25)
+    state = _watchdog_start(watchdog)
+    _, accept, _, state = _judge(watchdog, state, 10.0, 50.0)
+    assert bool(accept) and int(state.relaxed) == 1
+    size, accept, _, state = _judge(watchdog, state, 50.0, f_eval)
+    assert not bool(accept) and bool(state.restore) and int(state.relaxed) == 0
+    # The full step from the checkpoint failed already: backtracking starts below it.
+    assert float(size) == 0.25
+    # Backtracking from the checkpoint is monotone Armijo: no new probation.
+    size, accept, _, state = _judge(watchdog, state, 10.0, 11.0, step=-0.25)
+    assert not bool(accept) and not bool(state.restore) and float(size) == 0.25**2
+    _, accept, _, state = _judge(watchdog, state, 10.0, 9.0, step=-0.0625)
+    assert bool(accept) and bool(state.checkpoint)
+
+
+def test_watchdog_backtracks_from_a_nonfinite_full_step():
+    watchdog = Watchdog()
+    state = _watchdog_start(watchdog)
+    size, accept, _, state = _judge(watchdog, state, 10.0, jnp.nan)
+    assert not bool(accept) and not bool(state.restore) and float(size) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(relaxed_steps=0), "relaxed_steps"),
+        (dict(relaxed_steps=1.5), "relaxed_steps"),
+        (dict(decrease_factor=0.0), "decrease_factor"),
+        (dict(slope=1.0), "slope"),
+    ],
+)
+def test_watchdog_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Watchdog(**kwargs)
+
+
+def test_watchdog_is_not_an_optimistix_search():
+    bfgs = eqx.tree_at(lambda solver: solver.search, optx.BFGS(1e-8, 1e-8), Watchdog())
+    with pytest.raises(TypeError, match="SparseNewton"):
+        optx.minimise(lambda x, _: jnp.sum(x**2), bfgs, jnp.ones(3))
+
+
+def test_sparse_newton_with_watchdog_follows_pure_newton_on_rosenbrock():
+    y0 = jnp.tile(jnp.array([-1.2, 1.0]), 100)
+    pure = SparseNewton(1e-10, 1e-10, search=optx.LearningRate(1.0))
+    watchdog = SparseNewton(1e-10, 1e-10, search=Watchdog())
+    nonmonotone = SparseNewton(1e-10, 1e-10, search=NonmonotoneArmijo())
+    sols = {
+        name: jax.jit(lambda y, s=solver: optx.minimise(_extended_rosenbrock, s, y))(y0)
+        for name, solver in [("pure", pure), ("watchdog", watchdog), ("gll", nonmonotone)]
+    }
+    np.testing.assert_allclose(sols["watchdog"].value, 1.0, atol=1e-8)
+    # Newton's path climbs to f = 1411 at its second step; the watchdog follows it.
+    np.testing.assert_allclose(sols["watchdog"].value, sols["pure"].value, atol=1e-12)
+    hessians = {name: int(sol.stats["num_hessians"]) for name, sol in sols.items()}
+    assert hessians["watchdog"] <= hessians["pure"] < hessians["gll"], hessians
+
+
+def _pseudo_huber(x, args):
+    # Newton's step is x -> -x³: from x = 2 it goes to -8 (uphill), then to 512.
+    del args
+    return jnp.sum(jnp.sqrt(1 + x**2))
+
+
+def test_sparse_newton_with_watchdog_goes_back_and_backtracks():
+    solver = SparseNewton(1e-10, 1e-10, search=Watchdog(), verbose=False)
+    y0 = jnp.full(4, 2.0)
+    sol = optx.minimise(_pseudo_huber, solver, y0, max_steps=100)
+    np.testing.assert_allclose(sol.value, 0.0, atol=1e-8)
+    # Pure Newton diverges from here; the monotone search gets there too.
+    pure = SparseNewton(1e-10, 1e-10, search=optx.LearningRate(1.0))
+    diverged = optx.minimise(_pseudo_huber, pure, y0, max_steps=100, throw=False)
+    assert not bool(jnp.all(jnp.abs(diverged.value) < 1e-3))
+
+
+def test_sparse_newton_with_watchdog_returns_the_checkpoint_when_stopped_on_probation():
+    solver = SparseNewton(1e-10, 1e-10, search=Watchdog())
+    y0 = jnp.full(4, 2.0)
+    # Step 1 accepts y0, step 2 moves to -8 on probation; max_steps stops it there.
+    sol = optx.minimise(_pseudo_huber, solver, y0, max_steps=2, throw=False)
+    assert sol.result == optx.RESULTS.nonlinear_max_steps_reached
+    np.testing.assert_array_equal(sol.value, y0)
+    longer = optx.minimise(_pseudo_huber, solver, y0, max_steps=3, throw=False)
+    np.testing.assert_array_equal(longer.value, y0)  # back at the checkpoint

@@ -23,9 +23,18 @@ from ._common import (
     stop_when_done_or_failed,
 )
 from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
-from ._searches import NonmonotoneArmijo
+from ._searches import NonmonotoneArmijo, Watchdog
 
 __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
+
+
+class _Point(eqx.Module):
+    """An accepted point with what the solver knows there (a `Watchdog` checkpoint)."""
+
+    y: Array
+    f_info: optx.FunctionInfo.EvalGradHessian
+    aux: PyTree
+    descent_state: PyTree
 
 
 class _SparseNewtonState(eqx.Module):
@@ -41,10 +50,11 @@ class _SparseNewtonState(eqx.Module):
     f_info: optx.FunctionInfo.EvalGradHessian
     aux: PyTree
     descent_state: PyTree
+    checkpoint: _Point | None  # the last checkpoint, with a `Watchdog` search only
     # Termination and statistics.
     terminate: Array
     result: optx.RESULTS
-    num_accepted_steps: Array
+    num_hessians: Array
 
 
 class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonState]):
@@ -54,8 +64,9 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     ``jax.flatten_util.ravel_pytree``) is detected and star-colored once, in ``init``,
     from the structure of ``y`` and ``args``; every accepted step then evaluates the
     gradient and the sparse Hessian (one Hessian-vector product per color) at the new
-    point and queries the descent. The structure mirrors ``optimistix.BFGS``: rejected
-    search steps only evaluate ``fn``.
+    point and queries the descent, except the step that meets the termination test,
+    which ends the solve. The structure mirrors ``optimistix.BFGS``: rejected search
+    steps only evaluate ``fn``.
 
     Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (working on the flat
     ``y`` with ``FunctionInfo.EvalGradHessian`` whose ``hessian`` is a
@@ -68,7 +79,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     atol: AbstractVar[float]
     norm: AbstractVar[Callable[[PyTree], Scalar]]
     descent: AbstractVar[optx.AbstractDescent]
-    search: AbstractVar[optx.AbstractSearch]
+    search: AbstractVar[optx.AbstractSearch | Watchdog]
     verbose: AbstractVar[bool]
     choose_solver: AbstractVar[bool]
 
@@ -104,6 +115,11 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             f_info_struct,
             is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct),
         )
+        aux = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct)
+        descent_state = descent.init(y_flat, f_info_struct)
+        checkpoint = None
+        if isinstance(self.search, Watchdog):
+            checkpoint = _Point(y_flat, f_info, aux, descent_state)
         return _SparseNewtonState(
             flat_fn=flat_fn,
             hessian_fn=hessian_fn,
@@ -112,11 +128,12 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             y_eval=y_flat,
             search_state=self.search.init(y_flat, f_info_struct),
             f_info=f_info,
-            aux=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct),
-            descent_state=descent.init(y_flat, f_info_struct),
+            aux=aux,
+            descent_state=descent_state,
+            checkpoint=checkpoint,
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
-            num_accepted_steps=jnp.array(0),
+            num_hessians=jnp.array(0),
         )
 
     def step(
@@ -131,9 +148,10 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         """One search step; at an accepted point, a new gradient, Hessian and direction."""
         del options, tags
         dynamic = dynamic_part(fn, args)
-        y_flat = jax.flatten_util.ravel_pytree(y)[0]
-        f_eval, _ = state.flat_fn(state.y_eval, dynamic)
-        step_size, accept, search_result, search_state = self.search.step(
+        y_flat = y_prev = jax.flatten_util.ravel_pytree(y)[0]
+        f_eval, aux_eval = state.flat_fn(state.y_eval, dynamic)
+        judge = self.search.judge if state.checkpoint is not None else self.search.step
+        step_size, accept, search_result, search_state = judge(
             state.first_step,
             y_flat,
             state.y_eval,
@@ -143,18 +161,35 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         )
 
         def accepted(descent_state):
-            f_eval_info, aux = _evaluate(state.flat_fn, state.hessian_fn, state.y_eval, dynamic)
-            descent_state = state.descent.query(state.y_eval, f_eval_info, descent_state)
             terminate = cauchy_termination(
                 self.rtol,
                 self.atol,
                 self.norm,
                 state.y_eval,
                 state.y_eval - y_flat,
-                f_eval_info.f,
-                f_eval_info.f - state.f_info.f,
+                f_eval,
+                f_eval - state.f_info.f,
             )
             terminate = terminate & jnp.invert(state.first_step)
+            if state.checkpoint is not None:
+                terminate = terminate & search_state.checkpoint
+
+            def evaluate(descent_state):
+                info, aux = _evaluate(
+                    state.flat_fn, state.hessian_fn, state.y_eval, dynamic, f_eval
+                )
+                return info, aux, state.descent.query(state.y_eval, info, descent_state)
+
+            def final(descent_state):
+                # The solve stops here: no gradient, Hessian or direction is needed.
+                f_eval_info = optx.FunctionInfo.EvalGradHessian(
+                    f_eval, state.f_info.grad, state.f_info.hessian
+                )
+                return f_eval_info, aux_eval, descent_state
+
+            f_eval_info, aux, descent_state = jax.lax.cond(
+                terminate, final, evaluate, descent_state
+            )
             return state.y_eval, f_eval_info, aux, descent_state, terminate
 
         def rejected(descent_state):
@@ -163,6 +198,24 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         y_flat, f_info, aux, descent_state, terminate = jax.lax.cond(
             accept, accepted, rejected, state.descent_state
         )
+        checkpoint = state.checkpoint
+        if checkpoint is not None:
+            # Leaving a checkpoint for points on probation, or going back to it.
+            left = _Point(y_prev, state.f_info, state.aux, state.descent_state)
+            checkpoint = jax.lax.cond(
+                search_state.leaving, lambda: left, lambda: checkpoint
+            )
+            current = jax.lax.cond(
+                search_state.restore,
+                lambda: checkpoint,
+                lambda: _Point(y_flat, f_info, aux, descent_state),
+            )
+            y_flat, f_info, aux, descent_state = (
+                current.y,
+                current.f_info,
+                current.aux,
+                current.descent_state,
+            )
         if self.verbose:
             jax.debug.print(
                 "{name}: f = {f:.6e} (last accepted {fa:.6e}), step size {s:.3e}",
@@ -183,9 +236,10 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             f_info=f_info,
             aux=aux,
             descent_state=descent_state,
+            checkpoint=checkpoint,
             terminate=terminate,
             result=result,
-            num_accepted_steps=state.num_accepted_steps + jnp.where(accept, 1, 0),
+            num_hessians=state.num_hessians + jnp.where(accept & jnp.invert(terminate), 1, 0),
         )
         return state.flat_fn.unravel(y_flat), new_state, prev_aux
 
@@ -213,15 +267,35 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         tags: frozenset[object],
         result: optx.RESULTS,
     ) -> tuple[PyTree, Any, dict[str, Any]]:
-        """Reports the number of Hessian evaluations in ``stats``."""
+        """Reports the number of Hessian evaluations in ``stats``.
+
+        A `Watchdog` solve stopped on probation (by ``max_steps``) returns its last
+        checkpoint.
+        """
         del fn, args, options, tags, result
-        return y, aux, {"num_hessians": state.num_accepted_steps}
+        stats = {"num_hessians": state.num_hessians}
+        if state.checkpoint is None:
+            return y, aux, stats
+        probation = state.search_state.relaxed > 0
+        y_flat = jax.flatten_util.ravel_pytree(y)[0]
+        y_flat = jnp.where(probation, state.checkpoint.y, y_flat)
+        aux = _select(probation, state.checkpoint.aux, aux)
+        return state.flat_fn.unravel(y_flat), aux, stats
+
+
+def _select(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
+    """``on_true`` where ``pred`` holds, else ``on_false`` (pytrees of one structure)."""
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 def _evaluate(
-    flat_fn: FlatFunction, hessian_fn: Callable, y: Array, dynamic: PyTree
+    flat_fn: FlatFunction, hessian_fn: Callable, y: Array, dynamic: PyTree, f: Array | None = None
 ) -> tuple[optx.FunctionInfo.EvalGradHessian, Any]:
-    (f, aux), grad = jax.value_and_grad(flat_fn, has_aux=True)(y, dynamic)
+    """Gradient and sparse Hessian at ``y``; ``f`` too, unless the caller has it already."""
+    if f is None:
+        (f, aux), grad = jax.value_and_grad(flat_fn, has_aux=True)(y, dynamic)
+    else:
+        grad, aux = jax.grad(flat_fn, has_aux=True)(y, dynamic)
     return optx.FunctionInfo.EvalGradHessian(f, grad, hessian_fn(y, dynamic)), aux
 
 
@@ -281,7 +355,7 @@ class SparseNewton(AbstractSparseNewton):
     norm: Callable[[PyTree], Scalar]
     descent: ShiftedNewtonDescent
     choose_solver: bool
-    search: optx.AbstractSearch
+    search: optx.AbstractSearch | Watchdog
     verbose: bool
 
     def __init__(
@@ -291,7 +365,7 @@ class SparseNewton(AbstractSparseNewton):
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
         verbose: bool = False,
-        search: optx.AbstractSearch | None = None,
+        search: optx.AbstractSearch | Watchdog | None = None,
     ):
         self.rtol = rtol
         self.atol = atol

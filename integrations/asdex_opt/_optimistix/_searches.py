@@ -1,4 +1,8 @@
-"""A nonmonotone backtracking line search (Grippo, Lampariello & Lucidi, 1986).
+"""Line searches that let full Newton steps through curved valleys.
+
+`NonmonotoneArmijo` is the nonmonotone backtracking search of Grippo, Lampariello &
+Lucidi (1986); `Watchdog` is the watchdog technique of Chamberlain, Powell, Lemaréchal
+& Pedersen (1982), which `SparseNewton` runs.
 
 Newton's method with a monotone Armijo search takes short steps along curved valleys
 (Rosenbrock's is the classic case): every trial must decrease ``f``, so full Newton
@@ -10,6 +14,14 @@ the last one,
 
 which lets such steps through while keeping global convergence for descent directions
 (GLL, SIAM J. Numer. Anal. 23(4), 1986). ``memory = 1`` is the usual Armijo search.
+
+Some Newton paths climb far above every recent value before they fall into the
+valley: from Rosenbrock's (-1.2, 1) the second Newton step raises f from 4.7 to 1411
+and the third brings it to 0.06. `Watchdog` takes such steps on probation: the path
+may go on for ``relaxed_steps`` points, and unless a point of it then passes the
+Armijo test of the step it left, the solver goes back to the point it left and
+backtracks along its direction as usual (Chamberlain et al., Math. Programming Study
+16, 1982).
 """
 
 from typing import Any
@@ -20,7 +32,7 @@ import optimistix as optx
 from equinox.internal import ω
 from jaxtyping import Array, PyTree, Scalar
 
-__all__ = ["NonmonotoneArmijo"]
+__all__ = ["NonmonotoneArmijo", "Watchdog"]
 
 _ROUNDING_ULPS = 8
 
@@ -69,12 +81,8 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
             raise ValueError(
                 f"`NonmonotoneArmijo(memory=...)` must be an int >= 1, got {self.memory!r}."
             )
-        for name in ("decrease_factor", "slope"):
-            value = getattr(self, name)
-            if not 0 < value < 1:
-                raise ValueError(
-                    f"`NonmonotoneArmijo({name}=...)` must be in (0, 1), got {value}."
-                )
+        _check_fraction("NonmonotoneArmijo", "decrease_factor", self.decrease_factor)
+        _check_fraction("NonmonotoneArmijo", "slope", self.slope)
         if not self.step_init > 0:
             raise ValueError(
                 f"`NonmonotoneArmijo(step_init=...)` must be > 0, got {self.step_init}."
@@ -103,12 +111,150 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
             )
         predicted = f_info.compute_grad_dot((y_eval**ω - y**ω).ω)
         reference = jnp.max(state.recent)
-        # Near a minimum the decrease asked for falls below the rounding error of f; a
-        # few ulps of slack stop the search from halving the step down to nothing.
-        rounding = _ROUNDING_ULPS * jnp.finfo(reference.dtype).eps * jnp.abs(reference)
-        sufficient = f_eval_info.as_min() - reference <= self.slope * predicted + rounding
+        sufficient = f_eval_info.as_min() - reference <= self.slope * predicted + _rounding(
+            reference
+        )
         accept = first_step | (sufficient & (predicted <= 0))
         step_size = jnp.where(accept, self.step_init, self.decrease_factor * state.step_size)
         pushed = jnp.roll(state.recent, 1).at[0].set(f_eval_info.as_min())
         recent = jnp.where(accept, pushed, state.recent)
         return step_size, accept, optx.RESULTS.successful, _NonmonotoneState(step_size, recent)
+
+
+def _rounding(reference: Array) -> Array:
+    """A few ulps of ``reference``: the slack for the rounding error of ``f``.
+
+    Near a minimum the decrease asked for falls below the rounding error of ``f``;
+    without the slack the search would halve the step down to nothing.
+    """
+    return _ROUNDING_ULPS * jnp.finfo(reference.dtype).eps * jnp.abs(reference)
+
+
+def _check_fraction(owner: str, name: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise ValueError(f"`{owner}({name}=...)` must be in (0, 1), got {value}.")
+
+
+class _WatchdogState(eqx.Module):
+    step_size: Scalar
+    relaxed: Array  # points on probation since the checkpoint (0: at the checkpoint)
+    base_f: Scalar  # f at the checkpoint
+    base_decrease: Scalar  # ∇f(checkpoint)ᵀ(full step from it), < 0
+    checkpoint: Array  # whether the point just accepted is a new checkpoint
+    leaving: Array  # whether the point just accepted leaves the checkpoint on probation
+    restore: Array  # whether to go back to the checkpoint
+
+
+class Watchdog(eqx.Module):
+    """The watchdog technique: full Newton steps on probation, backtracking if they fail.
+
+    At a checkpoint (an accepted point that passed the Armijo test) the full step is
+    tried first. If it passes the Armijo test, it is the next checkpoint. If it fails
+    but ``f`` is finite there, the solver moves there anyway, on probation, computes
+    its Newton step and tries that in full, up to ``relaxed_steps`` points in a row.
+    The first point on the path with ``f ≤ f(checkpoint) + slope · ∇f(checkpoint)ᵀd``
+    (``d`` the full step that failed) becomes the next checkpoint; if none does, the
+    solver goes back to the checkpoint and backtracks along ``d`` from half of it, as
+    a monotone Armijo search would. Checkpoints thus decrease ``f`` at least as much as
+    Armijo steps would (the global convergence argument of Chamberlain et al., 1982),
+    while the path between them can follow pure Newton steps uphill and out of curved
+    valleys. The solve only ends at a checkpoint, and a solve stopped by ``max_steps``
+    on probation returns its last checkpoint.
+
+    Only `SparseNewton` runs it (going back to a checkpoint is a solver's move, which
+    the Optimistix search interface does not have).
+
+    Attributes:
+        relaxed_steps: How many points in a row may be on probation, >= 1.
+        decrease_factor: Step size factor after a rejected trial, in (0, 1).
+        slope: Fraction of the predicted decrease to achieve, in (0, 1).
+
+    Example:
+        >>> import jax.numpy as jnp, optimistix as optx
+        >>> from asdex_opt.optimistix import SparseNewton, Watchdog
+        >>> def rosenbrock(x, _):
+        ...     return jnp.sum(100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2)
+        >>> y0 = jnp.tile(jnp.array([-1.2, 1.0]), 50)
+        >>> sol = optx.minimise(rosenbrock, SparseNewton(1e-8, 1e-8, search=Watchdog()), y0)
+        >>> int(sol.stats["num_hessians"]), bool(jnp.allclose(sol.value, 1.0))
+        (7, True)
+    """
+
+    relaxed_steps: int = eqx.field(static=True, default=1)
+    decrease_factor: float = 0.5
+    slope: float = 1e-4
+
+    def __check_init__(self):
+        if not (isinstance(self.relaxed_steps, int) and self.relaxed_steps >= 1):
+            raise ValueError(
+                "`Watchdog(relaxed_steps=...)` must be an int >= 1, got "
+                f"{self.relaxed_steps!r}."
+            )
+        _check_fraction("Watchdog", "decrease_factor", self.decrease_factor)
+        _check_fraction("Watchdog", "slope", self.slope)
+
+    def init(self, y: PyTree, f_info_struct: Any) -> _WatchdogState:
+        """Starts at a checkpoint (the initial point)."""
+        del y
+        zero = jnp.zeros((), f_info_struct.f.dtype)
+        false = jnp.array(False)
+        return _WatchdogState(jnp.array(1.0), jnp.array(0), zero, zero, false, false, false)
+
+    def step(self, *args: Any, **kwargs: Any) -> None:
+        """Not an Optimistix search step: see `judge`."""
+        raise TypeError(
+            "`Watchdog` needs a solver that can go back to a checkpoint, which Optimistix "
+            "searches cannot ask for; use it with `asdex_opt.SparseNewton(search=...)`."
+        )
+
+    def judge(
+        self,
+        first_step: Array,
+        y: PyTree,
+        y_eval: PyTree,
+        f_info: Any,
+        f_eval_info: Any,
+        state: _WatchdogState,
+    ) -> tuple[Scalar, Array, optx.RESULTS, _WatchdogState]:
+        """Judges ``y_eval``: a checkpoint, on probation, rejected, or back to the checkpoint.
+
+        The arguments are those of an Optimistix search step: ``y`` is the current point
+        (a checkpoint, or on probation) and ``f_info`` its function information.
+        Returns ``(step_size, accept, result, state)`` like one; ``state.checkpoint``,
+        ``state.leaving`` and ``state.restore`` tell the solver what to keep and when
+        to go back.
+        """
+        f_new = f_eval_info.as_min()
+        predicted = f_info.compute_grad_dot((y_eval**ω - y**ω).ω)
+        at_checkpoint = state.relaxed == 0
+        reference = jnp.where(at_checkpoint, f_info.f, state.base_f)
+        decrease = jnp.where(at_checkpoint, predicted, state.base_decrease)
+        armijo = (f_new - reference <= self.slope * decrease + _rounding(reference)) & (
+            decrease <= 0
+        )
+        checkpoint = first_step | armijo
+        full_step = jnp.invert(at_checkpoint) | (state.step_size == 1)
+        relax = (
+            jnp.invert(checkpoint)
+            & jnp.isfinite(f_new)
+            & full_step
+            & (state.relaxed < self.relaxed_steps)
+        )
+        restore = jnp.invert(checkpoint | relax | at_checkpoint)
+        accept = checkpoint | relax
+        step_size = jnp.where(
+            accept,
+            1.0,
+            jnp.where(restore, self.decrease_factor, self.decrease_factor * state.step_size),
+        )
+        leaving = at_checkpoint & relax
+        new_state = _WatchdogState(
+            step_size=step_size,
+            relaxed=jnp.where(relax, state.relaxed + 1, 0),
+            base_f=jnp.where(leaving, f_info.f, state.base_f),
+            base_decrease=jnp.where(leaving, predicted, state.base_decrease),
+            checkpoint=checkpoint,
+            leaving=leaving,
+            restore=restore,
+        )
+        return step_size, accept, optx.RESULTS.successful, new_state

@@ -321,7 +321,10 @@ _SEARCH_DOC = """            search: The line search. ``None``: monotone backtra
                 slack for the rounding error of ``f``). ``NonmonotoneArmijo()`` (memory
                 10) lets full Newton steps through along curved valleys: fewer Hessians
                 on Rosenbrock-type problems, at the price of accepted steps that may
-                raise ``f`` for a while.
+                raise ``f`` for a while. `Watchdog()` follows pure Newton steps further
+                (7 Hessians from Rosenbrock's (-1.2, 1) at tolerance 1e-8, against 12
+                and 22) and goes back to its last checkpoint when they do not pay off;
+                the solve returns a checkpoint.
 """
 
 
@@ -333,8 +336,9 @@ class SparseNewton(AbstractSparseNewton):
     smallest shift ``τ ≥ 0`` of a Nocedal-Wright schedule that makes ``-p`` a descent
     direction (``τ = 0`` whenever ``H`` is safely positive definite, giving pure Newton
     steps and quadratic convergence). The default Armijo search then never accepts a
-    step that raises ``f`` (beyond its rounding error); ``search=NonmonotoneArmijo()``
-    trades that for fewer Newton steps along curved valleys. See
+    step that raises ``f`` (beyond its rounding error); ``search=Watchdog()`` and
+    ``search=NonmonotoneArmijo()`` trade that for fewer Newton steps along curved
+    valleys. See
     `SparseTrustRegionNewton` for the trust-region variant.
 
     Works with ``optimistix.minimise`` like any minimiser: pytree ``y0``, ``has_aux``,

@@ -68,7 +68,7 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
         >>> solver = SparseNewton(1e-8, 1e-8, search=NonmonotoneArmijo())
         >>> nonmonotone = optx.minimise(rosenbrock, solver, y0)
         >>> int(monotone.stats["num_hessians"]), int(nonmonotone.stats["num_hessians"])
-        (23, 13)
+        (22, 12)
     """
 
     memory: int = eqx.field(static=True, default=10)

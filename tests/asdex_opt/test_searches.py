@@ -81,6 +81,28 @@ def test_rounding_slack_accepts_no_measurable_change():
     assert not bool(_trial(search, state, 1.0, 1.0 + 1e-10, **tiny)[1])
 
 
+@pytest.mark.parametrize("search", [NonmonotoneArmijo(memory=1), Watchdog()])
+def test_steps_at_the_rounding_level_of_y_pass_when_f_does_not_rise(search):
+    # At a minimum where f is exactly 0 no decrease can be measured; a step of a few
+    # ulps of y (here 1e-16 at |y| = 1) is accepted if f stays 0, a larger one is not.
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.array([1e-12, 1e-12]))
+    y = jnp.array([1.0, 0.0])
+    judge = search.judge if isinstance(search, Watchdog) else search.step
+    state = search.init(y, f_info)
+    _, _, _, state = judge(jnp.array(True), y, y, f_info, optx.FunctionInfo.Eval(0.0), state)
+
+    def accepted(step, f_eval):
+        y_eval = y - jnp.array([step, step])
+        _, accept, _, new_state = judge(
+            jnp.array(False), y, y_eval, f_info, optx.FunctionInfo.Eval(jnp.array(f_eval)), state
+        )
+        return bool(accept) and not (isinstance(search, Watchdog) and int(new_state.relaxed))
+
+    assert accepted(1e-16, 0.0)
+    assert not accepted(1e-16, 1e-300)
+    assert not accepted(1e-3, 0.0)
+
+
 def test_needs_gradients():
     search = NonmonotoneArmijo()
     state = search.init(jnp.zeros(1), optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(1)))

@@ -27,6 +27,7 @@ backtracks along its direction as usual (Chamberlain et al., Math. Programming S
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import optimistix as optx
 from equinox.internal import ω
@@ -111,8 +112,8 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
             )
         predicted = f_info.compute_grad_dot((y_eval**ω - y**ω).ω)
         reference = jnp.max(state.recent)
-        sufficient = f_eval_info.as_min() - reference <= self.slope * predicted + _rounding(
-            reference
+        sufficient = _sufficient_decrease(
+            f_eval_info.as_min(), reference, self.slope * predicted, y, y_eval
         )
         accept = first_step | (sufficient & (predicted <= 0))
         step_size = jnp.where(accept, self.step_init, self.decrease_factor * state.step_size)
@@ -128,6 +129,38 @@ def _rounding(reference: Array) -> Array:
     without the slack the search would halve the step down to nothing.
     """
     return _ROUNDING_ULPS * jnp.finfo(reference.dtype).eps * jnp.abs(reference)
+
+
+def _sufficient_decrease(
+    f_new: Array, reference: Array, required: Array, y: PyTree, y_eval: PyTree
+) -> Array:
+    """Armijo's test ``f_new - reference ≤ required`` (``required ≤ 0``), up to rounding.
+
+    ``f`` gets the slack of `_rounding`. A step at the rounding level of ``y`` (no
+    component moves by more than a few ulps of the largest one) passes if ``f`` does
+    not rise beyond that slack: ``f`` cannot resolve the decrease asked of it, e.g. at a
+    minimum where ``f`` is exactly 0. Such steps then meet the Cauchy termination test.
+    """
+    slack = _rounding(reference)
+    armijo = f_new - reference <= required + slack
+    no_rise = f_new - reference <= slack
+    tiny_step = jax.lax.cond(
+        no_rise & jnp.invert(armijo),
+        lambda: _within_rounding(y, y_eval),
+        lambda: jnp.array(False),
+    )
+    return armijo | tiny_step
+
+
+def _within_rounding(y: PyTree, y_eval: PyTree) -> Array:
+    """Whether ``y_eval`` moves from ``y`` by a few ulps of ``y``'s largest component."""
+    leaves = jax.tree.leaves(y)
+    if not leaves:
+        return jnp.array(True)
+    pairs = zip(leaves, jax.tree.leaves(y_eval), strict=True)
+    steps = [jnp.max(jnp.abs(b - a), initial=0) for a, b in pairs]
+    scale = jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0) for a in leaves]))
+    return jnp.max(jnp.stack(steps)) <= _rounding(scale)
 
 
 def _check_fraction(owner: str, name: str, value: float) -> None:
@@ -229,9 +262,9 @@ class Watchdog(eqx.Module):
         at_checkpoint = state.relaxed == 0
         reference = jnp.where(at_checkpoint, f_info.f, state.base_f)
         decrease = jnp.where(at_checkpoint, predicted, state.base_decrease)
-        armijo = (f_new - reference <= self.slope * decrease + _rounding(reference)) & (
-            decrease <= 0
-        )
+        armijo = _sufficient_decrease(
+            f_new, reference, self.slope * decrease, y, y_eval
+        ) & (decrease <= 0)
         checkpoint = first_step | armijo
         full_step = jnp.invert(at_checkpoint) | (state.step_size == 1)
         relax = (

@@ -10,13 +10,18 @@ from asdex_opt.optimistix import NonmonotoneArmijo, SparseNewton, Watchdog
 pytestmark = pytest.mark.usefixtures("x64")
 
 
-def _trial(search, state, f, f_eval, step=-1.0, grad=1.0, first=False):
-    """One search step from y = 0 to y_eval = step (1-D), f(0) = f, f(step) = f_eval."""
-    f_info = optx.FunctionInfo.EvalGrad(jnp.array(f), jnp.array([grad]))
-    return search.step(
+def _trial(search, state, f, f_eval, step=-1.0, grad=1.0, first=False, y=(0.0,)):
+    """One search step from ``y`` to ``y + step``, with f(y) = f, ∇f(y) = grad.
+
+    The step of `NonmonotoneArmijo`, the judgement of `Watchdog`.
+    """
+    y = jnp.asarray(y)
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(f), jnp.broadcast_to(grad, y.shape))
+    decide = search.judge if isinstance(search, Watchdog) else search.step
+    return decide(
         jnp.array(first),
-        jnp.zeros(1),
-        jnp.array([step]),
+        y,
+        y + step,
         f_info,
         optx.FunctionInfo.Eval(jnp.array(f_eval)),
         state,
@@ -85,17 +90,13 @@ def test_rounding_slack_accepts_no_measurable_change():
 def test_steps_at_the_rounding_level_of_y_pass_when_f_does_not_rise(search):
     # At a minimum where f is exactly 0 no decrease can be measured; a step of a few
     # ulps of y (here 1e-16 at |y| = 1) is accepted if f stays 0, a larger one is not.
-    f_info = optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.array([1e-12, 1e-12]))
-    y = jnp.array([1.0, 0.0])
-    judge = search.judge if isinstance(search, Watchdog) else search.step
-    state = search.init(y, f_info)
-    _, _, _, state = judge(jnp.array(True), y, y, f_info, optx.FunctionInfo.Eval(0.0), state)
+    y = (1.0, 0.0)
+    start = dict(grad=1e-12, y=y)
+    state = search.init(jnp.zeros(2), optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(2)))
+    _, _, _, state = _trial(search, state, 0.0, 0.0, step=0.0, first=True, **start)
 
     def accepted(step, f_eval):
-        y_eval = y - jnp.array([step, step])
-        _, accept, _, new_state = judge(
-            jnp.array(False), y, y_eval, f_info, optx.FunctionInfo.Eval(jnp.array(f_eval)), state
-        )
+        _, accept, _, new_state = _trial(search, state, 0.0, f_eval, step=-step, **start)
         return bool(accept) and not (isinstance(search, Watchdog) and int(new_state.relaxed))
 
     assert accepted(1e-16, 0.0)
@@ -161,23 +162,10 @@ def test_works_with_optimistix_bfgs():
 # --- Watchdog ---------------------------------------------------------------------------
 
 
-def _judge(watchdog, state, f, f_eval, step=-1.0, grad=1.0, first=False):
-    """`Watchdog.judge` from y = 0 (f(0) = f, f'(0) = grad) to y_eval = step."""
-    f_info = optx.FunctionInfo.EvalGrad(jnp.array(f), jnp.array([grad]))
-    return watchdog.judge(
-        jnp.array(first),
-        jnp.zeros(1),
-        jnp.array([step]),
-        f_info,
-        optx.FunctionInfo.Eval(jnp.array(f_eval)),
-        state,
-    )
-
-
 def _watchdog_start(watchdog):
     """The state after the initial point (f = 10) was accepted as a checkpoint."""
     state = watchdog.init(jnp.zeros(1), optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(1)))
-    _, accept, _, state = _judge(watchdog, state, 0.0, 10.0, first=True)
+    _, accept, _, state = _trial(watchdog, state, 0.0, 10.0, first=True)
     assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
     return state
 
@@ -187,16 +175,16 @@ def test_watchdog_takes_a_failed_full_step_on_probation():
     # f = 50: monotone Armijo would reject it; the watchdog moves there on probation.
     watchdog = Watchdog(relaxed_steps=2)
     state = _watchdog_start(watchdog)
-    size, accept, _, state = _judge(watchdog, state, 10.0, 50.0)
+    size, accept, _, state = _trial(watchdog, state, 10.0, 50.0)
     assert bool(accept) and bool(state.leaving) and not bool(state.checkpoint)
     assert int(state.relaxed) == 1 and float(size) == 1.0
     assert float(state.base_f) == 10.0 and float(state.base_decrease) == -1.0
     # On probation the test is against the checkpoint, not the current point (f = 50):
     # f = 20 is a decrease from 50 but not from 10, so it is a second point on probation.
-    _, accept, _, state = _judge(watchdog, state, 50.0, 20.0, grad=-30.0)
+    _, accept, _, state = _trial(watchdog, state, 50.0, 20.0, grad=-30.0)
     assert bool(accept) and not bool(state.checkpoint) and int(state.relaxed) == 2
     # f = 9 passes the Armijo test of the step that left the checkpoint.
-    _, accept, _, state = _judge(watchdog, state, 20.0, 9.0, grad=5.0)
+    _, accept, _, state = _trial(watchdog, state, 20.0, 9.0, grad=5.0)
     assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
     assert not bool(state.restore)
 
@@ -205,23 +193,23 @@ def test_watchdog_takes_a_failed_full_step_on_probation():
 def test_watchdog_goes_back_when_probation_fails(f_eval):
     watchdog = Watchdog(decrease_factor=0.25)
     state = _watchdog_start(watchdog)
-    _, accept, _, state = _judge(watchdog, state, 10.0, 50.0)
+    _, accept, _, state = _trial(watchdog, state, 10.0, 50.0)
     assert bool(accept) and int(state.relaxed) == 1
-    size, accept, _, state = _judge(watchdog, state, 50.0, f_eval)
+    size, accept, _, state = _trial(watchdog, state, 50.0, f_eval)
     assert not bool(accept) and bool(state.restore) and int(state.relaxed) == 0
     # The full step from the checkpoint failed already: backtracking starts below it.
     assert float(size) == 0.25
     # Backtracking from the checkpoint is monotone Armijo: no new probation.
-    size, accept, _, state = _judge(watchdog, state, 10.0, 11.0, step=-0.25)
+    size, accept, _, state = _trial(watchdog, state, 10.0, 11.0, step=-0.25)
     assert not bool(accept) and not bool(state.restore) and float(size) == 0.25**2
-    _, accept, _, state = _judge(watchdog, state, 10.0, 9.0, step=-0.0625)
+    _, accept, _, state = _trial(watchdog, state, 10.0, 9.0, step=-0.0625)
     assert bool(accept) and bool(state.checkpoint)
 
 
 def test_watchdog_backtracks_from_a_nonfinite_full_step():
     watchdog = Watchdog()
     state = _watchdog_start(watchdog)
-    size, accept, _, state = _judge(watchdog, state, 10.0, jnp.nan)
+    size, accept, _, state = _trial(watchdog, state, 10.0, jnp.nan)
     assert not bool(accept) and not bool(state.restore) and float(size) == 0.5
 
 

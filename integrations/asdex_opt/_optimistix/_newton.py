@@ -109,7 +109,9 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         if self.choose_solver:
             solver = choose_solver(sparsity.rows, sparsity.cols, sparsity.shape[0])
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
-        f_info_struct = eqx.filter_eval_shape(_evaluate, flat_fn, hessian_fn, y_flat, dynamic)[0]
+        f_info_struct = eqx.filter_eval_shape(
+            _evaluate, flat_fn, hessian_fn, y_flat, dynamic, jnp.zeros((), f_struct.dtype)
+        )[0]
         f_info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype),
             f_info_struct,
@@ -276,10 +278,11 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         stats = {"num_hessians": state.num_hessians}
         if state.checkpoint is None:
             return y, aux, stats
-        probation = state.search_state.relaxed > 0
-        y_flat = jax.flatten_util.ravel_pytree(y)[0]
-        y_flat = jnp.where(probation, state.checkpoint.y, y_flat)
-        aux = _select(probation, state.checkpoint.aux, aux)
+        y_flat, aux = _select(
+            jnp.invert(state.search_state.checkpoint),
+            (state.checkpoint.y, state.checkpoint.aux),
+            (jax.flatten_util.ravel_pytree(y)[0], aux),
+        )
         return state.flat_fn.unravel(y_flat), aux, stats
 
 
@@ -289,13 +292,10 @@ def _select(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
 
 
 def _evaluate(
-    flat_fn: FlatFunction, hessian_fn: Callable, y: Array, dynamic: PyTree, f: Array | None = None
+    flat_fn: FlatFunction, hessian_fn: Callable, y: Array, dynamic: PyTree, f: Array
 ) -> tuple[optx.FunctionInfo.EvalGradHessian, Any]:
-    """Gradient and sparse Hessian at ``y``; ``f`` too, unless the caller has it already."""
-    if f is None:
-        (f, aux), grad = jax.value_and_grad(flat_fn, has_aux=True)(y, dynamic)
-    else:
-        grad, aux = jax.grad(flat_fn, has_aux=True)(y, dynamic)
+    """Gradient and sparse Hessian at ``y``, where the search has evaluated ``f`` already."""
+    grad, aux = jax.grad(flat_fn, has_aux=True)(y, dynamic)
     return optx.FunctionInfo.EvalGradHessian(f, grad, hessian_fn(y, dynamic)), aux
 
 

@@ -173,9 +173,17 @@ class _WatchdogState(eqx.Module):
     relaxed: Array  # points on probation since the checkpoint (0: at the checkpoint)
     base_f: Scalar  # f at the checkpoint
     base_decrease: Scalar  # ∇f(checkpoint)ᵀ(full step from it), < 0
-    checkpoint: Array  # whether the point just accepted is a new checkpoint
-    leaving: Array  # whether the point just accepted leaves the checkpoint on probation
     restore: Array  # whether to go back to the checkpoint
+
+    @property
+    def checkpoint(self) -> Array:
+        """Whether the current point (accepted, or gone back to) is a checkpoint."""
+        return self.relaxed == 0
+
+    @property
+    def leaving(self) -> Array:
+        """Whether the point just accepted left the checkpoint, on probation."""
+        return self.relaxed == 1
 
 
 class Watchdog(eqx.Module):
@@ -230,8 +238,7 @@ class Watchdog(eqx.Module):
         """Starts at a checkpoint (the initial point)."""
         del y
         zero = jnp.zeros((), f_info_struct.f.dtype)
-        false = jnp.array(False)
-        return _WatchdogState(jnp.array(1.0), jnp.array(0), zero, zero, false, false, false)
+        return _WatchdogState(jnp.array(1.0), jnp.array(0), zero, zero, jnp.array(False))
 
     def step(self, *args: Any, **kwargs: Any) -> None:
         """Not an Optimistix search step: see `judge`."""
@@ -286,8 +293,6 @@ class Watchdog(eqx.Module):
             relaxed=jnp.where(relax, state.relaxed + 1, 0),
             base_f=jnp.where(leaving, f_info.f, state.base_f),
             base_decrease=jnp.where(leaving, predicted, state.base_decrease),
-            checkpoint=checkpoint,
-            leaving=leaving,
             restore=restore,
         )
         return step_size, accept, optx.RESULTS.successful, new_state

@@ -13,7 +13,10 @@ diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multipl
 * ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
   fails for a non-finite ``p``, e.g. from a singular matrix);
 
-or until ``g = 0`` (a stationary point, where the zero step is the answer).
+or until ``g = 0`` (a stationary point, where the zero step is the answer). With a
+solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal: the
+solver rejects it when the diagonal is not positive, and the usual case, a positive
+definite ``H``, then reads no diagonal.
 
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
@@ -68,6 +71,17 @@ def _solve(
     return solution.value, solution.stats.get(POSITIVE_DEFINITE, jnp.array(True))
 
 
+def _reports_definiteness(
+    operator: SparseMatrixLinearOperator, vector: Array, linear_solver: lx.AbstractLinearSolver
+) -> bool:
+    """Whether ``linear_solver`` reports the definiteness of shifted ``operator``s (static)."""
+    shifted = _shifted(operator, jnp.zeros((), vector.dtype))
+    solution = eqx.filter_eval_shape(
+        lx.linear_solve, shifted, vector, linear_solver, throw=False
+    )
+    return POSITIVE_DEFINITE in solution.stats
+
+
 def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
     """``A + shift I``, tagged symmetric positive semidefinite.
 
@@ -109,20 +123,17 @@ def shifted_newton_direction(
     """
     dtype = grad.dtype
     eps = jnp.finfo(dtype).eps
-    diag = lx.diagonal(hessian).astype(dtype)
-    min_diag = jnp.min(diag, initial=jnp.inf)
-
-    def beta():
-        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
-        return 1e-3 * jnp.where(scale > 0, scale, 1.0)
-
-    shift = jax.lax.cond(
-        min_diag > 0, lambda: jnp.zeros((), dtype), lambda: (beta() - min_diag).astype(dtype)
-    )
-    if min_shift is not None:
-        shift = jnp.maximum(shift, min_shift)
+    floor = jnp.zeros((), dtype) if min_shift is None else jnp.asarray(min_shift, dtype)
     grad_norm = jnp.sqrt(jnp.vdot(grad, grad))
     stationary = grad_norm == 0
+
+    def schedule_start() -> tuple[Array, Array]:
+        """Nocedal & Wright's first shift (at least ``floor``), and their ``β``."""
+        diag = lx.diagonal(hessian).astype(dtype)
+        min_diag = jnp.min(diag, initial=jnp.inf)
+        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
+        beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
+        return jnp.maximum(jnp.where(min_diag > 0, 0, beta - min_diag), floor), beta
 
     def attempt(tau):
         p, definite = _solve(hessian, tau, grad, linear_solver)
@@ -133,7 +144,9 @@ def shifted_newton_direction(
 
     def retry(p, tau, ok):
         finite = all_finite(grad, hessian.data)
-        start = beta()
+        start, beta = schedule_start()
+        # Go on from the schedule's first shift, unless it was the one tried.
+        tau = jnp.where(start > tau, start / _GROWTH, tau)
 
         def cond(carry):
             _, _, ok, tries = carry
@@ -141,15 +154,19 @@ def shifted_newton_direction(
 
         def body(carry):
             _, tau, _, tries = carry
-            tau = jnp.maximum(_GROWTH * tau, start)
+            tau = jnp.maximum(_GROWTH * tau, beta)
             p, ok = attempt(tau)
             return p, tau, ok, tries + 1
 
         p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
         # If no shift passes, the limit of shifted Newton: steepest descent.
-        p = jnp.where(ok, p, grad / jnp.maximum(tau, start))
+        p = jnp.where(ok, p, grad / jnp.maximum(tau, beta))
         return p, tau, finite
 
+    # A solver that reports definiteness rejects too small a shift itself (a matrix
+    # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
+    # first and the diagonal is only read when it fails; otherwise the schedule's.
+    shift = floor if _reports_definiteness(hessian, grad, linear_solver) else schedule_start()[0]
     # The common case, a descent direction at the first shift, skips the retries; it
     # also implies a finite gradient (else the descent test fails).
     p, ok = attempt(shift)

@@ -32,7 +32,7 @@ class _Point(eqx.Module):
     """An accepted point with what the solver knows there (a `Watchdog` checkpoint)."""
 
     y: Array
-    f_info: optx.FunctionInfo.EvalGradHessian
+    f_info: optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian
     aux: PyTree
     descent_state: PyTree
 
@@ -47,7 +47,7 @@ class _SparseNewtonState(eqx.Module):
     y_eval: Array
     search_state: PyTree
     # Updated after each accepted step.
-    f_info: optx.FunctionInfo.EvalGradHessian
+    f_info: optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian
     aux: PyTree
     descent_state: PyTree
     checkpoint: _Point | None  # the last checkpoint, with a `Watchdog` search only
@@ -109,16 +109,17 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         if self.choose_solver:
             solver = choose_solver(sparsity.rows, sparsity.cols, sparsity.shape[0])
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
-        f_info_struct = eqx.filter_eval_shape(
+        evaluation_struct = eqx.filter_eval_shape(
             _evaluate, flat_fn, hessian_fn, y_flat, dynamic, jnp.zeros((), f_struct.dtype)
         )[0]
+        f_info_struct = self._kept_info(evaluation_struct)
         f_info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype),
             f_info_struct,
             is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct),
         )
         aux = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct)
-        descent_state = descent.init(y_flat, f_info_struct)
+        descent_state = descent.init(y_flat, evaluation_struct)
         checkpoint = None
         if isinstance(self.search, Watchdog):
             checkpoint = _Point(y_flat, f_info, aux, descent_state)
@@ -180,13 +181,12 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 info, aux = _evaluate(
                     state.flat_fn, state.hessian_fn, state.y_eval, dynamic, f_eval
                 )
-                return info, aux, state.descent.query(state.y_eval, info, descent_state)
+                descent_state = state.descent.query(state.y_eval, info, descent_state)
+                return self._kept_info(info), aux, descent_state
 
             def final(descent_state):
                 # The solve stops here: no gradient, Hessian or direction is needed.
-                f_eval_info = optx.FunctionInfo.EvalGradHessian(
-                    f_eval, state.f_info.grad, state.f_info.hessian
-                )
+                f_eval_info = eqx.tree_at(lambda info: info.f, state.f_info, f_eval)
                 return f_eval_info, aux_eval, descent_state
 
             f_eval_info, aux, descent_state = jax.lax.cond(
@@ -244,6 +244,20 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             num_hessians=state.num_hessians + jnp.where(accept & jnp.invert(terminate), 1, 0),
         )
         return state.flat_fn.unravel(y_flat), new_state, prev_aux
+
+    def _kept_info(
+        self, info: optx.FunctionInfo.EvalGradHessian
+    ) -> optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian:
+        """What the search and the solver state keep of an accepted point's evaluation.
+
+        ``optimistix.ClassicalTrustRegion`` predicts the reduction with the Hessian;
+        line searches read ``f`` and ``∇f`` only. Without the Hessian in the state, its
+        values flow straight from the Hessian-vector products into the descent's solve,
+        which XLA then fuses, instead of being stored and carried along.
+        """
+        if isinstance(self.search, optx.ClassicalTrustRegion):
+            return info
+        return optx.FunctionInfo.EvalGrad(info.f, info.grad)
 
     def terminate(
         self,

@@ -161,6 +161,25 @@ def test_shift_makes_the_matrix_definite_not_just_descent(make_solver):
     assert float(shift) == 0.0
 
 
+@pytest.mark.parametrize("make_solver", [SparseLU, None])
+def test_failed_unshifted_solve_goes_on_from_the_nocedal_wright_shift(make_solver):
+    # A solver that reports definiteness tries τ = 0 first whatever the diagonal. Here it
+    # fails (a negative diagonal entry), and the schedule goes on from Nocedal-Wright's
+    # first shift β - min(diag H) = 10⁻³ · 2 + 1, which passes.
+    dense = np.array([[-1.0, 0.0], [0.0, 2.0]])
+    grad = jnp.array([1.0, 1.0])
+    rows, cols = np.nonzero(np.ones((2, 2)))
+    solver = BlockDiagonalLU.from_pattern(rows, cols, 2) if make_solver is None else SparseLU()
+    hessian = _structured(dense, frozenset({lx.symmetric_tag}))
+    p, shift, result = shifted_newton_direction(grad, hessian, solver)
+    assert result == optx.RESULTS.successful
+    np.testing.assert_allclose(float(shift), 1e-3 * 2 + 1, rtol=1e-12)
+    np.testing.assert_allclose((dense + float(shift) * np.eye(2)) @ p, grad, rtol=1e-10)
+    # A positive definite H is solved at τ = 0, without reading the diagonal.
+    _, shift, _ = shifted_newton_direction(grad, _structured(np.diag([1.0, 2.0])), solver)
+    assert float(shift) == 0.0
+
+
 def _saddle_pairs(y, _):
     """A saddle at 0 whose Hessian has a positive diagonal; minima at x = -z = ±1/√8."""
     x, z = y[::2], y[1::2]

@@ -46,6 +46,22 @@ def test_newton_extended_rosenbrock(solver_cls):
     assert 0 < int(sol.stats["num_hessians"]) <= int(sol.stats["num_steps"]) < 60
 
 
+def test_newton_with_a_trust_region_search_keeps_the_hessian():
+    # Line searches keep f and the gradient only; ClassicalTrustRegion predicts the
+    # reduction with the Hessian, which SparseNewton then keeps for it.
+    solver = SparseNewton(1e-10, 1e-10, search=optx.ClassicalTrustRegion())
+    sol = optx.minimise(extended_rosenbrock, solver, rosenbrock_start(20), max_steps=200)
+    np.testing.assert_allclose(sol.value, 1.0, atol=1e-8)
+    y0 = rosenbrock_start(20)
+    struct = jax.ShapeDtypeStruct((), y0.dtype)
+    with_aux = lambda y, args: (extended_rosenbrock(y, args), None)  # noqa: E731
+    kept = [
+        type(s.init(with_aux, y0, None, {}, struct, None, frozenset()).f_info)
+        for s in (solver, SparseNewton(1e-10, 1e-10))
+    ]
+    assert kept == [optx.FunctionInfo.EvalGradHessian, optx.FunctionInfo.EvalGrad]
+
+
 def test_newton_matches_bfgs_and_iterative_solver():
     def fn(x, a):
         return jnp.sum(jnp.cosh(x - a)) + 0.5 * jnp.sum((x[1:] - x[:-1]) ** 2)

@@ -113,8 +113,7 @@ def shifted_newton_direction(
         grad: The gradient ``g`` (flat).
         hessian: The sparse symmetric matrix ``H``.
         linear_solver: The Lineax solver for the shifted systems.
-        min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None`` starts
-            from Nocedal & Wright's initial shift.
+        min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
 
     Returns:
         ``(p, τ, result)``; ``result`` is ``RESULTS.nonfinite`` for a non-finite ``g``,

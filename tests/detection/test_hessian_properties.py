@@ -70,4 +70,6 @@ def test_random_programs_contain_the_numeric_hessian(seed):
     rng = np.random.default_rng(seed)
     for _ in range(2):
         h = np.asarray(hessian(jnp.asarray(rng.uniform(-2, 2, N), jnp.float32)))
-        assert not ((h != 0) & ~detected).any(), f"missed {np.argwhere((h != 0) & ~detected)}"
+        # Where a program overflows, AD gives NaN for structural zeros too (0 · inf).
+        missed = np.isfinite(h) & (h != 0) & ~detected
+        assert not missed.any(), f"missed {np.argwhere(missed)}"

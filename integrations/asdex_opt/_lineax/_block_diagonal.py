@@ -12,7 +12,12 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._definite import POSITIVE_DEFINITE, blocks_positive_definite, claims_positive_definite
+from ._definite import (
+    POSITIVE_DEFINITE,
+    blocks_positive_definite,
+    claims_positive_definite,
+    entries_2x2,
+)
 from ._direct import AbstractSparseDirectSolver, SparseSolveState
 from ._operator import SparseMatrixLinearOperator
 from ._structure import HashedByKey, SparseStructure, gather_plan
@@ -224,7 +229,7 @@ def solve_blocks(blocks: Array, rhs: Array) -> Array:
     if size == 1:
         return rhs / blocks[:, :, 0]
     if size == 2:
-        a, b, c, d = blocks[:, 0, 0], blocks[:, 0, 1], blocks[:, 1, 0], blocks[:, 1, 1]
+        a, b, c, d = entries_2x2(blocks)
         first = d * rhs[:, 0] - b * rhs[:, 1]
         second = a * rhs[:, 1] - c * rhs[:, 0]
         return jnp.stack([first, second], axis=1) / (a * d - b * c)[:, None]

@@ -11,7 +11,12 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array
 
-__all__ = ["POSITIVE_DEFINITE", "blocks_positive_definite", "claims_positive_definite"]
+__all__ = [
+    "POSITIVE_DEFINITE",
+    "blocks_positive_definite",
+    "claims_positive_definite",
+    "entries_2x2",
+]
 
 POSITIVE_DEFINITE = "positive_definite"
 """The key of the definiteness flag in a solve's ``stats``."""
@@ -20,6 +25,21 @@ POSITIVE_DEFINITE = "positive_definite"
 def claims_positive_definite(operator: lx.AbstractLinearOperator) -> bool:
     """Whether ``operator`` is tagged symmetric and positive semidefinite (static)."""
     return lx.is_symmetric(operator) and lx.is_positive_semidefinite(operator)
+
+
+def entries_2x2(blocks: Array) -> tuple[Array, Array, Array, Array]:
+    """The entries ``a, b, c, d`` of a batch ``(B, 2, 2)`` of blocks ``[[a, b], [c, d]]``.
+
+    They are read as the columns of the ``(B, 4)`` view, which XLA simplifies through
+    the strided slices that decompress a Hessian into such blocks (no copy in between).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> [int(e[0]) for e in entries_2x2(jnp.arange(4).reshape(1, 2, 2))]
+        [0, 1, 2, 3]
+    """
+    flat = blocks.reshape(blocks.shape[0], 4)
+    return flat[:, 0], flat[:, 1], flat[:, 2], flat[:, 3]
 
 
 def blocks_positive_definite(blocks: Array) -> Array:
@@ -36,6 +56,9 @@ def blocks_positive_definite(blocks: Array) -> Array:
         >>> bool(blocks_positive_definite(jnp.array([[[1.0, 2.0], [2.0, 1.0]]])))
         False
     """
+    if blocks.shape[-1] == 2:
+        a, b, c, d = entries_2x2(blocks)
+        return jnp.all(a > 0) & jnp.all(d - (c / a) * b > 0)
     definite = jnp.array(True)
     for k in range(blocks.shape[-1]):
         pivot = blocks[:, k, k]

@@ -134,9 +134,9 @@ def dense_newton_row(fn, y0, args) -> dict:
 
 def fmt(row: dict) -> str:
     ok = "yes" if row["gnorm"] <= GTOL else "**no**"
-    speedup = f"{row['speedup']:.1f}x" if row.get("speedup") else ""
+    speedup = f"{row['speedup']:.3g}x" if row.get("speedup") else ""
     return (
-        f"| {row['problem']} | {row['n']} | {row['solver']} | {row['seconds'] * 1e3:.1f} | "
+        f"| {row['problem']} | {row['n']} | {row['solver']} | {row['seconds'] * 1e3:.3g} | "
         f"{row['steps']} | {row['gnorm']:.1e} | {ok} | {speedup} |"
     )
 

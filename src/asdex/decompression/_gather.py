@@ -68,6 +68,8 @@ class GatherPlan:
         levels: Substitution levels, applied in order.
         mirror_targets: Nonzeros copied at the end from `mirror_sources`.
         mirror_sources: Nonzeros they copy.
+        stacked: All substitution levels padded and stacked (many levels), else `None`.
+        initial_strides: `periodic_strides(initial)`, found once with the plan.
     """
 
     nnz: int
@@ -78,6 +80,7 @@ class GatherPlan:
     mirror_targets: np.ndarray
     mirror_sources: np.ndarray
     stacked: _Level | None = None
+    initial_strides: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_schedule(cls, schedule: DecompressionSchedule) -> GatherPlan:
@@ -138,6 +141,7 @@ class GatherPlan:
             _compact(mirror_targets[~folded]),
             _compact(mirror_sources[~folded]),
             stacked,
+            periodic_strides(initial),
         )
 
     def __call__(self, compressed: jax.Array) -> jax.Array:
@@ -164,7 +168,10 @@ class GatherPlan:
 
     def _read_initial(self, flat: jax.Array) -> jax.Array:
         """`flat[initial]`, as strided slices when the reads are periodic (see `strided_take`)."""
-        return strided_take(flat, self.initial)
+        if self.initial_strides is None:
+            return flat[self.initial]
+        starts, strides = self.initial_strides
+        return read_strided(flat, starts, strides, self.nnz // starts.size)
 
     def _substitute_stacked(self, flat: jax.Array, values: jax.Array) -> jax.Array:
         """All substitution levels as one scan; a scratch value absorbs the padding."""
@@ -190,8 +197,9 @@ def periodic_strides(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     """`(starts, strides)` such that `indices.reshape(-1, p)[r, j] == starts[j] + r * strides[j]`.
 
     The period `p = starts.size` is the smallest one up to `MAX_PERIOD` that fits, with
-    nonnegative strides and at least two rows; `None` if there is none. Banded and
-    block-structured patterns read the compressed matrix this way.
+    nonnegative strides and at least two rows (one index is a period of one); `None` if
+    there is none. Banded and block-structured patterns read the compressed matrix this
+    way.
 
     Example:
         >>> periodic_strides(np.array([0, 8, 2, 10, 4, 12]))
@@ -199,6 +207,8 @@ def periodic_strides(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     """
     indices = np.asarray(indices, np.int64)
     size = indices.size
+    if size == 1:
+        return indices.copy(), np.ones(1, np.int64)
     for period in range(1, min(MAX_PERIOD, size // 2) + 1):
         if size % period:
             continue
@@ -227,13 +237,21 @@ def strided_take(flat: jax.Array, indices: np.ndarray) -> jax.Array:
         >>> strided_take(jnp.arange(10.0), np.array([0, 5, 2, 7, 4, 9])).tolist()
         [0.0, 5.0, 2.0, 7.0, 4.0, 9.0]
     """
-    if indices.size == 1:
-        return jax.lax.slice(flat, (int(indices[0]),), (int(indices[0]) + 1,))
     found = periodic_strides(indices)
     if found is None:
         return flat[indices]
-    starts, strides = found
-    count = indices.size // starts.size
+    return read_strided(flat, *found, indices.size // found[0].size)
+
+
+def read_strided(
+    flat: jax.Array, starts: np.ndarray, strides: np.ndarray, count: int
+) -> jax.Array:
+    """The values at `starts[j] + r * strides[j]`, row by row (`r < count`), flattened.
+
+    Example:
+        >>> read_strided(jnp.arange(10.0), np.array([0, 5]), np.array([2, 2]), 2).tolist()
+        [0.0, 5.0, 2.0, 7.0]
+    """
     columns = [
         jnp.broadcast_to(flat[start], (count,))
         if stride == 0

@@ -6,7 +6,7 @@ inexact array) are flattened into one vector in ``jax.flatten_util.ravel_pytree`
 and differentiated; everything else is held fixed. Sparsity is detected once, when
 ``filter_*`` is called; the returned function of ``(pytree, *args)`` only evaluates.
 
-Example:
+Examples:
     >>> import equinox as eqx, jax, jax.numpy as jnp
     >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
     >>> def loss(model, x, y):
@@ -54,7 +54,7 @@ def filter_ravel_pytree(
         such a vector back to a pytree shaped like ``pytree`` with ``None`` at the
         other leaves, ready for ``eqx.apply_updates``.
 
-    Example:
+    Examples:
         >>> import equinox as eqx, jax, jax.numpy as jnp
         >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
         >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
@@ -165,7 +165,7 @@ def filter_jacobian(
         A function of ``(pytree, *args)`` returning the ``(m, n)`` Jacobian (and
         ``aux`` as ``(jac, aux)`` when ``has_aux``).
 
-    Example:
+    Examples:
         >>> import equinox as eqx, jax, jax.numpy as jnp
         >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
         >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
@@ -201,7 +201,7 @@ def filter_value_and_jacobian(
         A function of ``(pytree, *args)`` returning ``(value, jac)``, or
         ``((value, aux), jac)`` when ``has_aux``; ``value`` has ``fn``'s output structure.
 
-    Example:
+    Examples:
         >>> import equinox as eqx, jax, jax.numpy as jnp
         >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
         >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
@@ -264,7 +264,7 @@ def filter_hessian(
         A function of ``(pytree, *args)`` returning the ``(n, n)`` Hessian (and ``aux``
         as ``(hess, aux)`` when ``has_aux``).
 
-    Example:
+    Examples:
         >>> import equinox as eqx, jax, jax.numpy as jnp
         >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
         >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
@@ -301,7 +301,7 @@ def filter_value_and_hessian(
         A function of ``(pytree, *args)`` returning ``(value, hess)``, or
         ``((value, aux), hess)`` when ``has_aux``.
 
-    Example:
+    Examples:
         >>> import equinox as eqx, jax, jax.numpy as jnp
         >>> model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
         >>> x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))

@@ -18,7 +18,7 @@
   `jacobi_preconditioner`: Krylov solves (``lineax.CG``/``GMRES``/``BiCGStab``)
   preconditioned from the sparse matrix.
 
-Example:
+Examples:
     >>> import jax.numpy as jnp, lineax as lx
     >>> from asdex_opt.lineax import SparseLU, fold_sparse, sparse_hessian_operator
     >>> f = lambda x, _: jnp.sum((x[1:] - x[:-1]) ** 2) + jnp.sum(x**4)

@@ -14,7 +14,7 @@ Sparsity is detected and colored once per objective and structure: the coloring 
 cached on the ``value_fn`` (or ``residual_fn``) object and the shapes of ``params``
 and the extra arguments, so a jitted training step detects at trace time only.
 
-Example:
+Examples:
     >>> import jax, jax.numpy as jnp, optax
     >>> from asdex_opt.optax import sparse_newton
     >>> def f(x):
@@ -138,7 +138,7 @@ def scale_by_sparse_newton(
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optax
         >>> f = lambda x: jnp.sum(x**4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> newton = scale_by_sparse_newton()
@@ -213,7 +213,7 @@ def scale_by_sparse_gauss_newton(
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> r = lambda x: jnp.concatenate([x[1:] - x[:-1] ** 2, x - 2.0])
         >>> gn = scale_by_sparse_gauss_newton(r)
@@ -311,7 +311,7 @@ def sparse_newton(
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optax
         >>> f = lambda x: jnp.sum((x - 3.0) ** 4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> opt, x = sparse_newton(), jnp.zeros(8)
@@ -355,7 +355,7 @@ def sparse_gauss_newton(
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp, optax
         >>> r = lambda x: jnp.concatenate([10 * (x[1:] - x[:-1] ** 2), 1 - x])
         >>> f = lambda x: 0.5 * jnp.sum(r(x) ** 2)

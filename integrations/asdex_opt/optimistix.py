@@ -24,7 +24,7 @@ are set aside, both in JAX, `asdex_opt.lineax.TridiagonalLU` for a chain, and el
 `asdex_opt.lineax.SparseLU`, SuperLU on the host).
 ``y0`` may be any pytree of arrays: it is flattened with ``jax.flatten_util.ravel_pytree``.
 
-Example:
+Examples:
     >>> import jax.numpy as jnp, optimistix as optx
     >>> from asdex_opt.optimistix import SparseNewton
     >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + jnp.sum((1 - x) ** 2)

@@ -3,7 +3,7 @@
 Detect the global sparsity pattern of a Jacobian or Hessian from the jaxpr, color it,
 and compute the sparse matrix with one JVP, VJP or HVP per color.
 
-Example:
+Examples:
     >>> import jax.numpy as jnp
     >>> import asdex
     >>> jac_fn = asdex.jacobian(lambda x: x[1:] - x[:-1], jnp.zeros(4))

@@ -148,7 +148,7 @@ def jacobian_from_coloring(
         arguments are forwarded), returning the Jacobian as a pytree of blocks shaped
         `(*out_shape, *in_leaf_shape)`, nested like `jax.jacobian`'s result.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
         >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
@@ -188,7 +188,7 @@ def value_and_jacobian_from_coloring(
         A function returning `(value, jac)`, or `((value, aux), jac)` when `has_aux`,
         in the order of `jax.value_and_grad`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
         >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
@@ -242,7 +242,7 @@ def hessian_from_coloring(
         blocks shaped `(*in_leaf_shape_a, *in_leaf_shape_b)`, nested like
         `jax.hessian`'s result.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
         >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
@@ -281,7 +281,7 @@ def value_and_hessian_from_coloring(
     Returns:
         A function returning `(value, hess)`, or `((value, aux), hess)` when `has_aux`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
         >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
@@ -330,7 +330,7 @@ def jacobian_coloring(
     Returns:
         The `ColoredPattern`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> jacobian_coloring(lambda x: x[1:] - x[:-1], jnp.zeros(5)).num_colors
         2
@@ -368,7 +368,7 @@ def hessian_coloring(
     Returns:
         The `ColoredPattern`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> hessian_coloring(lambda x: (x**3).sum(), jnp.zeros(4)).num_colors
         1
@@ -418,7 +418,7 @@ def jacobian(
         A function of the same arguments as `f` returning the Jacobian blocks, nested
         like `jax.jacobian`'s result, each shaped `(*out_shape, *in_leaf_shape)`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> jac_fn = jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4))
         >>> jac_fn(jnp.arange(4.0)).todense().tolist()
@@ -450,7 +450,7 @@ def value_and_jacobian(
     Returns:
         A function returning `(value, jac)`, or `((value, aux), jac)` when `has_aux`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> value, jac = value_and_jacobian(jnp.sin, jnp.zeros(2))(jnp.zeros(2))
         >>> value.tolist(), jac.todense().tolist()
@@ -497,7 +497,7 @@ def hessian(
         A function of the same arguments as `f` returning the Hessian blocks, nested
         like `jax.hessian`'s result.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> hess_fn = hessian(lambda x: (x**3).sum(), jnp.zeros(3))
         >>> hess_fn(jnp.ones(3)).todense().tolist()
@@ -529,7 +529,7 @@ def value_and_hessian(
     Returns:
         A function returning `(value, hess)`, or `((value, aux), hess)` when `has_aux`.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> value, hess = value_and_hessian(lambda x: (x**2).sum(), jnp.zeros(2))(
         ...     jnp.ones(2))

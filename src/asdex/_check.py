@@ -120,7 +120,7 @@ def check_jacobian_correctness(
     Raises:
         VerificationError: If the sparse Jacobian differs from JAX's.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> check_jacobian_correctness(lambda x: x[1:] * x[:-1], jnp.arange(1.0, 5.0))
     """
@@ -170,7 +170,7 @@ def check_hessian_correctness(
     Raises:
         VerificationError: If the sparse Hessian differs from JAX's.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> check_hessian_correctness(lambda x: (x[1:] * x[:-1]).sum(), jnp.ones(4))
     """

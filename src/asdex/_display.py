@@ -54,7 +54,7 @@ def _grid(pattern: SparsityPattern, labels: np.ndarray | None = None) -> list[st
 def render_sparsity(pattern: SparsityPattern) -> str:
     """Render a pattern: a header line, then its grid.
 
-    Example:
+    Examples:
         >>> print(render_sparsity(SparsityPattern.from_dense(np.eye(2))))
         SparsityPattern(shape=(2, 2), nnz=2, density=0.5)
         ┌──┐
@@ -84,7 +84,7 @@ def render_coloring(colored: ColoredPattern) -> str:
     In a small grid each nonzero shows the color of the vertex that seeds it (its
     column in "fwd" and HVP modes, its row in "rev" mode), as `0-9a-zA-Z`.
 
-    Example:
+    Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> print(render_coloring(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd")))
         ColoredPattern(shape=(2, 2), nnz=2, num_colors=1, mode='fwd', symmetric=False)

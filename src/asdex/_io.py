@@ -131,7 +131,7 @@ def _sparsity_from_parts(meta: dict, arrays: dict, path: Any) -> SparsityPattern
 def save_sparsity(pattern: SparsityPattern, path: str | os.PathLike[str]) -> None:
     """Save a `SparsityPattern` to an `.npz` file.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = SparsityPattern.from_coo([0], [1], (1, 2))
         >>> file = pathlib.Path(tempfile.mkdtemp()) / "p.npz"
@@ -152,7 +152,7 @@ def load_sparsity(path: str | os.PathLike[str]) -> SparsityPattern:
 def save_coloring(colored: ColoredPattern, path: str | os.PathLike[str]) -> None:
     """Save a `ColoredPattern` (with its pattern and star set) to an `.npz` file.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = SparsityPattern.from_coo([0], [1], (1, 2))
         >>> c = ColoredPattern(p, np.array([0, 0]), 1, False, "fwd")

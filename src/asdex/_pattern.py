@@ -45,7 +45,7 @@ class SparsityPattern:
             the traced function. Defaults to a single 1-D aval of size `n`.
         argnums: Positions of `input_avals` that were differentiated.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> p = SparsityPattern.from_coo([0, 1], [1, 0], (2, 2))
         >>> p.nnz
@@ -116,7 +116,7 @@ class SparsityPattern:
     ) -> SparsityPattern:
         """Create a pattern from row and column index arrays.
 
-        Example:
+        Examples:
             >>> SparsityPattern.from_coo([0, 0], [0, 2], (1, 3)).nnz
             2
         """
@@ -126,7 +126,7 @@ class SparsityPattern:
     def from_dense(cls, dense: Any) -> SparsityPattern:
         """Create a pattern from a dense matrix; nonzero entries are pattern positions.
 
-        Example:
+        Examples:
             >>> SparsityPattern.from_dense(np.eye(3)).nnz
             3
         """
@@ -142,7 +142,7 @@ class SparsityPattern:
 
         Explicitly stored entries are pattern positions, whatever their values.
 
-        Example:
+        Examples:
             >>> from jax.experimental import sparse
             >>> SparsityPattern.from_bcoo(sparse.BCOO.fromdense(np.eye(2))).nnz
             2

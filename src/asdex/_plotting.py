@@ -28,7 +28,7 @@ def compressed_image(colored: ColoredPattern) -> np.ndarray:
     Mode "rev" compresses rows into shape `(num_colors, n)`; the other modes compress
     columns into shape `(m, num_colors)`. Neutral vertices (color `-1`) are left out.
 
-    Example:
+    Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> compressed_image(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd")).tolist()
         [[0.0], [0.0]]
@@ -89,7 +89,7 @@ def spy(
     Returns:
         The matplotlib axes.
 
-    Example:
+    Examples:
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> ax = spy(SparsityPattern.from_dense(np.eye(3)))

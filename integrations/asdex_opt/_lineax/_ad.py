@@ -57,7 +57,7 @@ def sparse_jacobian_operator(
     Returns:
         A `SparseMatrixLinearOperator` of shape ``(y.size, x.size)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> op = sparse_jacobian_operator(lambda x, a: a * x**2, jnp.arange(3.0), 2.0)
         >>> op.as_matrix()[1, 1]
@@ -91,7 +91,7 @@ def sparse_hessian_operator(
     Returns:
         A symmetric `SparseMatrixLinearOperator` of shape ``(x.size, x.size)``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> op = sparse_hessian_operator(lambda x, _: jnp.sum(x**3), jnp.arange(3.0))
         >>> lx.diagonal(op)

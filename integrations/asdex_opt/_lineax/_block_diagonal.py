@@ -108,7 +108,7 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
     Attributes:
         layout: The `BlockLayout` of the variables.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx, numpy as np
         >>> from jax.experimental.sparse import BCOO
         >>> dense = jnp.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 4.0]])

@@ -112,7 +112,7 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
     Attributes:
         border: The static split of the variables.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> n = 6
         >>> rows = np.r_[np.arange(n), np.zeros(n - 1, int), np.arange(1, n)]

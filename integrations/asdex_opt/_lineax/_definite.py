@@ -33,7 +33,7 @@ def entries_2x2(blocks: Array) -> tuple[Array, Array, Array, Array]:
     They are read as the columns of the ``(B, 4)`` view, which XLA simplifies through
     the strided slices that decompress a Hessian into such blocks (no copy in between).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> [int(e[0]) for e in entries_2x2(jnp.arange(4).reshape(1, 2, 2))]
         [0, 1, 2, 3]
@@ -49,7 +49,7 @@ def blocks_positive_definite(blocks: Array) -> Array:
     ``LDLᵀ``) are all positive exactly for a positive definite matrix (Sylvester's
     criterion); the elimination is unrolled over ``s`` and vectorised over the batch.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> bool(blocks_positive_definite(jnp.array([[[2.0, 1.0], [1.0, 2.0]]])))
         True

@@ -13,7 +13,7 @@ def all_finite(*values: PyTree) -> Array:
     ``x * 0`` is zero exactly where ``x`` is finite and NaN elsewhere, so one sum per
     leaf decides it: cheaper than ``jnp.all(jnp.isfinite(x))``, a boolean reduction.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> bool(all_finite(jnp.ones(3), jnp.array([1.0, jnp.inf])))
         False

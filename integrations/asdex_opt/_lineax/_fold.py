@@ -48,7 +48,7 @@ def fold_sparse(
     Raises:
         TypeError: If some part is neither sparse, diagonal nor tridiagonal.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
         >>> H = SparseMatrixLinearOperator(BCOO.fromdense(jnp.eye(3)), lx.symmetric_tag)

@@ -24,7 +24,7 @@ def jacobi_preconditioner(operator: lx.AbstractLinearOperator) -> lx.AbstractLin
     Returns:
         A diagonal operator, to pass as ``options={"preconditioner": ...}``.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jax.experimental.sparse import BCOO
         >>> from asdex_opt.lineax import SparseMatrixLinearOperator
@@ -63,7 +63,7 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
         solver: The inner Krylov solver.
         preconditioner: Which preconditioner to build; only ``"jacobi"`` for now.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
         >>> from asdex_opt.lineax import SparseMatrixLinearOperator

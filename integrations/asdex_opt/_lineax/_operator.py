@@ -44,7 +44,7 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         tags: Lineax tags.
         structure: The static layout of the indices, or ``None`` if unknown.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
         >>> A = BCOO.fromdense(jnp.array([[2.0, 1.0], [1.0, 3.0]]))
@@ -119,7 +119,7 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         Returns:
             An operator whose ``structure`` is set.
 
-        Example:
+        Examples:
             >>> import jax.numpy as jnp, numpy as np
             >>> s = SparseStructure(np.array([[0, 0], [1, 1]]), (2, 2))
             >>> op = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 3.0]), s)

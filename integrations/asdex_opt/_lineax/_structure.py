@@ -38,7 +38,7 @@ class SparseStructure(HashedByKey):
         indices: ``(nse, 2)`` row and column of every stored entry (read-only).
         shape: The matrix shape.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> s = SparseStructure(np.array([[0, 0], [0, 1], [1, 1]]), (2, 2))
         >>> s.has_full_diagonal, s.diagonal_mask.tolist()
@@ -134,7 +134,7 @@ def gather_plan(target: np.ndarray, size: int) -> np.ndarray:
         ``(size, k)`` indices into the stored entries, padded with ``target.size`` (a
         zero appended to the entries).
 
-    Example:
+    Examples:
         >>> gather_plan(np.array([1, -1, 1]), 3).tolist()
         [[3, 3], [0, 2], [3, 3]]
     """

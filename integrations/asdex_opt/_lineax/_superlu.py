@@ -56,7 +56,7 @@ def _fill_reducing_ordering(pattern: scipy.sparse.csc_matrix) -> np.ndarray:
     ordering them last loses little sparsity (none for an arrowhead). Other patterns get
     COLAMD.
 
-    Example:
+    Examples:
         >>> n = 300
         >>> arrow = scipy.sparse.eye(n, format="lil")
         >>> arrow[0, :] = arrow[:, 0] = 1
@@ -240,7 +240,7 @@ class SparseLU(AbstractSparseDirectSolver):
             singular; ``None`` means ``n * eps`` of float64. ``0.0`` accepts any nonzero
             pivot.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
         >>> from asdex_opt.lineax import SparseMatrixLinearOperator

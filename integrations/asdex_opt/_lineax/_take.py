@@ -15,7 +15,7 @@ def take(values: Array, indices: np.ndarray) -> Array:
     on CPU; structured operators often index in order (e.g. a pattern that already
     stores its whole diagonal, or blocks stored block by block).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> take(jnp.arange(5.0), np.array([1, 2, 3])).tolist()
         [1.0, 2.0, 3.0]

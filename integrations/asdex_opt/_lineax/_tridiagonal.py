@@ -26,7 +26,7 @@ class TridiagonalLU(lx.AbstractLinearSolver[_TridiagonalState]):
     it really is positive definite (`tridiagonal_positive_definite`), as `SparseLU`,
     `BlockDiagonalLU` and `BorderedBlockLU` report it.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
         >>> bands = jnp.full(3, 2.0), jnp.full(2, 3.0), jnp.full(2, 3.0)
@@ -78,7 +78,7 @@ def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array
     in a long test process). Each product is divided by its largest entry: the signs,
     which are all that count, stay, and nothing overflows.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> bool(tridiagonal_positive_definite(jnp.full(4, 2.0), jnp.full(3, -1.0)))
         True

@@ -110,7 +110,7 @@ def choose_solver(rows: np.ndarray, cols: np.ndarray, n: int) -> lx.AbstractLine
     ``lineax.is_tridiagonal`` from their structure, which the tridiagonal solve needs.
     All four report whether a matrix that claims positive definiteness has it.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> type(choose_solver(np.array([0, 1]), np.array([1, 0]), 4)).__name__
         'BlockDiagonalLU'

@@ -228,7 +228,7 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     rank-deficient. Like ``optimistix.GaussNewton`` there is no globalisation: prefer
     `SparseLevenbergMarquardt` far from a solution.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseGaussNewton
         >>> residuals = lambda y, _: jnp.concatenate([y[1:] - y[:-1] ** 2, y - 0.5])
@@ -272,7 +272,7 @@ class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
     solved with ``linear_solver``; every step is a descent step and only steps that
     decrease ``½‖r‖²`` are accepted.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseLevenbergMarquardt
         >>> residuals = lambda y, _: jnp.concatenate([10 * (y[1:] - y[:-1] ** 2), 1 - y])

@@ -358,7 +358,7 @@ class SparseNewton(AbstractSparseNewton):
     Works with ``optimistix.minimise`` like any minimiser: pytree ``y0``, ``has_aux``,
     ``max_steps``, ``throw``, ``jit``. ``sol.stats["num_hessians"]`` counts Hessians.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseNewton
         >>> def rosenbrock(x, _):
@@ -409,7 +409,7 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     last accepted point; rejected steps cost one function evaluation and one sparse
     solve.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseTrustRegionNewton
         >>> fn = lambda x, _: jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + 0.1 * jnp.sum((x - 2.0) ** 2)

@@ -46,7 +46,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     non-finite ``f`` or ``J`` is a ``RESULTS`` failure. Supports the ``lower`` and
     ``upper`` options of ``optimistix.Newton`` (iterates clipped to a box).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseNewtonRootFinder
         >>> fn = lambda y, _: y**3 + jnp.roll(y, 1) - 2.0

@@ -59,7 +59,7 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
         step_init: First step size tried after an accepted step, > 0.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import NonmonotoneArmijo, SparseNewton
         >>> def rosenbrock(x, _):
@@ -210,7 +210,7 @@ class Watchdog(eqx.Module):
         decrease_factor: Step size factor after a rejected trial, in (0, 1).
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseNewton, Watchdog
         >>> def rosenbrock(x, _):

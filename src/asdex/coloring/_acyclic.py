@@ -97,7 +97,7 @@ def _acyclic_kernel(indptr, indices, edge_of, num_edges, order):  # pragma: no c
 def acyclic_kernel(graph: SymmetricGraph, order: NDArray[np.int64]) -> NDArray[np.int32]:
     """Acyclically color `graph`, visiting vertices in `order`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -200,7 +200,7 @@ def acyclic_schedule(
 ) -> DecompressionSchedule:
     """Substitution schedule of an acyclic coloring: one level per peeling round.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> dense = np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1)
         >>> p = SparsityPattern.from_dense(dense)

@@ -17,7 +17,7 @@ def as_pattern(sparsity: Any) -> SparsityPattern:
     Raises:
         ValueError: If the input is none of those, or not 2-D.
 
-    Example:
+    Examples:
         >>> as_pattern(np.eye(2)).nnz
         2
     """
@@ -87,7 +87,7 @@ def jacobian_coloring_from_sparsity(
     Raises:
         ValueError: On an unknown mode or method, or a non-square symmetric pattern.
 
-    Example:
+    Examples:
         >>> jacobian_coloring_from_sparsity(np.eye(3)).num_colors
         1
     """
@@ -148,7 +148,7 @@ def hessian_coloring_from_sparsity(
     Raises:
         ValueError: On an unknown mode or method, or a non-square pattern.
 
-    Example:
+    Examples:
         >>> hessian_coloring_from_sparsity(np.ones((3, 3))).num_colors
         3
     """

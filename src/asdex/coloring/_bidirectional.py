@@ -36,7 +36,7 @@ def augmented_pattern(sparsity: SparsityPattern) -> SparsityPattern:
 
     Its first `nnz` positions are the nonzeros of `J`, in the same order.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> augmented_pattern(SparsityPattern.from_dense(np.ones((1, 2)))).shape
         (3, 3)
@@ -83,7 +83,7 @@ def color_bidirectional(
         first; column colors lie in `[0, num_col_colors)`, row colors in
         `[num_col_colors, num_col_colors + num_row_colors)`, neutral ones are -1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> arrow = np.eye(6); arrow[0] = 1; arrow[:, 0] = 1
         >>> _, jvps, vjps = color_bidirectional(SparsityPattern.from_dense(arrow))
@@ -119,7 +119,7 @@ def color_bidirectional(
 def bidirectional_schedule(colored: ColoredPattern) -> DecompressionSchedule:
     """Schedule of a bicoloring, reading `B = block_diag(J @ S_cols, J.T @ S_rows)`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> p = SparsityPattern.from_dense(np.ones((2, 2)))

@@ -19,7 +19,7 @@ def as_colors(colors: Any, size: int, what: str) -> NDArray[np.int32]:
     Raises:
         ValueError: If the shape or dtype is wrong or a color is below -1.
 
-    Example:
+    Examples:
         >>> as_colors([0, 1, -1], 3, "vertices").tolist()
         [0, 1, -1]
     """
@@ -60,7 +60,7 @@ def check_coloring_cols(sparsity: SparsityPattern, colors: Any) -> None:
     Raises:
         InvalidColoringError: Naming two conflicting columns and their shared row.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> check_coloring_cols(SparsityPattern.from_dense(np.eye(2)), [0, 0])
         >>> check_coloring_cols(SparsityPattern.from_dense(np.ones((1, 2))), [0, 0])
@@ -78,7 +78,7 @@ def check_coloring_rows(sparsity: SparsityPattern, colors: Any) -> None:
     Raises:
         InvalidColoringError: Naming two conflicting rows and their shared column.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> check_coloring_rows(SparsityPattern.from_dense(np.eye(2)), [0, 0])
     """
@@ -98,7 +98,7 @@ def check_coloring_symmetric(sparsity: SparsityPattern, colors: Any) -> None:
         ValueError: If the pattern is not square.
         InvalidColoringError: Naming the violating pair or two-colored path.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> path = np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1)
         >>> check_coloring_symmetric(SparsityPattern.from_dense(path), [0, 1, 0, 1])
@@ -121,7 +121,7 @@ def check_coloring_acyclic(sparsity: SparsityPattern, colors: Any) -> None:
         ValueError: If the pattern is not square.
         InvalidColoringError: Naming the violating pair or an edge of a two-colored cycle.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> cycle = np.eye(4) + np.roll(np.eye(4), 1, 1) + np.roll(np.eye(4), -1, 1)
         >>> check_coloring_acyclic(SparsityPattern.from_dense(cycle), [0, 1, 0, 2])

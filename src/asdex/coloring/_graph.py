@@ -43,7 +43,7 @@ class Bipartite:
 def column_bipartite(sparsity: SparsityPattern) -> Bipartite:
     """Columns as vertices, rows as nets.
 
-    Example:
+    Examples:
         >>> column_bipartite(SparsityPattern.from_dense(np.eye(2))).num_vertices
         2
     """
@@ -53,7 +53,7 @@ def column_bipartite(sparsity: SparsityPattern) -> Bipartite:
 def row_bipartite(sparsity: SparsityPattern) -> Bipartite:
     """Rows as vertices, columns as nets.
 
-    Example:
+    Examples:
         >>> row_bipartite(SparsityPattern.from_dense(np.ones((3, 2)))).num_vertices
         3
     """
@@ -109,7 +109,7 @@ def symmetric_graph(sparsity: SparsityPattern) -> SymmetricGraph:
     Raises:
         ValueError: If the pattern is not square.
 
-    Example:
+    Examples:
         >>> g = symmetric_graph(SparsityPattern.from_dense(np.ones((2, 2))))
         >>> g.num_edges, g.diag_vertices.tolist()
         (1, [0, 1])

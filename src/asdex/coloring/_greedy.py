@@ -45,7 +45,7 @@ def greedy_coloring(
 ) -> tuple[NDArray[np.int32], int]:
     """Color the vertices of a bipartite view greedily; "best" keeps the fewest colors.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex.coloring._graph import column_bipartite
         >>> greedy_coloring(column_bipartite(SparsityPattern.from_dense(np.eye(3))))[1]
@@ -81,7 +81,7 @@ def color_cols(
     Returns:
         `(colors, num_colors)`: int32 colors of shape `(n,)` and how many there are.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> colors, k = color_cols(SparsityPattern.from_dense(np.eye(3)))
         >>> colors.tolist(), k
@@ -105,7 +105,7 @@ def color_rows(
     Returns:
         `(colors, num_colors)`: int32 colors of shape `(m,)` and how many there are.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> color_rows(SparsityPattern.from_dense(np.ones((2, 3))))[1]
         2

@@ -127,7 +127,7 @@ def vertex_order(
     Raises:
         ValueError: If the name is unknown or the permutation is not one.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import column_bipartite
@@ -161,7 +161,7 @@ def vertex_order(
 def order_names(order: Any) -> tuple[Any, ...]:
     """The orders to try: the `BEST_OF` list for "best", else just `order`.
 
-    Example:
+    Examples:
         >>> order_names("natural")
         ('natural',)
     """

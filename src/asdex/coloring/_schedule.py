@@ -72,7 +72,7 @@ class DecompressionSchedule:
         nnz: Number of nonzeros of the pattern (length of the value vector).
         b_shape: Shape `(N, num_colors)` of the compressed matrix `B` read by the levels.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring import jacobian_coloring_from_sparsity, column_schedule
@@ -127,7 +127,7 @@ def direct_level(
 ) -> Level:
     """A level without subtractions: each target is read straight from `B`.
 
-    Example:
+    Examples:
         >>> direct_level(np.array([0]), np.array([2]), np.array([1])).b_rows.tolist()
         [2]
     """
@@ -144,7 +144,7 @@ def make_level(
 ) -> Level:
     """Build a `Level` with read-only int32 arrays.
 
-    Example:
+    Examples:
         >>> make_level([1], [0], [0], [0, 1], [0]).sub_entries.tolist()
         [0]
     """
@@ -161,7 +161,7 @@ def make_schedule(
 ) -> DecompressionSchedule:
     """Assemble a `DecompressionSchedule`, dropping empty levels.
 
-    Example:
+    Examples:
         >>> make_schedule([], 0, (0, 0)).num_levels
         0
     """
@@ -178,7 +178,7 @@ def make_schedule(
 def column_schedule(colored: ColoredPattern) -> DecompressionSchedule:
     """Direct schedule of a column coloring: `J[i, j] = B[i, colors[j]]`, `B = J @ S`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
@@ -196,7 +196,7 @@ def column_schedule(colored: ColoredPattern) -> DecompressionSchedule:
 def row_schedule(colored: ColoredPattern) -> DecompressionSchedule:
     """Direct schedule of a row coloring: `J[i, j] = B[j, colors[i]]`, `B = J.T @ S`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
@@ -219,7 +219,7 @@ def symmetric_schedule(colored: ColoredPattern) -> DecompressionSchedule:
     two-colored trees; each nonzero is read in the row of the vertex that is a leaf at
     that round, minus the nonzeros of its other tree edges found before.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring import hessian_coloring_from_sparsity
@@ -240,7 +240,7 @@ def symmetric_schedule(colored: ColoredPattern) -> DecompressionSchedule:
 def schedule(colored: ColoredPattern) -> DecompressionSchedule:
     """The decompression schedule of any `ColoredPattern`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring import jacobian_coloring_from_sparsity

@@ -98,7 +98,7 @@ def _star_kernel(indptr, indices, edge_of, num_edges, order):  # pragma: no cove
 def star_kernel(graph: SymmetricGraph, order: NDArray[np.int64]) -> NDArray[np.int32]:
     """Star-color `graph`, visiting vertices in `order`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -131,7 +131,7 @@ def edge_color_counts(graph: SymmetricGraph, colors: NDArray[np.int32]) -> EdgeC
 
     Neutral vertices (color -1) are counted as if each had a color of its own.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -166,7 +166,7 @@ def choose_hubs(
     Returns:
         The hub vertex of each edge, or -1 where no endpoint qualifies (invalid coloring).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -204,7 +204,7 @@ def star_set_from_hubs(graph: SymmetricGraph, colors: NDArray[np.int32],
                        hubs: NDArray[np.int32]) -> StarSet:
     """Group edges into stars: one star per hub and spoke color.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -231,7 +231,7 @@ def star_hubs(graph: SymmetricGraph, colors: NDArray[np.int32], economical: bool
         InvalidColoringError: If a diagonal nonzero has a neutral vertex, or an edge can
             be read from neither endpoint's color column.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> from asdex.coloring._graph import symmetric_graph
@@ -279,7 +279,7 @@ def star_schedule(
 ) -> DecompressionSchedule:
     """Direct schedule of a star coloring: `H[spoke, hub] = B[spoke, colors[hub]]`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> p = SparsityPattern.from_dense(np.ones((2, 2)))
         >>> star_schedule(p, np.array([0, 1]), 2).levels[0].b_cols.tolist()

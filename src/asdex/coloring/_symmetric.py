@@ -20,7 +20,7 @@ from asdex.coloring._star import star_hubs, star_kernel, star_set_from_hubs
 def compact(colors: NDArray[np.int32], needed: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
     """Make unneeded colors neutral (-1) and renumber the others `0, 1, ...` in order.
 
-    Example:
+    Examples:
         >>> compact(np.array([0, 1, 2, -1]), np.array([True, False, True]))
         (array([ 0, -1,  1, -1], dtype=int32), 2)
     """
@@ -104,7 +104,7 @@ def color_symmetric(
         ValueError: If the pattern is not square or `forced_colors` is malformed.
         InvalidColoringError: If `forced_colors` is not a star coloring.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> arrow = np.eye(5); arrow[0] = 1; arrow[:, 0] = 1
@@ -157,7 +157,7 @@ def color_acyclic(
         ValueError: If the pattern is not square or `forced_colors` is malformed.
         InvalidColoringError: If `forced_colors` is not an acyclic coloring.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
         >>> band = sum(np.eye(6, k=k) for k in (-2, -1, 0, 1, 2))

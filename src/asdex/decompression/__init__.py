@@ -1,4 +1,4 @@
-"""Compressed evaluation and decompression (DESIGN.md §6).
+"""Compressed evaluation and decompression.
 
 `sparse_jacobian` and `sparse_hessian` turn a function, a coloring and its
 decompression schedule into a traceable evaluator: one JVP, VJP or HVP per color,

@@ -20,7 +20,7 @@ def _is_inexact(dtype: Any) -> bool:
 def check_input_dtype(name: str, dtype: Any, *, holomorphic: bool, allow_int: bool) -> None:
     """Apply `jax.jacrev`'s input checks to one differentiated leaf.
 
-    Example:
+    Examples:
         >>> check_input_dtype("jacobian", jnp.float32, holomorphic=False, allow_int=False)
     """
     if holomorphic and not jnp.issubdtype(dtype, jnp.complexfloating):
@@ -44,7 +44,7 @@ def check_input_dtype(name: str, dtype: Any, *, holomorphic: bool, allow_int: bo
 def check_output_dtype(name: str, dtype: Any, *, holomorphic: bool) -> None:
     """Apply `jax.jacrev`'s output checks to one output leaf.
 
-    Example:
+    Examples:
         >>> check_output_dtype("jacobian", jnp.float32, holomorphic=False)
     """
     if holomorphic:
@@ -100,7 +100,7 @@ def split_args(
     Raises a `ValueError` naming the argument and leaf on a structure or shape mismatch,
     and a `TypeError` (as `jax.jacrev` does) on a dtype that cannot be differentiated.
 
-    Example:
+    Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> split = split_args(p, (jnp.ones(2),), name="jacobian", holomorphic=False,
         ...                    allow_int=False)
@@ -165,7 +165,7 @@ def split_args(
 def check_outputs(out: Any, m: int, *, name: str, holomorphic: bool) -> tuple[list, Any]:
     """Check `f`'s output against the pattern's row count; return its leaves and treedef.
 
-    Example:
+    Examples:
         >>> leaves, _ = check_outputs((jnp.ones(2), jnp.ones(())), 3, name="jacobian",
         ...                           holomorphic=False)
         >>> len(leaves)

@@ -80,7 +80,7 @@ def block_layout(
 ) -> list[list[Block]]:
     """Split the pattern into blocks, one per (row leaf, column leaf) pair.
 
-    Example:
+    Examples:
         >>> p = SparsityPattern.from_dense(np.eye(3))
         >>> [[b.shape for b in r] for r in block_layout(p, [(1,), (2,)], [(3,)])]
         [[(1, 3)], [(2, 3)]]
@@ -143,7 +143,7 @@ def assemble(
 ) -> list[list[Any]]:
     """Build every block of `layout` from the nonzero values, cast to `dtypes`.
 
-    Example:
+    Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> blocks = assemble(jnp.array([1.0, 2.0]), block_layout(p, [(2,)], [(2,)]),
         ...                   [[jnp.float32]], "dense")

@@ -24,7 +24,7 @@ def one_hot_seeds(
     `(count, *shapes[k])` and is true where the vertex has that color. The neutral color
     `-1` matches nothing, so neutral vertices are never seeded.
 
-    Example:
+    Examples:
         >>> one_hot_seeds([np.array([0, 1, 0])], [(3,)], 0, 2)[0].tolist()
         [[True, False, True], [False, True, False]]
     """
@@ -44,7 +44,7 @@ def one_hot_seeds(
 def cast_seeds(seeds: Sequence[jax.Array], dtypes: Sequence[Any]) -> list[jax.Array]:
     """Cast boolean seed leaves to the tangent (or cotangent) dtypes.
 
-    Example:
+    Examples:
         >>> cast_seeds([np.array([True, False])], [jnp.float32])[0].tolist()
         [1.0, 0.0]
     """
@@ -59,7 +59,7 @@ def compress(
     With `chunk_size=None` all seeds run in one `vmap`; otherwise `lax.map` runs them
     `chunk_size` at a time, bounding the memory of the batched pass.
 
-    Example:
+    Examples:
         >>> compress(lambda s: s[0] * 2.0, [np.eye(2)], None, 2).tolist()
         [[2.0, 0.0], [0.0, 2.0]]
     """
@@ -71,7 +71,7 @@ def compress(
 def ravel_leaves(leaves: Sequence[jax.Array | None], sizes: Sequence[int]) -> jax.Array:
     """Concatenate flattened leaves into one vector; a `None` leaf contributes zeros.
 
-    Example:
+    Examples:
         >>> ravel_leaves([jnp.ones((2, 2)), None], [4, 2]).tolist()
         [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
     """

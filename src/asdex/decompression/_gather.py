@@ -89,7 +89,7 @@ class GatherPlan:
         Entries without anything to subtract are read directly, whatever their level,
         and mirrors of directly read entries are folded into the same gather.
 
-        Example:
+        Examples:
             >>> from asdex.coloring._schedule import direct_level, make_schedule
             >>> level = direct_level(np.array([0, 1]), np.array([0, 1]), np.array([0, 0]))
             >>> plan = GatherPlan.from_schedule(make_schedule([level], 2, (2, 1)))
@@ -201,7 +201,7 @@ def periodic_strides(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     there is none. Banded and block-structured patterns read the compressed matrix this
     way.
 
-    Example:
+    Examples:
         >>> periodic_strides(np.array([0, 8, 2, 10, 4, 12]))
         (array([0, 8]), array([2, 2]))
     """
@@ -233,7 +233,7 @@ def strided_take(flat: jax.Array, indices: np.ndarray) -> jax.Array:
     taking the entries of 2 x 2 blocks, then reads straight from the slices. Aperiodic
     indices stay a gather.
 
-    Example:
+    Examples:
         >>> strided_take(jnp.arange(10.0), np.array([0, 5, 2, 7, 4, 9])).tolist()
         [0.0, 5.0, 2.0, 7.0, 4.0, 9.0]
     """
@@ -248,7 +248,7 @@ def read_strided(
 ) -> jax.Array:
     """The values at `starts[j] + r * strides[j]`, row by row (`r < count`), flattened.
 
-    Example:
+    Examples:
         >>> read_strided(jnp.arange(10.0), np.array([0, 5]), np.array([2, 2]), 2).tolist()
         [0.0, 5.0, 2.0, 7.0]
     """

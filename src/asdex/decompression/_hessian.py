@@ -38,7 +38,7 @@ def sparse_hessian(
     "rev_over_fwd" differentiates a batched directional derivative. The primal value
     comes out of the same passes.
 
-    Example:
+    Examples:
         >>> from asdex.coloring import hessian_coloring_from_sparsity
         >>> from asdex.coloring._schedule import schedule
         >>> from asdex import SparsityPattern

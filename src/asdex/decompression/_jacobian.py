@@ -20,7 +20,7 @@ from asdex.decompression._gather import GatherPlan
 def split_by_sizes(array: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
     """Cut a flat array into consecutive pieces of the given sizes.
 
-    Example:
+    Examples:
         >>> [p.tolist() for p in split_by_sizes(np.arange(5), [2, 3])]
         [[0, 1], [2, 3, 4]]
     """
@@ -47,7 +47,7 @@ def sparse_jacobian(
     linearization. `f` is linearized (or its VJP taken) once per call and the products
     are batched.
 
-    Example:
+    Examples:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> from asdex.coloring._schedule import schedule
         >>> from asdex import SparsityPattern
@@ -146,7 +146,7 @@ def sparse_jacobian(
 def is_bidirectional(coloring: ColoredPattern) -> bool:
     """Whether the coloring colors rows and columns (a bicoloring, colors `(m + n,)`).
 
-    Example:
+    Examples:
         >>> from asdex import SparsityPattern
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> is_bidirectional(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd"))

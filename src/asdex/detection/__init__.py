@@ -1,4 +1,4 @@
-"""Sparsity detection: from a jaxpr to a `SparsityPattern` (DESIGN.md §3 and §4)."""
+"""Sparsity detection: from a jaxpr to a `SparsityPattern`."""
 
 from asdex.detection import _rules  # noqa: F401  (fills the primitive table)
 from asdex.detection._hessian import hessian_sparsity

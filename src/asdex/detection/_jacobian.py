@@ -35,7 +35,7 @@ def jacobian_sparsity(
         A `SparsityPattern` of shape `(m, n)`: `m` is the total size of the output
         leaves, `n` that of the differentiated input leaves.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
         >>> p = asdex.jacobian_sparsity(lambda x: x[1:] * x[:-1], jnp.ones(4))

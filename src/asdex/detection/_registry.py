@@ -54,7 +54,7 @@ def register_rule(
         curvature: How the primitive's second derivative couples its operands, for
             Hessian detection. `Curvature.NONLINEAR` (the default) is always sound.
 
-    Example:
+    Examples:
         >>> import asdex
         >>> from asdex.detection import Identity, Output, register_rule
         >>> def my_unary_rule(eqn):

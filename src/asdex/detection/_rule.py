@@ -129,7 +129,7 @@ class Output:
 class Curvature(enum.Enum):
     """How an elementwise primitive's second derivative couples its operands.
 
-    The Hessian engine reads it; see DESIGN.md §4.
+    The Hessian engine reads it (second-order propagation).
     """
 
     ZERO = "zero"

@@ -1,4 +1,4 @@
-"""Global Hessian sparsity detection by second-order propagation (DESIGN.md §4)."""
+"""Global Hessian sparsity detection by second-order propagation."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def hessian_sparsity(
     Raises:
         ValueError: If the output of `f` is not a single scalar.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
         >>> f = lambda x: jnp.sum((x[1:] - x[:-1]) ** 2)

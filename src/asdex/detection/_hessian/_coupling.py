@@ -1,4 +1,4 @@
-"""How a primitive's second derivative couples its operands (DESIGN.md §4).
+"""How a primitive's second derivative couples its operands.
 
 A registry entry's `curvature` is a `Curvature`, or a callable of the `Equation`
 returning one of:
@@ -34,7 +34,7 @@ class Terms:
     Term `t` multiplies element `left_elements[t]` of operand `left` by element
     `right_elements[t]` of operand `right` inside result element `result_elements[t]`.
 
-    Example:
+    Examples:
         `dot(x, y)` for vectors of size 3: one term per contracted index,
         `Terms(0, np.zeros(3), 0, np.arange(3), 1, np.arange(3))`.
     """
@@ -80,7 +80,7 @@ def dot_general_terms(equation: Equation) -> Curvature | list[Terms]:
     other: the Hessian of `r @ r` is that of `sum(r ** 2)`, not a dense one. A known
     (constant) operand has no pattern, so then there are no pairs to find at all.
 
-    Example:
+    Examples:
         >>> from asdex.detection._rules import register_rule  # doctest: +SKIP
         >>> register_rule(  # doctest: +SKIP
         ...     "dot_general", dot_general_rule, curvature=dot_general_terms

@@ -29,7 +29,7 @@ def axis_table(
 ) -> np.ndarray:
     """Operand positions read along one axis: an array of shape `(out, window)`, `-1` = none.
 
-    Example:
+    Examples:
         >>> axis_table(5, 2, 2, (0, 1)).tolist()
         [[0, 1], [2, 3], [4, -1]]
     """

@@ -43,3 +43,26 @@ def test_spy():
     n = 10_000
     big = SparsityPattern.from_coo(np.arange(n), np.arange(n), (n, n))
     assert max(spy(big).images[0].get_array().shape) <= 2000
+
+
+def test_spy_large_patterns_stay_visible():
+    """A 4096 x 4096 band binned to the axes' pixels, an elongated compressed panel."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = 4096
+    rows = np.concatenate([np.arange(n), np.arange(n - 1)])
+    cols = np.concatenate([np.arange(n), np.arange(1, n)])
+    colored = jacobian_coloring_from_sparsity(SparsityPattern.from_coo(rows, cols, (n, n)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4), dpi=100)
+    image = spy(colored, ax=left).images[0].get_array()
+    pixels = max(left.get_window_extent().width, left.get_window_extent().height)
+    assert max(image.shape) <= pixels
+    occupied = ~np.ma.getmaskarray(image)
+    assert occupied.sum() >= min(image.shape) and np.all(occupied.any(axis=1))
+    spy(colored, ax=right, compressed=True)
+    assert right.get_aspect() == "auto"
+    for ax in (left, right):
+        assert all(len(line) <= 44 for line in ax.get_title().splitlines())
+    plt.close(fig)

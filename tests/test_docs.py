@@ -51,13 +51,30 @@ def run_page(page: pathlib.Path, workdir: pathlib.Path) -> list[tuple[re.Match, 
     return results
 
 
+EXAMPLE_SECTION = re.compile(
+    r'<span class="doc-section-title">(?P<title>Examples?):</span></p>\s*(?P<next><\w+[^>]*>)'
+)
+
+
 @pytest.mark.skipif(shutil.which("mkdocs") is None, reason="mkdocs is not installed")
 def test_mkdocs_build_strict(tmp_path):
+    site = tmp_path / "site"
     result = subprocess.run(
-        ["mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        ["mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    sections = 0
+    for html in sorted((site / "reference").rglob("*.html")):
+        text = html.read_text()
+        for collapsed in ('<details class="example"', 'class="admonition example"'):
+            assert collapsed not in text, f"an 'Example:' admonition in {html.relative_to(site)}"
+        for section in EXAMPLE_SECTION.finditer(text):
+            sections += 1
+            where = f"{html.relative_to(site)}: {section['next']}"
+            assert section["title"] == "Examples", f"singular 'Example:' section in {where}"
+            assert section["next"] == '<div class="highlight">', f"example not code in {where}"
+    assert sections > 50, "the API reference renders almost no example sections"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -46,25 +47,47 @@ def compressed_image(colored: ColoredPattern) -> np.ndarray:
 
 
 _MAX_PIXELS = 2000
-"""Larger patterns are binned: each pixel covers a square of entries."""
+"""The most pixels an image has along one side; larger patterns are binned."""
+
+_MAX_ASPECT = 8
+"""Images more elongated than this fill the axes instead of keeping square cells."""
+
+_TITLE_WIDTH = 44
+"""Titles wrap at this many characters, so that they fit above a narrow panel."""
 
 
-def _binned(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
-    scale = max(1, -(-max(shape) // _MAX_PIXELS))
-    image = np.full((-(-shape[0] // scale), -(-shape[1] // scale)), np.nan)
-    image[rows // scale, cols // scale] = values
+def _binned(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int], pixels: int
+) -> np.ndarray:
+    """An image of at most `pixels` cells a side; a cell shows a value of one of its entries."""
+    row_scale = max(1, -(-shape[0] // pixels))
+    col_scale = max(1, -(-shape[1] // pixels))
+    image = np.full((-(-shape[0] // row_scale), -(-shape[1] // col_scale)), np.nan)
+    image[rows // row_scale, cols // col_scale] = values
     return image
 
 
-def _image(pattern: SparsityPattern | ColoredPattern, compressed: bool) -> np.ndarray:
+def _image(
+    pattern: SparsityPattern | ColoredPattern, compressed: bool, pixels: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The (binned) image to draw, and the shape of the matrix it shows."""
     if isinstance(pattern, SparsityPattern):
-        return _binned(pattern.rows, pattern.cols, np.zeros(pattern.nnz), pattern.shape)
+        values = np.zeros(pattern.nnz)
+        return _binned(pattern.rows, pattern.cols, values, pattern.shape, pixels), pattern.shape
     if compressed:
-        return compressed_image(pattern)
+        image = compressed_image(pattern)
+        filled = np.nonzero(~np.isnan(image))
+        return _binned(*filled, image[filled], image.shape, pixels), image.shape
     sparsity = pattern.sparsity
     colors = _entry_colors(pattern).astype(float)
     colors[colors < 0] = np.nan
-    return _binned(sparsity.rows, sparsity.cols, colors, sparsity.shape)
+    return _binned(sparsity.rows, sparsity.cols, colors, sparsity.shape, pixels), sparsity.shape
+
+
+def _axes_pixels(ax: Any) -> int:
+    """How many screen pixels the axes span along their longer side, within bounds."""
+    extent = ax.get_window_extent()
+    return int(min(max(extent.width, extent.height, 64), _MAX_PIXELS))
 
 
 def spy(
@@ -93,8 +116,9 @@ def spy(
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> ax = spy(SparsityPattern.from_dense(np.eye(3)))
-        >>> ax.get_title()
-        'SparsityPattern(shape=(3, 3), nnz=3, density=0.3333)'
+        >>> print(ax.get_title())
+        SparsityPattern(shape=(3, 3), nnz=3,
+        density=0.3333)
     """
     try:
         import matplotlib.pyplot as plt
@@ -109,11 +133,9 @@ def spy(
         )
     if compressed and not isinstance(pattern, ColoredPattern):
         raise ValueError("compressed=True needs a ColoredPattern.")
-    image = _image(pattern, compressed)
-    sparsity = pattern if isinstance(pattern, SparsityPattern) else pattern.sparsity
-    rows, cols = image.shape if compressed else sparsity.shape
     if ax is None:
         _, ax = plt.subplots()
+    image, (rows, cols) = _image(pattern, compressed, _axes_pixels(ax))
     if isinstance(pattern, SparsityPattern):
         colormap, vmin, vmax = ListedColormap(["black"]), 0, 1
     else:
@@ -122,6 +144,9 @@ def spy(
         vmin, vmax = 0, max(pattern.num_colors - 1, 1)
     kwargs.setdefault("interpolation", "nearest")
     kwargs.setdefault("extent", (-0.5, cols - 0.5, rows - 0.5, -0.5))
+    if max(rows, cols) > _MAX_ASPECT * max(min(rows, cols), 1):
+        kwargs.setdefault("aspect", "auto")
     ax.imshow(np.ma.masked_invalid(image), cmap=colormap, vmin=vmin, vmax=vmax, **kwargs)
-    ax.set_title(("Compressed " if compressed else "") + repr(pattern))
+    title = ("Compressed " if compressed else "") + repr(pattern).splitlines()[0]
+    ax.set_title(textwrap.fill(title, _TITLE_WIDTH), fontsize="small")
     return ax

@@ -73,22 +73,73 @@ def _with_bounds(compute):
     return rule
 
 
+def known_zeros(operand: Operand, out_shape: tuple[int, ...]) -> np.ndarray:
+    """Mask of the result elements where `operand` (broadcast) is a trusted known zero."""
+    nonzero = operand.may_be_nonzero()
+    if nonzero is None:
+        return np.zeros(out_shape, bool)
+    return np.broadcast_to(~nonzero, out_shape)
+
+
+def cut(output: Output, cuts: dict[int, np.ndarray]) -> Output:
+    """`output` with operand `k`'s map emptied on the result elements `cuts[k]`."""
+    maps: list[tuple[int, DependencyMap]] = []
+    for k, m in output.maps:
+        where = cuts.get(k)
+        if where is None or not where.any():
+            maps.append((k, m))
+            continue
+        if where.all():
+            continue
+        source = np.arange(where.size) if isinstance(m, Identity) else m.source
+        maps.append((k, Broadcast(np.where(where.reshape(-1), -1, source))))
+    return dataclasses.replace(output, maps=tuple(maps))
+
+
 def mul_rule(eqn: Equation) -> list[Output]:
     """`mul`: like any elementwise rule, but a known zero factor cuts the dependency."""
     (output,) = _with_bounds(_mul)(eqn)
     out_shape = eqn.out_shapes[0]
     zero = np.zeros(out_shape, bool)
     for operand in eqn.operands:
-        nonzero = operand.may_be_nonzero()
-        if nonzero is not None:
-            zero |= np.broadcast_to(~nonzero, out_shape)
-    if not zero.any():
+        zero = zero | known_zeros(operand, out_shape)
+    return [cut(output, dict.fromkeys(range(len(eqn.operands)), zero))]
+
+
+def div_rule(eqn: Equation) -> list[Output]:
+    """`div`: where the numerator is a known zero, the quotient is constant (zero)."""
+    (output,) = _with_bounds(_div)(eqn)
+    if not _is_float(eqn.out_dtypes[0]):
         return [output]
-    maps = []
-    for k, m in output.maps:
-        source = np.arange(zero.size) if isinstance(m, Identity) else m.source
-        maps.append((k, Broadcast(np.where(zero.reshape(-1), -1, source))))
-    return [dataclasses.replace(output, maps=tuple(maps))]
+    zero = known_zeros(eqn.operands[0], eqn.out_shapes[0])
+    return [cut(output, {0: zero, 1: zero})]
+
+
+def integer_pow_rule(eqn: Equation) -> list[Output]:
+    """`integer_pow`: `x ** 0` is the constant one."""
+    if eqn.params["y"] == 0:
+        return [Output()]
+    return elementwise_rule(eqn)
+
+
+def pow_rule(eqn: Equation) -> list[Output]:
+    """`pow(x, y)`: constant where `y` is a known zero, or `x` a known zero or one.
+
+    JAX's derivative in `y`, `log(x) * x ** y` with `log(0)` replaced by 0, is zero
+    there.
+    """
+    (output,) = elementwise_rule(eqn)
+    base, exponent = eqn.operands
+    out_shape = eqn.out_shapes[0]
+    cuts = {0: known_zeros(exponent, out_shape)}
+    if base.may_be_nonzero() is not None:
+        base_one = dataclasses.replace(base, value=np.asarray(base.value) - 1)
+        cuts[1] = known_zeros(base, out_shape) | known_zeros(base_one, out_shape)
+    return [cut(output, cuts)]
+
+
+def _is_float(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.inexact)
 
 
 def _add(eqn, b):
@@ -313,9 +364,9 @@ register_rule("add_any", elementwise_rule, curvature=Curvature.ZERO)
 register_rule("sub", _with_bounds(_sub), curvature=Curvature.ZERO)
 register_rule("neg", _with_bounds(_neg), curvature=Curvature.ZERO)
 register_rule("mul", mul_rule, curvature=Curvature.BILINEAR)
-register_rule("div", _with_bounds(_div), curvature=_div_curvature)
-register_rule("integer_pow", elementwise_rule, curvature=_integer_pow_curvature)
-register_rule("pow", elementwise_rule, curvature=_pow_curvature)
+register_rule("div", div_rule, curvature=_div_curvature)
+register_rule("integer_pow", integer_pow_rule, curvature=_integer_pow_curvature)
+register_rule("pow", pow_rule, curvature=_pow_curvature)
 register_rule("complex", elementwise_rule, curvature=Curvature.ZERO)
 register_rule("rem", _with_bounds(_rem), curvature=Curvature.ZERO)
 register_rule("max", _with_bounds(_max), curvature=Curvature.ZERO)

@@ -50,44 +50,48 @@ def cumulative_rule(eqn: Equation) -> list[Output]:
     """
     shape = eqn.operands[0].shape
     axis = eqn.params["axis"]
-    reverse = eqn.params["reverse"]
     size = math.prod(shape)
+    if size == 0:
+        return [Output()]
     extent = shape[axis]
     ids = np.arange(size, dtype=np.int64).reshape(shape)
     lines = np.moveaxis(ids, axis, -1).reshape(-1, extent)
     position = np.arange(extent)
-    prefix = position[None, :] >= position[:, None]  # prefix[j, i]: j >= i (i contributes)
-    if reverse:
-        prefix = prefix.T
-    i_idx, j_idx = np.nonzero(prefix)  # element i contributes to result j
-    rows = lines[:, j_idx].reshape(-1)
-    cols = lines[:, i_idx].reshape(-1)
+    # reaches[i, j]: line element `i` contributes to result element `j`
+    reaches = position[:, None] <= position[None, :]
+    if eqn.params["reverse"]:
+        reaches = reaches.T
+    source, target = np.nonzero(reaches)
+    rows = lines[:, target].reshape(-1)
+    cols = lines[:, source].reshape(-1)
     matrix = sp.csr_array((np.ones(rows.size, bool), (rows, cols)), shape=(size, size))
     return [Output(maps=((0, Matrix(matrix)),))]
 
 
+def line_groups(shape: tuple[int, ...], axis: int) -> Groups:
+    """Each element of an array of `shape` belongs to its line along `axis`."""
+    groups = kept_index_groups(shape, (axis,))
+    return Groups(groups, groups, math.prod(shape[:axis] + shape[axis + 1:]))
+
+
 def sort_rule(eqn: Equation) -> list[Output]:
     """`sort` along `dimension`: result `k` holds operand `k`'s line, in some order."""
-    shape = eqn.operands[0].shape
-    groups = kept_index_groups(shape, (eqn.params["dimension"],))
-    num_groups = math.prod(shape) // shape[eqn.params["dimension"]] if shape else 1
-    return [
-        Output(maps=((k, Groups(groups, groups, num_groups)),))
-        for k in range(len(eqn.operands))
-    ]
+    groups = line_groups(eqn.operands[0].shape, eqn.params["dimension"])
+    return [Output(maps=((k, groups),)) for k in range(len(eqn.operands))]
 
 
 def top_k_rule(eqn: Equation) -> list[Output]:
-    """`top_k`: values depend on the operand's last-axis line; indices are bounded."""
+    """`top_k` along `axis`: values depend on the operand's line; indices are bounded."""
     shape = eqn.operands[0].shape
     out_shape = eqn.out_shapes[0]
-    last = len(shape) - 1
-    num_groups = math.prod(shape[:-1])
+    axis = eqn.params.get("axis", -1) % len(shape)
     values = Groups(
-        kept_index_groups(out_shape, (last,)), kept_index_groups(shape, (last,)), num_groups
+        kept_index_groups(out_shape, (axis,)), kept_index_groups(shape, (axis,)),
+        math.prod(shape[:axis] + shape[axis + 1:]),
     )
     indices = Output(
-        lower=np.zeros(out_shape, np.int64), upper=np.full(out_shape, shape[-1] - 1, np.int64)
+        lower=np.zeros(out_shape, np.int64),
+        upper=np.full(out_shape, max(shape[axis] - 1, 0), np.int64),
     )
     return [Output(maps=((0, values),)), indices]
 

@@ -97,6 +97,20 @@ def identity_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=((0, Identity()),))]
 
 
+def reshape_rule(eqn: Equation) -> list[Output]:
+    """`reshape`: the identity, unless `dimensions` transposes the operand first."""
+    if eqn.params.get("dimensions") is None:
+        return identity_rule(eqn)
+    return _reshape_with_dimensions(eqn)
+
+
+def _reshape(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
+    return ids[0].transpose(eqn.params["dimensions"]).reshape(eqn.out_shapes[0])
+
+
+_reshape_with_dimensions = movement_rule(fast=_reshape)
+
+
 def _transpose(eqn: Equation, ids: Sequence[np.ndarray]) -> np.ndarray:
     return ids[0].transpose(eqn.params["permutation"])
 
@@ -163,8 +177,9 @@ def pieces_rule(pieces: Callable[[Equation, Sequence[np.ndarray]], list[np.ndarr
     return rule
 
 
-for _name in ("reshape", "squeeze", "expand_dims", "copy", "copy_p"):
+for _name in ("squeeze", "expand_dims", "copy", "copy_p"):
     register_rule(_name, identity_rule, curvature=Curvature.ZERO)
+register_rule("reshape", reshape_rule, curvature=Curvature.ZERO)
 register_rule("transpose", movement_rule(fast=_transpose), curvature=Curvature.ZERO)
 register_rule("broadcast_in_dim", movement_rule(fast=_broadcast_in_dim), curvature=Curvature.ZERO)
 register_rule("slice", movement_rule(fast=_slice), curvature=Curvature.ZERO)

@@ -124,6 +124,25 @@ def run(benchmark: Benchmark, quick: bool, results: pathlib.Path) -> pathlib.Pat
     return target
 
 
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def run_all(selected: list[Benchmark], quick: bool, results: pathlib.Path) -> None:
+    """Run the benchmarks in turn, with a progress line as each starts and ends."""
+    begin = time.perf_counter()
+    for number, benchmark in enumerate(selected, start=1):
+        count = f"[{number}/{len(selected)}]"
+        print(f"== {count} {benchmark.name} ({benchmark.script}) starts at "
+              f"{_clock(time.perf_counter() - begin)} elapsed", flush=True)
+        start = time.perf_counter()
+        path = run(benchmark, quick, results)
+        print(f"== {count} {benchmark.name} done in {time.perf_counter() - start:.0f} s "
+              f"({_clock(time.perf_counter() - begin)} elapsed): wrote {path}", flush=True)
+    print(f"== {len(selected)} benchmarks in {_clock(time.perf_counter() - begin)}", flush=True)
+
+
 def main() -> None:
     """Parse the command line, run the selected benchmarks and draw their plots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,11 +163,7 @@ def main() -> None:
     else:
         selected = [b for b in REGISTRY if b.name in args.only]
     if not args.plots_only:
-        for benchmark in selected:
-            start = time.perf_counter()
-            print(f"== {benchmark.name}: {benchmark.script}", flush=True)
-            path = run(benchmark, args.quick, results)
-            print(f"== wrote {path} in {time.perf_counter() - start:.0f} s", flush=True)
+        run_all(selected, args.quick, results)
     for path in plot_results(results, [b.name for b in selected] if args.only else None):
         print(f"== plotted {path}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -87,6 +88,86 @@ class SplitArgs:
         return tuple(self.leaves[i] for i in self.active)
 
 
+def _dtype_kind(dtype: Any) -> str:
+    """The dtype's family: a sparsity pattern may differ between families, not within."""
+    for kind, label in ((jnp.bool_, "boolean"), (jnp.integer, "integer"),
+                        (jnp.floating, "floating"), (jnp.complexfloating, "complex")):
+        if jnp.issubdtype(dtype, kind):
+            return label
+    return np.dtype(dtype).name
+
+
+def _where(position: int, k: int, count: int) -> str:
+    return f"positional argument {position}" + (f" (leaf {k})" if count > 1 else "")
+
+
+def check_args(pattern: SparsityPattern, args: tuple[Any, ...], *, name: str) -> None:
+    """Check every positional argument against what detection saw, differentiated or not.
+
+    The pattern records one pytree of avals per positional argument (`input_avals`).
+    Each recorded argument must have the same pytree structure, every array leaf the
+    same shape and dtype family (boolean, integer, floating, complex; the precision may
+    differ), and every string or enum leaf the same value: any of them may change the
+    pattern. Positions recorded as `None` (patterns built by hand) and positions beyond
+    the recorded ones are not checked.
+
+    Examples:
+        >>> p = SparsityPattern.from_dense(np.eye(2))
+        >>> try:
+        ...     check_args(p, (jnp.ones(3),), name="jacobian")
+        ... except ValueError as error:
+        ...     print(str(error)[:50])
+        jacobian: positional argument 0 has shape (3,), bu
+    """
+    avals = pattern.input_avals
+    if len(args) < len(avals):
+        raise TypeError(
+            f"{name}: the sparsity was detected for {len(avals)} positional argument(s), "
+            f"but only {len(args)} were given."
+        )
+    differentiated = set(pattern.argnums_tuple)
+    for position, (arg, aval) in enumerate(zip(args, avals, strict=False)):
+        if aval is None:
+            continue
+        arg_leaves, treedef = jax.tree_util.tree_flatten(arg)
+        aval_leaves, aval_treedef = jax.tree_util.tree_flatten(aval)
+        if treedef != aval_treedef:
+            raise ValueError(
+                f"{name}: positional argument {position} has structure {treedef}, but the "
+                f"sparsity was detected for structure {aval_treedef}. Detect again (call "
+                "asdex.jacobian/hessian or *_coloring) with arguments of the new structure."
+            )
+        for k, (leaf, expected) in enumerate(zip(arg_leaves, aval_leaves, strict=True)):
+            where = _where(position, k, len(aval_leaves))
+            if isinstance(expected, jax.ShapeDtypeStruct):
+                shape = tuple(np.shape(leaf))
+                if shape != tuple(expected.shape):
+                    raise ValueError(
+                        f"{name}: {where} has shape {shape}, but the sparsity was detected "
+                        f"for shape {tuple(expected.shape)}. The pattern may depend on it: "
+                        "detect again (call asdex.jacobian/hessian or *_coloring) with "
+                        "arguments of the new shape."
+                    )
+                kind = _dtype_kind(jnp.result_type(leaf))
+                expected_kind = _dtype_kind(expected.dtype)
+                if kind != expected_kind:
+                    inexact = "; integer and inexact inputs have different sparsity patterns"
+                    raise TypeError(
+                        f"{name}: {where} has dtype {jnp.result_type(leaf).name} ({kind}), "
+                        f"but the sparsity was detected for dtype "
+                        f"{np.dtype(expected.dtype).name} ({expected_kind})"
+                        f"{inexact if position in differentiated else ''}. Detect again "
+                        "with arguments of the new dtype."
+                    )
+            elif isinstance(expected, str | bytes | enum.Enum) and not (
+                type(leaf) is type(expected) and leaf == expected
+            ):
+                raise ValueError(
+                    f"{name}: {where} is {leaf!r}, but the sparsity was detected with "
+                    f"{expected!r}. Detect again with the new value."
+                )
+
+
 def split_args(
     pattern: SparsityPattern,
     args: tuple[Any, ...],
@@ -95,10 +176,11 @@ def split_args(
     holomorphic: bool,
     allow_int: bool,
 ) -> SplitArgs:
-    """Check `args` against the structure the pattern was built for, then split them.
+    """Check `args` against what the pattern was detected for, then split them.
 
-    Raises a `ValueError` naming the argument and leaf on a structure or shape mismatch,
-    and a `TypeError` (as `jax.jacrev` does) on a dtype that cannot be differentiated.
+    Every argument is checked by `check_args` (a `ValueError` naming the argument and
+    leaf on a structure or shape mismatch); a dtype that cannot be differentiated raises
+    a `TypeError`, as in `jax.jacrev`.
 
     Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
@@ -113,32 +195,13 @@ def split_args(
             f"{name}: the pattern differentiates positional argument {max(argnums)}, but "
             f"only {len(args)} positional argument(s) were given."
         )
+    check_args(pattern, args, name=name)
     leaves: list[jax.Array] = []
     treedefs = []
-    for position, aval in zip(argnums, pattern.dyn_avals, strict=True):
+    for position in argnums:
         arg_leaves, treedef = jax.tree_util.tree_flatten(args[position])
-        aval_leaves, aval_treedef = jax.tree_util.tree_flatten(aval)
-        if treedef != aval_treedef:
-            raise ValueError(
-                f"{name}: positional argument {position} has structure {treedef}, but the "
-                f"pattern was built for structure {aval_treedef}."
-            )
-        for k, (leaf, expected) in enumerate(zip(arg_leaves, aval_leaves, strict=True)):
+        for leaf in arg_leaves:
             leaf = jnp.asarray(leaf)
-            where = f"positional argument {position}" + (
-                f" (leaf {k})" if len(aval_leaves) > 1 else ""
-            )
-            if leaf.shape != tuple(expected.shape):
-                raise ValueError(
-                    f"{name}: {where} has shape {leaf.shape}, but the pattern was built "
-                    f"for shape {tuple(expected.shape)}."
-                )
-            if _is_inexact(leaf.dtype) != _is_inexact(expected.dtype):
-                raise TypeError(
-                    f"{name}: {where} has dtype {leaf.dtype.name}, but the pattern was "
-                    f"built for dtype {np.dtype(expected.dtype).name}; integer and "
-                    "inexact inputs have different sparsity patterns."
-                )
             check_input_dtype(name, leaf.dtype, holomorphic=holomorphic, allow_int=allow_int)
             leaves.append(leaf)
         treedefs.append((position, treedef, len(arg_leaves)))

@@ -20,11 +20,19 @@ import numpy as np
 from jax.experimental import sparse
 
 from asdex._pattern import SparsityPattern
+from asdex.decompression._host import check_concrete, host_block, host_cast
 
-OutputFormat = Literal["bcoo", "dense"]
-"""Type of the returned derivative blocks: "bcoo" (sparse) or "dense" (`jax.Array`)."""
+OutputFormat = Literal["bcoo", "dense", "numpy_dense", "scipy_coo", "scipy_csr", "scipy_csc"]
+"""Type of the returned derivative blocks.
 
-OUTPUT_FORMATS = ("bcoo", "dense")
+On the device, traceable: "bcoo" (`jax.experimental.sparse.BCOO`, the default) and
+"dense" (`jax.Array`). On the host, not traceable (not inside `jax.jit`, `vmap` or
+`grad`): "numpy_dense" (`numpy.ndarray`) and "scipy_coo", "scipy_csr", "scipy_csc"
+(`scipy.sparse` arrays, each block flattened to 2-D `(output size, input size)`)."""
+
+DEVICE_FORMATS = ("bcoo", "dense")
+HOST_FORMATS = ("numpy_dense", "scipy_coo", "scipy_csr", "scipy_csc")
+OUTPUT_FORMATS = DEVICE_FORMATS + HOST_FORMATS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +68,11 @@ class Block:
         return values[self.positions]
 
     def build(self, data: jax.Array, output_format: OutputFormat) -> Any:
-        """Make the block from its entries, as a BCOO matrix or a dense array."""
+        """Make the block from its entries, in any of the `OUTPUT_FORMATS`."""
+        if output_format in HOST_FORMATS:
+            return host_block(np.asarray(data), self.rows, self.cols,
+                              math.prod(self.out_shape), math.prod(self.in_shape),
+                              self.shape, output_format)
         if output_format == "bcoo":
             return sparse.BCOO(
                 (data, jnp.asarray(self.indices)),
@@ -143,6 +155,9 @@ def assemble(
 ) -> list[list[Any]]:
     """Build every block of `layout` from the nonzero values, cast to `dtypes`.
 
+    Host formats need concrete values: under a JAX transformation they raise a
+    `TypeError` naming the traceable formats.
+
     Examples:
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> blocks = assemble(jnp.array([1.0, 2.0]), block_layout(p, [(2,)], [(2,)]),
@@ -150,9 +165,13 @@ def assemble(
         >>> blocks[0][0].tolist()
         [[1.0, 0.0], [0.0, 2.0]]
     """
+    cast = cast_like
+    if output_format in HOST_FORMATS:
+        check_concrete(values, output_format)
+        values, cast = np.asarray(values), host_cast
     return [
         [
-            block.build(cast_like(block.values(values), dtype), output_format)
+            block.build(cast(block.values(values), dtype), output_format)
             for block, dtype in zip(row, dtype_row, strict=True)
         ]
         for row, dtype_row in zip(layout, dtypes, strict=True)

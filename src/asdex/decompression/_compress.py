@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asdex.decompression._sharding import ColorSharding
+
 SEED_CONSTANT_LIMIT = 2**22
 """Up to this many seed entries, seeds are NumPy constants that XLA can fold into the
 passes (a large speed-up for stencils); beyond it they are built inside the program."""
@@ -52,20 +54,29 @@ def cast_seeds(seeds: Sequence[jax.Array], dtypes: Sequence[Any]) -> list[jax.Ar
 
 
 def compress(
-    product: Callable[[Any], Any], seeds: Any, chunk_size: int | None, count: int
+    product: Callable[[Any], Any],
+    seeds: Any,
+    chunk_size: int | None,
+    count: int,
+    sharding: ColorSharding | None = None,
 ) -> Any:
     """Map `product` over the `count` seeds (leading axis of every leaf of `seeds`).
 
     With `chunk_size=None` all seeds run in one `vmap`; otherwise `lax.map` runs them
-    `chunk_size` at a time, bounding the memory of the batched pass.
+    `chunk_size` at a time, bounding the memory of the batched pass. With a `sharding`,
+    the seeds and the result are split along the color axis across its devices.
 
     Examples:
         >>> compress(lambda s: s[0] * 2.0, [np.eye(2)], None, 2).tolist()
         [[2.0, 0.0], [0.0, 2.0]]
     """
+    if sharding is not None:
+        seeds = sharding.constrain(seeds)
     if chunk_size is None or chunk_size >= count:
-        return jax.vmap(product)(seeds)
-    return jax.lax.map(product, seeds, batch_size=chunk_size)
+        result = jax.vmap(product)(seeds)
+    else:
+        result = jax.lax.map(product, seeds, batch_size=chunk_size)
+    return result if sharding is None else sharding.constrain(result, rest=True)
 
 
 def ravel_leaves(leaves: Sequence[jax.Array | None], sizes: Sequence[int]) -> jax.Array:

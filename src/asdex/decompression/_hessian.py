@@ -11,61 +11,65 @@ import numpy as np
 
 from asdex._pattern import ColoredPattern
 from asdex.decompression._args import check_output_dtype, split_args
-from asdex.decompression._blocks import OutputFormat, assemble, block_layout
+from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import split_by_sizes
+from asdex.decompression._jit import filter_jit
+from asdex.decompression._sharding import ColorSharding
 
 HVP_MODES = ("fwd_over_rev", "rev_over_fwd", "rev_over_rev")
 
 
-def sparse_hessian(
-    f: Callable[..., Any],
-    coloring: ColoredPattern,
-    schedule: Any,
-    *,
-    output_format: OutputFormat,
-    has_aux: bool,
-    holomorphic: bool,
-    allow_int: bool,
-    chunk_size: int | None,
-    name: str,
-) -> Callable[..., tuple[Any, Any, Any]]:
-    """Build `evaluate(*args, **kwargs) -> (value, hessian, aux)` for a Hessian coloring.
-
-    The coloring's mode picks the Hessian-vector product: "fwd_over_rev" linearizes the
-    gradient once and batches its JVPs; "rev_over_rev" takes the gradient's VJP once;
-    "rev_over_fwd" differentiates a batched directional derivative. The primal value
-    comes out of the same passes.
-
-    Examples:
-        >>> from asdex.coloring import hessian_coloring_from_sparsity
-        >>> from asdex.coloring._schedule import schedule
-        >>> from asdex import SparsityPattern
-        >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
-        >>> evaluate = sparse_hessian(lambda x: (x**3).sum(), c, schedule(c),
-        ...     output_format="dense", has_aux=False, holomorphic=False,
-        ...     allow_int=False, chunk_size=None, name="hessian")
-        >>> evaluate(jnp.ones(2))[1].tolist()
-        [[6.0, 0.0], [0.0, 6.0]]
-    """
-    pattern = coloring.sparsity
+def check_hessian_coloring(coloring: ColoredPattern, name: str) -> None:
+    """Raise a `ValueError` unless the coloring is a Hessian coloring of a square pattern."""
     if coloring.mode not in HVP_MODES:
         raise ValueError(
             f"{name} needs a Hessian coloring (mode one of {HVP_MODES}), got mode "
             f"{coloring.mode!r}; use `hessian_coloring_from_sparsity`."
         )
-    if pattern.m != pattern.n:
-        raise ValueError(f"{name} needs a square pattern, got shape {pattern.shape}.")
+    if coloring.sparsity.m != coloring.sparsity.n:
+        raise ValueError(f"{name} needs a square pattern, got shape {coloring.sparsity.shape}.")
+
+
+def hessian_compressor(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    *,
+    has_aux: bool,
+    holomorphic: bool,
+    allow_int: bool,
+    chunk_size: int | None,
+    name: str,
+    sharding: ColorSharding | None = None,
+) -> Callable[..., tuple[Any, jax.Array, Any, tuple[Any, ...]]]:
+    """Build `compress(*args, **kwargs) -> (value, B, aux, in_dtypes)` for a Hessian coloring.
+
+    `B` has shape `(num_colors, n)`, one Hessian-vector product per color (padded with
+    zero rows to a multiple of the shards with a `sharding`). The coloring's mode picks
+    the product: "fwd_over_rev" linearizes the gradient once and batches its JVPs;
+    "rev_over_rev" takes the gradient's VJP once; "rev_over_fwd" differentiates a
+    batched directional derivative. The primal value comes out of the same passes.
+
+    Examples:
+        >>> from asdex.coloring import hessian_coloring_from_sparsity
+        >>> from asdex import SparsityPattern
+        >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> compress = hessian_compressor(lambda x: (x**3).sum(), c, has_aux=False,
+        ...     holomorphic=False, allow_int=False, chunk_size=None, name="hessian")
+        >>> compress(jnp.ones(2))[1].tolist()
+        [[6.0, 6.0]]
+    """
+    check_hessian_coloring(coloring, name)
+    pattern = coloring.sparsity
     mode = coloring.mode
-    plan = GatherPlan.from_schedule(schedule)
     shapes = pattern.leaf_shapes
     sizes = pattern.leaf_sizes
-    in_tree = jax.tree_util.tree_structure(pattern.example_input)
     colors = split_by_sizes(coloring.colors, sizes)
-    layout = block_layout(pattern, shapes, shapes)
+    num_colors = coloring.num_colors
+    count = num_colors if sharding is None else sharding.padded(num_colors)
 
-    def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
+    def compress_call(*args: Any, **kwargs: Any) -> tuple[Any, jax.Array, Any, tuple]:
         split = split_args(
             pattern, args, name=name, holomorphic=holomorphic, allow_int=allow_int
         )
@@ -91,18 +95,19 @@ def sparse_hessian(
                 full[i] = product
             return ravel_leaves(full, sizes)
 
-        num_colors = coloring.num_colors
         seeds = one_hot_seeds([colors[i] for i in split.active],
-                              [shapes[i] for i in split.active], 0, num_colors)
+                              [shapes[i] for i in split.active], 0, count)
         if not primals or num_colors == 0:
             _, (value, aux) = scalar(*primals)
-            compressed = jnp.zeros((num_colors, pattern.n), _values_dtype(primals))
+            compressed = jnp.zeros((count, pattern.n), _values_dtype(primals))
         elif mode == "fwd_over_rev":
             _, linear, (value, aux) = jax.linearize(gradient, *primals, has_aux=True)
-            compressed = compress(lambda s: flat(linear(*cast(s))), seeds, chunk_size, num_colors)
+            compressed = compress(lambda s: flat(linear(*cast(s))), seeds, chunk_size, count,
+                                  sharding)
         elif mode == "rev_over_rev":
             _, pullback, (value, aux) = jax.vjp(gradient, *primals, has_aux=True)
-            compressed = compress(lambda s: flat(pullback(cast(s))), seeds, chunk_size, num_colors)
+            compressed = compress(lambda s: flat(pullback(cast(s))), seeds, chunk_size, count,
+                                  sharding)
         else:
 
             def hvp(seed: list[jax.Array]) -> tuple[jax.Array, tuple[Any, Any]]:
@@ -115,14 +120,77 @@ def sparse_hessian(
                 )(*primals)
                 return flat(grads), extra
 
-            compressed, (value, aux) = _compress_with_extra(hvp, seeds, num_colors, chunk_size)
+            if sharding is not None:
+                seeds = sharding.constrain(seeds)
+            compressed, (value, aux) = _compress_with_extra(hvp, seeds, count, chunk_size)
+            if sharding is not None:
+                compressed = sharding.constrain(compressed, rest=True)
+        return value, compressed, aux, tuple(leaf.dtype for leaf in split.leaves)
 
-        values = plan(compressed)
-        dtypes = [[leaf.dtype] * len(split.leaves) for leaf in split.leaves]
+    return compress_call
+
+
+def sparse_hessian(
+    f: Callable[..., Any],
+    coloring: ColoredPattern,
+    schedule: Any,
+    *,
+    output_format: OutputFormat,
+    has_aux: bool,
+    holomorphic: bool,
+    allow_int: bool,
+    chunk_size: int | None,
+    name: str,
+    sharding: ColorSharding | None = None,
+) -> Callable[..., tuple[Any, Any, Any]]:
+    """Build `evaluate(*args, **kwargs) -> (value, hessian, aux)` for a Hessian coloring.
+
+    The compressed evaluation (`hessian_compressor`) and the decompression (direct, or
+    by substitution for acyclic colorings) run as one compiled program (`filter_jit`);
+    host output formats are built from its result.
+
+    Examples:
+        >>> from asdex.coloring import hessian_coloring_from_sparsity
+        >>> from asdex.coloring._schedule import schedule
+        >>> from asdex import SparsityPattern
+        >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> evaluate = sparse_hessian(lambda x: (x**3).sum(), c, schedule(c),
+        ...     output_format="dense", has_aux=False, holomorphic=False,
+        ...     allow_int=False, chunk_size=None, name="hessian")
+        >>> evaluate(jnp.ones(2))[1].tolist()
+        [[6.0, 0.0], [0.0, 6.0]]
+    """
+    pattern = coloring.sparsity
+    compress_call = hessian_compressor(
+        f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
+        chunk_size=chunk_size, name=name, sharding=sharding,
+    )
+    plan = GatherPlan.from_schedule(schedule)
+    shapes = pattern.leaf_shapes
+    in_tree = jax.tree_util.tree_structure(pattern.example_input)
+    layout = block_layout(pattern, shapes, shapes)
+    num_colors = coloring.num_colors
+    on_device = output_format in DEVICE_FORMATS
+
+    def blocks_of(values: Any, in_dtypes: tuple[Any, ...]) -> Any:
+        dtypes = [[dtype] * len(in_dtypes) for dtype in in_dtypes]
         blocks = assemble(values, layout, dtypes, output_format)
-        hess = jax.tree_util.tree_unflatten(
+        return jax.tree_util.tree_unflatten(
             in_tree, [jax.tree_util.tree_unflatten(in_tree, row) for row in blocks]
         )
+
+    @filter_jit
+    def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        value, compressed, aux, in_dtypes = compress_call(*args, **kwargs)
+        values = plan(compressed[:num_colors])
+        if on_device:
+            values = blocks_of(values, in_dtypes)
+        return value, values, aux, in_dtypes
+
+    def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
+        value, hess, aux, in_dtypes = device(*args, **kwargs)
+        if not on_device:
+            hess = blocks_of(hess, in_dtypes)
         return value, hess, aux
 
     return evaluate

@@ -6,7 +6,8 @@ and compute the sparse matrix with one JVP, VJP or HVP per color.
 Examples:
     >>> import jax.numpy as jnp
     >>> import asdex
-    >>> jac_fn = asdex.jacobian(lambda x: x[1:] - x[:-1], jnp.zeros(4))
+    >>> import jax
+    >>> jac_fn = jax.jit(asdex.jacobian(lambda x: x[1:] - x[:-1], jnp.zeros(4)))
     >>> jac_fn(jnp.zeros(4)).todense().tolist()
     [[-1.0, 1.0, 0.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 0.0, -1.0, 1.0]]
 """
@@ -25,6 +26,16 @@ from asdex._api import (
     value_and_jacobian_from_coloring,
 )
 from asdex._check import VerificationError, check_hessian_correctness, check_jacobian_correctness
+from asdex._compressed import (
+    compressed_hessian,
+    compressed_hessian_from_coloring,
+    compressed_jacobian,
+    compressed_jacobian_from_coloring,
+    value_and_compressed_hessian,
+    value_and_compressed_hessian_from_coloring,
+    value_and_compressed_jacobian,
+    value_and_compressed_jacobian_from_coloring,
+)
 from asdex._pattern import (
     ColoredPattern,
     ColoringMode,
@@ -42,7 +53,7 @@ from asdex.coloring import (
     hessian_coloring_from_sparsity,
     jacobian_coloring_from_sparsity,
 )
-from asdex.decompression import OutputFormat
+from asdex.decompression import OutputFormat, decompress, decompress_data
 from asdex.detection import hessian_sparsity, jacobian_sparsity
 
 __all__ = [
@@ -55,6 +66,17 @@ __all__ = [
     "value_and_jacobian_from_coloring",
     "hessian_from_coloring",
     "value_and_hessian_from_coloring",
+    # compressed evaluation and decompression
+    "compressed_jacobian",
+    "value_and_compressed_jacobian",
+    "compressed_hessian",
+    "value_and_compressed_hessian",
+    "compressed_jacobian_from_coloring",
+    "value_and_compressed_jacobian_from_coloring",
+    "compressed_hessian_from_coloring",
+    "value_and_compressed_hessian_from_coloring",
+    "decompress",
+    "decompress_data",
     # coloring
     "jacobian_coloring",
     "hessian_coloring",

@@ -1,19 +1,36 @@
 """The public differentiation API: wiring of detection, coloring and decompression.
 
 Each `*_from_coloring` function precomputes a decompression plan on the host, once, and
-returns an ordinary traceable JAX function. `jacobian`, `hessian` and their
-`value_and_*` variants detect the sparsity and color it first.
+returns a compiled (`jax.jit`) function that composes with `jax.jit`, `vmap` and `grad`.
+`jacobian`, `hessian` and their `value_and_*` variants detect the sparsity and color it
+first; when that takes longer than `NOTICE_SECONDS`, a one-line notice goes to the
+`logging` logger "asdex" at level WARNING (silence it with
+`logging.getLogger("asdex").setLevel(logging.ERROR)`).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from asdex._pattern import ColoredPattern, HessianMode, JacobianMode
-from asdex.decompression import OUTPUT_FORMATS, OutputFormat, sparse_hessian, sparse_jacobian
+from asdex.decompression import (
+    OUTPUT_FORMATS,
+    ColorSharding,
+    OutputFormat,
+    ShardingLike,
+    sparse_hessian,
+    sparse_jacobian,
+)
+
+NOTICE_SECONDS = 1.0
+"""Detection and coloring that take longer than this log a one-line notice."""
+
+logger = logging.getLogger("asdex")
 
 
 class DenseColoringWarning(UserWarning):
@@ -51,6 +68,19 @@ def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str, stacklevel: 
         )
 
 
+def _notice(what: str, f: Callable[..., Any], detect_s: float, color_s: float,
+            coloring: ColoredPattern) -> None:
+    if detect_s + color_s > NOTICE_SECONDS:
+        m, n = coloring.sparsity.shape
+        logger.warning(
+            "asdex: %s of %s: sparsity detection took %.1f s, coloring %.1f s (%dx%d, "
+            "%d nonzeros, %d colors); build the derivative function once and reuse it "
+            "(the first coloring in a process includes numba's compilation).",
+            what, getattr(f, "__name__", type(f).__name__), detect_s, color_s, m, n,
+            coloring.sparsity.nnz, coloring.num_colors,
+        )
+
+
 def _schedule(coloring: ColoredPattern) -> Any:
     from asdex.coloring import schedule
 
@@ -67,6 +97,7 @@ def _jacobian_evaluator(
     allow_int: bool,
     chunk_size: int | None,
     name: str,
+    sharding: ShardingLike | None,
 ) -> Callable[..., tuple[Any, Any, Any]]:
     _check_coloring(coloring, name)
     _check_options(output_format, chunk_size)
@@ -81,6 +112,7 @@ def _jacobian_evaluator(
         allow_int=allow_int,
         chunk_size=chunk_size,
         name=name,
+        sharding=ColorSharding.of(sharding),
     )
 
 
@@ -94,6 +126,7 @@ def _hessian_evaluator(
     allow_int: bool,
     chunk_size: int | None,
     name: str,
+    sharding: ShardingLike | None,
 ) -> Callable[..., tuple[Any, Any, Any]]:
     _check_coloring(coloring, name)
     _check_options(output_format, chunk_size)
@@ -108,6 +141,7 @@ def _hessian_evaluator(
         allow_int=allow_int,
         chunk_size=chunk_size,
         name=name,
+        sharding=ColorSharding.of(sharding),
     )
 
 
@@ -123,6 +157,7 @@ def jacobian_from_coloring(
     holomorphic: bool = False,
     allow_int: bool = False,
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Build a sparse Jacobian function from a precomputed coloring.
 
@@ -134,7 +169,9 @@ def jacobian_from_coloring(
         coloring: A `ColoredPattern` from `jacobian_coloring` or
             `jacobian_coloring_from_sparsity`.
         output_format: "bcoo" for `jax.experimental.sparse.BCOO` blocks, "dense" for
-            `jax.Array` blocks.
+            `jax.Array` blocks; on the host (not traceable), "numpy_dense" for NumPy
+            arrays and "scipy_coo", "scipy_csr" or "scipy_csc" for SciPy sparse arrays
+            (each block flattened to 2-D `(output size, input size)`).
         has_aux: Whether `f` returns `(output, aux)`; the function then returns
             `(jac, aux)`.
         holomorphic: Whether `f` is promised to be holomorphic (complex inputs and
@@ -142,11 +179,17 @@ def jacobian_from_coloring(
         allow_int: Whether integer inputs may be differentiated (their blocks are zero).
         chunk_size: Number of colors evaluated at once; `None` batches them all. A
             smaller value bounds memory by running the batches with `lax.map`.
+        sharding: Shard the color axis of the compressed evaluation across devices: a
+            `jax.sharding.NamedSharding` whose spec names the color axis first, or a
+            pair `(mesh, axis_name)`. `None` (default) runs on one device.
 
     Returns:
-        A function of the same positional and keyword arguments as `f` (keyword
-        arguments are forwarded), returning the Jacobian as a pytree of blocks shaped
-        `(*out_shape, *in_leaf_shape)`, nested like `jax.jacobian`'s result.
+        A compiled (`jax.jit`) function of the same positional and keyword arguments as
+        `f` (keyword arguments are forwarded; array leaves are traced, other leaves are
+        static), returning the Jacobian as a pytree of blocks shaped
+        `(*out_shape, *in_leaf_shape)`, nested like `jax.jacobian`'s result. Every
+        positional argument that detection saw must keep its pytree structure, shapes
+        and dtype family (a `ValueError` or `TypeError` names the argument otherwise).
 
     Examples:
         >>> import jax.numpy as jnp, numpy as np
@@ -158,7 +201,7 @@ def jacobian_from_coloring(
     """
     evaluate = _jacobian_evaluator(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size, name="jacobian",
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding, name="jacobian",
     )
 
     @functools.wraps(f)
@@ -178,6 +221,7 @@ def value_and_jacobian_from_coloring(
     holomorphic: bool = False,
     allow_int: bool = False,
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Build a function returning `f`'s value and sparse Jacobian from a coloring.
 
@@ -199,7 +243,7 @@ def value_and_jacobian_from_coloring(
     """
     evaluate = _jacobian_evaluator(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size, name="value_and_jacobian",
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding, name="value_and_jacobian",
     )
 
     @functools.wraps(f)
@@ -219,6 +263,7 @@ def hessian_from_coloring(
     holomorphic: bool = False,
     allow_int: bool = False,
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Build a sparse Hessian function from a precomputed coloring.
 
@@ -230,17 +275,18 @@ def hessian_from_coloring(
             squeezed).
         coloring: A `ColoredPattern` from `hessian_coloring` or
             `hessian_coloring_from_sparsity`.
-        output_format: "bcoo" or "dense", as in `jacobian_from_coloring`.
+        output_format: Any of the formats of `jacobian_from_coloring`.
         has_aux: Whether `f` returns `(output, aux)`; the function then returns
             `(hess, aux)`.
         holomorphic: Whether `f` is promised to be holomorphic.
         allow_int: Whether integer inputs may be differentiated (their blocks are zero).
         chunk_size: Number of colors evaluated at once; `None` batches them all.
+        sharding: Shard the color axis across devices, as in `jacobian_from_coloring`.
 
     Returns:
-        A function of the same arguments as `f` returning the Hessian as a pytree of
-        blocks shaped `(*in_leaf_shape_a, *in_leaf_shape_b)`, nested like
-        `jax.hessian`'s result.
+        A compiled function of the same arguments as `f` (as in
+        `jacobian_from_coloring`) returning the Hessian as a pytree of blocks shaped
+        `(*in_leaf_shape_a, *in_leaf_shape_b)`, nested like `jax.hessian`'s result.
 
     Examples:
         >>> import jax.numpy as jnp, numpy as np
@@ -252,7 +298,7 @@ def hessian_from_coloring(
     """
     evaluate = _hessian_evaluator(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size, name="hessian",
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding, name="hessian",
     )
 
     @functools.wraps(f)
@@ -272,6 +318,7 @@ def value_and_hessian_from_coloring(
     holomorphic: bool = False,
     allow_int: bool = False,
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Build a function returning `f`'s value and sparse Hessian from a coloring.
 
@@ -292,7 +339,7 @@ def value_and_hessian_from_coloring(
     """
     evaluate = _hessian_evaluator(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size, name="value_and_hessian",
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding, name="value_and_hessian",
     )
 
     @functools.wraps(f)
@@ -338,10 +385,14 @@ def jacobian_coloring(
     from asdex.coloring import jacobian_coloring_from_sparsity
     from asdex.detection import jacobian_sparsity
 
+    start = time.perf_counter()
     sparsity = jacobian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
-    return jacobian_coloring_from_sparsity(
+    detected = time.perf_counter()
+    coloring = jacobian_coloring_from_sparsity(
         sparsity, mode=mode, symmetric=symmetric, postprocess=postprocess
     )
+    _notice("Jacobian", f, detected - start, time.perf_counter() - detected, coloring)
+    return coloring
 
 
 def hessian_coloring(
@@ -376,10 +427,14 @@ def hessian_coloring(
     from asdex.coloring import hessian_coloring_from_sparsity
     from asdex.detection import hessian_sparsity
 
+    start = time.perf_counter()
     sparsity = hessian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
-    return hessian_coloring_from_sparsity(
+    detected = time.perf_counter()
+    coloring = hessian_coloring_from_sparsity(
         sparsity, mode=mode, symmetric=symmetric, postprocess=postprocess
     )
+    _notice("Hessian", f, detected - start, time.perf_counter() - detected, coloring)
+    return coloring
 
 
 # --- detect, color and differentiate ---------------------------------------------------
@@ -396,11 +451,16 @@ def jacobian(
     symmetric: bool = False,
     output_format: OutputFormat = "bcoo",
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Detect sparsity, color, and return a function computing sparse Jacobians.
 
     Combines `jacobian_coloring` and `jacobian_from_coloring`: detection and coloring
-    run once, now, on the sample `args`; the returned function is ordinary JAX.
+    run once, now, on the sample `args`; the returned function only evaluates.
+
+    Mixed input dtypes follow `jax.jacrev`: every differentiated leaf must be inexact
+    (or `allow_int=True`), complex inputs need `holomorphic=True` (or `mode="rev"`), and
+    the blocks have the dtypes `jax.jacrev` gives them (the column leaf's dtype).
 
     Args:
         f: Function whose Jacobian is wanted.
@@ -411,16 +471,21 @@ def jacobian(
         allow_int: Whether integer inputs may be differentiated (zero blocks).
         mode: "fwd" (JVPs), "rev" (VJPs) or `None` for whichever needs fewer colors.
         symmetric: Whether to use a symmetric (star) coloring; needs a square Jacobian.
-        output_format: "bcoo" (sparse blocks, default) or "dense".
+        output_format: "bcoo" (sparse blocks, default), "dense", or a host format
+            (see `jacobian_from_coloring`).
         chunk_size: Number of colors evaluated at once; `None` batches them all.
+        sharding: Shard the color axis across devices (see `jacobian_from_coloring`).
 
     Returns:
-        A function of the same arguments as `f` returning the Jacobian blocks, nested
-        like `jax.jacobian`'s result, each shaped `(*out_shape, *in_leaf_shape)`.
+        A compiled (`jax.jit`) function of the same arguments as `f` returning the
+        Jacobian blocks, nested like `jax.jacobian`'s result, each shaped
+        `(*out_shape, *in_leaf_shape)`. It compiles on its first call (or inside the
+        caller's `jax.jit`) and checks every argument against what detection saw.
 
     Examples:
+        >>> import jax
         >>> import jax.numpy as jnp
-        >>> jac_fn = jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4))
+        >>> jac_fn = jax.jit(jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4)))
         >>> jac_fn(jnp.arange(4.0)).todense().tolist()
         [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0], [0.0, 0.0, 3.0, 2.0]]
     """
@@ -429,7 +494,7 @@ def jacobian(
     )
     return jacobian_from_coloring(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size,
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding,
     )
 
 
@@ -444,6 +509,7 @@ def value_and_jacobian(
     symmetric: bool = False,
     output_format: OutputFormat = "bcoo",
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Like `jacobian`, but the function also returns `f`'s value, at no extra cost.
 
@@ -461,7 +527,7 @@ def value_and_jacobian(
     )
     return value_and_jacobian_from_coloring(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size,
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding,
     )
 
 
@@ -476,6 +542,7 @@ def hessian(
     symmetric: bool = True,
     output_format: OutputFormat = "bcoo",
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Detect sparsity, color, and return a function computing sparse Hessians.
 
@@ -490,16 +557,19 @@ def hessian(
         allow_int: Whether integer inputs may be differentiated (zero blocks).
         mode: "fwd_over_rev" (default), "rev_over_fwd" or "rev_over_rev".
         symmetric: Whether to use a symmetric coloring (default; fewer colors).
-        output_format: "bcoo" (sparse blocks, default) or "dense".
+        output_format: "bcoo" (sparse blocks, default), "dense", or a host format
+            (see `jacobian_from_coloring`).
         chunk_size: Number of colors evaluated at once; `None` batches them all.
+        sharding: Shard the color axis across devices (see `jacobian_from_coloring`).
 
     Returns:
-        A function of the same arguments as `f` returning the Hessian blocks, nested
-        like `jax.hessian`'s result.
+        A compiled (`jax.jit`) function of the same arguments as `f` returning the
+        Hessian blocks, nested like `jax.hessian`'s result.
 
     Examples:
+        >>> import jax
         >>> import jax.numpy as jnp
-        >>> hess_fn = hessian(lambda x: (x**3).sum(), jnp.zeros(3))
+        >>> hess_fn = jax.jit(hessian(lambda x: (x**3).sum(), jnp.zeros(3)))
         >>> hess_fn(jnp.ones(3)).todense().tolist()
         [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]]
     """
@@ -508,7 +578,7 @@ def hessian(
     )
     return hessian_from_coloring(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size,
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding,
     )
 
 
@@ -523,6 +593,7 @@ def value_and_hessian(
     symmetric: bool = True,
     output_format: OutputFormat = "bcoo",
     chunk_size: int | None = None,
+    sharding: ShardingLike | None = None,
 ) -> Callable[..., Any]:
     """Like `hessian`, but the function also returns `f`'s value, at no extra cost.
 
@@ -541,5 +612,5 @@ def value_and_hessian(
     )
     return value_and_hessian_from_coloring(
         f, coloring, output_format, has_aux=has_aux, holomorphic=holomorphic,
-        allow_int=allow_int, chunk_size=chunk_size,
+        allow_int=allow_int, chunk_size=chunk_size, sharding=sharding,
     )

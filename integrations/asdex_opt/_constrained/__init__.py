@@ -1,0 +1,1 @@
+"""Constrained minimisation: a sparse primal-dual interior-point method and its parts."""

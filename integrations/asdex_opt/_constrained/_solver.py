@@ -1,0 +1,663 @@
+"""`SparseInteriorPoint`: IPOPT's primal-dual interior-point method with a filter line search.
+
+The algorithm of Wächter and Biegler (2006) on the problem
+
+    min f(x)  s.t.  c_E(x) = 0,  c_I(x) - s = 0,  l ≤ x ≤ u,  s ≥ 0
+
+(``w = [x; s]``, bounds only where finite): gradient-based scaling of the objective and
+of each constraint, bounds relaxed by ``10⁻⁸`` relative and the start pushed inside
+them, least-squares initial multipliers, the monotone barrier update, the primal-dual
+KKT step with inertia correction, the fraction-to-the-boundary rule, a filter line
+search on ``(θ, φ_μ)`` with the switching condition and Armijo's rule, second-order
+corrections, the ``κ_Σ`` safeguard on the bound multipliers, and termination on the
+scaled KKT error. The feasibility restoration phase is `restore`'s simpler scheme (see
+there). Everything from the initial point on runs in one ``lax.while_loop``.
+"""
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, PyTree
+
+from ._barrier import KAPPA_EPSILON, fraction_to_boundary, next_barrier, optimality_error
+from ._barrier import push_inside
+from ._filter import GAMMA_PHI, GAMMA_THETA, Filter
+from ._inertia import factor_with_inertia
+from ._kkt import KKTStructure
+from ._linear import DenseKKTSolver, KKTSolver
+from ._problem import ConstrainedProblem
+from ._status import Status
+
+__all__ = ["SparseInteriorPoint", "State"]
+
+BOUND_RELAX = 1e-8
+KAPPA_SIGMA = 1e10
+KAPPA_SOC = 0.99
+S_THETA, S_PHI, DELTA, ETA_PHI, GAMMA_ALPHA = 1.1, 2.3, 1.0, 1e-8, 0.05
+MAX_BACKTRACKS = 60
+DIVERGENCE = 1e20
+
+
+class SparseInteriorPoint(eqx.Module):
+    """A primal-dual interior-point method with a filter line search (IPOPT's algorithm).
+
+    Used through `asdex_opt.constrained.constrained_minimise`. The KKT matrix is
+    assembled sparsely from the sparse Lagrangian Hessian and constraint Jacobian
+    (detected and colored once per problem) in a structure built once.
+
+    Attributes:
+        tol: Termination tolerance on the scaled KKT error (IPOPT's ``tol``).
+        acceptable_tol: A solve also ends, successfully, after ``acceptable_iter``
+            consecutive iterates with scaled KKT error below this.
+        acceptable_iter: See ``acceptable_tol``.
+        constr_viol_tol: Largest unscaled constraint violation at a solution.
+        dual_inf_tol: Largest unscaled dual infeasibility at a solution.
+        compl_inf_tol: Largest unscaled complementarity at a solution.
+        mu_init: The initial barrier parameter.
+        max_soc: Most second-order corrections per line search.
+        max_restoration_steps: Most iterations of one feasibility restoration.
+        linear_solver: ``"dense"``: a dense symmetric eigendecomposition
+            (`asdex_opt._constrained._linear.DenseKKTSolver`), exact inertia, for up to
+            a few hundred variables and constraints.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
+        >>> sol = constrained_minimise(
+        ...     lambda y, _: jnp.sum((y - 2.0) ** 2), SparseInteriorPoint(), jnp.zeros(3),
+        ...     inequality=lambda y, _: 1.0 - jnp.sum(y))
+        >>> [round(float(v), 4) for v in sol.value]
+        [0.3333, 0.3333, 0.3333]
+    """
+
+    tol: float = 1e-8
+    acceptable_tol: float = 1e-6
+    acceptable_iter: int = 15
+    constr_viol_tol: float = 1e-4
+    dual_inf_tol: float = 1.0
+    compl_inf_tol: float = 1e-4
+    mu_init: float = 0.1
+    max_soc: int = 4
+    max_restoration_steps: int = 100
+    linear_solver: Literal["dense"] = "dense"
+
+    def kkt_solver(self, kkt: KKTStructure) -> KKTSolver:
+        """The KKT solver for ``kkt``, built once per problem."""
+        if self.linear_solver != "dense":
+            raise ValueError(f"Unknown `linear_solver` {self.linear_solver!r}; use 'dense'.")
+        return DenseKKTSolver(kkt)
+
+
+class Point(eqx.Module):
+    """Scaled evaluations at ``w``: objective, gradient, residuals, Jacobian nonzeros."""
+
+    f: Array
+    g: Array
+    c: Array
+    jac: Array
+    finite: Array
+
+
+class State(eqx.Module):
+    """The iterate, its evaluation and the algorithm's memory."""
+
+    w: Array
+    y: Array
+    zl: Array
+    zu: Array
+    point: Point
+    mu: Array
+    tau: Array
+    filter: Filter
+    delta_w_last: Array
+    steps: Array
+    restoration_steps: Array
+    acceptable_count: Array
+    status: Array
+    error: Array
+    theta_min: Array
+    theta_max: Array
+
+
+class Run:
+    """One problem's solve: static structure built once, jit-able methods."""
+
+    def __init__(
+        self,
+        problem: ConstrainedProblem,
+        options: SparseInteriorPoint,
+        dynamic: PyTree,
+        max_steps: int,
+    ):
+        self.problem, self.options, self.dynamic = problem, options, dynamic
+        self.max_steps = max_steps
+        self.n, self.me, self.mi = problem.n, problem.num_equality, problem.num_inequality
+        self.m = self.me + self.mi
+        self.size_w = self.n + self.mi
+        self.kkt = KKTStructure(
+            self.n,
+            self.me,
+            self.mi,
+            problem.hess_rows,
+            problem.hess_cols,
+            problem.jac_rows,
+            problem.jac_cols,
+        )
+        self.solver = options.kkt_solver(self.kkt)
+        dtype = problem.dtype
+        self.dtype = dtype
+        inf = jnp.full(self.mi, jnp.inf, dtype)
+        lower = jnp.concatenate([problem.lower, jnp.zeros(self.mi, dtype)])
+        upper = jnp.concatenate([problem.upper, inf])
+        self.has_lo, self.has_up = jnp.isfinite(lower), jnp.isfinite(upper)
+        self.lower = jnp.where(self.has_lo, lower - BOUND_RELAX * jnp.maximum(1, jnp.abs(lower)), lower)
+        self.upper = jnp.where(self.has_up, upper + BOUND_RELAX * jnp.maximum(1, jnp.abs(upper)), upper)
+        self.original = (problem.lower, problem.upper)
+
+    # ------------------------------------------------------------ evaluations
+
+    def raw(self, x: Array) -> tuple[Array, Array, Array, Array]:
+        f, g = self.problem.gradient(x, self.dynamic)
+        c, jac = self.problem.jacobian(x, self.dynamic)
+        return f, g, c, jac
+
+    def evaluate(self, w: Array, scale: tuple[Array, Array]) -> Point:
+        obj_scale, con_scale = scale
+        x, s = w[: self.n], w[self.n :]
+        f, g, c, jac = self.raw(x)
+        point = Point(
+            obj_scale * f,
+            jnp.concatenate([obj_scale * g, jnp.zeros(self.mi, self.dtype)]),
+            self.residual(con_scale * c, s),
+            jac * con_scale[self.problem.jac_rows],
+            jnp.array(True),
+        )
+        finite = jnp.isfinite(point.f)
+        for array in (point.g, point.c, point.jac):
+            finite = finite & jnp.all(jnp.isfinite(array))
+        return eqx.tree_at(lambda p: p.finite, point, finite)
+
+    def residual(self, c: Array, s: Array) -> Array:
+        return c.at[self.me :].add(-s)
+
+    def trial(self, w: Array, scale: tuple[Array, Array]) -> tuple[Array, Array, Array]:
+        """Scaled ``(f, residuals)`` at ``w`` and whether both are finite."""
+        obj_scale, con_scale = scale
+        x, s = w[: self.n], w[self.n :]
+        f = obj_scale * self.problem.objective(x, self.dynamic)[0]
+        c = self.residual(con_scale * self.problem.constraints(x, self.dynamic), s)
+        return f, c, jnp.isfinite(f) & jnp.all(jnp.isfinite(c))
+
+    def jac_t(self, jac: Array, y: Array) -> Array:
+        """``Aᵀ y`` with ``A = [[J_E, 0], [J_I, -I]]``."""
+        p = self.problem
+        jty = jax.ops.segment_sum(jac * y[p.jac_rows], p.jac_cols, num_segments=self.n)
+        return jnp.concatenate([jty, -y[self.me :]])
+
+    def distances(self, w: Array) -> tuple[Array, Array]:
+        return (
+            jnp.where(self.has_lo, w - self.lower, 1.0),
+            jnp.where(self.has_up, self.upper - w, 1.0),
+        )
+
+    def barrier(self, w: Array, f: Array, mu: Array) -> Array:
+        dl, du = self.distances(w)
+        logs = jnp.sum(jnp.where(self.has_lo, jnp.log(dl), 0)) + jnp.sum(
+            jnp.where(self.has_up, jnp.log(du), 0)
+        )
+        return f - mu * logs
+
+    def dual_residual(self, point: Point, y: Array, zl: Array, zu: Array) -> Array:
+        return point.g + self.jac_t(point.jac, y) - zl + zu
+
+    def complementarity(self, w: Array, zl: Array, zu: Array, mu: Array) -> Array:
+        dl, du = self.distances(w)
+        return jnp.concatenate(
+            [jnp.where(self.has_lo, zl * dl - mu, 0), jnp.where(self.has_up, zu * du - mu, 0)]
+        )
+
+    def error(self, w: Array, y: Array, zl: Array, zu: Array, point: Point, mu: Array) -> Array:
+        return optimality_error(
+            self.dual_residual(point, y, zl, zu),
+            point.c,
+            self.complementarity(w, zl, zu, mu),
+            y,
+            jnp.concatenate([zl, zu]),
+        )
+
+    def multipliers_estimate(self, point: Point, zl: Array, zu: Array) -> Array:
+        """Least-squares ``y``, or zero when it is large (IPOPT's ``constr_mult_init_max``)."""
+        if self.m == 0:
+            return jnp.zeros(0, self.dtype)
+        data = self.kkt.assemble(
+            jnp.zeros(self.kkt_hess_size, self.dtype),
+            jnp.ones(self.size_w, self.dtype),
+            point.jac,
+            jnp.zeros((), self.dtype),
+        )
+        factor = self.solver.factor(data)
+        rhs = jnp.concatenate([-(point.g - zl + zu), jnp.zeros(self.m, self.dtype)])
+        y = factor.solve(rhs)[self.size_w :]
+        good = jnp.all(jnp.isfinite(y)) & (jnp.max(jnp.abs(y), initial=0.0) <= 1e3)
+        return jnp.where(good, y, 0.0)
+
+    @property
+    def kkt_hess_size(self) -> int:
+        return int(self.problem.hess_rows.size)
+
+    def safeguard(self, w: Array, zl: Array, zu: Array, mu: Array) -> tuple[Array, Array]:
+        """IPOPT's ``κ_Σ`` reset: keep ``Σ`` within a factor ``κ_Σ`` of ``μ X⁻²``."""
+        dl, du = self.distances(w)
+        zl = jnp.where(
+            self.has_lo, jnp.clip(zl, mu / (KAPPA_SIGMA * dl), KAPPA_SIGMA * mu / dl), 0.0
+        )
+        zu = jnp.where(
+            self.has_up, jnp.clip(zu, mu / (KAPPA_SIGMA * du), KAPPA_SIGMA * mu / du), 0.0
+        )
+        return zl, zu
+
+    # ------------------------------------------------------------ start
+
+    def scaling(self, x: Array) -> tuple[Array, Array]:
+        """IPOPT's gradient-based scaling: largest gradient entries at most 100."""
+        _, g, _, jac = self.raw(x)
+        obj_scale = jnp.minimum(1.0, 100.0 / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300))
+        row_max = jax.ops.segment_max(
+            jnp.abs(jac), self.problem.jac_rows, num_segments=self.m
+        )
+        con_scale = jnp.minimum(1.0, 100.0 / jnp.maximum(row_max, 1e-300))
+        finite = jnp.isfinite(obj_scale) & jnp.all(jnp.isfinite(con_scale))
+        return (
+            jnp.where(finite, obj_scale, 1.0).astype(self.dtype),
+            jnp.where(finite, con_scale, 1.0).astype(self.dtype),
+        )
+
+    def init(self, x0: Array) -> tuple[State, tuple[Array, Array]]:
+        opts = self.options
+        x0 = jnp.asarray(x0, self.dtype)
+        x = push_inside(x0, self.lower[: self.n], self.upper[: self.n])
+        scale = self.scaling(x)
+        c0 = scale[1] * self.problem.constraints(x, self.dynamic)
+        s = push_inside(c0[self.me :], self.lower[self.n :], self.upper[self.n :])
+        w = jnp.concatenate([x, s])
+        point = self.evaluate(w, scale)
+        zl = jnp.where(self.has_lo, 1.0, 0.0).astype(self.dtype)
+        zu = jnp.where(self.has_up, 1.0, 0.0).astype(self.dtype)
+        y = self.multipliers_estimate(point, zl, zu)
+        mu = jnp.asarray(opts.mu_init, self.dtype)
+        theta = jnp.sum(jnp.abs(point.c))
+        status = jnp.where(
+            jnp.all(jnp.isfinite(x0)) & point.finite, Status.RUNNING, Status.NONFINITE_START
+        )
+        status = jnp.where(
+            jnp.any(self.original[0] > self.original[1]), Status.INCONSISTENT_BOUNDS, status
+        )
+        state = State(
+            w=w,
+            y=y,
+            zl=zl,
+            zu=zu,
+            point=point,
+            mu=mu,
+            tau=jnp.maximum(0.99, 1 - mu),
+            filter=Filter.empty(max(self.max_steps, 1) + 1, self.dtype),
+            delta_w_last=jnp.zeros((), self.dtype),
+            steps=jnp.array(0, jnp.int32),
+            restoration_steps=jnp.array(0, jnp.int32),
+            acceptable_count=jnp.array(0, jnp.int32),
+            status=status.astype(jnp.int32),
+            error=jnp.asarray(jnp.inf, self.dtype),
+            theta_min=1e-4 * jnp.maximum(1.0, theta),
+            theta_max=1e4 * jnp.maximum(1.0, theta),
+        )
+        return self.check(state, scale), scale
+
+    # ------------------------------------------------------------ termination
+
+    def check(self, state: State, scale: tuple[Array, Array]) -> State:
+        """The KKT error of the iterate, and the status it implies."""
+        obj_scale, con_scale = scale
+        opts = self.options
+        w, y, zl, zu, point = state.w, state.y, state.zl, state.zu, state.point
+        error = self.error(w, y, zl, zu, point, jnp.zeros((), self.dtype))
+        x, s = w[: self.n], w[self.n :]
+        raw_c = point.c.at[self.me :].add(s) / con_scale
+        violation = jnp.maximum(
+            jnp.max(jnp.abs(raw_c[: self.me]), initial=0.0),
+            jnp.max(-raw_c[self.me :], initial=0.0),
+        )
+        dual = jnp.max(jnp.abs(self.dual_residual(point, y, zl, zu)), initial=0.0) / obj_scale
+        compl = jnp.max(jnp.abs(self.complementarity(w, zl, zu, 0.0)), initial=0.0) / obj_scale
+        solved = (
+            (error <= opts.tol)
+            & (violation <= opts.constr_viol_tol)
+            & (dual <= opts.dual_inf_tol)
+            & (compl <= opts.compl_inf_tol)
+        )
+        acceptable = (error <= opts.acceptable_tol) & (violation <= 1e-2)
+        count = jnp.where(acceptable, state.acceptable_count + 1, 0)
+        diverged = (jnp.max(jnp.abs(x)) > DIVERGENCE) | (point.f / obj_scale < -DIVERGENCE)
+        running = state.status == Status.RUNNING
+        status = jnp.where(
+            running & ~point.finite,
+            Status.NONFINITE,
+            jnp.where(
+                running & (solved | (count >= opts.acceptable_iter)),
+                Status.SOLVED,
+                jnp.where(running & diverged, Status.UNBOUNDED, state.status),
+            ),
+        )
+        return eqx.tree_at(
+            lambda st: (st.error, st.acceptable_count, st.status), state, (error, count, status)
+        )
+
+    # ------------------------------------------------------------ one iteration
+
+    def update_barrier(self, state: State) -> State:
+        tol = self.options.tol
+
+        def cond(st):
+            e_mu = self.error(st.w, st.y, st.zl, st.zu, st.point, st.mu)
+            return (e_mu <= KAPPA_EPSILON * st.mu) & (st.mu > tol / 10 * (1 + 1e-12))
+
+        def body(st):
+            mu, tau = next_barrier(st.mu, tol)
+            return eqx.tree_at(
+                lambda s: (s.mu, s.tau, s.filter), st, (mu, tau, st.filter.reset())
+            )
+
+        return lax.while_loop(cond, body, state)
+
+    def step(self, state: State, scale: tuple[Array, Array]) -> State:
+        state = self.update_barrier(state)
+        w, y, zl, zu, point, mu, tau = (
+            state.w, state.y, state.zl, state.zu, state.point, state.mu, state.tau
+        )
+        obj_scale, con_scale = scale
+        dl, du = self.distances(w)
+        hess = self.problem.hessian(w[: self.n], obj_scale, con_scale * y, self.dynamic)
+        sigma = jnp.where(self.has_lo, zl / dl, 0) + jnp.where(self.has_up, zu / du, 0)
+        grad_phi = point.g - jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
+        r_dual = grad_phi + self.jac_t(point.jac, y)
+        corrected = factor_with_inertia(
+            self.solver, self.kkt, hess, sigma, point.jac, mu, state.delta_w_last
+        )
+
+        def solve(c_rhs):
+            rhs = -jnp.concatenate([r_dual, c_rhs])
+            sol = corrected.factor.solve(rhs)
+            sol = sol + corrected.factor.solve(rhs - self.kkt.matvec(corrected.data, sol))
+            return sol[: self.size_w], sol[self.size_w :]
+
+        dw, dy = solve(point.c)
+        search = self.line_search(state, scale, grad_phi, dw, dy, solve, dl, du)
+        accepted = corrected.ok & search["accepted"]
+        delta_w_last = jnp.where(corrected.delta_w > 0, corrected.delta_w, state.delta_w_last)
+
+        def take_step(_):
+            dw, dy, alpha = search["dw"], search["dy"], search["alpha"]
+            dzl = jnp.where(self.has_lo, mu / dl - zl - zl / dl * dw, 0)
+            dzu = jnp.where(self.has_up, mu / du - zu + zu / du * dw, 0)
+            alpha_z = jnp.minimum(
+                fraction_to_boundary(zl, dzl, tau, self.has_lo),
+                fraction_to_boundary(zu, dzu, tau, self.has_up),
+            )
+            w_new = w + alpha * dw
+            zl_new, zu_new = self.safeguard(w_new, zl + alpha_z * dzl, zu + alpha_z * dzu, mu)
+            flt = lax.cond(
+                search["augment"],
+                lambda f: f.add(search["theta"], search["phi"]),
+                lambda f: f,
+                state.filter,
+            )
+            return (
+                w_new, y + alpha * dy, zl_new, zu_new, flt,
+                jnp.array(Status.RUNNING, jnp.int32), jnp.array(0, jnp.int32),
+            )
+
+        def restoration(_):
+            flt = state.filter.add(search["theta"], search["phi"])
+            w_new, status, count = self.restore(state, scale, flt)
+            point_new = self.evaluate(w_new, scale)
+            zl_new, zu_new = self.safeguard(w_new, zl, zu, mu)
+            y_new = self.multipliers_estimate(point_new, zl_new, zu_new)
+            return w_new, y_new, zl_new, zu_new, flt, status, count
+
+        w, y, zl, zu, flt, status, restoration_count = lax.cond(
+            accepted, take_step, restoration, None
+        )
+        point = self.evaluate(w, scale)
+        state = State(
+            w=w,
+            y=y,
+            zl=zl,
+            zu=zu,
+            point=point,
+            mu=mu,
+            tau=tau,
+            filter=flt,
+            delta_w_last=delta_w_last,
+            steps=state.steps + 1,
+            restoration_steps=state.restoration_steps + restoration_count,
+            acceptable_count=state.acceptable_count,
+            status=status,
+            error=state.error,
+            theta_min=state.theta_min,
+            theta_max=state.theta_max,
+        )
+        return self.check(state, scale)
+
+    # ------------------------------------------------------------ line search
+
+    def line_search(self, state, scale, grad_phi, dw, dy, solve, dl, du) -> dict:
+        """Backtracking filter line search with second-order corrections (section 2.3)."""
+        w, point, mu, tau, flt = state.w, state.point, state.mu, state.tau, state.filter
+        theta_k = jnp.sum(jnp.abs(point.c))
+        phi_k = self.barrier(w, point.f, mu)
+        gdw = jnp.dot(grad_phi, dw)
+        eps = jnp.finfo(self.dtype).eps
+        alpha_max = jnp.minimum(
+            fraction_to_boundary(dl, dw, tau, self.has_lo),
+            fraction_to_boundary(du, -dw, tau, self.has_up),
+        )
+        descent = gdw < 0
+        alpha_min = GAMMA_ALPHA * jnp.where(
+            descent,
+            jnp.where(
+                theta_k <= state.theta_min,
+                jnp.minimum(
+                    jnp.minimum(GAMMA_THETA, GAMMA_PHI * theta_k / -gdw),
+                    DELTA * theta_k**S_THETA / jnp.abs(gdw) ** S_PHI,
+                ),
+                jnp.minimum(GAMMA_THETA, GAMMA_PHI * theta_k / -gdw),
+            ),
+            GAMMA_THETA,
+        )
+        tiny = jnp.max(jnp.abs(dw) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps
+
+        def test(alpha_ref, w_trial):
+            f_t, c_t, finite = self.trial(w_trial, scale)
+            theta_t = jnp.sum(jnp.abs(c_t))
+            phi_t = self.barrier(w_trial, f_t, mu)
+            round_off = 10 * eps * jnp.abs(phi_k)
+            switching = descent & (alpha_ref * (-gdw) ** S_PHI > DELTA * theta_k**S_THETA)
+            armijo = phi_t - phi_k <= ETA_PHI * alpha_ref * gdw + round_off
+            f_type = switching & (theta_k <= state.theta_min)
+            decrease = (theta_t <= (1 - GAMMA_THETA) * theta_k) | (
+                phi_t <= phi_k - GAMMA_PHI * theta_k + round_off
+            )
+            ok = (
+                finite
+                & jnp.isfinite(phi_t)
+                & flt.acceptable(theta_t, phi_t)
+                & (theta_t <= state.theta_max)
+                & jnp.where(f_type, armijo, decrease)
+            )
+            return ok, ~(switching & armijo), theta_t, c_t
+
+        first_ok, first_aug, theta_1, c_1 = test(alpha_max, w + alpha_max * dw)
+        first_ok = first_ok | tiny
+        first_aug = first_aug & ~tiny
+
+        def soc(_):
+            def cond(carry):
+                k, done, stop, *_ = carry
+                return (k < self.options.max_soc) & ~done & ~stop
+
+            def body(carry):
+                k, _, _, c_soc, theta_old, *_ = carry
+                dw_s, dy_s = solve(c_soc)
+                alpha_s = jnp.minimum(
+                    fraction_to_boundary(dl, dw_s, tau, self.has_lo),
+                    fraction_to_boundary(du, -dw_s, tau, self.has_up),
+                )
+                ok, aug, theta_s, c_s = test(alpha_max, w + alpha_s * dw_s)
+                stop = theta_s > KAPPA_SOC * theta_old
+                return (k + 1, ok, stop, alpha_s * c_soc + c_s, theta_s, dw_s, dy_s, alpha_s, aug)
+
+            init = (
+                jnp.array(0), jnp.array(False), jnp.array(False), alpha_max * point.c + c_1,
+                theta_1, dw, dy, alpha_max, jnp.array(True),
+            )
+            _, ok, _, _, _, dw_s, dy_s, alpha_s, aug = lax.while_loop(cond, body, init)
+            return ok, dw_s, dy_s, alpha_s, aug
+
+        try_soc = ~first_ok & (theta_1 >= theta_k) & (self.options.max_soc > 0)
+        soc_ok, dw_s, dy_s, alpha_s, soc_aug = lax.cond(
+            try_soc,
+            soc,
+            lambda _: (jnp.array(False), dw, dy, alpha_max, jnp.array(True)),
+            None,
+        )
+
+        def cond(carry):
+            alpha, ok, _, count = carry
+            return ~ok & (alpha >= alpha_min) & (count < MAX_BACKTRACKS)
+
+        def body(carry):
+            alpha, _, _, count = carry
+            ok, aug, _, _ = test(alpha, w + alpha * dw)
+            return jnp.where(ok, alpha, alpha / 2), ok, aug, count + 1
+
+        searched = first_ok | soc_ok
+        alpha_bt, bt_ok, bt_aug, _ = lax.while_loop(
+            cond, body, (alpha_max / 2, searched, jnp.array(True), jnp.array(0))
+        )
+        use_soc = ~first_ok & soc_ok
+        return {
+            "accepted": searched | bt_ok,
+            "alpha": jnp.where(first_ok, alpha_max, jnp.where(use_soc, alpha_s, alpha_bt)),
+            "dw": jnp.where(use_soc, dw_s, dw),
+            "dy": jnp.where(use_soc, dy_s, dy),
+            "augment": jnp.where(first_ok, first_aug, jnp.where(use_soc, soc_aug, bt_aug)),
+            "theta": theta_k,
+            "phi": phi_k,
+        }
+
+    # ------------------------------------------------------------ restoration
+
+    def restore(self, state: State, scale: tuple[Array, Array], flt: Filter):
+        """A simple feasibility restoration: regularised Gauss-Newton on the violation.
+
+        Minimises ``½‖c(w)‖² + ½ζ‖D_R (w - w_R)‖² - μ Σ log(bound distances)`` from
+        ``w_R = w_k`` (``ζ = √μ``, ``D_R = diag(min(1, 1/|w_R|))``, as in IPOPT's
+        restoration objective) by steps from the quasi-definite system
+        ``[[ζ D_R² + μ X⁻², Aᵀ], [A, -I]]`` (always the right inertia), the
+        fraction-to-the-boundary rule and Armijo backtracking. It stops at the first
+        point with ``θ ≤ 0.9 θ_k`` that the filter (with ``(θ_k, φ_k)`` added)
+        accepts; when the steps stall first, the status is ``INFEASIBLE`` if
+        ``‖Aᵀc‖`` is small against ``‖c‖`` (a stationary point of the violation) and
+        ``RESTORATION_FAILED`` otherwise.
+
+        Returns:
+            ``(w, status, iterations)``.
+        """
+        mu, tau = state.mu, state.tau
+        w_r = state.w
+        theta_k = jnp.sum(jnp.abs(state.point.c))
+        zeta = jnp.sqrt(mu)
+        d_r2 = jnp.minimum(1.0, 1.0 / jnp.abs(w_r)) ** 2
+        hess = jnp.zeros(self.kkt_hess_size, self.dtype)
+        eps = jnp.finfo(self.dtype).eps
+
+        def merit(w, c):
+            dl, du = self.distances(w)
+            logs = jnp.sum(jnp.where(self.has_lo, jnp.log(dl), 0)) + jnp.sum(
+                jnp.where(self.has_up, jnp.log(du), 0)
+            )
+            return 0.5 * jnp.sum(c**2) + 0.5 * zeta * jnp.sum(d_r2 * (w - w_r) ** 2) - mu * logs
+
+        def body(carry):
+            w, point, _, k = carry
+            dl, du = self.distances(w)
+            barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
+            grad = zeta * d_r2 * (w - w_r) + barrier_grad
+            diag = zeta * d_r2 + jnp.where(self.has_lo, mu / dl**2, 0) + jnp.where(
+                self.has_up, mu / du**2, 0
+            )
+            data = self.kkt.assemble(hess, diag, point.jac, jnp.ones((), self.dtype))
+            factor = self.solver.factor(data)
+            d = factor.solve(-jnp.concatenate([grad, point.c]))[: self.size_w]
+            slope = jnp.dot(grad + self.jac_t(point.jac, point.c), d)
+            alpha_max = jnp.minimum(
+                fraction_to_boundary(dl, d, tau, self.has_lo),
+                fraction_to_boundary(du, -d, tau, self.has_up),
+            )
+            m0 = merit(w, point.c)
+
+            def bt_cond(c):
+                alpha, ok, count = c
+                return ~ok & (count < MAX_BACKTRACKS)
+
+            def bt_body(c):
+                alpha, _, count = c
+                _, c_t, finite = self.trial(w + alpha * d, scale)
+                ok = finite & (merit(w + alpha * d, c_t) <= m0 + 1e-4 * alpha * slope)
+                return jnp.where(ok, alpha, alpha / 2), ok, count + 1
+
+            alpha, moved, _ = lax.while_loop(bt_cond, bt_body, (alpha_max, jnp.array(False), 0))
+            w_new = jnp.where(moved, w + alpha * d, w)
+            point_new = self.evaluate(w_new, scale)
+            theta = jnp.sum(jnp.abs(point_new.c))
+            phi = self.barrier(w_new, point_new.f, mu)
+            done = (theta <= 0.9 * theta_k) & flt.acceptable(theta, phi)
+            stalled = ~moved | (
+                jnp.max(jnp.abs(alpha * d) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps
+            )
+            stationary = jnp.max(jnp.abs(self.jac_t(point_new.jac, point_new.c)), initial=0.0) <= (
+                1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(point_new.c), initial=0.0))
+            )
+            status = jnp.where(
+                done,
+                Status.RUNNING,
+                jnp.where(
+                    stalled | stationary,
+                    jnp.where(stationary, Status.INFEASIBLE, Status.RESTORATION_FAILED),
+                    Status.RUNNING,
+                ),
+            )
+            return w_new, point_new, jnp.where(done | stalled | stationary, status, -1), k + 1
+
+        w, point, status, k = lax.while_loop(
+            lambda c: (c[2] == -1) & (c[3] < self.options.max_restoration_steps),
+            body,
+            (state.w, state.point, jnp.array(-1), jnp.array(0)),
+        )
+        status = jnp.where(status == -1, Status.RESTORATION_FAILED, status)
+        return w, status.astype(jnp.int32), k.astype(jnp.int32)
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, x0: Array) -> tuple[State, tuple[Array, Array]]:
+        """Solves from ``x0``; returns the final state and the scaling factors."""
+        state, scale = self.init(x0)
+
+        def cond(st):
+            return (st.status == Status.RUNNING) & (st.steps < self.max_steps)
+
+        state = lax.while_loop(cond, lambda st: self.step(st, scale), state)
+        status = jnp.where(state.status == Status.RUNNING, Status.MAX_STEPS, state.status)
+        return eqx.tree_at(lambda st: st.status, state, status.astype(jnp.int32)), scale

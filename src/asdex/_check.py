@@ -82,6 +82,26 @@ def _compare(actual: jax.Array, expected: jax.Array, what: str, rtol: float,
         )
 
 
+def _split_coloring(
+    args: tuple[Any, ...], coloring: ColoredPattern | None, name: str
+) -> tuple[tuple[Any, ...], ColoredPattern | None]:
+    """Take a trailing positional `ColoredPattern` as the coloring, not as an argument of f."""
+    if args and isinstance(args[-1], ColoredPattern):
+        if coloring is not None:
+            raise TypeError(
+                f"{name} got a coloring both as the last positional argument and as "
+                "`coloring=`; pass it once."
+            )
+        args, coloring = args[:-1], args[-1]
+    if not args:
+        raise TypeError(f"{name} needs the arguments of f at which to compare, got none.")
+    if coloring is not None and not isinstance(coloring, ColoredPattern):
+        raise TypeError(
+            f"{name}: `coloring` must be a ColoredPattern, got {type(coloring).__name__}."
+        )
+    return args, coloring
+
+
 def _probe(key: jax.Array, shape: tuple[int, ...], dtype: Any) -> jax.Array:
     if jnp.issubdtype(dtype, jnp.complexfloating):
         real, imag = jax.random.normal(key, (2, *shape))
@@ -104,10 +124,16 @@ def check_jacobian_correctness(
 ) -> None:
     """Check asdex's sparse Jacobian of `f` at `args` against JAX.
 
+    Called as `check_jacobian_correctness(f, x)` (detect and color at `x`) or
+    `check_jacobian_correctness(f, x, coloring)`: a `ColoredPattern` given as the last
+    positional argument is the coloring to check, never an argument of `f`.
+
     Args:
         f: The function.
-        *args: Concrete arguments at which to compare.
-        coloring: The coloring to check; detected and colored from `args` when `None`.
+        *args: Concrete arguments at which to compare, optionally followed by the
+            `ColoredPattern` to check.
+        coloring: The coloring to check, as a keyword (same as the trailing positional
+            form); detected and colored from `args` when omitted.
         argnums: Arguments to differentiate (only read when `coloring` is `None`).
         has_aux: Whether `f` returns `(output, aux)`.
         holomorphic: Whether `f` is holomorphic.
@@ -122,10 +148,15 @@ def check_jacobian_correctness(
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> check_jacobian_correctness(lambda x: x[1:] * x[:-1], jnp.arange(1.0, 5.0))
+        >>> import asdex
+        >>> f = lambda x: x[1:] * x[:-1]
+        >>> x = jnp.arange(1.0, 5.0)
+        >>> check_jacobian_correctness(f, x)
+        >>> check_jacobian_correctness(f, x, asdex.jacobian_coloring(f, x), method="dense")
     """
     from asdex._api import jacobian_coloring, jacobian_from_coloring
 
+    args, coloring = _split_coloring(args, coloring, "check_jacobian_correctness")
     if coloring is None:
         coloring = jacobian_coloring(f, *args, argnums=argnums, has_aux=has_aux)
     flat = _flatten(f, args, coloring, has_aux)
@@ -164,18 +195,23 @@ def check_hessian_correctness(
 ) -> None:
     """Check asdex's sparse Hessian of a scalar `f` at `args` against JAX.
 
-    Arguments are those of `check_jacobian_correctness`; "matvec" compares with
-    Hessian-vector products (forward over reverse), "dense" with `jax.hessian`.
+    Arguments are those of `check_jacobian_correctness` (the coloring may be the last
+    positional argument); "matvec" compares with Hessian-vector products (forward over
+    reverse), "dense" with `jax.hessian`.
 
     Raises:
         VerificationError: If the sparse Hessian differs from JAX's.
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> check_hessian_correctness(lambda x: (x[1:] * x[:-1]).sum(), jnp.ones(4))
+        >>> import asdex
+        >>> f = lambda x: (x[1:] * x[:-1]).sum()
+        >>> check_hessian_correctness(f, jnp.ones(4))
+        >>> check_hessian_correctness(f, jnp.ones(4), asdex.hessian_coloring(f, jnp.ones(4)))
     """
     from asdex._api import hessian_coloring, hessian_from_coloring
 
+    args, coloring = _split_coloring(args, coloring, "check_hessian_correctness")
     if coloring is None:
         coloring = hessian_coloring(f, *args, argnums=argnums, has_aux=has_aux)
     flat = _flatten(f, args, coloring, has_aux)

@@ -3,10 +3,11 @@
 * `cond` takes the union of the branches that its index may select: exactly one
   when the index is known (or bounded to a single branch).
 * `while` and `scan` are propagated step by step, exactly, while the trip count is
-  known and the work (steps x body equations) stays under `MAX_UNROLLED_EQUATIONS`.
-  Beyond that, or when a `while` predicate is unknown, they take the fixed point of
-  the carry: patterns grow until they stop changing, and only the values that the
-  body leaves unchanged stay known. Both are sound; the fixed point may be coarser.
+  known and the work (steps x body equations) fits in `MAX_UNROLLED_EQUATIONS`, a
+  budget that nested loops share (so nesting cannot multiply it). Beyond that, or when
+  a `while` predicate is unknown, they take the fixed point of the carry
+  (`fixed_point.py`), which ends in a bounded number of rounds. Both are sound; the
+  fixed point may be coarser.
 * `custom_linear_solve` follows JAX's own derivative, `dx = solve(db - dA·x)`.
 
 Loop counters and predicates have zero derivative: the number of iterations never
@@ -15,8 +16,10 @@ contributes to a pattern.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,12 +27,24 @@ import scipy.sparse as sp
 
 from asdex.detection import _jax
 from asdex.detection._interpreter import State, live_equations, propagate
-from asdex.detection._maps import Broadcast, Groups, Pattern, apply_map, empty_pattern, union
+from asdex.detection._maps import Broadcast, Groups, apply_map, empty_pattern, union
 from asdex.detection._registry import register_propagator
 from asdex.detection._rule import Curvature, Operand
+from asdex.detection._rules.fixed_point import (
+    fixed_point,
+    join_operands,
+    patternless,
+    template,
+    unknown,
+)
 
 MAX_UNROLLED_EQUATIONS = 20_000
-"""Budget of a loop propagated step by step: steps x live body equations."""
+"""Budget of loops propagated step by step (steps x live body equations), shared by a
+loop and every loop nested in it."""
+
+_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "asdex_unrolling_budget", default=None
+)
 
 
 # --- states -----------------------------------------------------------------------------
@@ -45,61 +60,38 @@ def _body_size(closed: Any) -> int:
     return max(1, len(live_equations(jaxpr)))
 
 
-def _unknown(operand: Operand) -> Operand:
-    return Operand(operand.shape, operand.dtype)
+@contextlib.contextmanager
+def _budget() -> Iterator[list[int]]:
+    """The unrolling budget left (a one-element list): the enclosing loop's, or a new one."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        yield budget
+        return
+    budget = [MAX_UNROLLED_EQUATIONS]
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
 
 
-def _patternless(state: State, n: int) -> State:
-    return State(empty_pattern(state.size, n), state.operand)
+def _spend(budget: list[int], cost: int) -> bool:
+    """Take `cost` from the budget if it has that much left."""
+    if budget[0] < cost:
+        return False
+    budget[0] -= cost
+    return True
 
 
-def _template(operands: Sequence[Operand]) -> Operand:
-    """The operand whose flags a combination of `operands` inherits.
-
-    One whose value's zeros are not to be trusted (`approximate`), if any.
-    """
-    return next((o for o in operands if getattr(o, "approximate", False)), operands[0])
-
-
-def _same_knowledge(a: Operand, b: Operand) -> bool:
-    def same(x: Any, y: Any) -> bool:
-        if x is None or y is None:
-            return x is None and y is None
-        return bool(np.array_equal(np.asarray(x), np.asarray(y)))
-
-    return same(a.value, b.value) and same(a.lower, b.lower) and same(a.upper, b.upper)
-
-
-def join_operands(operands: Sequence[Operand]) -> Operand:
-    """What is known of a value that may be any one of `operands`.
-
-    Their common value, or else the hull of their integer bounds.
-    """
-    first = operands[0]
-    values = [o.value for o in operands]
-    if all(v is not None for v in values) and all(np.array_equal(values[0], v) for v in values):
-        return _template(operands)
-    bounds = [o.bounds() for o in operands]
-    if all(b is not None for b in bounds):
-        lower = np.min([np.broadcast_to(b[0], first.shape) for b in bounds], axis=0)
-        upper = np.max([np.broadcast_to(b[1], first.shape) for b in bounds], axis=0)
-        return Operand(first.shape, first.dtype, lower=lower, upper=upper)
-    return _unknown(first)
+def _columns(carry: Sequence[State], n: int) -> int:
+    """Columns of the carry's patterns: `n`, or carry elements for a dependency matrix."""
+    return carry[0].pattern.shape[1] if carry else n
 
 
 def _join(states: Sequence[State], n: int) -> State:
     first = states[0]
     pattern = union([s.pattern for s in states], first.size, n)
     return State(pattern, join_operands([s.operand for s in states]))
-
-
-def _difference(a: Pattern, b: Pattern) -> Pattern:
-    """Entries of `a` that are not in `b`."""
-    if a.nnz == 0 or b.nnz == 0:
-        return a
-    kept = a.astype(np.int8) - a.multiply(b).astype(np.int8)
-    kept.eliminate_zeros()
-    return sp.csr_array(kept, dtype=bool)
 
 
 # --- cond -------------------------------------------------------------------------------
@@ -126,42 +118,6 @@ def cond_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
 
 # --- loops ------------------------------------------------------------------------------
 
-Body = Callable[[list[State], bool], list[State]]
-"""`body(carry, external)`: one loop step; `external=False` zeroes the patterns of the
-loop's other inputs (consts, xs)."""
-
-
-def fixed_point(body: Body, carry: list[State], n: int) -> list[State]:
-    """The carry after any number of steps: the least fixed point of `carry | body(carry)`.
-
-    First the values: whatever the body changes is forgotten, until what is left known
-    holds at every step. Then the patterns, semi-naively: the body is linear in the
-    patterns, so each round propagates only the dependencies found in the last one.
-    """
-    num_carry = len(carry)
-    carry = list(carry)
-    changed = True
-    while changed:
-        out = body([_patternless(c, n) for c in carry], False)[:num_carry]
-        changed = False
-        for k, (old, new) in enumerate(zip(carry, out, strict=True)):
-            if not _same_knowledge(old.operand, new.operand):
-                carry[k] = State(old.pattern, _unknown(old.operand))
-                changed = True
-
-    patterns = [c.pattern for c in carry]
-    delta = body(carry, True)[:num_carry]
-    while True:
-        fresh = [_difference(d.pattern, p) for d, p in zip(delta, patterns, strict=True)]
-        if not any(f.nnz for f in fresh):
-            break
-        patterns = [union([p, f], c.size, n) for p, f, c in zip(patterns, fresh, carry,
-                                                                strict=True)]
-        step = [State(f, c.operand) for f, c in zip(fresh, carry, strict=True)]
-        delta = body(step, False)[:num_carry]
-    return [State(p, c.operand) for p, c in zip(patterns, carry, strict=True)]
-
-
 def _predicate(state: State) -> bool | None:
     """The loop predicate's value, when it holds under any compilation."""
     if getattr(state.operand, "approximate", False):
@@ -185,22 +141,22 @@ def while_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     carry = states[cond_nconsts + body_nconsts:]
     cond, body = params["cond_jaxpr"], params["body_jaxpr"]
 
-    steps_left = MAX_UNROLLED_EQUATIONS // _body_size(body)
-    while True:
-        keep_going = _predicate(_run(cond, cond_consts + carry, n)[0])
-        if keep_going is False:
-            return carry
-        if keep_going is None or steps_left == 0:
-            break
-        carry = _run(body, body_consts + carry, n)
-        steps_left -= 1
+    with _budget() as budget:
+        cost = _body_size(body)
+        while True:
+            keep_going = _predicate(_run(cond, cond_consts + carry, n)[0])
+            if keep_going is False:
+                return carry
+            if keep_going is None or not _spend(budget, cost):
+                break
+            carry = _run(body, body_consts + carry, n)
 
-    quiet_consts = [_patternless(s, n) for s in body_consts]
+        def step(c: list[State], external: bool) -> list[State]:
+            columns = _columns(c, n)
+            consts = body_consts if external else [patternless(s, columns) for s in body_consts]
+            return _run(body, consts + c, columns)
 
-    def step(c: list[State], external: bool) -> list[State]:
-        return _run(body, (body_consts if external else quiet_consts) + c, n)
-
-    return fixed_point(step, carry, n)
+        return fixed_point(step, carry, n)
 
 
 def _slice_state(state: State, t: int) -> State:
@@ -225,7 +181,7 @@ def _stack_states(steps: Sequence[State], aval: Any, n: int) -> State:
     operands = [s.operand for s in steps]
     if all(o.value is not None for o in operands):
         stacked = np.stack([o.value for o in operands])
-        return State(pattern, dataclasses.replace(_template(operands), shape=shape,
+        return State(pattern, dataclasses.replace(template(operands), shape=shape,
                                                   value=stacked))
     bounds = [o.bounds() for o in operands]
     if all(b is not None for b in bounds):
@@ -278,25 +234,28 @@ def scan_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     xs = states[num_consts + num_carry:]
     y_avals = [v.aval for v in eqn.outvars[num_carry:]]
 
-    if length * _body_size(body) <= MAX_UNROLLED_EQUATIONS:
-        per_step: list[list[State]] = [[] for _ in range(length)]
-        order = range(length - 1, -1, -1) if params["reverse"] else range(length)
-        for t in order:
-            out = _run(body, consts + carry + [_slice_state(x, t) for x in xs], n)
-            carry, per_step[t] = out[:num_carry], out[num_carry:]
-        ys = [_stack_states([per_step[t][j] for t in range(length)], aval, n)
-              for j, aval in enumerate(y_avals)]
-        return carry + ys
+    with _budget() as budget:
+        if _spend(budget, length * _body_size(body)):
+            per_step: list[list[State]] = [[] for _ in range(length)]
+            order = range(length - 1, -1, -1) if params["reverse"] else range(length)
+            for t in order:
+                out = _run(body, consts + carry + [_slice_state(x, t) for x in xs], n)
+                carry, per_step[t] = out[:num_carry], out[num_carry:]
+            ys = [_stack_states([per_step[t][j] for t in range(length)], aval, n)
+                  for j, aval in enumerate(y_avals)]
+            return carry + ys
 
-    any_x = [_any_step(x, n) for x in xs]
-    quiet = [_patternless(s, n) for s in consts + any_x]
+        any_x = [_any_step(x, n) for x in xs]
 
-    def ordered(c: list[State], external: bool) -> list[State]:
-        outside = consts + any_x if external else quiet
-        return _run(body, outside[:num_consts] + c + outside[num_consts:], n)
+        def ordered(c: list[State], external: bool) -> list[State]:
+            columns = _columns(c, n)
+            outside = consts + any_x
+            if not external:
+                outside = [patternless(s, columns) for s in outside]
+            return _run(body, outside[:num_consts] + c + outside[num_consts:], columns)
 
-    carry = fixed_point(ordered, carry, n)
-    ys = ordered(carry, True)[num_carry:]
+        carry = fixed_point(ordered, carry, n)
+        ys = ordered(carry, True)[num_carry:]
     return carry + [_every_step(y, length, aval) for y, aval in zip(ys, y_avals, strict=True)]
 
 
@@ -321,11 +280,11 @@ def custom_linear_solve_propagator(eqn: Any, states: list[State], n: int) -> lis
     solution = [State(empty_pattern(s.size, n), Operand(tuple(a.shape), a.dtype))
                 for s, a in zip(b, out_avals[:num_x], strict=True)]
     from_matrix = _run(jaxprs.matvec, matvec_consts + solution, n)
-    rhs = [State(union([s.pattern, m.pattern], s.size, n), _unknown(s.operand))
+    rhs = [State(union([s.pattern, m.pattern], s.size, n), unknown(s.operand))
            for s, m in zip(b, from_matrix, strict=True)]
-    x = _run(jaxprs.solve, [_patternless(s, n) for s in solve_consts] + rhs, n)
+    x = _run(jaxprs.solve, [patternless(s, n) for s in solve_consts] + rhs, n)
     aux = [State(empty_pattern(s.size, n), s.operand) for s in x[num_x:]]
-    return [State(s.pattern, _unknown(s.operand)) for s in x[:num_x]] + aux
+    return [State(s.pattern, unknown(s.operand)) for s in x[:num_x]] + aux
 
 
 register_propagator("cond", cond_propagator, curvature=Curvature.NONLINEAR)

@@ -1,0 +1,335 @@
+"""Dolan-Moré performance profiles of the sparse solvers on sif2jax (CUTEst) problems.
+
+Every sif2jax unconstrained problem whose number of variables is free in its SIF file
+(set to about `--n`) or at least 1000 (and at most `--max-n`) and whose Hessian asdex
+finds sparse (density at most `--max-density`) is solved from its standard start to
+max|∇f| ≤ 1e-6 in float64 by the asdex_opt solvers and the baselines (Optimistix,
+Optax, SciPy, IPOPT through cyipopt where it is installed). The nonlinear-equations
+problems are solved the same way as least squares (max|Jᵀr| ≤ 1e-6) and, where square,
+as root finding (max|F| ≤ 1e-6).
+
+Each (problem, solver) runs in a fresh process forked from a server that has imported
+the libraries but never touched a JAX device: "cold" is its first solve (detection,
+coloring, tracing, compilation and the solve; imports excluded), "warm" the fastest of
+up to five further solves (as many as fit in `--budget` seconds). A solve that passes
+`--timeout` seconds is killed and counts as not solved; step limits: 2000 (Newton-type,
+SciPy, IPOPT), 20000 (quasi-Newton). Writes `benchmarks/results/profile.md` (the
+runner draws `profile.png`) and the raw rows to `profile.jsonl`.
+
+Run: ``python benchmarks/bench_profile.py`` (``--quick``: five problems at n ≈ 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import cutest
+
+RESULTS = Path(__file__).parent / "results" / "profile.md"
+KINDS = ("unconstrained", "least squares", "root")
+TAUS = (1, 2, 10)
+QUICK = {"unconstrained": ["ARWHEAD", "DIXMAANF", "GENROSE"],
+         "equations": ["LIARWHDNE", "BDVALUES"]}
+PRELOAD = ["cutest", "optimistix", "optax", "scipy.optimize", "scipy.sparse", "asdex",
+           "asdex_opt"]
+
+
+def _quiet() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+class _Overtime(Exception):
+    pass
+
+
+def _overtime(signum, frame):
+    raise _Overtime
+
+
+def surveyed(category: str, name: str, target: int, max_n: int, timeout: float) -> dict:
+    """`survey`, with its errors and a SIGALRM after `timeout` s as the exclusion reason."""
+    signal.signal(signal.SIGALRM, _overtime)
+    signal.alarm(max(1, round(timeout)))
+    try:
+        return survey(category, name, target, max_n)
+    except _Overtime:
+        return {"why": f"survey over {timeout:g} s"}
+    except Exception as error:
+        return {"why": f"error: {type(error).__name__}: {str(error)[:80]}"}
+    finally:
+        signal.alarm(0)
+
+
+def survey(category: str, name: str, target: int, max_n: int) -> dict:
+    """Size, sparsity and eligibility of one problem."""
+    import jax
+    import jax.numpy as jnp
+
+    import asdex
+
+    problem, size = cutest.sized(category, name, target)
+    n = cutest.num_variables(problem)
+    info = {"size": size, "n": n}
+    if not size and n < 1000:
+        return info | {"why": "fixed n < 1000"}
+    if n > max_n:
+        return info | {"why": f"n > --max-n {max_n}"}
+    bounds = getattr(problem, "bounds", None) if category == "equations" else None
+    if bounds is not None and any(bool(jnp.any(jnp.isfinite(b))) for b in
+                                  jax.tree_util.tree_leaves(bounds)):
+        return info | {"why": "bounds on the variables"}
+    kind = "unconstrained" if category == "unconstrained" else "least squares"
+    t = cutest.task(kind, problem)
+    if category == "unconstrained":
+        value = t.f(t.y0)
+        pattern = asdex.hessian_sparsity(t.f, t.y0)
+    else:
+        value = jnp.sum(t.f(t.y0) ** 2)
+        pattern = asdex.jacobian_sparsity(t.f, t.y0)
+        info["m"] = pattern.shape[0]
+    if not bool(jnp.isfinite(value)) or not bool(jnp.all(jnp.isfinite(jax.grad(
+            lambda y: jnp.sum(t.f(y)))(t.y0)))):
+        return info | {"why": "not finite at the start"}
+    info["density"] = pattern.nnz / (pattern.shape[0] * pattern.shape[1])
+    return info
+
+
+def _solve_child(conn, kind: str, category: str, name: str, size: dict, solver: str,
+                 budget: float) -> None:
+    _quiet()
+    try:
+        conn.send(cutest.solve(kind, category, name, size, solver, budget))
+    except Exception as error:
+        conn.send({"error": f"{type(error).__name__}: {str(error)[:100]}"})
+
+
+def in_child(ctx, target, args: tuple, timeout: float) -> dict | None:
+    """`target(conn, *args)` in a process forked from the server; None on timeout."""
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(send, *args))
+    process.start()
+    send.close()
+    result = receive.recv() if receive.poll(timeout) else None
+    if result is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.join()
+    if result is None and process.exitcode not in (None, -signal.SIGKILL):
+        return {"error": f"process exited with {process.exitcode}"}
+    return result
+
+
+def spread(items: list, count: int | None) -> list:
+    """`count` items evenly spaced through `items` (all of them when count is None)."""
+    if count is None or count >= len(items):
+        return items
+    return [items[round(i * (len(items) - 1) / max(count - 1, 1))] for i in range(count)]
+
+
+def profile(runs: list[dict], solvers: list[str], clock: str) -> dict[str, list[float]]:
+    """Per solver, the fraction of problems solved within τ x the best `clock` time."""
+    problems = sorted({r["problem"] for r in runs})
+    times = {(r["problem"], r["solver"]): r[clock] if r.get("converged") else math.inf
+             for r in runs}
+    best = {p: min(times.get((p, s), math.inf) for s in solvers) for p in problems}
+    return {
+        s: [sum(times.get((p, s), math.inf) <= tau * best[p] < math.inf for p in problems)
+            / max(len(problems), 1) for tau in TAUS]
+        for s in solvers
+    }
+
+
+def fmt_time(seconds: float | None) -> str:
+    return "" if seconds is None or not math.isfinite(seconds) else f"{seconds:.3g}"
+
+
+def fmt_run(r: dict) -> str:
+    if "warm" not in r:
+        note = r.get("error", "")
+        return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
+                f"no | | | | | | {note} |")
+    expected = r.get("expected")
+    note = ""
+    if r["converged"] and expected is not None and abs(r["f"] - expected) > 1e-4 * max(
+            1.0, abs(expected)):
+        note = "f differs from the expected value"
+    return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
+            f"{'yes' if r['converged'] else '**no**'} | {r['f']:.6g} | "
+            f"{'' if expected is None else f'{expected:.6g}'} | {r['optimality']:.1e} | "
+            f"{r['steps']} | {fmt_time(r['warm'])} | {fmt_time(r['cold'])} | {note} |")
+
+
+def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: float) -> None:
+    argv = " ".join(sys.argv[1:])
+    lines = [
+        "# Performance profiles: sparse solvers on sif2jax (CUTEst) problems",
+        "",
+        f"Command: `python benchmarks/bench_profile.py{' ' + argv if argv else ''}` "
+        f"({elapsed / 60:.0f} min). Problems: sif2jax's unconstrained problems (and its "
+        "nonlinear equations, as least squares and, where square, root finding) whose "
+        f"n is free in the SIF file (set to at most {cli.n}) or is at least 1000 (at most "
+        f"{cli.max_n}), with a Hessian (Jacobian) of density at most {cli.max_density}. "
+        "Success: max|∇f| (max|Jᵀr|, max|F|) ≤ 1e-6 at the returned point, float64, "
+        "rtol = atol = 1e-12 for Optimistix solvers. Each (problem, solver) in a fresh "
+        "process forked before JAX touched a device: cold = its first solve (detection, "
+        "coloring, tracing, compilation, the solve; imports excluded), warm = fastest of "
+        f"up to 5 further solves (as many as fit in {cli.budget} s). Killed after "
+        f"{cli.timeout} s (not solved). Step limits: {cutest.SECOND_ORDER_STEPS} "
+        f"(Newton-type, SciPy, IPOPT), {cutest.FIRST_ORDER_STEPS} (quasi-Newton). Steps: "
+        "Optimistix steps (rejected trials included), Optax iterations, SciPy `nit` "
+        "(least_squares / root: function evaluations), IPOPT iterations. The profile "
+        "counts a problem for a solver when it is solved within τ x the fastest solver's "
+        "time on it; problems no solver solved count against every solver.",
+        "",
+        "## Profiles",
+        "",
+        "| kind | solver | problems | solved | warm τ=1 | warm τ≤2 | warm τ≤10 | cold τ=1 "
+        "| cold τ≤2 | cold τ≤10 | median cold (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in KINDS:
+        group = [r for r in runs if r["kind"] == kind]
+        if not group:
+            continue
+        solvers = list(dict.fromkeys(r["solver"] for r in group))
+        warm, cold = profile(group, solvers, "warm"), profile(group, solvers, "cold")
+        problems = len({r["problem"] for r in group})
+        for s in solvers:
+            mine = [r for r in group if r["solver"] == s]
+            colds = [r["cold"] for r in mine if "cold" in r]
+            solved = sum(bool(r.get("converged")) for r in mine)
+            lines.append(
+                f"| {kind} | {s} | {problems} | {solved} | "
+                + " | ".join(f"{x:.2f}" for x in warm[s] + cold[s])
+                + f" | {fmt_time(statistics.median(colds)) if colds else ''} |")
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| kind | problem | n | solver | converged | f | f expected | optimality | steps | "
+        "warm (s) | cold (s) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(fmt_run(r) for r in runs),
+        "",
+        "## Excluded",
+        "",
+        "| category | problem | n | why |",
+        "|---|---|---|---|",
+        *(f"| {e['category']} | {e['problem']} | {e.get('n', '')} | {e['why']} |"
+          for e in excluded),
+    ]
+    if not_run:
+        lines += ["", "Eligible but not run (`--max-problems`): " + "; ".join(
+            f"{category}: {', '.join(names)}" for category, names in not_run.items()) + "."]
+    cli.output.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="five problems at n ≈ 100 (a few minutes)")
+    parser.add_argument("--only-problems", nargs="+", default=None,
+                        help="run only these sif2jax problems")
+    parser.add_argument("--n", type=int, default=1000,
+                        help="target n for problems whose n is free (default 1000)")
+    parser.add_argument("--max-n", type=int, default=5000,
+                        help="skip fixed-size problems with more variables")
+    parser.add_argument("--max-density", type=float, default=0.05,
+                        help="the largest Hessian/Jacobian density counted as sparse")
+    parser.add_argument("--max-problems", type=int, default=None,
+                        help="run this many eligible unconstrained problems, evenly "
+                        "spaced in alphabetical order (the rest are listed as not run)")
+    parser.add_argument("--max-equations", type=int, default=None,
+                        help="the same for the nonlinear equations (least squares, roots)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds before one (problem, solver) process is killed")
+    parser.add_argument("--budget", type=float, default=1.0,
+                        help="seconds of warm repeats per (problem, solver)")
+    parser.add_argument("--solvers", nargs="+", default=None,
+                        help="run only these solvers (names as in the table)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    cli = parser.parse_args()
+    if cli.quick:
+        cli.n = min(cli.n, 100)
+        cli.timeout = min(cli.timeout, 60.0)
+        cli.budget = min(cli.budget, 0.3)
+        cli.only_problems = cli.only_problems or [n for names in QUICK.values() for n in names]
+    cli.output.parent.mkdir(parents=True, exist_ok=True)
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    start = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - start:7.1f} s] {message}", flush=True)
+
+    excluded, eligible, not_run = [], {}, {}
+    for category in ("unconstrained", "equations"):
+        names = sorted(cutest.catalogue(category))
+        if cli.only_problems:
+            names = [name for name in names if name in cli.only_problems]
+        eligible[category] = []
+        for name in names:
+            info = surveyed(category, name, cli.n, cli.max_n, cli.timeout)
+            if "why" not in info and info["density"] > cli.max_density:
+                info["why"] = f"density {info['density']:.2f} > {cli.max_density}"
+            if "why" in info:
+                if info["why"] != "fixed n < 1000":
+                    excluded.append(info | {"category": category, "problem": name})
+                progress(f"survey {category} {name}: excluded ({info['why']})")
+            else:
+                eligible[category].append((name, info))
+                progress(f"survey {category} {name}: n = {info['n']}, "
+                         f"density {info['density']:.4f}")
+        chosen = spread(eligible[category], cli.max_problems if category == "unconstrained"
+                        else cli.max_equations)
+        skipped = [name for name, _ in eligible[category] if (name, _) not in chosen]
+        if skipped:
+            not_run[category] = skipped
+        eligible[category] = chosen
+    jobs = [("unconstrained", "unconstrained", name, info)
+            for name, info in eligible["unconstrained"]]
+    jobs += [("least squares", "equations", name, info) for name, info in eligible["equations"]]
+    jobs += [("root", "equations", name, info) for name, info in eligible["equations"]
+             if info["m"] == info["n"]]
+    jsonl = cli.output.with_suffix(".jsonl")
+    runs: list[dict] = []
+    with jsonl.open("w") as raw:
+        for kind, category, name, info in jobs:
+            for solver, (_, limit) in cutest.solvers(kind).items():
+                if cli.solvers and solver not in cli.solvers:
+                    continue
+                row = {"kind": kind, "problem": name, "n": info["n"], "solver": solver}
+                if limit is not None and info["n"] > limit:
+                    row["error"] = f"not run: n > {limit}"
+                else:
+                    t0 = time.perf_counter()
+                    result = in_child(ctx, _solve_child, (kind, category, name, info["size"],
+                                                          solver, cli.budget), cli.timeout)
+                    row |= result or {"error": f"killed after {cli.timeout:g} s"}
+                    row["wall"] = time.perf_counter() - t0
+                runs.append(row)
+                raw.write(json.dumps(row) + "\n")
+                raw.flush()
+                status = ("solved" if row.get("converged") else "NOT solved") + (
+                    f", warm {fmt_time(row['warm'])} s, cold {fmt_time(row['cold'])} s, "
+                    f"{row['steps']} steps" if "warm" in row else f" ({row['error']})")
+                progress(f"{kind} {name} n={info['n']} {solver}: {status}")
+            write(cli, runs, excluded, not_run, time.perf_counter() - start)
+    write(cli, runs, excluded, not_run, time.perf_counter() - start)
+    progress(f"wrote {cli.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -71,6 +71,8 @@ REGISTRY = (
     Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed",
               in_quick_run=False),
     Benchmark("least_squares", "bench_least_squares.py", (), ("--quick",), "fixed"),
+    Benchmark("profile", "bench_profile.py", ("--max-problems", "10", "--max-equations", "4", "--timeout", "45"), ("--quick",), "output", in_quick_run=False),  # noqa: E501
+    Benchmark("detection_sweep", "bench_detection_sweep.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
 )
 """Every benchmark the runner knows, in the order it runs them."""
 

@@ -191,7 +191,8 @@ def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: f
         "Optimistix steps (rejected trials included), Optax iterations, SciPy `nit` "
         "(least_squares / root: function evaluations), IPOPT iterations. The profile "
         "counts a problem for a solver when it is solved within τ x the fastest solver's "
-        "time on it; problems no solver solved count against every solver.",
+        "time on it; problems no solver solved count against every solver."
+        + (f" {cli.label}" if cli.label else ""),
         "",
         "## Profiles",
         "",
@@ -259,6 +260,8 @@ def main() -> None:
                         help="seconds of warm repeats per (problem, solver)")
     parser.add_argument("--solvers", nargs="+", default=None,
                         help="run only these solvers (names as in the table)")
+    parser.add_argument("--label", default="",
+                        help="a note for the table's header (e.g. which code was measured)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     cli = parser.parse_args()
     if cli.quick:

@@ -269,6 +269,7 @@ def _ipopt(t: Task, max_steps: int) -> Solve:
             indices = np.asarray(hessian(t.y0).indices)
             self.lower = indices[:, 0] >= indices[:, 1]
             self.structure = tuple(indices[self.lower].T)
+            self.iterations = 0
 
         def objective(self, x):
             return float(fun(x))
@@ -291,21 +292,21 @@ def _ipopt(t: Task, max_steps: int) -> Solve:
         def hessian(self, x, lagrange, obj_factor):
             return obj_factor * np.asarray(hessian(jnp.asarray(x)).data)[self.lower]
 
+        def intermediate(self, alg_mod, iter_count, *values):
+            self.iterations = iter_count
+            return True
+
     def run():
-        nlp = cyipopt.Problem(n=n, m=0, problem_obj=Unconstrained(), lb=None, ub=None,
-                              cl=[], cu=[])
+        problem = Unconstrained()
+        nlp = cyipopt.Problem(n=n, m=0, problem_obj=problem, lb=None, ub=None, cl=[], cu=[])
         for option, value in [("print_level", 0), ("sb", "yes"), ("max_iter", max_steps),
                               ("tol", 1e-8), ("nlp_scaling_method", "none"),
                               ("acceptable_iter", 0)]:
             nlp.add_option(option, value)
-        x, info = nlp.solve(np.asarray(t.y0))
-        return x, _ipopt_iterations(nlp, info)
+        x, _ = nlp.solve(np.asarray(t.y0))
+        return x, problem.iterations
 
     return run
-
-
-def _ipopt_iterations(nlp, info) -> int:
-    return int(info.get("iter_count", getattr(nlp, "iter_count", -1)))
 
 
 def _scipy_least_squares(t: Task, max_steps: int) -> Solve:

@@ -243,6 +243,45 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
     return fig
 
 
+def plot_profile(tables: list[list[Row]], stamp: str):
+    """Dolan-Moré performance profiles: fraction of problems solved within τ x the best.
+
+    One panel per kind of problem and clock (warm, cold), from the table of runs; a
+    solve that did not reach the tolerance never counts.
+    """
+    runs = next(t for t in tables if t and "cold (s)" in t[0])
+    kinds = list(dict.fromkeys(r["kind"] for r in runs))
+    fig, axes = _figure(2 * len(kinds), stamp, "Performance profiles (sif2jax problems)")
+    for row, kind in enumerate(kinds):
+        group = [r for r in runs if r["kind"] == kind]
+        problems = list(dict.fromkeys(r["problem"] for r in group))
+        solvers = list(dict.fromkeys(r["solver"] for r in group))
+        for col, clock in enumerate(("warm", "cold")):
+            ax = axes[2 * row + col]
+            times = {(r["problem"], r["solver"]): seconds(r[f"{clock} (s)"])
+                     for r in group if r["converged"] == "yes"}
+            best = {p: min((t for (q, _), t in times.items() if q == p), default=None)
+                    for p in problems}
+            ratios = {s: sorted(times[p, s] / best[p] for p in problems if (p, s) in times)
+                      for s in solvers}
+            top = max([r for rs in ratios.values() for r in rs] + [10.0]) * 1.5
+            for i, solver in enumerate(solvers):
+                xs = [1.0] + ratios[solver] + [top]
+                ys = [0.0] + [(k + 1) / len(problems) for k in range(len(ratios[solver]))]
+                ys.append(ys[-1])
+                ax.step(xs, ys, where="post", label=solver, color=f"C{i % 10}",
+                        ls="-" if solver.startswith(("Sparse", "asdex")) else "--")
+            ax.set_xscale("log")
+            ax.set_xlim(1, top)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlabel(f"τ ({clock} time / fastest {clock} time on the problem)")
+            ax.set_ylabel("fraction of problems solved within τ")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=6, loc="lower right")
+            ax.set_title(f"{kind}: {clock} ({len(problems)} problems)", fontsize=9)
+    return fig
+
+
 PLOTS: dict[str, Callable] = {
     "evaluation": plot_evaluation,
     "coloring": plot_coloring,
@@ -252,6 +291,7 @@ PLOTS: dict[str, Callable] = {
     "linear_solve": plot_linear_solve,
     "optimizers": plot_optimizers,
     "least_squares": plot_optimizers,
+    "profile": plot_profile,
 }
 """Plot function for each results table, by table name (`results/<name>.md`)."""
 

@@ -1,0 +1,170 @@
+"""Detection's fixed cost at small n: every sif2jax pattern with n ≤ 400, one after another.
+
+The patterns: the Hessians of the unconstrained problems and the equality and
+inequality constraint Jacobians of the constrained problems (general and quadratic),
+each at its default size when that has at most `--max-n` variables. Each pattern is
+detected once (`asdex.hessian_sparsity` / `asdex.jacobian_sparsity`), in one process,
+and timed next to `jax.make_jaxpr` of the same function (tracing alone). A cProfile of
+the detection calls of an evenly spaced subset shows where the per-call time goes.
+Writes `benchmarks/results/detection_sweep.md`.
+
+Run: ``python benchmarks/bench_detection_sweep.py`` (``--quick``: 30 patterns).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import jax
+
+import asdex
+import cutest
+
+RESULTS = Path(__file__).parent / "results" / "detection_sweep.md"
+
+
+def patterns(max_n: int) -> list[tuple[str, str, int, Callable, jax.Array]]:
+    """(problem, pattern kind, n, function, point) for every pattern of size ≤ max_n."""
+    found = []
+    for category in ("unconstrained", "constrained", "constrained QP"):
+        for name in sorted(cutest.catalogue(category)):
+            try:
+                problem = cutest.problem_class(category, name)()
+                flat, unravel = jax.flatten_util.ravel_pytree(problem.y0)
+            except Exception as error:
+                print(f"skipped {name}: {type(error).__name__}: {error}", flush=True)
+                continue
+            if flat.size > max_n:
+                continue
+            if category == "unconstrained":
+                found.append((name, "Hessian", flat.size, _objective(problem, unravel), flat))
+                continue
+            equalities, inequalities = problem.constraint(problem.y0)
+            for kind, part, out in [("equality Jacobian", 0, equalities),
+                                    ("inequality Jacobian", 1, inequalities)]:
+                if out is not None and jax.flatten_util.ravel_pytree(out)[0].size:
+                    found.append((name, kind, flat.size, _constraint(problem, unravel, part),
+                                  flat))
+    return found
+
+
+def _objective(problem, unravel) -> Callable:
+    args = problem.args
+    return lambda y: problem.objective(unravel(y), args)
+
+
+def _constraint(problem, unravel, part: int) -> Callable:
+    return lambda y: jax.flatten_util.ravel_pytree(problem.constraint(unravel(y))[part])[0]
+
+
+def detect(kind: str, f: Callable, y) -> None:
+    """The detection the sweep times: Hessian or Jacobian sparsity of `f` at `y`."""
+    (asdex.hessian_sparsity if kind == "Hessian" else asdex.jacobian_sparsity)(f, y)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-n", type=int, default=400)
+    parser.add_argument("--quick", action="store_true", help="30 patterns, evenly spaced")
+    parser.add_argument("--profiled", type=int, default=40,
+                        help="patterns in the cProfile subset (evenly spaced)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    cli = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    found = patterns(cli.max_n)
+    if cli.quick:
+        found = [found[round(i * (len(found) - 1) / 29)] for i in range(30)]
+    print(f"[{time.perf_counter() - start:6.1f} s] {len(found)} patterns", flush=True)
+    rows = []
+    for name, kind, n, f, y in found:
+        t0 = time.perf_counter()
+        try:
+            detect(kind, f, y)
+            seconds, error = time.perf_counter() - t0, ""
+        except Exception as exc:
+            seconds, error = time.perf_counter() - t0, f"{type(exc).__name__}: {str(exc)[:60]}"
+        t0 = time.perf_counter()
+        try:
+            jax.make_jaxpr(f)(y)
+            traced = time.perf_counter() - t0
+        except Exception:
+            traced = float("nan")
+        rows.append({"problem": name, "kind": kind, "n": n, "seconds": seconds,
+                     "trace": traced, "error": error})
+        print(f"[{time.perf_counter() - start:6.1f} s] {name} {kind} n={n}: "
+              f"{seconds:.3f} s (make_jaxpr {traced:.3f} s) {error}", flush=True)
+
+    subset = [found[round(i * (len(found) - 1) / max(cli.profiled - 1, 1))]
+              for i in range(min(cli.profiled, len(found)))]
+    profiler = cProfile.Profile()
+    profiled_start = time.perf_counter()
+    for _, kind, _, f, y in subset:
+        with contextlib.suppress(Exception):
+            profiler.runcall(detect, kind, f, y)
+    profiled = time.perf_counter() - profiled_start
+    reports = {}
+    for key in ("tottime", "cumulative"):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).strip_dirs().sort_stats(key).print_stats(30)
+        reports[key] = text.getvalue().strip()
+
+    ok = [r for r in rows if not r["error"]]
+    lines = [
+        "# Detection sweep: sif2jax patterns with n ≤ " + str(cli.max_n),
+        "",
+        f"Command: `python benchmarks/bench_detection_sweep.py"
+        f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`. Each pattern detected "
+        "once, one after another in one process (the first pattern pays the first-call "
+        "costs of the process), at the problem's default size; make_jaxpr = "
+        "`jax.make_jaxpr` of the same function right after (tracing alone, warm caches).",
+        "",
+        "## Totals",
+        "",
+        "| patterns | count | failed | detection total (s) | median (ms) | max (s) | "
+        "make_jaxpr total (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("Hessian", "equality Jacobian", "inequality Jacobian", "all"):
+        group = [r for r in rows if kind in ("all", r["kind"])]
+        good = [r for r in group if not r["error"]]
+        if not group:
+            continue
+        lines.append(
+            f"| {kind} | {len(group)} | {len(group) - len(good)} | "
+            f"{sum(r['seconds'] for r in group):.1f} | "
+            f"{1e3 * statistics.median(r['seconds'] for r in group):.0f} | "
+            f"{max(r['seconds'] for r in group):.2f} | "
+            f"{sum(r['trace'] for r in good if r['trace'] == r['trace']):.1f} |")
+    lines += ["", "## Slowest 20", "", "| problem | pattern | n | detection (s) | "
+              "make_jaxpr (s) | error |", "|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -r["seconds"])[:20]:
+        lines.append(f"| {r['problem']} | {r['kind']} | {r['n']} | {r['seconds']:.2f} | "
+                     f"{r['trace']:.3f} | {r['error']} |")
+    lines += ["", f"## cProfile of {len(subset)} evenly spaced patterns ({profiled:.1f} s "
+              "under the profiler)", ""]
+    for key, text in reports.items():
+        lines += [f"Sorted by {key}:", "", "```", text, "```", ""]
+    lines += ["## Every pattern", "", "| problem | pattern | n | detection (s) | "
+              "make_jaxpr (s) | error |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['problem']} | {r['kind']} | {r['n']} | {r['seconds']:.3f} | "
+              f"{r['trace']:.3f} | {r['error']} |" for r in rows]
+    cli.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {cli.output}: {len(rows)} patterns ({len(ok)} detected), "
+          f"{sum(r['seconds'] for r in rows):.1f} s of detection", flush=True)
+
+
+if __name__ == "__main__":
+    main()

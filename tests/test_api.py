@@ -96,8 +96,9 @@ def test_kwargs_forwarded():
 
 def test_dense_coloring_warns():
     x = jnp.ones(4)
-    with pytest.warns(asdex.DenseColoringWarning, match="no gain"):
+    with pytest.warns(asdex.DenseColoringWarning, match="no gain") as record:
         asdex.jacobian(lambda x: x * x.sum(), x)
+    assert record[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         asdex.jacobian(jnp.sin, x)
@@ -140,3 +141,88 @@ def test_build_time_errors(diagonal):
     hess = asdex.hessian_coloring_from_sparsity(diagonal.sparsity)
     with pytest.raises(ValueError, match="Jacobian coloring"):
         asdex.jacobian_from_coloring(jnp.sin, hess)
+
+
+def test_non_differentiated_argument_shape_is_checked():
+    def f(p, d):
+        k = d.shape[0]
+        return jnp.sum(p[:k] * p[1 : k + 1] * d)
+
+    p = jnp.linspace(0.1, 1.0, 8)
+    hess_fn = asdex.hessian(f, p, jnp.ones(3))
+    np.testing.assert_allclose(hess_fn(p, 2 * jnp.ones(3)).todense(),
+                               jax.hessian(f)(p, 2 * jnp.ones(3)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"positional argument 1 has shape \(6,\).*\(3,\)"):
+        hess_fn(p, jnp.ones(6))
+    with pytest.raises(ValueError, match=r"positional argument 1 has shape \(6,\)"):
+        jax.jit(hess_fn)(p, jnp.ones(6))
+    with pytest.raises(TypeError, match=r"positional argument 1 has dtype int32 \(integer\)"):
+        hess_fn(p, jnp.ones(3, jnp.int32))
+    with pytest.raises(TypeError, match="detected for 2 positional argument"):
+        hess_fn(p)
+    jac_fn = asdex.jacobian(lambda x, cfg: x * cfg["scale"], p, {"scale": jnp.ones(8)})
+    with pytest.raises(ValueError, match="positional argument 1 has structure"):
+        jac_fn(p, {"scale": jnp.ones(8), "shift": jnp.ones(8)})
+
+
+def test_static_string_argument_is_checked():
+    def f(x, how):
+        return x[1:] * x[:-1] if how == "product" else x[1:] - x[:-1]
+
+    x = jnp.arange(1.0, 5.0)
+    jac_fn = asdex.jacobian(f, x, "product", output_format="dense")
+    np.testing.assert_allclose(jac_fn(x, "product"), jax.jacfwd(f)(x, "product"))
+    with pytest.raises(ValueError, match="positional argument 1 is 'difference'"):
+        jac_fn(x, "difference")
+
+
+@pytest.mark.filterwarnings("ignore::asdex.DenseColoringWarning")
+@pytest.mark.parametrize("mode", ["fwd", "rev"])
+def test_mixed_input_dtypes_match_jacrev(mode):
+    def f(u, v):
+        return u[1:] * v[:-1] + jnp.sin(u[:-1])
+
+    u, v = jnp.linspace(0.5, 1.0, 4, dtype=jnp.float16), jnp.linspace(1.0, 2.0, 4)
+    jac = asdex.jacobian(f, u, v, argnums=(0, 1), mode=mode, output_format="dense")(u, v)
+    expected = jax.jacrev(f, (0, 1))(u, v)
+    for block, reference in zip(jac, expected, strict=True):
+        assert block.dtype == reference.dtype
+        np.testing.assert_allclose(block, reference, rtol=1e-2)
+    for bad, dtype in [(jnp.ones(4, jnp.int32), "int32"), (jnp.ones(4, bool), "bool")]:
+        with pytest.raises(TypeError, match=f"real- or complex-valued inputs.*{dtype}"):
+            asdex.jacobian(f, u, bad, argnums=(0, 1), mode=mode)(u, bad)
+    c = jnp.ones(4, jnp.complex64)
+    kind = "real-valued inputs" if mode == "fwd" else "real-valued outputs"
+    with pytest.raises(TypeError, match=f"{kind}.*complex64"):
+        asdex.jacobian(f, u, c, argnums=(0, 1), mode=mode)(u, c)
+
+
+def test_returned_function_is_compiled_once():
+    traces = []
+
+    def f(x):
+        traces.append(None)
+        return x[1:] * x[:-1]
+
+    x = jnp.arange(4.0)
+    jac_fn = asdex.jacobian(f, x)
+    traces.clear()
+    first = jac_fn(x).todense()
+    count = len(traces)
+    np.testing.assert_allclose(jac_fn(2 * x).todense(), 2 * first)
+    assert count >= 1 and len(traces) == count
+
+
+def test_slow_preparation_logs_a_notice(caplog, monkeypatch):
+    monkeypatch.setattr("asdex._api.NOTICE_SECONDS", 0.0)
+    with caplog.at_level("WARNING", logger="asdex"):
+        asdex.hessian_coloring(lambda x: jnp.sum(x**2), jnp.ones(3))
+    (record,) = caplog.records
+    assert record.name == "asdex"
+    assert "sparsity detection took" in record.getMessage()
+    assert "\n" not in record.getMessage()
+    caplog.clear()
+    monkeypatch.setattr("asdex._api.NOTICE_SECONDS", 1e9)
+    with caplog.at_level("WARNING", logger="asdex"):
+        asdex.jacobian_coloring(jnp.sin, jnp.ones(3))
+    assert not caplog.records

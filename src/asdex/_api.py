@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -56,7 +57,18 @@ def _check_coloring(coloring: Any, name: str) -> None:
         )
 
 
-def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str, stacklevel: int) -> None:
+_OURS = ("asdex", "asdex_opt")
+
+
+def _user_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the first frame outside asdex (and asdex_opt)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in _OURS:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str) -> None:
     if dense > 1 and coloring.num_colors >= dense:
         passes = {"fwd": "JVPs", "rev": "VJPs"}.get(coloring.mode, "HVPs")
         warnings.warn(
@@ -64,7 +76,7 @@ def _warn_if_dense(coloring: ColoredPattern, dense: int, what: str, stacklevel: 
             f"{coloring.sparsity.m}x{coloring.sparsity.n} {what}, no fewer than the "
             f"{dense} passes of dense differentiation: sparsity brings no gain here.",
             DenseColoringWarning,
-            stacklevel=stacklevel,
+            stacklevel=_user_stacklevel(),
         )
 
 
@@ -101,7 +113,7 @@ def _jacobian_evaluator(
 ) -> Callable[..., tuple[Any, Any, Any]]:
     _check_coloring(coloring, name)
     _check_options(output_format, chunk_size)
-    _warn_if_dense(coloring, min(coloring.sparsity.shape), "Jacobian", stacklevel=4)
+    _warn_if_dense(coloring, min(coloring.sparsity.shape), "Jacobian")
     return sparse_jacobian(
         f,
         coloring,
@@ -130,7 +142,7 @@ def _hessian_evaluator(
 ) -> Callable[..., tuple[Any, Any, Any]]:
     _check_coloring(coloring, name)
     _check_options(output_format, chunk_size)
-    _warn_if_dense(coloring, coloring.sparsity.n, "Hessian", stacklevel=4)
+    _warn_if_dense(coloring, coloring.sparsity.n, "Hessian")
     return sparse_hessian(
         f,
         coloring,

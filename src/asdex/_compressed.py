@@ -44,7 +44,7 @@ def _jacobian_fn(
 ) -> Callable[..., Any]:
     _check_coloring(coloring, name)
     _check_options("bcoo", chunk_size)
-    _warn_if_dense(coloring, min(coloring.sparsity.shape), "Jacobian", stacklevel=5)
+    _warn_if_dense(coloring, min(coloring.sparsity.shape), "Jacobian")
     compress_call = jacobian_compressor(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, name=name, sharding=ColorSharding.of(sharding),
@@ -70,7 +70,7 @@ def _hessian_fn(
 ) -> Callable[..., Any]:
     _check_coloring(coloring, name)
     _check_options("bcoo", chunk_size)
-    _warn_if_dense(coloring, coloring.sparsity.n, "Hessian", stacklevel=5)
+    _warn_if_dense(coloring, coloring.sparsity.n, "Hessian")
     compress_call = hessian_compressor(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, name=name, sharding=ColorSharding.of(sharding),

@@ -55,6 +55,10 @@ def _register_packages() -> None:
         module = types.ModuleType(name)
         module.__path__ = [str(path)]
         sys.modules[name] = module
+    base = importlib.import_module("sif2jax._problem")
+    for name in dir(base):
+        if name.startswith("Abstract"):  # the problems import these from the top level
+            setattr(sys.modules["sif2jax"], name, getattr(base, name))
 
 
 def catalogue(category: str) -> dict[str, str]:

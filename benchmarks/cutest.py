@@ -111,10 +111,7 @@ def sized(category: str, name: str, target: int) -> tuple[Any, dict[str, int]]:
         value = getattr(default, field.name, None)
         if field.name == "y0_iD" or type(value) is not int:
             continue
-        try:
-            if num_variables(cls(**{field.name: value + 1})) == n0:
-                continue
-        except Exception:
+        if not any(_changes_n(cls, field.name, probe, n0) for probe in (target, value + 2)):
             continue
 
         def size(v, field=field):
@@ -131,6 +128,13 @@ def sized(category: str, name: str, target: int) -> tuple[Any, dict[str, int]]:
             lo, hi = (mid, hi) if size(mid) <= target else (lo, mid)
         return cls(**{field.name: lo}), {field.name: lo}
     return default, {}
+
+
+def _changes_n(cls: type, field: str, value: int, n0: int) -> bool:
+    try:
+        return num_variables(cls(**{field: value})) != n0
+    except Exception:
+        return False
 
 
 @dataclasses.dataclass

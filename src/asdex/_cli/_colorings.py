@@ -138,6 +138,27 @@ def color_all(pattern: asdex.SparsityPattern, *, hessian: bool) -> list[Colored]
     return results
 
 
+def warm_up() -> float:
+    """Run every coloring once on a tiny pattern, so that later timings are comparable.
+
+    The first call of each numba kernel loads it from numba's cache (or, on a fresh
+    install, compiles it): a one-off cost that this takes on.
+
+    Returns:
+        The seconds it took.
+
+    Examples:
+        >>> from asdex._cli._colorings import warm_up
+        >>> warm_up() >= 0.0
+        True
+    """
+    start = time.perf_counter()
+    tiny = asdex.SparsityPattern.from_dense(np.eye(3) + np.eye(3, k=1) + np.eye(3, k=-1))
+    color_all(tiny, hessian=False)
+    color_all(tiny, hessian=True)
+    return time.perf_counter() - start
+
+
 def default_coloring(results: list[Colored], *, hessian: bool) -> asdex.ColoredPattern:
     """The coloring asdex uses by default.
 

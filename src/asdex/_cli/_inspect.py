@@ -21,7 +21,13 @@ import numpy as np
 from jax.experimental import sparse
 
 import asdex
-from asdex._cli._colorings import Colored, color_all, default_coloring, max_per_row_and_col
+from asdex._cli._colorings import (
+    Colored,
+    color_all,
+    default_coloring,
+    max_per_row_and_col,
+    warm_up,
+)
 from asdex._cli._errors import CLIError
 from asdex._cli._figures import NO_MATPLOTLIB, have_matplotlib, save_coloring_figure
 from asdex._cli._loading import load_function
@@ -140,16 +146,19 @@ def _difference(sparse_out: Any, dense_out: Any) -> float | None:
                default=0.0)
 
 
-def _coloring_table(results: list[Colored], dense: str) -> list[str]:
+def _coloring_table(results: list[Colored], dense: str, warm_up_s: float) -> list[str]:
     lines = [f"Colorings (each color is one pass; dense differentiation needs {dense}):",
-             f"  {'algorithm':<14}{'colors':>7}{'lower bound':>13}  {'passes':<22}time"]
+             f"  {'algorithm':<14}{'colors':>7}{'lower bound':>13}  {'passes':<36}time"]
     for r in results:
         colors = "—" if r.num_colors is None else str(r.num_colors)
         bound = "" if r.lower_bound is None else str(r.lower_bound)
         seconds = "" if r.num_colors is None else format_seconds(r.seconds)
-        lines.append(f"  {r.algorithm:<14}{colors:>7}{bound:>13}  {r.passes:<22}{seconds}")
+        line = f"  {r.algorithm:<14}{colors:>7}{bound:>13}  {r.passes:<36}{seconds}"
+        lines.append(line.rstrip())
     lines.append("  (lower bound: the most nonzeros in one row for column coloring, in one "
-                 "column for row coloring)")
+                 "column for row coloring;")
+    lines.append(f"  times after {format_seconds(warm_up_s)} spent loading the compiled "
+                 "coloring kernels once)")
     return lines
 
 
@@ -159,13 +168,24 @@ def _timing_line(label: str, timing: Timing) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Run `inspect` as parsed by `add_parser`; raises `CLIError` on bad input."""
+    """Run `inspect` as parsed by `add_parser`; raises `CLIError` on bad input.
+
+    64-bit argument specs switch JAX to 64 bits for the run (restored afterwards).
+    """
     specs = [parse_spec(spec) for spec in args.args]
     argnums = _parse_argnums(args.argnums, len(specs))
     _check_differentiable(specs, argnums)
-    if any(np.dtype(s.dtype).itemsize == 8 or np.dtype(s.dtype) == np.complex128
-           for s in specs):
+    previous = jax.config.jax_enable_x64
+    if any(np.dtype(s.dtype).itemsize >= 8 for s in specs):
         jax.config.update("jax_enable_x64", True)
+    try:
+        _report(args, specs, argnums)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
+            argnums: int | tuple[int, ...]) -> None:
     name, fn = load_function(args.target, debug=args.debug)
     out = _output_spec(name, fn, specs, args.debug)
     if args.hessian and np.prod(out.shape, dtype=int) != 1:
@@ -194,10 +214,11 @@ def run(args: argparse.Namespace) -> None:
           f"{pattern.density:.3%}; at most {per_row} per row and {per_col} per column "
           f"(detected in {format_seconds(detection_s)})", flush=True)
 
+    warm_up_s = warm_up()
     results = color_all(pattern, hessian=args.hessian)
     dense_passes = (f"{pattern.n} HVPs" if args.hessian
                     else f"{pattern.n} JVPs or {pattern.m} VJPs")
-    print("\n" + "\n".join(_coloring_table(results, dense_passes)), flush=True)
+    print("\n" + "\n".join(_coloring_table(results, dense_passes, warm_up_s)), flush=True)
     coloring = default_coloring(results, hessian=args.hessian)
     print(f"\nPattern, colored with asdex's default:\n{coloring}\n", flush=True)
 

@@ -1,0 +1,99 @@
+"""The color axis sharded over 4 forced host devices: same results, really sharded.
+
+XLA reads `--xla_force_host_platform_device_count` when JAX starts, so the checks run in
+a fresh interpreter.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    import asdex
+
+    assert jax.device_count() == 4, jax.devices()
+    mesh = jax.make_mesh((4,), ("colors",))
+
+    def residual(x):
+        lap = jnp.roll(x, 1) + jnp.roll(x, -1) - 2 * x
+        return jnp.concatenate([lap + x**2, x[:3] * x[-3:]])
+
+    def objective(x):
+        return jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + jnp.sum(jnp.cos(x) * x[::-1])
+
+    x = jnp.linspace(0.2, 1.3, 12)
+
+    def check_sharded(B, num_colors):
+        assert isinstance(B.sharding, NamedSharding), B.sharding
+        assert B.sharding.spec[0] == "colors", B.sharding.spec
+        assert B.shape[0] % 4 == 0 and num_colors <= B.shape[0] < num_colors + 4
+        shard_rows = {s.data.shape[0] for s in B.addressable_shards}
+        assert shard_rows == {B.shape[0] // 4}, shard_rows
+        assert len({s.device for s in B.addressable_shards}) == 4
+
+    J = jax.jacfwd(residual)(x)
+    pattern = asdex.jacobian_sparsity(residual, x)
+    for method, mode in [(None, "fwd"), (None, "rev"), ("bidirectional", None)]:
+        coloring = asdex.jacobian_coloring_from_sparsity(pattern, mode=mode, method=method)
+        for sharding in [(mesh, "colors"), NamedSharding(mesh, P("colors"))]:
+            jac = jax.jit(asdex.jacobian_from_coloring(residual, coloring, "dense",
+                                                       sharding=sharding))(x)
+            np.testing.assert_allclose(jac, J, rtol=1e-5, atol=1e-6)
+            B = asdex.compressed_jacobian_from_coloring(residual, coloring,
+                                                        sharding=sharding)(x)
+            parts = B if method else (B,)
+            unsharded = asdex.compressed_jacobian_from_coloring(residual, coloring)(x)
+            for part, plain in zip(parts, unsharded if method else (unsharded,)):
+                if plain.shape[0]:  # a bicoloring may need no colors on one side
+                    check_sharded(part, plain.shape[0])
+                np.testing.assert_allclose(part[: plain.shape[0]], plain, rtol=1e-6)
+                np.testing.assert_array_equal(part[plain.shape[0]:], 0.0)
+            np.testing.assert_allclose(asdex.decompress(B, coloring, "dense"), J,
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(jax.jit(asdex.decompress_data)(B, coloring),
+                                       J[coloring.sparsity.rows, coloring.sparsity.cols],
+                                       rtol=1e-5, atol=1e-6)
+
+    H = jax.hessian(objective)(x)
+    hess_pattern = asdex.hessian_sparsity(objective, x)
+    for method, mode in [("star", "fwd_over_rev"), ("acyclic", "rev_over_fwd"),
+                         ("star", "rev_over_rev")]:
+        coloring = asdex.hessian_coloring_from_sparsity(hess_pattern, mode=mode,
+                                                        method=method)
+        value, hess = asdex.value_and_hessian_from_coloring(
+            objective, coloring, sharding=(mesh, "colors"))(x)
+        np.testing.assert_allclose(hess.todense(), H, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(value, objective(x), rtol=1e-6)
+        B = jax.jit(asdex.compressed_hessian_from_coloring(
+            objective, coloring, sharding=(mesh, "colors")))(x)
+        check_sharded(B, coloring.num_colors)
+        np.testing.assert_allclose(asdex.decompress(B, coloring, "dense"), H,
+                                   rtol=1e-4, atol=1e-5)
+
+    jac_fn = asdex.jacobian(residual, x, sharding=(mesh, "colors"), chunk_size=2)
+    np.testing.assert_allclose(jac_fn(x).todense(), J, rtol=1e-5, atol=1e-6)
+    try:
+        asdex.jacobian(residual, x, sharding=(mesh, "devices"))
+    except ValueError as error:
+        assert "not an axis of the mesh" in str(error)
+    else:
+        raise AssertionError("an unknown axis name must raise")
+    print("SHARDING OK")
+    """
+)
+
+
+def test_color_axis_sharded_over_four_host_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "SHARDING OK" in result.stdout

@@ -87,7 +87,7 @@ def _notice(what: str, f: Callable[..., Any], detect_s: float, color_s: float,
         logger.warning(
             "asdex: %s of %s: sparsity detection took %.1f s, coloring %.1f s (%dx%d, "
             "%d nonzeros, %d colors); build the derivative function once and reuse it "
-            "(the first coloring in a process includes numba's compilation).",
+            "(the first coloring in a process also loads numba's coloring kernels).",
             what, getattr(f, "__name__", type(f).__name__), detect_s, color_s, m, n,
             coloring.sparsity.nnz, coloring.num_colors,
         )

@@ -19,29 +19,32 @@ from ._symbolic import Analysis
 
 __all__ = ["Factor", "factorize", "solve"]
 
-_BASE = 16
-"""Blocks up to this size are factored column by column; larger ones recursively."""
+_BLOCK = 32
+"""Pivots are eliminated in blocks of at most this many."""
 
 
 class Factor(eqx.Module):
     """The numeric factors of every batch, and what the pivots say.
 
     Attributes:
-        blocks: Per batch, ``(B, m, k)``: each front's unit lower ``L11`` stacked on
-            ``L21``.
+        solves: Per batch, ``(B, m, k)``: ``[L11⁻¹; -L21 L11⁻¹]`` of each front, so that
+            both triangular solves are one product each.
         pivots: Per batch, ``(B, k)``: the diagonal of ``D`` (one on padding).
         inertia: Numbers of positive, negative and zero pivots (``int32`` scalars).
         singular: Whether a pivot was zero (relative to the largest one) or not finite.
     """
 
-    blocks: tuple[Array, ...]
+    solves: tuple[Array, ...]
     pivots: tuple[Array, ...]
     inertia: tuple[Array, Array, Array]
     singular: Array
 
 
 def _index(array: np.ndarray) -> np.ndarray:
-    return array.astype(np.int32) if array.size == 0 or array.max() < 2**31 - 1 else array
+    """Unsigned indices: JAX then adds no wrapping of negative ones to the program."""
+    if array.size == 0 or array.max() < 2**32 - 1:
+        return array.astype(np.uint32)
+    return array.astype(np.uint64)
 
 
 def _safe(pivot: Array) -> Array:
@@ -49,51 +52,87 @@ def _safe(pivot: Array) -> Array:
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
 
-def _ldl_small(a: Array) -> tuple[Array, Array]:
-    """``a = L diag(d) Lᵀ`` for a batch ``(B, s, s)``, one column at a time."""
-    size = a.shape[-1]
-    index = jnp.arange(size)
+def _eliminate(front: Array, k: int) -> tuple[Array, Array, Array]:
+    """Eliminates the first ``k`` pivots of a batch of fronts ``(B, m, m)``, one at a time.
+
+    Pivot ``j`` with column ``l_j`` below it applies ``E_j⁻¹ = I - l_j e_jᵀ`` to the
+    front (a rank-one update) and to ``H``, which starts as the first ``k`` columns of
+    the identity and ends as ``E_{k-1}⁻¹ ... E_0⁻¹`` restricted to them:
+    ``[L11⁻¹; -L21 L11⁻¹]``.
+
+    Returns:
+        ``(H, d, update)`` with ``update = F22 - L21 D L21ᵀ``.
+    """
+    count, m, _ = front.shape
+    index = jnp.arange(m)
 
     def step(j, carry):
-        a, lower, d = carry
+        a, h, d = carry
         column = lax.dynamic_index_in_dim(a, j, axis=2, keepdims=False)
         pivot = lax.dynamic_index_in_dim(column, j, axis=1, keepdims=False)
         below = jnp.where(index > j, column, 0)
         factor = below / _safe(pivot)[:, None]
         a = a - factor[:, :, None] * below[:, None, :]
-        lower = lax.dynamic_update_index_in_dim(
-            lower, factor + (index == j).astype(a.dtype), j, axis=2
-        )
+        row = lax.dynamic_index_in_dim(h, j, axis=1, keepdims=False)
+        h = h - factor[:, :, None] * row[:, None, :]
         d = lax.dynamic_update_index_in_dim(d, pivot, j, axis=1)
-        return a, lower, d
+        return a, h, d
 
-    init = (a, jnp.zeros_like(a), jnp.zeros(a.shape[:2], a.dtype))
-    _, lower, d = lax.fori_loop(0, size, step, init)
-    return lower, d
+    eye = jnp.broadcast_to(jnp.eye(m, k, dtype=front.dtype), (count, m, k))
+    init = (front, eye, jnp.zeros((count, k), front.dtype))
+    a, h, d = lax.fori_loop(0, k, step, init)
+    return h, d, a[:, k:, k:]
 
 
-def _eliminate(a11: Array, a21: Array, a22: Array) -> tuple[Array, Array, Array, Array]:
-    """Factors ``a11`` and returns ``(L11, d, L21, a22 - L21 D L21ᵀ)``."""
-    lower, d = _ldl(a11)
-    scaled = lax.linalg.triangular_solve(
-        lower, a21, left_side=False, lower=True, transpose_a=True, unit_diagonal=True
+def _block_size(k: int) -> int:
+    """The largest divisor of ``k`` that is at most `_BLOCK`."""
+    return max(b for b in range(1, min(k, _BLOCK) + 1) if k % b == 0)
+
+
+def _partial_ldl(front: Array, k: int) -> tuple[Array, Array, Array]:
+    """Eliminates the first ``k`` pivots of a batch of fronts ``(B, m, m)``.
+
+    Fronts with few pivots go through `_eliminate`; others are blocked and
+    right-looking: each block of pivots is eliminated by `_eliminate`, the columns
+    below it by one product with the block's inverse, and the rest of the front is
+    updated by one product (rows and columns already eliminated are masked out).
+
+    Returns:
+        ``([L11⁻¹; -L21 L11⁻¹], d, update)`` with ``update = F22 - L21 D L21ᵀ``.
+    """
+    if k <= 2 * _BLOCK:
+        return _eliminate(front, k)
+    count, m, _ = front.shape
+    size = _block_size(k)
+    rows = jnp.arange(m)[None, :, None]
+
+    def step(t, carry):
+        a, lower, inverse, d = carry
+        start = t * size
+        block = lax.dynamic_slice(a, (0, start, start), (count, size, size))
+        inv_block, d_block, _ = _eliminate(block, size)
+        panel = lax.dynamic_slice(a, (0, 0, start), (count, m, size))
+        panel = jnp.where(rows >= start + size, panel, 0)
+        scaled = jnp.einsum("bij,bkj->bik", panel, inv_block)
+        l_panel = scaled / _safe(d_block)[:, None, :]
+        a = a - jnp.einsum("bik,bjk->bij", scaled, l_panel)
+        row = lax.dynamic_slice(lower, (0, start, 0), (count, size, k))
+        inv_row = -jnp.einsum("bij,bjl,blk->bik", inv_block, row, inverse)
+        inv_row = lax.dynamic_update_slice(inv_row, inv_block, (0, 0, start))
+        inverse = lax.dynamic_update_slice(inverse, inv_row, (0, start, 0))
+        lower = lax.dynamic_update_slice(lower, l_panel, (0, 0, start))
+        d = lax.dynamic_update_slice(d, d_block, (0, start))
+        return a, lower, inverse, d
+
+    init = (
+        front,
+        jnp.zeros((count, m, k), front.dtype),
+        jnp.zeros((count, k, k), front.dtype),
+        jnp.zeros((count, k), front.dtype),
     )
-    l21 = scaled / _safe(d)[:, None, :]
-    schur = a22 - jnp.einsum("bik,bjk->bij", scaled, l21)
-    return lower, d, l21, schur
-
-
-def _ldl(a: Array) -> tuple[Array, Array]:
-    """``a = L diag(d) Lᵀ`` for a batch ``(B, s, s)`` of symmetric matrices."""
-    size = a.shape[-1]
-    if size <= _BASE:
-        return _ldl_small(a)
-    half = (size // 2 + _BASE - 1) // _BASE * _BASE
-    l11, d1, l21, schur = _eliminate(a[:, :half, :half], a[:, half:, :half], a[:, half:, half:])
-    l22, d2 = _ldl(schur)
-    top = jnp.concatenate([l11, jnp.zeros((a.shape[0], half, size - half), a.dtype)], axis=2)
-    bottom = jnp.concatenate([l21, l22], axis=2)
-    return jnp.concatenate([top, bottom], axis=1), jnp.concatenate([d1, d2], axis=1)
+    a, lower, inverse, d = lax.fori_loop(0, k // size, step, init)
+    below = -jnp.einsum("bij,bjk->bik", lower[:, k:], inverse)
+    return jnp.concatenate([inverse, below], axis=1), d, a[:, k:, k:]
 
 
 def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
@@ -107,7 +146,7 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
     Returns:
         The factors.
     """
-    updates, blocks, pivots = [], [], []
+    updates, solves, pivots = [], [], []
     dtype = data.dtype
     for batch in analysis.batches:
         count, k, m = batch.size, batch.k, batch.m
@@ -122,16 +161,9 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
             ].add(update, mode="drop")
         diagonal = np.arange(k)
         front = front.at[:, diagonal, diagonal].add(jnp.asarray(batch.pad, dtype))
-        if batch.r:
-            l11, d, l21, schur = _eliminate(
-                front[:, :k, :k], front[:, k:, :k], front[:, k:, k:]
-            )
-            blocks.append(jnp.concatenate([l11, l21], axis=1))
-        else:
-            l11, d = _ldl(front)
-            schur = None
-            blocks.append(l11)
-        updates.append(schur)
+        solve_matrix, d, update = _partial_ldl(front, k)
+        updates.append(update)
+        solves.append(solve_matrix)
         pivots.append(d)
     real = [jnp.asarray(batch.pad == 0) for batch in analysis.batches]
     largest = jnp.max(jnp.stack([jnp.max(jnp.where(r, jnp.abs(d), 0)) for r, d in
@@ -142,30 +174,29 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
     negative = sum(jnp.sum(r & (d < -tolerance), dtype=jnp.int32) for r, d in
                    zip(real, pivots, strict=True))
     zero = analysis.n - positive - negative
-    return Factor(tuple(blocks), tuple(pivots), (positive, negative, zero), zero > 0)
-
-
-def _triangular(lower: Array, rhs: Array, transpose: bool) -> Array:
-    return lax.linalg.triangular_solve(
-        lower, rhs[:, :, None], left_side=True, lower=True, transpose_a=transpose,
-        unit_diagonal=True,
-    )[:, :, 0]
+    inertia = (positive, negative, zero)
+    return Factor(tuple(solves), tuple(pivots), inertia, zero > 0)
 
 
 def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
-    """Solves ``A x = vector`` with the factorization of ``A``."""
-    x = vector
-    plans = [(_index(b.cols), _index(b.rows), b.k) for b in analysis.batches]
-    for (cols, rows, k), lower, d in zip(plans, factor.blocks, factor.pivots, strict=True):
-        y = _triangular(lower[:, :k], x.at[cols].get(mode="fill", fill_value=0), False)
-        x = x.at[cols].set(y / _safe(d), mode="drop")
-        if rows.shape[1]:
-            x = x.at[rows].add(-jnp.einsum("brk,bk->br", lower[:, k:], y), mode="drop")
-    for (cols, rows, k), lower in zip(plans[::-1], factor.blocks[::-1], strict=True):
-        z = x.at[cols].get(mode="fill", fill_value=0)
-        if rows.shape[1]:
-            below = x.at[rows].get(mode="fill", fill_value=0)
-            z = z - jnp.einsum("brk,br->bk", lower[:, k:], below)
-        x = x.at[cols].set(_triangular(lower[:, :k], z, True), mode="drop")
-    return x
+    """Solves ``A x = vector`` with the factorization of ``A``.
 
+    Per batch, front by front, one gather, one product and one scatter each way:
+    forward ``y = L11⁻¹ x_c`` with ``x_r -= L21 y`` and ``x_c = D⁻¹ y``; backward
+    ``x_c = L11⁻ᵀ (x_c - L21ᵀ x_r)``.
+    """
+    x = vector
+    plans = [
+        (_index(np.concatenate([b.cols, b.rows], axis=1)), b.k) for b in analysis.batches
+    ]
+    factors = list(zip(plans, factor.solves, factor.pivots, strict=True))
+    for (front, k), matrix, d in factors:
+        old = x.at[front[:, :k]].get(mode="fill", fill_value=0)
+        new = jnp.einsum("bmk,bk->bm", matrix, old)
+        change = jnp.concatenate([new[:, :k] / _safe(d) - old, new[:, k:]], axis=1)
+        x = x.at[front].add(change, mode="drop")
+    for (front, k), matrix, _ in factors[::-1]:
+        values = x.at[front].get(mode="fill", fill_value=0)
+        new = jnp.einsum("bmk,bm->bk", matrix, values)
+        x = x.at[front[:, :k]].add(new - values[:, :k], mode="drop")
+    return x

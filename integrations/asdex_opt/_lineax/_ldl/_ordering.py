@@ -182,16 +182,20 @@ def _dissect(indptr, indices, dense, leaf_size):
         widths = np.zeros(depth + 1, np.int64)
         for q in range(reached):
             widths[level[queue[q]]] += 1
-        # The narrowest level that leaves at least a quarter of the rest on each side,
-        # else the median level.
-        best_level, best_width = -1, n + 1
+        # The narrowest level that leaves at least a quarter of the rest on each side
+        # (the most balanced of those), else the median level.
+        best_level, best_width, best_imbalance = -1, n + 1, n + 1
         below = widths[0]
         median_level = 1
         for lev in range(1, depth):
             above = size - below - widths[lev]
             rest = size - widths[lev]
-            if 4 * below >= rest and 4 * above >= rest and widths[lev] < best_width:
-                best_level, best_width = lev, widths[lev]
+            imbalance = abs(below - above)
+            if 4 * below >= rest and 4 * above >= rest and (
+                widths[lev] < best_width
+                or (widths[lev] == best_width and imbalance < best_imbalance)
+            ):
+                best_level, best_width, best_imbalance = lev, widths[lev], imbalance
             if 2 * below < size:
                 median_level = lev
             below += widths[lev]

@@ -153,9 +153,8 @@ class SparseLDL(lx.AbstractLinearSolver[_LDLState]):
         del options
         factor = state.factor
         dtype = jnp.result_type(vector.dtype, factor.pivots[0].dtype)
-        blocks = tuple(block.astype(dtype) for block in factor.blocks)
-        pivots = tuple(pivot.astype(dtype) for pivot in factor.pivots)
-        cast = Factor(blocks, pivots, factor.inertia, factor.singular)
+        cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.solves, factor.pivots))
+        cast = Factor(*cast, factor.inertia, factor.singular)
         solution = solve(state.analysis, cast, vector.astype(dtype))
         result = lx.RESULTS.where(factor.singular, lx.RESULTS.singular, lx.RESULTS.successful)
         return solution, result, {INERTIA: factor.inertia}

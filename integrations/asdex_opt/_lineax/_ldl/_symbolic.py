@@ -299,6 +299,45 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
     return _batches(n, order, first, sparent, sptr, srows, i, j, use, name, count.sum())
 
 
+def _cost(k, r):
+    """Relative cost of factoring a ``(k + r)``-front with ``k`` pivots (flops + overhead)."""
+    return k**3 / 3 + k * k * r + k * r * r + 8 * (k + r) ** 2 + 512
+
+
+def _group(height: np.ndarray, ncols: np.ndarray, nrows: np.ndarray, waste: float = 4.0):
+    """Batches of fronts: same height, padded to a common size.
+
+    Within a height, fronts are taken from the most to the least costly, and a front
+    joins the current batch while the batch's real cost stays above ``1 / waste`` of
+    its padded cost; the per-front overhead in `_cost` lets small fronts share a batch.
+
+    Returns:
+        ``(batches, batch_of)``: ``(height, k, r)`` of each batch (by height), and each
+        supernode's batch.
+    """
+    batch_of = np.empty(height.size, np.int64)
+    batches = []
+    for level in np.unique(height):
+        fronts = np.flatnonzero(height == level)
+        cost = _cost(ncols[fronts], nrows[fronts])
+        fronts = fronts[np.argsort(-cost, kind="stable")]
+        k = r = 0
+        real = 0.0
+        count = 0
+        for s in fronts:
+            kk, rr = max(k, ncols[s]), max(r, nrows[s])
+            padded = _cost(padded_size(int(kk)), padded_size(int(rr)))
+            total = real + _cost(ncols[s], nrows[s])
+            if count and total < (count + 1) * padded / waste:
+                batches.append((level, padded_size(int(k)), padded_size(int(r))))
+                kk, rr, total, count = ncols[s], nrows[s], _cost(ncols[s], nrows[s]), 0
+            k, r, real = kk, rr, total
+            count += 1
+            batch_of[s] = len(batches)
+        batches.append((level, padded_size(int(k)), padded_size(int(r))))
+    return np.array(batches, np.int64).reshape(-1, 3), batch_of
+
+
 def _batches(n, order, first, sparent, sptr, srows, i, j, use, name, nnz) -> Analysis:
     ns = first.size - 1
     ncols = np.diff(first)
@@ -307,11 +346,8 @@ def _batches(n, order, first, sparent, sptr, srows, i, j, use, name, nnz) -> Ana
     for s in range(ns):
         if sparent[s] >= 0:
             height[sparent[s]] = max(height[sparent[s]], height[s] + 1)
-    kpad = np.array([padded_size(int(x)) for x in ncols], np.int64)
-    rpad = np.array([padded_size(int(x)) for x in nrows], np.int64)
-    keys = np.stack([height, kpad, rpad], axis=1)
-    unique, batch_of = np.unique(keys, axis=0, return_inverse=True)
-    batch_of = batch_of.ravel()
+    unique, batch_of = _group(height, ncols, nrows)
+    kpad, rpad = unique[batch_of, 1], unique[batch_of, 2]
     slot = np.empty(ns, np.int64)
     members = [np.flatnonzero(batch_of == b) for b in range(unique.shape[0])]
     for supernodes in members:

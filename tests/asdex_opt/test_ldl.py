@@ -1,0 +1,259 @@
+"""SparseLDL: solves and inertia against dense NumPy, vmap, autodiff, bad input."""
+
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+import pytest
+import scipy.sparse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import sparse as jsparse
+
+from asdex_opt._lineax._ldl import SparseLDL, analyse
+from asdex_opt._lineax._ldl._numeric import factorize, solve
+from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._structure import SparseStructure
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _x64():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def _random_symmetric(rng: np.random.Generator, n: int, density: float) -> np.ndarray:
+    """A dense symmetric matrix with a random sparse off-diagonal pattern."""
+    upper = np.triu(rng.standard_normal((n, n)) * (rng.random((n, n)) < density), 1)
+    return upper + upper.T
+
+
+def _operator(matrix: np.ndarray, tags=lx.symmetric_tag, dtype=jnp.float64):
+    rows, cols = np.nonzero(matrix)
+    structure = SparseStructure(np.stack([rows, cols], axis=1), matrix.shape)
+    data = jnp.asarray(matrix[rows, cols], dtype)
+    return SparseMatrixLinearOperator.from_structure(data, structure, tags)
+
+
+def _inertia(matrix: np.ndarray) -> tuple[int, int, int]:
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    tol = 1e-9 * max(1.0, np.abs(eigenvalues).max())
+    positive, negative = int(np.sum(eigenvalues > tol)), int(np.sum(eigenvalues < -tol))
+    return positive, negative, matrix.shape[0] - positive - negative
+
+
+def _factor_and_solve(matrix: np.ndarray, rhs: np.ndarray):
+    rows, cols = np.nonzero(matrix)
+    analysis = analyse(matrix.shape[0], rows, cols)
+
+    @jax.jit
+    def run(data, b):
+        factor = factorize(analysis, data, 1e-12)
+        return solve(analysis, factor, b), factor.inertia, factor.singular
+
+    return run(jnp.asarray(matrix[rows, cols]), jnp.asarray(rhs))
+
+
+def _check(matrix: np.ndarray, rng: np.random.Generator) -> None:
+    rhs = rng.standard_normal(matrix.shape[0])
+    x, inertia, singular = _factor_and_solve(matrix, rhs)
+    assert not singular
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(matrix, rhs), rtol=1e-8, atol=1e-8)
+    assert tuple(int(i) for i in inertia) == _inertia(matrix)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60), density=st.floats(0.02, 0.4))
+def test_positive_definite(seed, n, density):
+    rng = np.random.default_rng(seed)
+    off = _random_symmetric(rng, n, density)
+    matrix = off + np.diag(np.abs(off).sum(axis=1) + rng.random(n) + 0.1)
+    _check(matrix, rng)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50), m=st.integers(0, 30))
+def test_quasi_definite_any_order(seed, n, m):
+    """[[H + δI, Aᵀ], [A, -εI]], symmetrically permuted at random, factors as it is."""
+    rng = np.random.default_rng(seed)
+    off = _random_symmetric(rng, n, 0.2)
+    h = off @ off.T + 1e-3 * np.eye(n)
+    a = rng.standard_normal((m, n)) * (rng.random((m, n)) < 0.2)
+    kkt = np.block([[h, a.T], [a, -1e-2 * np.eye(m)]])
+    permutation = rng.permutation(n + m)
+    _check(kkt[permutation][:, permutation], rng)
+
+
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 50))
+def test_indefinite_diagonally_dominant(seed, n):
+    rng = np.random.default_rng(seed)
+    off = _random_symmetric(rng, n, 0.15)
+    signs = rng.choice([-1.0, 1.0], n)
+    matrix = off + np.diag(signs * (np.abs(off).sum(axis=1) + 0.5))
+    _check(matrix, rng)
+
+
+def _poisson(grid: int) -> np.ndarray:
+    second = scipy.sparse.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(grid, grid))
+    eye = scipy.sparse.identity(grid)
+    return (scipy.sparse.kron(second, eye) + scipy.sparse.kron(eye, second)).toarray()
+
+
+def test_poisson_plan_is_shallow_and_batched():
+    matrix = _poisson(24)
+    rows, cols = np.nonzero(matrix)
+    analysis = analyse(matrix.shape[0], rows, cols)
+    assert analysis.height <= 3 * np.log2(matrix.shape[0])
+    assert len(analysis.batches) < matrix.shape[0] // 8
+    assert sum(batch.pivots for batch in analysis.batches) == matrix.shape[0]
+    _check(matrix, np.random.default_rng(0))
+
+
+def test_nested_dissection_is_a_permutation_with_separator_last():
+    graph = adjacency(9, np.arange(8), np.arange(1, 9))
+    order = nested_dissection(graph, leaf_size=2)
+    assert sorted(order.tolist()) == list(range(9))
+    assert order[-1] == 4
+
+
+def test_lineax_solve_float32_and_inertia():
+    rng = np.random.default_rng(1)
+    off = _random_symmetric(rng, 30, 0.2)
+    matrix = off + np.diag(np.where(np.arange(30) < 20, 1.0, -1.0) * (np.abs(off).sum(1) + 1))
+    operator = _operator(matrix, dtype=jnp.float32)
+    rhs = jnp.asarray(rng.standard_normal(30), jnp.float32)
+    solution = jax.jit(lambda op, b: lx.linear_solve(op, b, SparseLDL()))(operator, rhs)
+    assert solution.value.dtype == jnp.float32
+    np.testing.assert_allclose(solution.value, np.linalg.solve(matrix, rhs), rtol=1e-4, atol=1e-4)
+    assert tuple(int(i) for i in solution.stats["inertia"]) == (20, 10, 0)
+
+
+def test_vmap_over_matrices_with_one_pattern():
+    rng = np.random.default_rng(2)
+    off = _random_symmetric(rng, 25, 0.2)
+    base = off + np.diag(np.abs(off).sum(1) + 1.0)
+    rows, cols = np.nonzero(base)
+    structure = SparseStructure(np.stack([rows, cols], axis=1), base.shape)
+    scales = np.array([1.0, 2.0, -3.0])
+    datas = jnp.asarray(np.stack([s * base[rows, cols] for s in scales]))
+    rhs = jnp.asarray(rng.standard_normal(25))
+
+    def solve_one(data):
+        operator = SparseMatrixLinearOperator.from_structure(data, structure, lx.symmetric_tag)
+        solution = lx.linear_solve(operator, rhs, SparseLDL())
+        return solution.value, solution.stats["inertia"]
+
+    values, (positive, negative, zero) = jax.jit(jax.vmap(solve_one))(datas)
+    for k, s in enumerate(scales):
+        np.testing.assert_allclose(values[k], np.linalg.solve(s * base, rhs), rtol=1e-10)
+    assert positive.tolist() == [25, 25, 0] and negative.tolist() == [0, 0, 25]
+    assert zero.tolist() == [0, 0, 0]
+
+
+def _primitives(jaxpr) -> set[str]:
+    names = set()
+    for equation in jaxpr.eqns:
+        names.add(equation.primitive.name)
+        for sub in jax.core.subjaxprs(equation) if hasattr(jax.core, "subjaxprs") else ():
+            names |= _primitives(sub)
+        for value in equation.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                names |= _primitives(inner)
+    return names
+
+
+def test_jaxpr_has_no_callback():
+    matrix = _poisson(6)
+    operator = _operator(matrix)
+    rhs = jnp.ones(36)
+    jaxpr = jax.make_jaxpr(jax.jit(lambda op, b: lx.linear_solve(op, b, SparseLDL()).value))(
+        operator, rhs
+    )
+    names = _primitives(jaxpr.jaxpr)
+    assert {"scan", "dot_general"} <= names  # the walk reaches the factorization
+    assert not [name for name in names if "callback" in name]
+
+
+def test_grad_and_jvp_match_dense():
+    rng = np.random.default_rng(3)
+    off = _random_symmetric(rng, 12, 0.3)
+    base = off + np.diag(np.abs(off).sum(1) + 1.0)
+    rows, cols = np.nonzero(base)
+    structure = SparseStructure(np.stack([rows, cols], axis=1), base.shape)
+    rhs = jnp.asarray(rng.standard_normal(12))
+    data0 = jnp.asarray(base[rows, cols])
+
+    def sparse_loss(data, b):
+        operator = SparseMatrixLinearOperator.from_structure(data, structure, lx.symmetric_tag)
+        return jnp.sum(lx.linear_solve(operator, b, SparseLDL()).value ** 3)
+
+    def dense_loss(data, b):
+        matrix = jnp.zeros((12, 12)).at[rows, cols].add(data)
+        return jnp.sum(jnp.linalg.solve(matrix, b) ** 3)
+
+    for argnums in (0, 1):
+        np.testing.assert_allclose(
+            jax.grad(sparse_loss, argnums)(data0, rhs),
+            jax.grad(dense_loss, argnums)(data0, rhs),
+            rtol=1e-8,
+        )
+    tangent = jnp.asarray(rng.standard_normal(data0.shape))
+    _, sparse_tangent = jax.jvp(lambda d: sparse_loss(d, rhs), (data0,), (tangent,))
+    _, dense_tangent = jax.jvp(lambda d: dense_loss(d, rhs), (data0,), (tangent,))
+    np.testing.assert_allclose(sparse_tangent, dense_tangent, rtol=1e-8)
+
+
+def test_singular_and_nonfinite_are_reported():
+    ones = _operator(np.ones((2, 2)))
+    solution = lx.linear_solve(ones, jnp.ones(2), SparseLDL(), throw=False)
+    assert solution.result == lx.RESULTS.singular
+    assert int(solution.stats["inertia"][2]) == 1
+    with pytest.raises(Exception, match="singular"):
+        lx.linear_solve(ones, jnp.ones(2), SparseLDL())
+    matrix = np.eye(3)
+    matrix[1, 1] = np.nan
+    solution = lx.linear_solve(_operator(matrix), jnp.ones(3), SparseLDL(), throw=False)
+    assert solution.result == lx.RESULTS.singular
+
+
+def test_missing_diagonal_and_lower_triangle():
+    matrix = np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]]) + np.diag([0, 0, 0])
+    solution = lx.linear_solve(_operator(matrix + 0.0), jnp.array([1.0, 2.0, 3.0]), SparseLDL(),
+                               throw=False)
+    assert solution.result == lx.RESULTS.singular  # the first pivot is zero
+    shifted = matrix + np.diag([1.0, 0.0, 0.0])  # pattern without the diagonal's (1, 1), (2, 2)
+    rhs = np.array([1.0, 2.0, 3.0])
+    solution = lx.linear_solve(_operator(shifted), jnp.asarray(rhs), SparseLDL(), throw=False)
+    np.testing.assert_allclose(solution.value, np.linalg.solve(shifted, rhs))
+    rows, cols = np.nonzero(np.tril(shifted))
+    x, _, singular = _lower_solve(shifted, rows, cols, rhs)
+    assert not singular
+    np.testing.assert_allclose(x, np.linalg.solve(shifted, rhs))
+
+
+def _lower_solve(matrix, rows, cols, rhs):
+    analysis = analyse(matrix.shape[0], rows, cols)
+    factor = factorize(analysis, jnp.asarray(matrix[rows, cols]), 1e-12)
+    return solve(analysis, factor, jnp.asarray(rhs)), factor.inertia, factor.singular
+
+
+def test_bad_input_points_to_sparse_lu():
+    unsymmetric = np.array([[1.0, 2.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="SparseLU"):
+        lx.linear_solve(_operator(unsymmetric), jnp.ones(2), SparseLDL())
+    untagged = _operator(np.eye(2), tags=())
+    with pytest.raises(ValueError, match="SparseLU"):
+        lx.linear_solve(untagged, jnp.ones(2), SparseLDL())
+    matrix = jsparse.BCOO.fromdense(jnp.eye(2))
+    traced = jax.jit(
+        lambda m: lx.linear_solve(
+            SparseMatrixLinearOperator(m, lx.symmetric_tag), jnp.ones(2), SparseLDL()
+        ).value
+    )
+    with pytest.raises(ValueError, match="from_structure"):
+        traced(matrix)

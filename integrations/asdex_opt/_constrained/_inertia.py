@@ -3,7 +3,9 @@
 The search direction is a descent direction for the barrier problem when the KKT
 matrix has inertia ``(n + mi, me + mi, 0)``. Otherwise ``δ_w I`` is added to the primal
 block (and ``δ_c I`` subtracted from the constraint block when the matrix is singular),
-``δ_w`` growing from IPOPT's heuristic start until the inertia is right.
+``δ_w`` growing from IPOPT's heuristic start until the inertia is right. A solver
+that factors without pivoting gets ``δ_c > 0`` from the first attempt, and an attempt
+whose solution leaves a large residual counts as failed too.
 """
 
 import equinox as eqx
@@ -35,6 +37,7 @@ class CorrectedFactorization(eqx.Module):
         delta_w: The primal regularisation used (zero if none).
         delta_c: The constraint regularisation used (zero if none).
         ok: Whether the inertia is right.
+        solution: The solution for the right-hand side given.
     """
 
     factor: Factorization
@@ -42,11 +45,23 @@ class CorrectedFactorization(eqx.Module):
     delta_w: Array
     delta_c: Array
     ok: Array
+    solution: Array
 
 
-def _right(factor: Factorization, kkt: KKTStructure) -> Array:
+def refined_solve(factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array) -> Array:
+    """The solution with one step of iterative refinement."""
+    solution = factor.solve(rhs)
+    return solution + factor.solve(rhs - kkt.matvec(data, solution))
+
+
+def _right(factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array):
     pos, neg, zero = factor.inertia
-    return (pos == kkt.num_primal) & (neg == kkt.num_dual) & (zero == 0)
+    solution = refined_solve(factor, kkt, data, rhs)
+    residual = jnp.max(jnp.abs(kkt.matvec(data, solution) - rhs))
+    scale = jnp.max(jnp.abs(data)) * jnp.max(jnp.abs(solution)) + jnp.max(jnp.abs(rhs))
+    accurate = residual <= jnp.sqrt(jnp.finfo(data.dtype).eps) * scale
+    right = (pos == kkt.num_primal) & (neg == kkt.num_dual) & (zero == 0)
+    return right & accurate & jnp.all(jnp.isfinite(solution)), solution
 
 
 def factor_with_inertia(
@@ -57,6 +72,7 @@ def factor_with_inertia(
     jac: Array,
     mu: Array,
     delta_w_last: Array,
+    rhs: Array,
 ) -> CorrectedFactorization:
     """Factors ``[[W + Σ + δ_w I, Aᵀ], [A, -δ_c I]]`` with the smallest ``δ_w`` tried that works.
 
@@ -68,13 +84,16 @@ def factor_with_inertia(
         jac: Jacobian nonzeros.
         mu: The barrier parameter (for ``δ_c = 10⁻⁸ μ^{1/4}``).
         delta_w_last: The last nonzero ``δ_w`` used (zero if none yet).
+        rhs: The right-hand side to solve for.
     """
     dtype = diag.dtype
     zero = jnp.zeros((), dtype)
-    data = kkt.assemble(hess, diag, jac, zero)
+    regularised = jnp.asarray(DELTA_C * mu**KAPPA_C, dtype)
+    delta_c_first = regularised if solver.regularise else zero
+    data = kkt.assemble(hess, diag, jac, delta_c_first)
     first = solver.factor(data)
-    singular = first.inertia[2] > 0
-    delta_c = jnp.where(singular, DELTA_C * mu**KAPPA_C, zero)
+    first_ok, solution = _right(first, kkt, data, rhs)
+    delta_c = jnp.where(first.inertia[2] > 0, regularised, delta_c_first)
     start = jnp.where(
         delta_w_last == 0,
         DELTA_W_INIT,
@@ -88,17 +107,17 @@ def factor_with_inertia(
         return factor, data
 
     def cond(carry):
-        _, _, delta_w, ok = carry
+        _, _, delta_w, ok, _ = carry
         return ~ok & (delta_w <= DELTA_W_MAX)
 
     def body(carry):
-        _, _, delta_w, _ = carry
+        _, _, delta_w, _, _ = carry
         factor, data = attempt(delta_w)
-        ok = _right(factor, kkt)
-        return factor, data, jnp.where(ok, delta_w, growth * delta_w), ok
+        ok, solution = _right(factor, kkt, data, rhs)
+        return factor, data, jnp.where(ok, delta_w, growth * delta_w), ok, solution
 
-    ok = _right(first, kkt)
-    factor, data, delta_w, ok = lax.while_loop(
-        cond, body, (first, data, jnp.where(ok, zero, start), ok)
+    factor, data, delta_w, ok, solution = lax.while_loop(
+        cond, body, (first, data, jnp.where(first_ok, zero, start), first_ok, solution)
     )
-    return CorrectedFactorization(factor, data, delta_w, delta_c, ok)
+    delta_c = jnp.where(first_ok, delta_c_first, delta_c)
+    return CorrectedFactorization(factor, data, delta_w, delta_c, ok, solution)

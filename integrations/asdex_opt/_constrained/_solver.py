@@ -25,9 +25,9 @@ from jaxtyping import Array, PyTree
 from ._barrier import KAPPA_EPSILON, fraction_to_boundary, next_barrier, optimality_error
 from ._barrier import push_inside
 from ._filter import GAMMA_PHI, GAMMA_THETA, Filter
-from ._inertia import factor_with_inertia
+from ._inertia import factor_with_inertia, refined_solve
 from ._kkt import KKTStructure
-from ._linear import DenseKKTSolver, KKTSolver
+from ._linear import DenseKKTSolver, KKTSolver, SparseKKTSolver
 from ._problem import ConstrainedProblem
 from ._status import Status
 
@@ -59,9 +59,11 @@ class SparseInteriorPoint(eqx.Module):
         mu_init: The initial barrier parameter.
         max_soc: Most second-order corrections per line search.
         max_restoration_steps: Most iterations of one feasibility restoration.
-        linear_solver: ``"dense"``: a dense symmetric eigendecomposition
-            (`asdex_opt._constrained._linear.DenseKKTSolver`), exact inertia, for up to
-            a few hundred variables and constraints.
+        linear_solver: ``"sparse"``: the supernodal sparse ``LDLᵀ`` of
+            ``asdex_opt.lineax.SparseLDL`` (symbolic analysis once per problem, numeric
+            work inside ``jit``, inertia from its pivots); ``"dense"``: a dense
+            symmetric eigendecomposition, exact inertia, for up to a few hundred
+            variables and constraints.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -82,13 +84,17 @@ class SparseInteriorPoint(eqx.Module):
     mu_init: float = 0.1
     max_soc: int = 4
     max_restoration_steps: int = 100
-    linear_solver: Literal["dense"] = "dense"
+    linear_solver: Literal["sparse", "dense"] = "sparse"
 
     def kkt_solver(self, kkt: KKTStructure) -> KKTSolver:
         """The KKT solver for ``kkt``, built once per problem."""
-        if self.linear_solver != "dense":
-            raise ValueError(f"Unknown `linear_solver` {self.linear_solver!r}; use 'dense'.")
-        return DenseKKTSolver(kkt)
+        if self.linear_solver == "sparse":
+            return SparseKKTSolver(kkt)
+        if self.linear_solver == "dense":
+            return DenseKKTSolver(kkt)
+        raise ValueError(
+            f"Unknown `linear_solver` {self.linear_solver!r}; use 'sparse' or 'dense'."
+        )
 
 
 class Point(eqx.Module):
@@ -236,7 +242,7 @@ class Run:
             jnp.zeros(self.kkt_hess_size, self.dtype),
             jnp.ones(self.size_w, self.dtype),
             point.jac,
-            jnp.zeros((), self.dtype),
+            jnp.asarray(1e-8 if self.solver.regularise else 0.0, self.dtype),
         )
         factor = self.solver.factor(data)
         rhs = jnp.concatenate([-(point.g - zl + zu), jnp.zeros(self.m, self.dtype)])
@@ -382,17 +388,17 @@ class Run:
         sigma = jnp.where(self.has_lo, zl / dl, 0) + jnp.where(self.has_up, zu / du, 0)
         grad_phi = point.g - jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
         r_dual = grad_phi + self.jac_t(point.jac, y)
+        rhs = -jnp.concatenate([r_dual, point.c])
         corrected = factor_with_inertia(
-            self.solver, self.kkt, hess, sigma, point.jac, mu, state.delta_w_last
+            self.solver, self.kkt, hess, sigma, point.jac, mu, state.delta_w_last, rhs
         )
 
         def solve(c_rhs):
             rhs = -jnp.concatenate([r_dual, c_rhs])
-            sol = corrected.factor.solve(rhs)
-            sol = sol + corrected.factor.solve(rhs - self.kkt.matvec(corrected.data, sol))
+            sol = refined_solve(corrected.factor, self.kkt, corrected.data, rhs)
             return sol[: self.size_w], sol[self.size_w :]
 
-        dw, dy = solve(point.c)
+        dw, dy = corrected.solution[: self.size_w], corrected.solution[self.size_w :]
         search = self.line_search(state, scale, grad_phi, dw, dy, solve, dl, du)
         accepted = corrected.ok & search["accepted"]
         delta_w_last = jnp.where(corrected.delta_w > 0, corrected.delta_w, state.delta_w_last)

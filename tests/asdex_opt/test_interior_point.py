@@ -1,0 +1,317 @@
+"""SparseInteriorPoint: KKT conditions at the returned point, failures, bad input."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from asdex_opt._constrained._kkt import KKTStructure
+from asdex_opt._constrained._linear import DenseKKTSolver
+from asdex_opt._constrained._status import Status
+from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
+
+pytestmark = pytest.mark.usefixtures("x64")
+
+SOLVER = SparseInteriorPoint()
+
+
+def _flat(tree):
+    return ravel_pytree(tree)[0] if jax.tree.leaves(tree) else jnp.zeros(0)
+
+
+def check_kkt(sol, fn, y0, args=None, equality=None, inequality=None, bounds=None, tol=1e-6):
+    """First-order conditions at ``sol.value`` from dense JAX derivatives."""
+    x, unravel = ravel_pytree(sol.value)
+    mult = sol.stats["multipliers"]
+
+    def c_eq(x):
+        return _flat(equality(unravel(x), args)) if equality else jnp.zeros(0)
+
+    def c_in(x):
+        return _flat(inequality(unravel(x), args)) if inequality else jnp.zeros(0)
+
+    lam_e, lam_i = _flat(mult["equality"]), _flat(mult["inequality"])
+    zl, zu = _flat(mult["lower"]), _flat(mult["upper"])
+    grad = jax.grad(lambda x: fn(unravel(x), args))(x)
+    je = jax.jacfwd(c_eq)(x).reshape(-1, x.size)
+    ji = jax.jacfwd(c_in)(x).reshape(-1, x.size)
+    stationarity = grad - je.T @ lam_e - ji.T @ lam_i - zl + zu
+    scale = 1 + jnp.max(jnp.abs(grad))
+    assert jnp.max(jnp.abs(stationarity), initial=0.0) <= tol * scale
+    assert jnp.max(jnp.abs(c_eq(x)), initial=0.0) <= tol
+    assert jnp.min(c_in(x), initial=0.0) >= -tol
+    assert jnp.min(lam_i, initial=0.0) >= -tol
+    assert jnp.max(jnp.abs(lam_i * c_in(x)), initial=0.0) <= tol * scale
+    assert jnp.min(zl) >= -tol and jnp.min(zu) >= -tol
+    if bounds is not None:
+        lower = _flat(bounds[0]) if bounds[0] is not None else jnp.full(x.size, -jnp.inf)
+        upper = _flat(bounds[1]) if bounds[1] is not None else jnp.full(x.size, jnp.inf)
+        assert jnp.all(x >= lower) and jnp.all(x <= upper)
+        assert jnp.max(jnp.where(jnp.isfinite(lower), zl * (x - lower), 0)) <= tol * scale
+        assert jnp.max(jnp.where(jnp.isfinite(upper), zu * (upper - x), 0)) <= tol * scale
+    residuals = sol.stats["kkt_residuals"]
+    assert residuals["stationarity"] <= tol * scale
+    assert residuals["feasibility"] <= tol
+
+
+def solve(fn, y0, args=None, **kwargs):
+    sol = constrained_minimise(fn, SOLVER, y0, args, **kwargs)
+    assert sol.result == optx.RESULTS.successful
+    check_kkt(sol, fn, y0, args, **{k: v for k, v in kwargs.items() if k != "max_steps"})
+    return sol
+
+
+def hs071(y, _):
+    return y[0] * y[3] * (y[0] + y[1] + y[2]) + y[2]
+
+
+def test_hs071():
+    sol = solve(
+        hs071,
+        jnp.array([1.0, 5.0, 5.0, 1.0]),
+        equality=lambda y, _: jnp.sum(y**2) - 40.0,
+        inequality=lambda y, _: jnp.prod(y) - 25.0,
+        bounds=(jnp.ones(4), jnp.full(4, 5.0)),
+    )
+    expected = jnp.array([1.0, 4.74299963, 3.82114998, 1.37940829])
+    assert jnp.allclose(sol.value, expected, atol=1e-6)
+    assert sol.stats["objective"] == pytest.approx(17.0140173, rel=1e-7)
+    assert sol.stats["num_steps"] <= 15
+    # IPOPT's multipliers for HS071 (its sign convention is the opposite).
+    assert float(sol.stats["multipliers"]["equality"]) == pytest.approx(-0.16146857, rel=1e-5)
+    assert float(sol.stats["multipliers"]["inequality"]) == pytest.approx(0.55229366, rel=1e-5)
+
+
+def test_bounds_only_rosenbrock():
+    def rosenbrock(y, _):
+        return (1 - y[0]) ** 2 + 100 * (y[1] - y[0] ** 2) ** 2
+
+    bounds = (jnp.array([-1.5, -jnp.inf]), jnp.array([0.5, jnp.inf]))
+    sol = solve(rosenbrock, jnp.array([-1.2, 1.0]), bounds=bounds)
+    assert jnp.allclose(sol.value, jnp.array([0.5, 0.25]), atol=1e-7)
+    assert float(sol.stats["multipliers"]["upper"][0]) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_equality_only_pytree():
+    y0 = {"a": jnp.zeros(2), "b": jnp.zeros((1, 3))}
+
+    def fn(y, _):
+        return jnp.sum(y["a"] ** 2) + jnp.sum(y["b"] ** 2)
+
+    def equality(y, _):
+        return jnp.sum(y["a"]) + jnp.sum(y["b"]) - 1.0
+
+    sol = solve(fn, y0, equality=equality)
+    assert jnp.allclose(sol.value["a"], 0.2) and jnp.allclose(sol.value["b"], 0.2)
+    assert sol.value["b"].shape == (1, 3)
+    assert float(sol.stats["multipliers"]["equality"]) == pytest.approx(0.4, rel=1e-8)
+
+
+def test_redundant_equalities_singular_kkt():
+    """A rank-deficient Jacobian: the KKT matrix is singular without ``δ_c``."""
+
+    def equality(y, _):
+        s = y[0] + y[1] - 1.0
+        return jnp.stack([s, 2 * s])
+
+    sol = constrained_minimise(lambda y, _: jnp.sum(y**2), SOLVER, jnp.zeros(2), None,
+                               equality=equality)
+    assert sol.result == optx.RESULTS.successful
+    assert jnp.allclose(sol.value, 0.5, atol=1e-7)
+
+
+def test_infeasible_is_a_failure():
+    kwargs = dict(inequality=lambda y, _: -(y**2) - 1.0)
+    sol = constrained_minimise(
+        lambda y, _: jnp.sum(y), SOLVER, jnp.array([0.5]), None, throw=False, **kwargs
+    )
+    assert sol.result != optx.RESULTS.successful
+    assert int(sol.stats["status"]) in (Status.INFEASIBLE, Status.RESTORATION_FAILED)
+    with pytest.raises(Exception, match="infeasib|restoration"):
+        constrained_minimise(lambda y, _: jnp.sum(y), SOLVER, jnp.array([0.5]), None, **kwargs)
+
+
+def test_unbounded_below_is_a_failure():
+    sol = constrained_minimise(
+        lambda y, _: -jnp.sum(y), SOLVER, jnp.ones(2), None,
+        bounds=(jnp.zeros(2), None), throw=False,
+    )
+    assert sol.result == optx.RESULTS.nonlinear_divergence
+    assert int(sol.stats["status"]) == Status.UNBOUNDED
+
+
+def test_nonfinite_start_is_a_failure():
+    def fn(y, _):
+        return jnp.sum(jnp.log(y))
+
+    sol = constrained_minimise(fn, SOLVER, jnp.array([-1.0, 1.0]), None, throw=False)
+    assert sol.result == optx.RESULTS.nonfinite
+    assert int(sol.stats["status"]) == Status.NONFINITE_START
+    with pytest.raises(Exception, match="initial point"):
+        constrained_minimise(fn, SOLVER, jnp.array([-1.0, 1.0]))
+
+
+def test_jit_and_vmap_over_problems():
+    """One structure, a batch of targets: min ‖y - t‖² s.t. Σy ≤ 1, y ≥ 0."""
+
+    def fn(y, t):
+        return jnp.sum((y - t) ** 2)
+
+    def inequality(y, _):
+        return 1.0 - jnp.sum(y)
+
+    @jax.jit
+    def solve_one(t):
+        sol = constrained_minimise(
+            fn, SOLVER, jnp.full(3, 0.1), t, inequality=inequality, bounds=(jnp.zeros(3), None)
+        )
+        return sol.value, sol.result == optx.RESULTS.successful
+
+    targets = jnp.array([[0.2, 0.1, 0.3], [1.0, 1.0, 1.0], [2.0, -1.0, 0.0]])
+    values, ok = jax.vmap(solve_one)(targets)
+    expected = jnp.array([[0.2, 0.1, 0.3], [1 / 3, 1 / 3, 1 / 3], [1.0, 0.0, 0.0]])
+    assert jnp.all(ok)
+    assert jnp.allclose(values, expected, atol=1e-7)
+
+
+def test_equinox_module():
+    model = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+
+    def fn(m, _):
+        return jnp.sum((m.weight - 1.0) ** 2) + jnp.sum(m.bias**2)
+
+    def equality(m, _):
+        return jnp.sum(m.weight, axis=1) - m.bias  # two constraints
+
+    sol = solve(fn, model, equality=equality)
+    assert isinstance(sol.value, eqx.nn.Linear)
+    # By symmetry w_ij = a, b_i = 2a; stationarity gives a = 1/3.
+    assert jnp.allclose(sol.value.weight, 1 / 3, atol=1e-7)
+    assert jnp.allclose(sol.value.bias, 2 / 3, atol=1e-7)
+    assert sol.stats["multipliers"]["lower"].weight.shape == (2, 2)
+
+
+def _sif2jax_problems():
+    import sif2jax
+
+    return {type(p).__name__: p for p in sif2jax.constrained_minimisation_problems}
+
+
+def _sif2jax_inputs(problem):
+    eq, ineq = problem.constraint(problem.y0)
+    return {
+        "equality": None if eq is None else (lambda y, a: problem.constraint(y)[0]),
+        "inequality": None if ineq is None else (lambda y, a: problem.constraint(y)[1]),
+        "bounds": problem.bounds,
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["HS35", "HS7", *(pytest.param(n, marks=pytest.mark.slow) for n in ("HS6", "HS21", "HS71"))],
+)
+def test_hock_schittkowski(name):
+    """Hock-Schittkowski problems from sif2jax: the known optimal objective, and KKT."""
+    problem = _sif2jax_problems()[name]
+    sol = solve(problem.objective, problem.y0, problem.args, **_sif2jax_inputs(problem))
+    expected = float(problem.expected_objective_value)
+    assert float(sol.stats["objective"]) == pytest.approx(expected, rel=1e-6, abs=1e-8)
+
+
+def _small_sif2jax():
+    sizes = {n: jax.eval_shape(lambda p=p: p.y0).size for n, p in _sif2jax_problems().items()}
+    return sorted(n for n, size in sizes.items() if size <= 5000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _small_sif2jax())
+def test_sif2jax_constrained(name):
+    """Every sif2jax constrained problem with n ≤ 5000: KKT at a solution, else a failure."""
+    problem = _sif2jax_problems()[name]
+    kwargs = _sif2jax_inputs(problem)
+    try:
+        sol = constrained_minimise(
+            problem.objective, SOLVER, problem.y0, problem.args, throw=False, **kwargs
+        )
+    except ValueError as error:  # bad input, e.g. a constant constraint
+        pytest.skip(str(error))
+    if sol.result == optx.RESULTS.successful:
+        check_kkt(sol, problem.objective, problem.y0, problem.args, **kwargs, tol=1e-5)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_constraint_without_variables_is_rejected():
+    with pytest.raises(ValueError, match=r"inequality\[1\].*depend on no variable"):
+        constrained_minimise(
+            lambda y, _: jnp.sum(y**2), SOLVER, jnp.zeros(2),
+            inequality=lambda y, _: jnp.stack([y[0], jnp.asarray(1.0)]),
+        )
+
+
+def test_inconsistent_bounds_are_rejected():
+    with pytest.raises(ValueError, match=r"lower > upper at flat indices \[1\]"):
+        constrained_minimise(
+            lambda y, _: jnp.sum(y**2), SOLVER, jnp.zeros(2),
+            bounds=(jnp.array([0.0, 2.0]), jnp.array([1.0, 1.0])),
+        )
+
+
+def test_bounds_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="shape"):
+        constrained_minimise(
+            lambda y, _: jnp.sum(y**2), SOLVER, jnp.zeros(2), bounds=(jnp.zeros(3), None)
+        )
+    with pytest.raises(ValueError, match="structure of `y0`"):
+        constrained_minimise(
+            lambda y, _: jnp.sum(y["a"] ** 2), SOLVER, {"a": jnp.zeros(2)},
+            bounds=({"b": jnp.zeros(2)}, None),
+        )
+
+
+def test_non_scalar_objective_is_rejected():
+    with pytest.raises(ValueError, match="scalar"):
+        constrained_minimise(lambda y, _: y**2, SOLVER, jnp.zeros(2))
+
+
+# ------------------------------------------------------------------ the KKT matrix
+
+
+def test_kkt_assembly_and_dense_inertia():
+    rng = np.random.default_rng(0)
+    n, me, mi = 5, 2, 2
+    dense_h = np.triu(rng.random((n, n)) < 0.4)
+    dense_h = dense_h | dense_h.T | np.eye(n, dtype=bool)
+    hr, hc = np.nonzero(np.tril(dense_h))
+    jac_mask = rng.random((me + mi, n)) < 0.5
+    jac_mask[:, 0] = True
+    jr, jc = np.nonzero(jac_mask)
+    kkt = KKTStructure(n, me, mi, hr, hc, jr, jc)
+    hess = rng.standard_normal(hr.size)
+    jac = rng.standard_normal(jr.size)
+    diag = rng.random(n + mi) + 0.5
+    data = kkt.assemble(jnp.asarray(hess), jnp.asarray(diag), jnp.asarray(jac), 1e-3)
+
+    w = np.zeros((n, n))
+    w[hr, hc] = hess
+    w = w + np.tril(w, -1).T
+    a = np.zeros((me + mi, n + mi))
+    a[jr, jc] = jac
+    a[me + np.arange(mi), n + np.arange(mi)] = -1
+    top = np.zeros((n + mi, n + mi))
+    top[:n, :n] = w
+    top += np.diag(diag)
+    expected = np.block([[top, a.T], [a, -1e-3 * np.eye(me + mi)]])
+    assert np.allclose(kkt.dense(data), expected)
+    vector = rng.standard_normal(kkt.size)
+    assert np.allclose(kkt.matvec(data, jnp.asarray(vector)), expected @ vector)
+
+    factor = DenseKKTSolver(kkt).factor(data)
+    eig = np.linalg.eigvalsh(expected)
+    assert [int(i) for i in factor.inertia] == [np.sum(eig > 0), np.sum(eig < 0), 0]
+    rhs = rng.standard_normal(kkt.size)
+    assert np.allclose(factor.solve(jnp.asarray(rhs)), np.linalg.solve(expected, rhs))

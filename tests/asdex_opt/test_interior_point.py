@@ -130,7 +130,7 @@ def test_infeasible_is_a_failure():
     )
     assert sol.result != optx.RESULTS.successful
     assert int(sol.stats["status"]) in (Status.INFEASIBLE, Status.RESTORATION_FAILED)
-    with pytest.raises(Exception, match="infeasib|restoration"):
+    with pytest.raises(Exception, match=r"infeasib|restoration"):
         constrained_minimise(lambda y, _: jnp.sum(y), SOLVER, jnp.array([0.5]), None, **kwargs)
 
 

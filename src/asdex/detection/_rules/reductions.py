@@ -140,12 +140,13 @@ def approx_top_k_rule(eqn: Equation) -> list[Output]:
     shape = eqn.operands[0].shape
     axis = eqn.params["reduction_dimension"] % len(shape)
     out_shape = eqn.out_shapes[0]
-    num_groups = math.prod(shape) // shape[axis]
     values = Groups(
-        kept_index_groups(out_shape, (axis,)), kept_index_groups(shape, (axis,)), num_groups
+        kept_index_groups(out_shape, (axis,)), kept_index_groups(shape, (axis,)),
+        math.prod(shape[:axis] + shape[axis + 1:]),
     )
     indices = Output(
-        lower=np.zeros(out_shape, np.int64), upper=np.full(out_shape, shape[axis] - 1, np.int64)
+        lower=np.zeros(out_shape, np.int64),
+        upper=np.full(out_shape, max(shape[axis] - 1, 0), np.int64),
     )
     return [Output(maps=((0, values),)), indices]
 

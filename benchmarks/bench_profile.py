@@ -263,7 +263,19 @@ def main() -> None:
     parser.add_argument("--label", default="",
                         help="a note for the table's header (e.g. which code was measured)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--merge", nargs="+", type=Path, default=None,
+                        help="run nothing: write the tables from earlier runs' outputs "
+                        "(their .jsonl and .survey.json files)")
     cli = parser.parse_args()
+    if cli.merge:
+        runs, excluded, not_run = [], [], {}
+        for earlier in cli.merge:
+            runs += [json.loads(line) for line in earlier.with_suffix(".jsonl").open()]
+            survey_file = json.loads(earlier.with_suffix(".survey.json").read_text())
+            excluded += survey_file["excluded"]
+            not_run |= survey_file["not_run"]
+        write(cli, runs, excluded, not_run, sum(r.get("wall", 0.0) for r in runs))
+        return
     if cli.quick:
         cli.n = min(cli.n, 100)
         cli.timeout = min(cli.timeout, 60.0)
@@ -301,6 +313,8 @@ def main() -> None:
         if skipped:
             not_run[category] = skipped
         eligible[category] = chosen
+    cli.output.with_suffix(".survey.json").write_text(
+        json.dumps({"excluded": excluded, "not_run": not_run}))
     jobs = [("unconstrained", "unconstrained", name, info)
             for name, info in eligible["unconstrained"]]
     jobs += [("least squares", "equations", name, info) for name, info in eligible["equations"]]

@@ -49,8 +49,9 @@ def patterns(max_n: int) -> list[tuple[str, str, str, int]]:
                 if category == "unconstrained":
                     found.append((category, name, "Hessian", n))
                     continue
-                for kind, out in zip(KINDS[1:], problem.constraint(problem.y0), strict=True):
-                    if out is not None and jax.flatten_util.ravel_pytree(out)[0].size:
+                outputs = jax.eval_shape(problem.constraint, problem.y0)
+                for kind, out in zip(KINDS[1:], outputs, strict=True):
+                    if out is not None and any(x.size for x in jax.tree_util.tree_leaves(out)):
                         found.append((category, name, kind, n))
             except Exception as error:
                 print(f"skipped {name}: {type(error).__name__}: {error}", flush=True)

@@ -4,10 +4,10 @@ Usage, from the repository root:
 
     python -m benchmarks                    # every benchmark at full size (long)
     python -m benchmarks --quick            # small sizes, written to
-                                            # benchmarks/results/quick/, in under two
-                                            # minutes; it leaves out `optimizers`,
-                                            # whose quick mode still solves at
-                                            # n = 10^4 (name it with --only to run it)
+                                            # benchmarks/results/quick/; it leaves out
+                                            # `optimizers`, whose quick mode still
+                                            # solves at n = 10^4 (name it with --only
+                                            # to run it)
     python -m benchmarks --only coloring evaluation
     python -m benchmarks --plots-only       # redraw the plots from the existing tables
 
@@ -15,6 +15,7 @@ Each benchmark is a script of this directory, run in its own process (the linear
 benchmark switches JAX to float64 at import, and fresh processes keep the timings of
 one benchmark free of another's caches). The runner stamps every table it writes with
 the machine and the versions it ran on, then draws `results/<name>.png` from the table.
+It prints a line as each benchmark starts and ends, with the time elapsed.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def run_all(selected: list[Benchmark], quick: bool, results: pathlib.Path) -> No
         path = run(benchmark, quick, results)
         print(f"== {count} {benchmark.name} done in {time.perf_counter() - start:.0f} s "
               f"({_clock(time.perf_counter() - begin)} elapsed): wrote {path}", flush=True)
-    print(f"== {len(selected)} benchmarks in {_clock(time.perf_counter() - begin)}", flush=True)
+    print(f"== all {len(selected)} done in {_clock(time.perf_counter() - begin)}", flush=True)
 
 
 def main() -> None:

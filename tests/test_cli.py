@@ -8,6 +8,7 @@ module from the current directory, and its short error message.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -335,6 +336,26 @@ def test_readme_sets_up_in_two_commands_that_ci_runs():
     for command in commands:
         assert re.search(rf"^{re.escape(command)}( |$)", ci, re.MULTILINE), (
             f".ci/run does not run the README's command {command!r}")
+
+
+def test_benchmark_runner_prints_a_progress_line_per_benchmark(tmp_path, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location("benchmark_runner",
+                                                  ROOT / "benchmarks" / "__main__.py")
+    runner = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, runner)  # dataclasses look their module up
+    spec.loader.exec_module(runner)
+    script = tmp_path / "fake_benchmark.py"
+    script.write_text("import time\ntime.sleep(0.2)\nprint('| a | b |')\n")
+    fakes = [runner.Benchmark(name, str(script), (), (), "stdout") for name in ("one", "two")]
+    runner.run_all(fakes, False, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"== \[1/2\] one \(.*fake_benchmark.py\) starts at 0:00 elapsed",
+                        lines[0])
+    assert re.fullmatch(rf"== \[1/2\] one done in \d+ s \(0:\d\d elapsed\): wrote "
+                        rf"{re.escape(str(tmp_path / 'one.md'))}", lines[1])
+    assert lines[2].startswith("== [2/2] two (") and lines[3].startswith("== [2/2] two done")
+    assert re.fullmatch(r"== all 2 done in 0:\d\d", lines[4])
+    assert (tmp_path / "two.md").read_text().startswith("| a | b |")
 
 
 def test_help_lists_both_commands(capsys):

@@ -46,9 +46,13 @@ def _save(fig, path: pathlib.Path) -> pathlib.Path:
     return path
 
 
+ZOOM = 60
+"""Patterns with more rows or columns than this also get a panel of their leading block."""
+
+
 def save_coloring_figure(coloring: asdex.ColoredPattern, title: str,
                          path: pathlib.Path) -> pathlib.Path:
-    """Save the colored pattern and its compressed form side by side.
+    """Save the colored pattern, its leading block if it is large, and its compressed form.
 
     Examples:
         >>> import pathlib, tempfile, numpy as np, asdex
@@ -58,22 +62,27 @@ def save_coloring_figure(coloring: asdex.ColoredPattern, title: str,
         ...     save_coloring_figure(coloring, "J", pathlib.Path(tmp) / "j.png").exists()
         True
     """
-    fig, (left, right) = _figure(2)
-    asdex.spy(coloring, ax=left)
-    left.set_title(f"{title}: {coloring.sparsity.m}x{coloring.sparsity.n}, "
-                   f"{coloring.sparsity.nnz} nonzeros", fontsize=10)
-    asdex.spy(coloring, ax=right, compressed=True)
-    right.set_aspect("auto")
     from matplotlib.ticker import MaxNLocator
 
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.yaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_title(f"compressed: {coloring.num_colors} colors", fontsize=10)
+    m, n = coloring.sparsity.shape
+    zoom = max(m, n) > ZOOM
+    fig, axes = _figure(3 if zoom else 2)
+    asdex.spy(coloring, ax=axes[0])
+    axes[0].set_title(f"{title}: {m}x{n}, {coloring.sparsity.nnz} nonzeros", fontsize=10)
+    if zoom:
+        size = min(m, n, ZOOM)
+        asdex.spy(leading_block(coloring, size), ax=axes[1])
+        axes[1].set_title(f"its leading {size}x{size} block", fontsize=10)
+    asdex.spy(coloring, ax=axes[-1], compressed=True)
+    axes[-1].set_aspect("auto")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_title(f"compressed: {coloring.num_colors} colors", fontsize=10)
     return _save(fig, path)
 
 
 def leading_block(coloring: asdex.ColoredPattern, size: int) -> asdex.ColoredPattern:
-    """The leading `size x size` block of a column coloring, to show what a big one looks like.
+    """The leading `size x size` block of a coloring, to show what a big one looks like.
 
     Examples:
         >>> import numpy as np, asdex

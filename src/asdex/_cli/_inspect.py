@@ -253,7 +253,8 @@ def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
         difference = _difference(sparse_out, dense_out)
         agreement = ("" if difference is None
                      else f"; largest difference from {baseline}: {difference:.3g}")
-        print(f"  speed-up over dense: {format_speedup(speedup)}{agreement}")
+        verdict = "" if speedup >= 1 else " (dense is faster for this function)"
+        print(f"  speed-up over dense: {format_speedup(speedup)}{verdict}{agreement}")
 
     if args.plot is not None:
         if have_matplotlib():

@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from asdex.detection._hessian._coupling import Terms
 from asdex.detection._maps import Broadcast, DependencyMap, Identity
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Operand, Output
@@ -340,12 +341,18 @@ def _integer_pow_curvature(eqn: Equation) -> Curvature:
     return Curvature.ZERO if eqn.params["y"] in (0, 1) else Curvature.NONLINEAR
 
 
-def _pow_curvature(eqn: Equation) -> Curvature | frozenset[tuple[int, int]]:
-    """`x ** y` is linear in `x` when `y` is a known constant 0 or 1."""
-    exponent = eqn.operands[1].value
-    if exponent is not None and np.all((exponent == 0) | (exponent == 1)):
-        return frozenset({(0, 1), (1, 1)})
-    return Curvature.NONLINEAR
+def _pow_curvature(eqn: Equation) -> Curvature | list[Terms]:
+    """`x ** y` with a known `y` couples `x` with itself where `y` is neither 0 nor 1."""
+    base, exponent = eqn.operands
+    if exponent.value is None or exponent.approximate:
+        return Curvature.NONLINEAR
+    out_shape = eqn.out_shapes[0]
+    value = np.asarray(exponent.value)
+    curved = np.broadcast_to((value != 0) & (value != 1), out_shape).reshape(-1)
+    ids = np.arange(base.size, dtype=np.int64).reshape(base.shape)
+    ids = np.broadcast_to(ids, out_shape).reshape(-1)
+    elements = np.flatnonzero(curved)
+    return [Terms(0, elements, 0, ids[elements], 0, ids[elements])]
 
 
 for _name in NONLINEAR_UNARY + NONLINEAR_NARY:

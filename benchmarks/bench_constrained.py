@@ -40,6 +40,7 @@ TOL = 1e-8
 MAX_STEPS = 3000
 SOLVERS = ("SparseInteriorPoint", "IPOPT", "trust-constr")
 QUICK = ("HS35", "HS6", "HS7", "HS21", "HS71")
+MARK = "@@bench "  # the worker's records; other output (IPOPT's banner) is ignored
 
 
 # ---------------------------------------------------------------- worker
@@ -178,7 +179,7 @@ def worker(names: list[str]) -> None:
 
     problems = {type(p).__name__: p for p in sif2jax.constrained_minimisation_problems}
     for name in names:
-        print(json.dumps({"start": name}), flush=True)
+        print(MARK + json.dumps({"start": name}), flush=True)
         problem = problems[name]
         expected = problem.expected_objective_value
         record = {
@@ -196,7 +197,7 @@ def worker(names: list[str]) -> None:
             record["me"], record["mi"] = nlp.num_equality, nlp.num_inequality
         except Exception as error:  # the front door's message says why
             record["excluded"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-            print(json.dumps(record), flush=True)
+            print(MARK + json.dumps(record), flush=True)
             continue
         for label, run in zip(SOLVERS, (_sip, _ipopt, _trust_constr), strict=True):
             try:
@@ -204,7 +205,7 @@ def worker(names: list[str]) -> None:
             except Exception as error:
                 record[label] = {"solved": False, "error": f"{type(error).__name__}: "
                                  f"{str(error).splitlines()[0] if str(error) else ''}"}
-        print(json.dumps(record), flush=True)
+        print(MARK + json.dumps(record), flush=True)
 
 
 # ---------------------------------------------------------------- driver
@@ -252,8 +253,8 @@ def drive(names: list[str], timeout: float, budget: float, jsonl: Path) -> list[
                         sink.write(json.dumps(record) + "\n")
                         remaining.remove(current)
                     break
-                if line.strip():
-                    message = json.loads(line)
+                if line.startswith(MARK):
+                    message = json.loads(line[len(MARK):])
                     if "start" in message:
                         current, started = message["start"], time.perf_counter()
                         if time.perf_counter() - begin > budget:

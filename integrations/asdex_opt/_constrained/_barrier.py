@@ -40,7 +40,7 @@ def next_barrier(mu: Array, tol: float) -> tuple[Array, Array]:
 
 
 def fraction_to_boundary(distance: Array, step: Array, tau: Array, mask: Array) -> Array:
-    """The largest ``α ∈ (0, 1]`` with ``distance + α step ≥ (1 - τ) distance`` on ``mask``.
+    """The largest ``alpha ∈ (0, 1]`` with ``distance + alpha step ≥ (1 - τ) distance`` on ``mask``.
 
     Examples:
         >>> import jax.numpy as jnp

@@ -1,8 +1,8 @@
 """The filter of Wächter and Biegler's line search, as fixed-size arrays.
 
 The filter is a set of pairs ``(θ_j, φ_j)`` (constraint violation, barrier objective);
-a trial point is rejected when, for some pair, ``θ ≥ (1 - γ_θ) θ_j`` and
-``φ ≥ φ_j - γ_φ θ_j``. Entries live in arrays of a fixed capacity (``+inf`` marks an
+a trial point is rejected when, for some pair, ``θ ≥ (1 - gamma_θ) θ_j`` and
+``φ ≥ φ_j - gamma_φ θ_j``. Entries live in arrays of a fixed capacity (``+inf`` marks an
 empty slot, which rejects nothing), so the filter can be carried by ``lax.while_loop``;
 when it is full the oldest entry is overwritten.
 """

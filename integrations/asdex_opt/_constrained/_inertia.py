@@ -9,6 +9,7 @@ whose solution leaves a large residual counts as failed too.
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
@@ -90,10 +91,6 @@ def factor_with_inertia(
     zero = jnp.zeros((), dtype)
     regularised = jnp.asarray(DELTA_C * mu**KAPPA_C, dtype)
     delta_c_first = regularised if solver.regularise else zero
-    data = kkt.assemble(hess, diag, jac, delta_c_first)
-    first = solver.factor(data)
-    first_ok, solution = _right(first, kkt, data, rhs)
-    delta_c = jnp.where(first.inertia[2] > 0, regularised, delta_c_first)
     start = jnp.where(
         delta_w_last == 0,
         DELTA_W_INIT,
@@ -101,23 +98,36 @@ def factor_with_inertia(
     ).astype(dtype)
     growth = jnp.where(delta_w_last == 0, KAPPA_W_PLUS_FIRST, KAPPA_W_PLUS)
 
-    def attempt(delta_w):
+    def attempt(delta_w, delta_c):
         data = kkt.assemble(hess, diag + delta_w, jac, delta_c)
         factor = solver.factor(data)
-        return factor, data
+        ok, solution = _right(factor, kkt, data, rhs)
+        return factor, data, ok, solution
 
     def cond(carry):
-        _, _, delta_w, ok, _ = carry
-        return ~ok & (delta_w <= DELTA_W_MAX)
+        k, delta_w, _, *_, ok, _ = carry
+        return (k == 0) | (~ok & (delta_w <= DELTA_W_MAX))
 
     def body(carry):
-        _, _, delta_w, _, _ = carry
-        factor, data = attempt(delta_w)
-        ok, solution = _right(factor, kkt, data, rhs)
-        return factor, data, jnp.where(ok, delta_w, growth * delta_w), ok, solution
+        k, delta_w, delta_c, *_ = carry
+        factor, data, ok, solution = attempt(delta_w, delta_c)
+        # After a failed first attempt (no shift): δ_c if it was singular, δ_w from `start`.
+        next_delta_c = jnp.where(
+            (k == 0) & (factor.inertia[2] > 0), regularised, delta_c
+        )
+        next_delta_w = jnp.where(k == 0, start, growth * delta_w)
+        return (
+            k + 1,
+            jnp.where(ok, delta_w, next_delta_w),
+            jnp.where(ok, delta_c, next_delta_c),
+            factor,
+            data,
+            ok,
+            solution,
+        )
 
-    factor, data, delta_w, ok, solution = lax.while_loop(
-        cond, body, (first, data, jnp.where(first_ok, zero, start), first_ok, solution)
-    )
-    delta_c = jnp.where(first_ok, delta_c_first, delta_c)
+    shapes = jax.eval_shape(attempt, zero, delta_c_first)
+    blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    init = (jnp.array(0), zero, delta_c_first, *blank)
+    _, delta_w, delta_c, factor, data, ok, solution = lax.while_loop(cond, body, init)
     return CorrectedFactorization(factor, data, delta_w, delta_c, ok, solution)

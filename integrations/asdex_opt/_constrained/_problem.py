@@ -9,7 +9,7 @@ args)`` are passed to every evaluation (they may be traced), the rest is closed 
 so that sparsity detection sees shapes and dtypes only.
 
 The sparsity of the constraint Jacobian and of the Hessian of the Lagrangian
-``σ f(x) + λᵀ c(x)`` (``σ`` and ``λ`` not differentiated: one pattern and one coloring
+``sigma f(x) + λᵀ c(x)`` (``sigma`` and ``λ`` not differentiated: one pattern and one coloring
 serve every multiplier) are detected and colored once, here.
 """
 
@@ -83,7 +83,9 @@ class ConstrainedProblem:
         x_struct = jax.ShapeDtypeStruct((self.n,), self.dtype)
         dyn_struct = _struct(self.dynamic)
 
-        f_struct = jax.eval_shape(lambda x, d: self.objective(x, d)[0], x_struct, dyn_struct)
+        f_struct = jax.eval_shape(
+            lambda x, d: self._raw_objective(x, d)[0], x_struct, dyn_struct
+        )
         if f_struct.shape not in ((), (1,)):
             raise ValueError(
                 f"The objective must return a scalar, got shape {f_struct.shape}"
@@ -120,11 +122,14 @@ class ConstrainedProblem:
     def _functions(self, dyn: PyTree) -> tuple[Callable, Any, Any, PyTree]:
         return eqx.combine(dyn, self._static)
 
-    def objective(self, x: Array, dyn: PyTree) -> tuple[Array, PyTree]:
-        """``(f(x), aux)``; ``aux`` is ``None`` without ``has_aux``."""
+    def _raw_objective(self, x: Array, dyn: PyTree) -> tuple[Any, PyTree]:
         fn, _, _, args = self._functions(dyn)
         out = fn(self.unflatten(x), args)
-        value, aux = out if self.has_aux else (out, None)
+        return out if self.has_aux else (out, None)
+
+    def objective(self, x: Array, dyn: PyTree) -> tuple[Array, PyTree]:
+        """``(f(x), aux)``; ``aux`` is ``None`` without ``has_aux``."""
+        value, aux = self._raw_objective(x, dyn)
         return jnp.reshape(value, ()).astype(self.dtype), aux
 
     def _raw_constraints(self, x: Array, dyn: PyTree) -> tuple[PyTree, PyTree]:
@@ -162,7 +167,7 @@ class ConstrainedProblem:
             try:
                 selected = eqx.filter(value, self._diff_spec)
                 leaves = jax.tree.map(
-                    lambda ref, b: self._bound_leaf(side, ref, b), diff, selected
+                    lambda ref, b, side=side: self._bound_leaf(side, ref, b), diff, selected
                 )
             except ValueError as error:
                 raise ValueError(
@@ -205,10 +210,8 @@ class ConstrainedProblem:
         cols = np.asarray(coloring.sparsity.cols, np.int64)
         empty = np.flatnonzero(np.bincount(rows, minlength=m) == 0)
         if empty.size:
-            names = [
-                f"equality[{i}]" if i < self.num_equality else f"inequality[{i - self.num_equality}]"
-                for i in empty[:10]
-            ]
+            me = self.num_equality
+            names = [f"equality[{i}]" if i < me else f"inequality[{i - me}]" for i in empty[:10]]
             raise ValueError(
                 f"The constraint(s) {', '.join(names)} (flat output indices) depend on no "
                 "variable: such a constraint is either always satisfied or never; remove it."
@@ -245,7 +248,7 @@ class ConstrainedProblem:
         return c, jac.data
 
     def hessian(self, x: Array, sigma: Array, lam: Array, dyn: PyTree) -> Array:
-        """Lower-triangle nonzeros of the Hessian of ``σ f(x) + λᵀ c(x)`` in ``x``."""
+        """Lower-triangle nonzeros of the Hessian of ``sigma f(x) + λᵀ c(x)`` in ``x``."""
         if self._hessian is None:
             return jnp.zeros(0, self.dtype)
         sigma = jnp.asarray(sigma, self.dtype)

@@ -22,8 +22,13 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, PyTree
 
-from ._barrier import KAPPA_EPSILON, fraction_to_boundary, next_barrier, optimality_error
-from ._barrier import push_inside
+from ._barrier import (
+    KAPPA_EPSILON,
+    fraction_to_boundary,
+    next_barrier,
+    optimality_error,
+    push_inside,
+)
 from ._filter import GAMMA_PHI, GAMMA_THETA, Filter
 from ._inertia import factor_with_inertia, refined_solve
 from ._kkt import KKTStructure
@@ -159,8 +164,10 @@ class Run:
         lower = jnp.concatenate([problem.lower, jnp.zeros(self.mi, dtype)])
         upper = jnp.concatenate([problem.upper, inf])
         self.has_lo, self.has_up = jnp.isfinite(lower), jnp.isfinite(upper)
-        self.lower = jnp.where(self.has_lo, lower - BOUND_RELAX * jnp.maximum(1, jnp.abs(lower)), lower)
-        self.upper = jnp.where(self.has_up, upper + BOUND_RELAX * jnp.maximum(1, jnp.abs(upper)), upper)
+        relax_lo = BOUND_RELAX * jnp.maximum(1, jnp.abs(lower))
+        relax_up = BOUND_RELAX * jnp.maximum(1, jnp.abs(upper))
+        self.lower = jnp.where(self.has_lo, lower - relax_lo, lower)
+        self.upper = jnp.where(self.has_up, upper + relax_up, upper)
         self.original = (problem.lower, problem.upper)
 
     # ------------------------------------------------------------ evaluations
@@ -427,15 +434,16 @@ class Run:
         def restoration(_):
             flt = state.filter.add(search["theta"], search["phi"])
             w_new, status, count = self.restore(state, scale, flt)
-            point_new = self.evaluate(w_new, scale)
             zl_new, zu_new = self.safeguard(w_new, zl, zu, mu)
-            y_new = self.multipliers_estimate(point_new, zl_new, zu_new)
-            return w_new, y_new, zl_new, zu_new, flt, status, count
+            return w_new, y, zl_new, zu_new, flt, status, count
 
         w, y, zl, zu, flt, status, restoration_count = lax.cond(
             accepted, take_step, restoration, None
         )
         point = self.evaluate(w, scale)
+        y = lax.cond(
+            accepted, lambda: y, lambda: self.multipliers_estimate(point, zl, zu)
+        )
         state = State(
             w=w,
             y=y,
@@ -504,61 +512,55 @@ class Run:
             )
             return ok, ~(switching & armijo), theta_t, c_t
 
-        first_ok, first_aug, theta_1, c_1 = test(alpha_max, w + alpha_max * dw)
-        first_ok = first_ok | tiny
-        first_aug = first_aug & ~tiny
-
-        def soc(_):
-            def cond(carry):
-                k, done, stop, *_ = carry
-                return (k < self.options.max_soc) & ~done & ~stop
-
-            def body(carry):
-                k, _, _, c_soc, theta_old, *_ = carry
-                dw_s, dy_s = solve(c_soc)
-                alpha_s = jnp.minimum(
-                    fraction_to_boundary(dl, dw_s, tau, self.has_lo),
-                    fraction_to_boundary(du, -dw_s, tau, self.has_up),
-                )
-                ok, aug, theta_s, c_s = test(alpha_max, w + alpha_s * dw_s)
-                stop = theta_s > KAPPA_SOC * theta_old
-                return (k + 1, ok, stop, alpha_s * c_soc + c_s, theta_s, dw_s, dy_s, alpha_s, aug)
-
-            init = (
-                jnp.array(0), jnp.array(False), jnp.array(False), alpha_max * point.c + c_1,
-                theta_1, dw, dy, alpha_max, jnp.array(True),
-            )
-            _, ok, _, _, _, dw_s, dy_s, alpha_s, aug = lax.while_loop(cond, body, init)
-            return ok, dw_s, dy_s, alpha_s, aug
-
-        try_soc = ~first_ok & (theta_1 >= theta_k) & (self.options.max_soc > 0)
-        soc_ok, dw_s, dy_s, alpha_s, soc_aug = lax.cond(
-            try_soc,
-            soc,
-            lambda _: (jnp.array(False), dw, dy, alpha_max, jnp.array(True)),
-            None,
-        )
+        # One loop tries, in turn: the full step alpha_max; up to `max_soc` second-order
+        # corrections when it increased the violation; then alpha_max/2, alpha_max/4, ...
+        max_soc = self.options.max_soc
 
         def cond(carry):
-            alpha, ok, _, count = carry
-            return ~ok & (alpha >= alpha_min) & (count < MAX_BACKTRACKS)
+            k, alpha, soc, *_, ok, _ = carry
+            regular_left = (alpha >= alpha_min) & (k < MAX_BACKTRACKS + max_soc)
+            return ~ok & ((soc >= 0) | regular_left)
 
         def body(carry):
-            alpha, _, _, count = carry
-            ok, aug, _, _ = test(alpha, w + alpha * dw)
-            return jnp.where(ok, alpha, alpha / 2), ok, aug, count + 1
+            k, alpha, soc, c_soc, theta_old, _, _, _, _, _ = carry
+            in_soc = soc >= 0
+            direction = lax.cond(in_soc, lambda: solve(c_soc), lambda: (dw, dy))
+            step = jnp.where(
+                in_soc,
+                jnp.minimum(
+                    fraction_to_boundary(dl, direction[0], tau, self.has_lo),
+                    fraction_to_boundary(du, -direction[0], tau, self.has_up),
+                ),
+                alpha,
+            )
+            ok, aug, theta_t, c_t = test(
+                jnp.where(in_soc, alpha_max, alpha), w + step * direction[0]
+            )
+            start_soc = (k == 0) & (theta_t >= theta_k) & (max_soc > 0)
+            soc_failed = in_soc & ((soc + 1 >= max_soc) | (theta_t > KAPPA_SOC * theta_old))
+            next_soc = jnp.where(
+                start_soc, 0, jnp.where(in_soc & ~soc_failed, soc + 1, -1)
+            )
+            next_c = jnp.where(
+                start_soc, alpha_max * point.c + c_t, step * c_soc + c_t
+            )
+            next_alpha = jnp.where(start_soc | (in_soc & ~soc_failed), alpha, alpha / 2)
+            return (
+                k + 1, next_alpha, next_soc, next_c, theta_t,
+                direction[0], direction[1], step, ok, aug,
+            )
 
-        searched = first_ok | soc_ok
-        alpha_bt, bt_ok, bt_aug, _ = lax.while_loop(
-            cond, body, (alpha_max / 2, searched, jnp.array(True), jnp.array(0))
+        init = (
+            jnp.array(0), alpha_max, jnp.array(-1), point.c, theta_k,
+            dw, dy, alpha_max, tiny, jnp.array(False),
         )
-        use_soc = ~first_ok & soc_ok
+        *_, dw_acc, dy_acc, alpha_acc, ok, aug = lax.while_loop(cond, body, init)
         return {
-            "accepted": searched | bt_ok,
-            "alpha": jnp.where(first_ok, alpha_max, jnp.where(use_soc, alpha_s, alpha_bt)),
-            "dw": jnp.where(use_soc, dw_s, dw),
-            "dy": jnp.where(use_soc, dy_s, dy),
-            "augment": jnp.where(first_ok, first_aug, jnp.where(use_soc, soc_aug, bt_aug)),
+            "accepted": ok,
+            "alpha": alpha_acc,
+            "dw": dw_acc,
+            "dy": dy_acc,
+            "augment": aug,
             "theta": theta_k,
             "phi": phi_k,
         }
@@ -615,7 +617,7 @@ class Run:
             m0 = merit(w, point.c)
 
             def bt_cond(c):
-                alpha, ok, count = c
+                _, ok, count = c
                 return ~ok & (count < MAX_BACKTRACKS)
 
             def bt_body(c):
@@ -647,7 +649,7 @@ class Run:
             )
             return w_new, point_new, jnp.where(done | stalled | stationary, status, -1), k + 1
 
-        w, point, status, k = lax.while_loop(
+        w, _, status, k = lax.while_loop(
             lambda c: (c[2] == -1) & (c[3] < self.options.max_restoration_steps),
             body,
             (state.w, state.point, jnp.array(-1), jnp.array(0)),

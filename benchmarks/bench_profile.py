@@ -111,7 +111,8 @@ def _solve_child(conn, kind: str, category: str, name: str, size: dict, solver: 
                  budget: float) -> None:
     _quiet()
     try:
-        conn.send(cutest.solve(kind, category, name, size, solver, budget))
+        conn.send(cutest.solve(kind, category, name, size, solver, budget, conn.send)
+                  | {"final": True})
     except Exception as error:
         conn.send({"error": f"{type(error).__name__}: {str(error)[:100]}"})
 
@@ -122,12 +123,20 @@ def in_child(ctx, target, args: tuple, timeout: float) -> dict | None:
     process = ctx.Process(target=target, args=(send, *args))
     process.start()
     send.close()
-    result = receive.recv() if receive.poll(timeout) else None
-    if result is None:
+    deadline, result, final = time.perf_counter() + timeout, None, False
+    while not final and receive.poll(max(deadline - time.perf_counter(), 0)):
+        try:
+            result = receive.recv()
+        except EOFError:
+            break
+        final = "warm" not in result or result.pop("final", False) or result["warm"] is not None
+    if not final:
         os.kill(process.pid, signal.SIGKILL)
     process.join()
     if result is None and process.exitcode not in (None, -signal.SIGKILL):
         return {"error": f"process exited with {process.exitcode}"}
+    if result is not None and not final:
+        result["note"] = f"warm solves killed after {timeout:g} s"
     return result
 
 
@@ -141,8 +150,8 @@ def spread(items: list, count: int | None) -> list:
 def profile(runs: list[dict], solvers: list[str], clock: str) -> dict[str, list[float]]:
     """Per solver, the fraction of problems solved within τ x the best `clock` time."""
     problems = sorted({r["problem"] for r in runs})
-    times = {(r["problem"], r["solver"]): r[clock] if r.get("converged") else math.inf
-             for r in runs}
+    times = {(r["problem"], r["solver"]): r[clock] if r.get("converged") and r[clock]
+             else math.inf for r in runs}
     best = {p: min(times.get((p, s), math.inf) for s in solvers) for p in problems}
     return {
         s: [sum(times.get((p, s), math.inf) <= tau * best[p] < math.inf for p in problems)
@@ -161,10 +170,10 @@ def fmt_run(r: dict) -> str:
         return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
                 f"no | | | | | | {note} |")
     expected = r.get("expected")
-    note = ""
+    note = r.get("note", "")
     if r["converged"] and expected is not None and abs(r["f"] - expected) > 1e-4 * max(
             1.0, abs(expected)):
-        note = "f differs from the expected value"
+        note = "; ".join(filter(None, [note, "f differs from the expected value"]))
     return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
             f"{'yes' if r['converged'] else '**no**'} | {r['f']:.6g} | "
             f"{'' if expected is None else f'{expected:.6g}'} | {r['optimality']:.1e} | "

@@ -424,8 +424,12 @@ def max_steps(solver: str) -> int:
 
 
 def solve(kind: str, category: str, name: str, size: dict[str, int], solver: str,
-          budget: float) -> dict:
-    """Cold solve, then warm solves for `budget` seconds (1 to 5): the result row."""
+          budget: float, partial: Callable[[dict], None] | None = None) -> dict:
+    """Cold solve, then warm solves for `budget` seconds (1 to 5): the result row.
+
+    `partial`, when given, receives the row of the cold solve alone (warm = None) before
+    the warm solves start, so that a solve killed during them still reports.
+    """
     warnings.filterwarnings("ignore")
     cls = problem_class(category, name)
     t = task(kind, cls(**size))
@@ -436,6 +440,11 @@ def solve(kind: str, category: str, name: str, size: dict[str, int], solver: str
     y, steps = run()
     jax.block_until_ready(y)
     cold = time.perf_counter() - start
+    if partial is not None:
+        value, optimality = t.measure(kind, y)
+        partial({"steps": int(steps), "cold": cold, "warm": None, "f": value,
+                 "optimality": optimality, "converged": optimality <= GTOL,
+                 "expected": t.expected, "n": int(t.y0.size)})
     warm = math.inf
     for _ in range(5):
         start = time.perf_counter()

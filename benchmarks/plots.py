@@ -259,7 +259,8 @@ def plot_profile(tables: list[list[Row]], stamp: str):
         for col, clock in enumerate(("warm", "cold")):
             ax = axes[2 * row + col]
             times = {(r["problem"], r["solver"]): seconds(r[f"{clock} (s)"])
-                     for r in group if r["converged"] == "yes"}
+                     for r in group
+                     if r["converged"] == "yes" and seconds(r[f"{clock} (s)"])}
             best = {p: min((t for (q, _), t in times.items() if q == p), default=None)
                     for p in problems}
             ratios = {s: sorted(times[p, s] / best[p] for p in problems if (p, s) in times)

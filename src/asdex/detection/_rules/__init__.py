@@ -4,6 +4,7 @@ from asdex.detection._rules import (  # noqa: F401
     calls,
     contractions,
     control_flow,
+    ecosystem,
     elementwise,
     indexing,
     linalg,

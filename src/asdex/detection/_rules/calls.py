@@ -58,10 +58,13 @@ def custom_jvp_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
         closed = jvp_jaxpr(eqn, positions)
         inputs = _primal_states(states, n) + [states[k] for k in positions]
         tangents = propagate(closed.jaxpr, closed.consts, inputs, n)
-    patterns = iter(t.pattern for t in tangents)
-    floats = set(float_results(eqn))
+    floats = float_results(eqn)
+    # one tangent per result (float0 for integer results), or per float result
+    positions_out = range(len(primal)) if len(tangents) == len(primal) else floats
+    tangent_of = dict(zip(positions_out, tangents, strict=True))
     rule_patterns = [
-        next(patterns) if k in floats else empty_pattern(p.size, n) for k, p in enumerate(primal)
+        tangent_of[k].pattern if k in floats else empty_pattern(p.size, n)
+        for k, p in enumerate(primal)
     ]
     return _combine(primal, rule_patterns, n)
 

@@ -29,6 +29,10 @@ DEFAULT_EXAMPLES = 30
 SLOW_EXAMPLES = 300
 """Hypothesis examples per rule family in the slow suite (`pytest -m slow`)."""
 
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+"""XLA options for the numeric references: they run once per example, so compile time
+is what counts."""
+
 PROFILES = [
     pytest.param(DEFAULT_EXAMPLES, id="default"),
     pytest.param(SLOW_EXAMPLES, id="slow", marks=pytest.mark.slow),
@@ -75,7 +79,8 @@ def curved(f: Callable) -> Callable:
 
     def g(*args):
         y = flat_output(f)(*args)
-        return jnp.sum(jnp.sin(y + 0.5 * jnp.arange(y.size)))
+        # a NumPy constant: detection need not evaluate (compile) its construction
+        return jnp.sum(jnp.sin(y + np.linspace(0.0, 1.0, y.size, dtype=np.float32)))
 
     return g
 
@@ -97,9 +102,9 @@ def numeric_patterns(
         hes = jax.hessian(g)(x, *more).reshape(x.size, x.size) if hessian else None
         return jac, hes
 
-    at = jax.jit(at)
-    jac, hes = zip(*(at(p, *more) for p, *more in zip(points, *extras, strict=True)),
-                   strict=True)
+    arguments = [(p, *more) for p, *more in zip(points, *extras, strict=True)]
+    compiled = jax.jit(at).lower(*arguments[0]).compile(FAST_COMPILE)
+    jac, hes = zip(*(compiled(*a) for a in arguments), strict=True)
 
     def union(values):
         a = np.stack([np.asarray(v) for v in values])

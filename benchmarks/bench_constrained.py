@@ -22,7 +22,8 @@ constrained.md``), every record to ``constrained.jsonl`` and the Dolan-Moré pro
 
 Run: ``python benchmarks/bench_constrained.py`` (``--quick``: five small
 Hock-Schittkowski problems; ``--names HS71 HS35``: those only; ``--budget S``: stop
-starting new problems after S seconds).
+starting new problems after S seconds; ``--report-only``: rewrite the table from the
+records of the last run).
 """
 
 import argparse
@@ -452,13 +453,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--budget", type=float, default=math.inf)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the table and plot from the records of the last run")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker)
         return
     names = list(QUICK) if args.quick else args.names or _problem_names(args.max_n)
     jsonl = args.output.with_suffix(".jsonl")
-    records = drive(names, args.timeout, args.budget, jsonl)
+    if args.report_only:
+        records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    else:
+        records = drive(names, args.timeout, args.budget, jsonl)
     args.output.write_text(report(records, len(names), args.max_n))
     plot(records, args.output.with_suffix(".png"))
 

@@ -83,13 +83,15 @@ def factor_with_inertia(
         hess: Lower-triangle Lagrangian Hessian nonzeros.
         diag: ``Σ``, the primal-dual barrier diagonal.
         jac: Jacobian nonzeros.
-        mu: The barrier parameter (for ``δ_c = 10⁻⁸ μ^{1/4}``).
+        mu: The barrier parameter (for ``δ_c = max(10⁻⁸ μ^{1/4}, eps^{2/3})``).
         delta_w_last: The last nonzero ``δ_w`` used (zero if none yet).
         rhs: The right-hand side to solve for.
     """
     dtype = diag.dtype
     zero = jnp.zeros((), dtype)
-    regularised = jnp.asarray(DELTA_C * mu**KAPPA_C, dtype)
+    eps = float(jnp.finfo(dtype).eps)
+    regularised = jnp.maximum(DELTA_C * mu**KAPPA_C, eps ** (2 / 3)).astype(dtype)
+    delta_w_max = min(DELTA_W_MAX, float(jnp.finfo(dtype).max) * 1e-8)
     delta_c_first = regularised if solver.regularise else zero
     start = jnp.where(
         delta_w_last == 0,
@@ -106,7 +108,7 @@ def factor_with_inertia(
 
     def cond(carry):
         k, delta_w, _, *_, ok, _ = carry
-        return (k == 0) | (~ok & (delta_w <= DELTA_W_MAX))
+        return (k == 0) | (~ok & (delta_w <= delta_w_max))
 
     def body(carry):
         k, delta_w, delta_c, *_ = carry

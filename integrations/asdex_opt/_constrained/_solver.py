@@ -53,6 +53,9 @@ class SparseInteriorPoint(eqx.Module):
     assembled sparsely from the sparse Lagrangian Hessian and constraint Jacobian
     (detected and colored once per problem) in a structure built once.
 
+    In single precision the tolerances are raised to what it can reach: ``tol`` to at
+    least 100 and ``acceptable_tol`` to at least 1000 machine epsilons.
+
     Attributes:
         tol: Termination tolerance on the scaled KKT error (IPOPT's ``tol``).
         acceptable_tol: A solve also ends, successfully, after ``acceptable_iter``
@@ -160,6 +163,9 @@ class Run:
         self.solver = options.kkt_solver(self.kkt)
         dtype = problem.dtype
         self.dtype = dtype
+        eps = float(jnp.finfo(dtype).eps)
+        self.tol = max(options.tol, 100 * eps)
+        self.acceptable_tol = max(options.acceptable_tol, 1000 * eps)
         inf = jnp.full(self.mi, jnp.inf, dtype)
         lower = jnp.concatenate([problem.lower, jnp.zeros(self.mi, dtype)])
         upper = jnp.concatenate([problem.upper, inf])
@@ -345,12 +351,12 @@ class Run:
         dual = jnp.max(jnp.abs(self.dual_residual(point, y, zl, zu)), initial=0.0) / obj_scale
         compl = jnp.max(jnp.abs(self.complementarity(w, zl, zu, 0.0)), initial=0.0) / obj_scale
         solved = (
-            (error <= opts.tol)
+            (error <= self.tol)
             & (violation <= opts.constr_viol_tol)
             & (dual <= opts.dual_inf_tol)
             & (compl <= opts.compl_inf_tol)
         )
-        acceptable = (error <= opts.acceptable_tol) & (violation <= 1e-2)
+        acceptable = (error <= self.acceptable_tol) & (violation <= 1e-2)
         count = jnp.where(acceptable, state.acceptable_count + 1, 0)
         diverged = (jnp.max(jnp.abs(x)) > DIVERGENCE) | (point.f / obj_scale < -DIVERGENCE)
         running = state.status == Status.RUNNING
@@ -370,7 +376,7 @@ class Run:
     # ------------------------------------------------------------ one iteration
 
     def update_barrier(self, state: State) -> State:
-        tol = self.options.tol
+        tol = self.tol
 
         def cond(st):
             e_mu = self.error(st.w, st.y, st.zl, st.zu, st.point, st.mu)

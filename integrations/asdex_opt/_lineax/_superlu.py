@@ -1,5 +1,6 @@
 """A sparse direct Lineax solver: SuperLU on the host, with ordering and factorization reuse."""
 
+import concurrent.futures
 import threading
 from typing import Any, ClassVar
 
@@ -210,6 +211,18 @@ def _insert(entries: list, entry, maxsize: int) -> None:
 
 _CACHE = _FactorizationCache(maxsize=4, max_patterns=4)
 
+_SUPERLU_THREAD = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="asdex-superlu"
+)
+"""The one thread that creates, uses and frees every SuperLU factorization.
+
+SciPy's SuperLU keeps track of its allocations per thread, and a factorization freed
+in another thread than the one that made it keeps its memory for good. JAX runs host
+callbacks on threads of its own pool, so a cached factorization evicted by a later
+callback leaked its factors (several megabytes a solve); on this thread, every
+factorization lives and dies in one place.
+"""
+
 
 class SparseLU(AbstractSparseDirectSolver):
     """Direct sparse LU solver (SciPy's SuperLU) for square nonsingular sparse operators.
@@ -269,6 +282,9 @@ class SparseLU(AbstractSparseDirectSolver):
 
         def host_solve(data, indices, b):
             data, indices, b = np.asarray(data), np.asarray(indices), np.asarray(b)
+            return _SUPERLU_THREAD.submit(solve_here, data, indices, b).result()
+
+        def solve_here(data, indices, b):
             factorization = _CACHE.get(data, indices, matrix.shape, diagonal_pivots)
             definite = np.bool_(factorization.positive_definite)
             if factorization.lu is None or factorization.min_pivot_ratio <= pivot_rtol:

@@ -99,6 +99,7 @@ def _compare_with_dense(residual: Any, coloring: asdex.ColoredPattern, u0: jax.A
 
 def _newton(residual: Any, u0: jax.Array) -> tuple[jax.Array, list[float]]:
     """Run `SparseNewtonRootFinder` through Optimistix's solver interface, step by step."""
+    import equinox as eqx
     import optimistix as optx
 
     import asdex_opt  # the integration layer builds on asdex, so asdex imports it late
@@ -121,7 +122,7 @@ def _newton(residual: Any, u0: jax.Array) -> tuple[jax.Array, list[float]]:
         return y, state, jnp.max(jnp.abs(residual(y))), (done, result)
 
     start = time.perf_counter()
-    compiled = jax.jit(step).lower(u0, state).compile()
+    compiled = eqx.filter_jit(step).lower(u0, state).compile()  # state holds non-arrays
     _say(f"  solver set up in {format_seconds(set_up)} (it detects and colors the Jacobian "
          f"once), one step compiled in {format_seconds(time.perf_counter() - start)}")
     residuals = [float(jnp.max(jnp.abs(residual(u0))))]

@@ -58,6 +58,7 @@ def shapes(min_rank: int = 0, max_rank: int = 3, min_side: int = 0, max_side: in
 
 
 def float_leaves(tree) -> list:
+    """The leaves of `tree` with a floating-point dtype."""
     return [leaf for leaf in jax.tree_util.tree_leaves(tree)
             if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
 

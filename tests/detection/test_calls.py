@@ -49,3 +49,23 @@ def test_rule_that_calls_its_own_function_terminates():
 def test_nn_functions_with_custom_rules():
     for fn in [jax.nn.relu, jax.nn.silu, jax.nn.softplus, jnp.logaddexp.reduce]:
         assert_sound(lambda x, fn=fn: jnp.atleast_1d(fn(x)), jnp.linspace(-0.5, 0.5, 4))
+
+
+def test_custom_jvp_with_integer_results_before_float_ones():
+    """The rule's tangents come one per result (float0 for integers): each float result
+    gets its own (diffrax's BacksolveAdjoint returns counters before its states)."""
+    @jax.custom_jvp
+    def g(x):
+        return jnp.int32(3), jnp.cumsum(x), x.size
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        zero = np.zeros((), jax.dtypes.float0)
+        return g(x), (zero, jnp.cumsum(t)[::-1], zero)
+
+    x = jnp.linspace(0.1, 0.9, 4)
+    # the primal's cumsum, and the rule's reversed one: row i reads x[:max(i, 3 - i) + 1]
+    i, j = np.indices((4, 4))
+    detected = jacobian_sparsity(lambda x: g(x)[1], x).todense().astype(bool)
+    np.testing.assert_array_equal(detected, j <= np.maximum(i, 3 - i))

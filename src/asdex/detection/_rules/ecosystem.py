@@ -32,9 +32,9 @@ from asdex.detection._registry import register_propagator
 from asdex.detection._rule import Curvature, Equation, Operand, Output
 from asdex.detection._rules.misc import everything_rule, implementation_propagator, opaque
 
-_OPERATOR, _STATE, _VECTOR = 0, 1, 2
-"""Positions of the operator, the solver state and the vector in `linear_solve`'s
-arguments `(operator, state, vector, options, solver, throw)`."""
+_OPERATOR, _VECTOR = 0, 2
+"""Positions of the operator and the vector in `linear_solve`'s arguments
+`(operator, state, vector, options, solver, throw)`."""
 
 
 # --- Equinox filter primitives ----------------------------------------------------------
@@ -81,6 +81,23 @@ def _quiet(closed: Any, states: Sequence[State], n: int) -> list[State]:
         return propagate(closed.jaxpr, closed.consts, list(states), n)
     finally:
         OBSERVER.reset(token)
+
+
+_MATVECS: dict[int, tuple[Any, Any]] = {}
+"""`_matvec` results by equation: loop bodies propagate the same equation many times."""
+
+_MAX_MATVECS = 64
+
+
+def _cached_matvec(eqn: Any) -> tuple[Any, list[Any]] | None:
+    """`_matvec(eqn)`, traced once per equation (the entry keeps `eqn` alive)."""
+    entry = _MATVECS.get(id(eqn))
+    if entry is None or entry[0] is not eqn:
+        if len(_MATVECS) >= _MAX_MATVECS:
+            _MATVECS.pop(next(iter(_MATVECS)))
+        entry = (eqn, _matvec(eqn))
+        _MATVECS[id(eqn)] = entry
+    return entry[1]
 
 
 def _matvec(eqn: Any) -> tuple[Any, list[Any]] | None:
@@ -146,7 +163,7 @@ def _stack(states: Sequence[State], n: int) -> Pattern:
 
 def linear_solve_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     """`x = A⁻¹ b` along `A`'s graph; dense within the solve when that is not available."""
-    found = _matvec(eqn) if _dynamic_positions(eqn.params, len(states)) else None
+    found = _cached_matvec(eqn) if _dynamic_positions(eqn.params, len(states)) else None
     out_avals = [v.aval for v in eqn.outvars]
     if found is None:
         return opaque(everything_rule)(eqn, states, n)
@@ -158,6 +175,10 @@ def linear_solve_propagator(eqn: Any, states: list[State], n: int) -> list[State
     m = sum(sizes)
     offsets = np.cumsum([0, *sizes])
     groups = _argument_operands(eqn.params, len(states))
+    followed = set(groups[_OPERATOR] + groups[_VECTOR])
+    if any(s.pattern.nnz for k, s in enumerate(states) if k not in followed):
+        # lineax stops the gradients of the solver's state, options and solver
+        return opaque(everything_rule)(eqn, states, n)
 
     # A's graph: mv output element i depends on v element j
     quiet = [State(empty_pattern(s.size, m), s.operand) for s in states]
@@ -166,8 +187,7 @@ def linear_solve_propagator(eqn: Any, states: list[State], n: int) -> list[State
     graph = _stack(_quiet(closed, quiet + seeds, m), m)
 
     # b' - A'x: the vector's patterns and the operator's leaves' at the unknown solution
-    operator = [s if k in groups[_OPERATOR] + groups[_STATE] else State(empty_pattern(s.size, n),
-                                                                        s.operand)
+    operator = [s if k in groups[_OPERATOR] else State(empty_pattern(s.size, n), s.operand)
                 for k, s in enumerate(states)]
     unknown_x = [State(empty_pattern(size, n), Operand(leaf.shape, leaf.dtype))
                  for size, leaf in zip(sizes, in_leaves, strict=True)]

@@ -207,6 +207,17 @@ def test_inspect_jacobian_report(capsys, user_file, tmp_path):
     assert plot.stat().st_size > 0 and f"Saved the colored pattern to {plot}" in out
 
 
+def test_inspect_without_matplotlib_says_so_and_saves_nothing(capsys, user_file, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    plot = tmp_path / "pattern.png"
+    status, out, err = _inspect(capsys, f"{user_file}:residual", "--args", "float32[10]",
+                                "--plot", str(plot))
+    assert status == 0, err
+    assert "matplotlib is not installed, so no picture is saved" in out
+    assert not plot.exists()
+
+
 def test_inspect_hessian_report(capsys, user_file):
     status, out, err = _inspect(capsys, f"{user_file}:energy", "--args", "float32[50]",
                                 "--hessian")

@@ -72,6 +72,8 @@ REGISTRY = (
     Benchmark("optimizers", "bench_optimizers.py", (), ("--quick",), "fixed",
               in_quick_run=False),
     Benchmark("least_squares", "bench_least_squares.py", (), ("--quick",), "fixed"),
+    Benchmark("factorization", "bench_factorization.py", (),
+              ("--cases", "poisson2d:30", "dixmaan:300", "--repeats", "1"), "output"),
     Benchmark("profile", "bench_profile.py", ("--max-problems", "10", "--max-equations", "4", "--timeout", "45"), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("detection_sweep", "bench_detection_sweep.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
 )

@@ -1,0 +1,216 @@
+"""Sparse symmetric factorization: `SparseLDL` against SciPy's SuperLU and dense lineax.
+
+Problems (SciPy matrices built by index arithmetic):
+
+* ``poisson2d``: five-point Laplacian on an N x N grid (n = N^2); ``poisson3d``: the
+  seven-point one on N^3.
+* ``banded``: symmetric, bandwidth 10, diagonally dominant.
+* ``blockdiag``: 2 x 2 or 16 x 16 diagonal blocks, positive definite.
+* ``arrowhead``: diagonal plus a dense first row and column.
+* ``kkt``: ``[[H + δI, Aᵀ], [A, -εI]]`` of a sparse equality-constrained QP (``H`` a 1-D
+  Laplacian plus identity, ``A`` with 3 random entries a row; quasi-definite).
+* ``dixmaan``: the Hessian pattern of the DIXMAAN family (sif2jax DIXMAANF): a band of
+  width 1 plus couplings at distance n/3 and 2n/3, positive definite values.
+
+Columns (each a minimum over ``--repeats`` runs after a warm-up):
+
+* ``analysis``: `SparseLDL`'s symbolic analysis (ordering, trees, supernodes, plan).
+* ``compile``: tracing and XLA compilation of the jitted factor + solve.
+* ``LDL f+s``: numeric factorization and solve of a new matrix with the analysed
+  pattern (jitted, `lineax.linear_solve` with `SparseLDL`).
+* ``splu new``: ``scipy.sparse.linalg.splu`` (COLAMD) + solve of the same matrix.
+* ``splu reused``: the solve alone with that factorization.
+* ``SparseLU``: `asdex_opt.lineax.SparseLU` (SuperLU through a host callback) on a new
+  matrix with a known pattern, jitted.
+* ``dense Cholesky`` / ``dense LU``: lineax's dense solvers, where n <= --dense-max.
+* ``stored``: entries of the padded supernodal factor (memory: 8 bytes each in float64).
+
+Run from the repository root:
+
+    python benchmarks/bench_factorization.py --output benchmarks/results/factorization.md
+"""
+
+import argparse
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import lineax as lx  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as sla  # noqa: E402
+
+from asdex_opt._lineax._ldl import SparseLDL, analyse  # noqa: E402
+from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator, SparseStructure  # noqa: E402
+
+
+def poisson2d(N: int) -> sp.coo_matrix:
+    second = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(N, N))
+    eye = sp.identity(N)
+    return (sp.kron(second, eye) + sp.kron(eye, second)).tocoo()
+
+
+def poisson3d(N: int) -> sp.coo_matrix:
+    second = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(N, N))
+    eye = sp.identity(N)
+    return (sp.kron(sp.kron(second, eye), eye) + sp.kron(sp.kron(eye, second), eye)
+            + sp.kron(sp.kron(eye, eye), second)).tocoo()
+
+
+def banded(n: int, width: int = 10) -> sp.coo_matrix:
+    offsets = list(range(-width, width + 1))
+    values = [np.full(n - abs(o), -0.5 if o else 2.0 * width) for o in offsets]
+    return sp.diags(values, offsets, shape=(n, n)).tocoo()
+
+
+def blockdiag(n: int, size: int, seed: int = 0) -> sp.coo_matrix:
+    rng = np.random.default_rng(seed)
+    blocks = rng.standard_normal((n // size, size, size))
+    blocks = blocks @ blocks.transpose(0, 2, 1) + size * np.eye(size)
+    return sp.block_diag(list(blocks)).tocoo()
+
+
+def arrowhead(n: int) -> sp.coo_matrix:
+    matrix = sp.lil_matrix((n, n))
+    matrix.setdiag(float(n))
+    matrix[0, 1:] = 1.0
+    matrix[1:, 0] = 1.0
+    return matrix.tocoo()
+
+
+def kkt(n: int, m: int, seed: int = 0) -> sp.coo_matrix:
+    rng = np.random.default_rng(seed)
+    h = sp.diags([-1.0, 3.0, -1.0], [-1, 0, 1], shape=(n, n)) + 1e-8 * sp.identity(n)
+    rows = np.repeat(np.arange(m), 3)
+    a = sp.csr_matrix((rng.standard_normal(3 * m), (rows, rng.integers(0, n, 3 * m))), (m, n))
+    return sp.bmat([[h, a.T], [a, -1e-8 * sp.identity(m)]]).tocoo()
+
+
+def dixmaan(n: int) -> sp.coo_matrix:
+    third = n // 3
+    rows, cols = [np.arange(n - 1)], [np.arange(1, n)]
+    for shift in (third, 2 * third):
+        rows.append(np.arange(n - shift))
+        cols.append(np.arange(shift, n))
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    off = sp.coo_matrix((np.full(r.size, 0.25), (r, c)), shape=(n, n))
+    return (off + off.T + sp.diags(np.full(n, 2.0))).tocoo()
+
+
+def _best(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.3g} ms"
+
+
+def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> str:
+    n = matrix.shape[0]
+    rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
+    start = time.perf_counter()
+    analysis = analyse(n, rows, cols)
+    analysis_time = time.perf_counter() - start
+    structure = SparseStructure(np.stack([rows, cols], axis=1), (n, n))
+    tags = lx.symmetric_tag
+    rhs = jnp.ones(n)
+
+    def solver_fn(solver):
+        @jax.jit
+        def run(data, b):
+            operator = SparseMatrixLinearOperator.from_structure(data, structure, tags)
+            return lx.linear_solve(operator, b, solver, throw=False).value
+        return run
+
+    ldl = solver_fn(SparseLDL())
+    data = jnp.asarray(matrix.data)
+    start = time.perf_counter()
+    compiled = ldl.lower(data, rhs).compile()
+    compile_time = time.perf_counter() - start
+    scale = iter(np.linspace(1.0, 2.0, 10 * repeats + 10))
+    x = compiled(data, rhs)
+    residual = np.linalg.norm(matrix.tocsr() @ np.asarray(x) - 1.0) / np.sqrt(n)
+    ldl_time = _best(lambda: compiled(data * next(scale), rhs).block_until_ready(), repeats)
+    csc = matrix.tocsc()
+    splu_time = _best(lambda: sla.splu(csc).solve(np.ones(n)), repeats)
+    lu = sla.splu(csc)
+    reused = _best(lambda: lu.solve(np.ones(n)), repeats)
+    superlu = solver_fn(SparseLU())
+    superlu(data, rhs).block_until_ready()
+    superlu_time = _best(lambda: superlu(data * next(scale), rhs).block_until_ready(), repeats)
+    cholesky = dense_lu = None
+    if n <= dense_max:
+        dense = jnp.asarray(matrix.toarray())
+        pd_tags = (lx.symmetric_tag, lx.positive_semidefinite_tag)
+        dense_chol = jax.jit(lambda a, b: lx.linear_solve(
+            lx.MatrixLinearOperator(a, pd_tags), b, lx.Cholesky()).value)
+        dense_lu_fn = jax.jit(lambda a, b: lx.linear_solve(
+            lx.MatrixLinearOperator(a), b, lx.LU()).value)
+        if name not in ("kkt",):
+            cholesky = _best(lambda: dense_chol(dense, rhs).block_until_ready(), repeats)
+        dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
+    return (
+        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.batches)} | "
+        f"{analysis.stored:,} | {_ms(analysis_time)} | {_ms(compile_time)} | {_ms(ldl_time)} | "
+        f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
+        f"{_ms(dense_lu)} | {residual:.1e} |"
+    )
+
+
+PROBLEMS = {
+    "poisson2d": lambda size: poisson2d(size),
+    "poisson3d": lambda size: poisson3d(size),
+    "banded": lambda size: banded(size),
+    "blockdiag2": lambda size: blockdiag(size, 2),
+    "blockdiag16": lambda size: blockdiag(size, 16),
+    "arrowhead": lambda size: arrowhead(size),
+    "kkt": lambda size: kkt(2 * size // 3, size // 3),
+    "dixmaan": lambda size: dixmaan(size),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=[
+        "poisson2d:100", "poisson2d:316", "poisson3d:16", "banded:10000",
+        "blockdiag2:10000", "blockdiag16:10000", "arrowhead:10000", "kkt:3000",
+        "dixmaan:3000",
+    ], help="problem:size pairs (grid side for poisson, n otherwise)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dense-max", type=int, default=4000)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    command = "python benchmarks/bench_factorization.py --cases " + " ".join(args.cases)
+    lines = [
+        "# Sparse symmetric factorization (CPU)",
+        "",
+        f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats.",
+        "",
+        "| problem | n | nnz | ordering | batches | stored | analysis | compile | LDL f+s "
+        "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | residual |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in args.cases:
+        name, size = case.split(":")
+        line = measure(name, PROBLEMS[name](int(size)), args.repeats, args.dense_max)
+        print(line, flush=True)
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -99,8 +99,7 @@ def _ipopt(problem, kwargs):
     times, info = [], None
     for _ in range(2):
         solver = nlp.cyipopt_problem()
-        for key, value in {"tol": TOL, "max_iter": MAX_STEPS, "print_level": 0,
-                           "max_wall_time": 600.0}.items():
+        for key, value in {"tol": TOL, "max_iter": MAX_STEPS, "print_level": 0}.items():
             solver.add_option(key, value)
         _, info = solver.solve(nlp.x0)
         times.append(time.perf_counter() - start)

@@ -76,6 +76,7 @@ REGISTRY = (
               ("--cases", "poisson2d:30", "dixmaan:300", "--repeats", "1"), "output"),
     Benchmark("profile", "bench_profile.py", ("--max-problems", "10", "--max-equations", "4", "--timeout", "45"), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("detection_sweep", "bench_detection_sweep.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
+    Benchmark("constrained", "bench_constrained.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
 )
 """Every benchmark the runner knows, in the order it runs them."""
 

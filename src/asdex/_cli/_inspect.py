@@ -167,37 +167,9 @@ def _timing_line(label: str, timing: Timing) -> str:
             f"calls; compile {format_seconds(timing.compile_s)})")
 
 
-def run(args: argparse.Namespace) -> None:
-    """Run `inspect` as parsed by `add_parser`; raises `CLIError` on bad input.
-
-    64-bit argument specs switch JAX to 64 bits for the run (restored afterwards).
-    """
-    specs = [parse_spec(spec) for spec in args.args]
-    argnums = _parse_argnums(args.argnums, len(specs))
-    _check_differentiable(specs, argnums)
-    previous = jax.config.jax_enable_x64
-    if any(np.dtype(s.dtype).itemsize >= 8 for s in specs):
-        jax.config.update("jax_enable_x64", True)
-    try:
-        _report(args, specs, argnums)
-    finally:
-        jax.config.update("jax_enable_x64", previous)
-
-
-def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
-            argnums: int | tuple[int, ...]) -> None:
-    name, fn = load_function(args.target, debug=args.debug)
-    out = _output_spec(name, fn, specs, args.debug)
-    if args.hessian and np.prod(out.shape, dtype=int) != 1:
-        raise CLIError(f"--hessian needs a scalar-valued function, but {name} returns "
-                       f"{format_spec(out)}.")
-    what = "Hessian" if args.hessian else "Jacobian"
-    signature = ", ".join(format_spec(s) for s in specs)
-    wrt = (f"argument {argnums}" if isinstance(argnums, int)
-           else f"arguments {', '.join(map(str, argnums))}")
-    print(f"{what} of {name}({signature}) -> {format_spec(out)}, with respect to {wrt}",
-          flush=True)
-
+def _detect(name: str, fn: Callable[..., Any], specs: list[jax.ShapeDtypeStruct],
+            argnums: int | tuple[int, ...], args: argparse.Namespace
+            ) -> tuple[asdex.SparsityPattern, float]:
     start = time.perf_counter()
     with _reported("sparsity detection failed", args.debug, ""):
         try:
@@ -208,20 +180,15 @@ def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
                 raise
             raise CLIError(f"{name} uses an operation asdex cannot analyse: {error}"
                            ) from None
-    detection_s = time.perf_counter() - start
-    per_row, per_col = max_per_row_and_col(pattern)
-    print(f"  pattern: {pattern.m} x {pattern.n}, {pattern.nnz} nonzeros, density "
-          f"{pattern.density:.3%}; at most {per_row} per row and {per_col} per column "
-          f"(detected in {format_seconds(detection_s)})", flush=True)
+    return pattern, time.perf_counter() - start
 
-    warm_up_s = warm_up()
-    results = color_all(pattern, hessian=args.hessian)
-    dense_passes = (f"{pattern.n} HVPs" if args.hessian
-                    else f"{pattern.n} JVPs or {pattern.m} VJPs")
-    print("\n" + "\n".join(_coloring_table(results, dense_passes, warm_up_s)), flush=True)
-    coloring = default_coloring(results, hessian=args.hessian)
-    print(f"\nPattern, colored with asdex's default:\n{coloring}\n", flush=True)
 
+def _compare_with_dense(name: str, fn: Callable[..., Any], coloring: asdex.ColoredPattern,
+                        specs: list[jax.ShapeDtypeStruct], out: jax.ShapeDtypeStruct,
+                        argnums: int | tuple[int, ...], args: argparse.Namespace) -> None:
+    """Time one sparse evaluation against dense JAX at a random point; print both."""
+    what = "Hessian" if args.hessian else "Jacobian"
+    pattern = coloring.sparsity
     keys = jax.random.split(jax.random.key(0), len(specs))
     point = [sample(spec, key) for spec, key in zip(specs, keys, strict=True)]
     print("Evaluation at a random point (floats uniform in [0.5, 1.5); compile excluded):",
@@ -255,6 +222,54 @@ def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
                      else f"; largest difference from {baseline}: {difference:.3g}")
         verdict = "" if speedup >= 1 else " (dense is faster for this function)"
         print(f"  speed-up over dense: {format_speedup(speedup)}{verdict}{agreement}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run `inspect` as parsed by `add_parser`; raises `CLIError` on bad input.
+
+    64-bit argument specs switch JAX to 64 bits for the run (restored afterwards).
+    """
+    specs = [parse_spec(spec) for spec in args.args]
+    argnums = _parse_argnums(args.argnums, len(specs))
+    _check_differentiable(specs, argnums)
+    previous = jax.config.jax_enable_x64
+    if any(np.dtype(s.dtype).itemsize >= 8 for s in specs):
+        jax.config.update("jax_enable_x64", True)
+    try:
+        _report(args, specs, argnums)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def _report(args: argparse.Namespace, specs: list[jax.ShapeDtypeStruct],
+            argnums: int | tuple[int, ...]) -> None:
+    name, fn = load_function(args.target, debug=args.debug)
+    out = _output_spec(name, fn, specs, args.debug)
+    if args.hessian and np.prod(out.shape, dtype=int) != 1:
+        raise CLIError(f"--hessian needs a scalar-valued function, but {name} returns "
+                       f"{format_spec(out)}.")
+    what = "Hessian" if args.hessian else "Jacobian"
+    signature = ", ".join(format_spec(s) for s in specs)
+    wrt = (f"argument {argnums}" if isinstance(argnums, int)
+           else f"arguments {', '.join(map(str, argnums))}")
+    print(f"{what} of {name}({signature}) -> {format_spec(out)}, with respect to {wrt}",
+          flush=True)
+
+    pattern, detection_s = _detect(name, fn, specs, argnums, args)
+    per_row, per_col = max_per_row_and_col(pattern)
+    print(f"  pattern: {pattern.m} x {pattern.n}, {pattern.nnz} nonzeros, density "
+          f"{pattern.density:.3%}; at most {per_row} per row and {per_col} per column "
+          f"(detected in {format_seconds(detection_s)})", flush=True)
+
+    warm_up_s = warm_up()
+    results = color_all(pattern, hessian=args.hessian)
+    dense_passes = (f"{pattern.n} HVPs" if args.hessian
+                    else f"{pattern.n} JVPs or {pattern.m} VJPs")
+    print("\n" + "\n".join(_coloring_table(results, dense_passes, warm_up_s)), flush=True)
+    coloring = default_coloring(results, hessian=args.hessian)
+    print(f"\nPattern, colored with asdex's default:\n{coloring}\n", flush=True)
+
+    _compare_with_dense(name, fn, coloring, specs, out, argnums, args)
 
     if args.plot is not None:
         if have_matplotlib():

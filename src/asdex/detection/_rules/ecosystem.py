@@ -138,6 +138,16 @@ def reachable(graph: sp.csr_array, rows: Pattern) -> Pattern:
     Row `i` gathers the rows `R[j]` of every `j` reachable from `i` in the directed
     graph `G`. The strongly connected components share one row; the rest is a pattern fixed point
     on the (acyclic) condensed graph, which ends after at most its longest path.
+
+    Examples:
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> from asdex.detection._rules.ecosystem import reachable
+        >>> chain = sp.csr_array(np.eye(3, k=1, dtype=bool))  # 0 -> 1 -> 2
+        >>> reachable(chain, sp.csr_array(np.eye(3, dtype=bool))).toarray().astype(int)
+        array([[1, 1, 1],
+               [0, 1, 1],
+               [0, 0, 1]])
     """
     size = graph.shape[0]
     count, labels = csgraph.connected_components(sp.csr_matrix(graph), directed=True,

@@ -178,7 +178,7 @@ def fixed_point(body: Body, carry: list[State], n: int) -> list[State]:
         ...         return 0.5 * c[0], jnp.array(True)
         ...     return jax.lax.while_loop(lambda c: (c[0].sum() > 1e-3) & c[1], body,
         ...                               (x, x[0] > 0))[0]
-        >>> jacobian_sparsity(halve_until_small, jnp.ones(2)).todense()
+        >>> jacobian_sparsity(halve_until_small, jnp.ones(2)).todense().astype(int)
         array([[1, 0],
                [0, 1]])
     """

@@ -115,6 +115,9 @@ def _ms(seconds: float | None) -> str:
 
 
 def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> str:
+    matrix = matrix.tocsr()
+    matrix.sum_duplicates()
+    matrix = matrix.tocoo()  # sorted by row, then column, as `SparseStructure` needs
     n = matrix.shape[0]
     rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
     start = time.perf_counter()

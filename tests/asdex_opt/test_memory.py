@@ -23,7 +23,7 @@ def _resident_mb() -> float:
 def _poisson(grid: int) -> scipy.sparse.coo_matrix:
     second = scipy.sparse.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(grid, grid))
     eye = scipy.sparse.identity(grid)
-    return (scipy.sparse.kron(second, eye) + scipy.sparse.kron(eye, second)).tocoo()
+    return (scipy.sparse.kron(second, eye) + scipy.sparse.kron(eye, second)).tocsr().tocoo()
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc/self/statm")

@@ -55,8 +55,9 @@ class _LDLState(eqx.Module):
 
 def _pattern(operator: SparseMatrixLinearOperator) -> tuple[np.ndarray, np.ndarray]:
     """The static pattern (rows, cols) of the operator's stored entries."""
-    if operator.structure is not None:
-        indices = operator.structure.indices
+    structure = getattr(operator, "structure", None)
+    if structure is not None:
+        indices = structure.indices
     elif isinstance(operator.indices, jax.core.Tracer):
         raise ValueError(
             "`SparseLDL` analyses the sparsity pattern when tracing, but this operator's "
@@ -139,7 +140,7 @@ class SparseLDL(lx.AbstractLinearSolver[_LDLState]):
             operator = fold_sparse(operator)
         if jnp.issubdtype(operator.data.dtype, jnp.complexfloating):
             raise ValueError("`SparseLDL` supports real matrices only; use `SparseLU`.")
-        n = operator.shape[0]
+        n = operator.in_size()
         rows, cols = _pattern(operator)
         analysis = cached_analysis(n, rows, cols)
         dtype = operator.data.dtype

@@ -75,7 +75,7 @@ def _sip(problem, kwargs):
         times.append(time.perf_counter() - start)
     status = int(sol.stats["status"])
     return {
-        "solved": status == 0,
+        "solved": bool(status == 0),
         "status": status,
         "f": float(sol.stats["objective"]),
         "iterations": int(sol.stats["num_steps"]),
@@ -105,7 +105,7 @@ def _ipopt(problem, kwargs):
         times.append(time.perf_counter() - start)
         start = time.perf_counter()
     return {
-        "solved": info["status"] in (0, 1),
+        "solved": bool(info["status"] in (0, 1)),
         "status": int(info["status"]),
         "f": float(info["obj_val"]),
         "iterations": int(count[0]),
@@ -158,7 +158,7 @@ def _trust_constr(problem, kwargs):
         times.append(time.perf_counter() - start)
         start = time.perf_counter()
     return {
-        "solved": result.status in (1, 2) and result.constr_violation <= 1e-6,
+        "solved": bool(result.status in (1, 2) and result.constr_violation <= 1e-6),
         "status": int(result.status),
         "f": float(result.fun),
         "iterations": int(result.nit),

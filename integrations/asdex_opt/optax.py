@@ -10,9 +10,13 @@ function. The shift ``τ ≥ 0`` is the smallest of a Nocedal-Wright schedule th
 ``p`` a descent direction; zero for a safely positive definite matrix. Indefinite
 Hessians and rank-deficient Jacobians are handled.
 
-Sparsity is detected and colored once per objective and structure: the coloring is
-cached on the ``value_fn`` (or ``residual_fn``) object and the shapes of ``params``
-and the extra arguments, so a jitted training step detects at trace time only.
+Sparsity is detected and colored once per problem: the coloring is cached on what
+determines the pattern, the traced program of ``value_fn`` (or ``residual_fn``), the
+structure of ``params`` and of the extra arguments, and the values of the constants
+detection reads (the arrays ``value_fn`` closes over, and integer arrays among the
+extra arguments; see `asdex_opt.optimistix`). A new ``lambda`` for the same objective
+at every step therefore reuses the coloring, and a jitted training step detects at
+trace time only. A precomputed ``coloring=`` skips detection altogether.
 
 Examples:
     >>> import jax, jax.numpy as jnp, optax
@@ -33,8 +37,6 @@ Examples:
     True
 """
 
-import collections
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,21 +44,23 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
-import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 import asdex
 
-from ._lineax._operator import SparseMatrixLinearOperator
-from ._optimistix._common import (
-    NormalProduct,
-    choose_solver,
-    hessian_evaluator,
-    shape_struct,
-    split_problem,
+from ._lineax._choice import choose_solver
+from ._lineax._newton import shifted_newton_direction
+from ._problem import (
+    ColoringCache,
+    FlatFunction,
+    HessianEvaluator,
+    JacobianEvaluator,
+    detect_hessian,
+    detect_jacobian,
+    flatten,
+    problem_key,
 )
-from ._optimistix._descents import shifted_newton_direction
 
 __all__ = [
     "scale_by_sparse_newton",
@@ -75,50 +79,37 @@ class _WithAux(eqx.Module):
         return self.fn(params, **kwargs), None
 
 
-class _ColoringCache:
-    """Colorings keyed by the objective object and the structure of its inputs."""
-
-    def __init__(self, maxsize: int = 8):
-        self.maxsize = maxsize
-        self.entries: collections.OrderedDict[Any, tuple[Callable, Any]] = collections.OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, fn: Callable, inputs: Any, make: Callable[[], Any]) -> Any:
-        leaves, treedef = jax.tree.flatten(inputs)
-        signature = tuple(
-            (jnp.shape(x), jnp.result_type(x)) if eqx.is_array(x) else _static_key(x)
-            for x in leaves
-        )
-        key = (id(fn), treedef, signature)
-        with self.lock:
-            entry = self.entries.get(key)
-            if entry is not None and entry[0] is fn:
-                self.entries.move_to_end(key)
-                return entry[1]
-        coloring = make()
-        with self.lock:
-            self.entries[key] = (fn, coloring)  # keeps `fn` alive: its id stays unique
-            while len(self.entries) > self.maxsize:
-                self.entries.popitem(last=False)
-        return coloring
-
-
-def _static_key(x: Any) -> Any:
-    try:
-        hash(x)
-    except TypeError:
-        return ("unhashable", id(x))
-    return x
-
-
-def _flat_problem(fn: Callable, params: Any, extra_args: dict[str, Any]):
-    """Closure-converts ``fn`` (no tracer is closed over) and flattens the problem."""
+def _flat_problem(
+    fn: Callable, params: Any, extra_args: dict[str, Any]
+) -> tuple[FlatFunction, jax.Array, Any]:
+    """Closure-converts ``fn`` (its closed-over arrays become constants) and flattens it."""
     closed = eqx.filter_closure_convert(_WithAux(fn), params, extra_args)
-    return split_problem(closed, params, extra_args, ravel_out=True)
+    return flatten(closed, params, extra_args, ravel_out=True)
+
+
+def _flat_updates(
+    updates: optax.Updates, y_flat: jax.Array, name: str
+) -> tuple[jax.Array, Callable]:
+    """The flat ``updates``, checked against the flat ``params``."""
+    grad, unravel = ravel_pytree(updates)
+    if grad.shape != y_flat.shape:
+        raise ValueError(
+            f"`{name}` got `updates` with {grad.size} elements in all but `params` with "
+            f"{y_flat.size}: pass the gradient of the objective with respect to "
+            "`params` (the same pytree of arrays) as `updates`."
+        )
+    return grad.astype(jnp.result_type(grad.dtype, y_flat.dtype)), unravel
+
+
+def _extra(extra_args: dict[str, Any]) -> dict[str, Any]:
+    """The extra arguments meant for the objective (not Optax's line-search ones)."""
+    return {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
 
 
 def scale_by_sparse_newton(
     linear_solver: lx.AbstractLinearSolver | None = None,
+    *,
+    coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Scales the gradient by the inverse of the exact sparse Hessian of ``value_fn``.
 
@@ -134,12 +125,15 @@ def scale_by_sparse_newton(
     Args:
         linear_solver: The Lineax solver for the (shifted) Newton systems; ``None``
             picks a direct solver from the detected pattern, as `SparseNewton` does.
+        coloring: A precomputed colored Hessian pattern of ``value_fn`` with respect to
+            the flattened ``params`` (``asdex.hessian_coloring``), used instead of
+            detecting one.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
 
     Examples:
-        >>> import jax.numpy as jnp, optax
+        >>> import jax, jax.numpy as jnp
         >>> f = lambda x: jnp.sum(x**4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> newton = scale_by_sparse_newton()
         >>> x = jnp.ones(5)
@@ -147,7 +141,7 @@ def scale_by_sparse_newton(
         >>> bool(jnp.vdot(p, jax.grad(f)(x)) > 0)
         True
     """
-    cache = _ColoringCache()
+    cache = ColoringCache()
 
     def init_fn(params: optax.Params) -> optax.EmptyState:
         del params
@@ -158,34 +152,38 @@ def scale_by_sparse_newton(
         state: optax.EmptyState,
         params: optax.Params | None = None,
         *,
-        value_fn: Callable[..., jax.Array],
+        value_fn: Callable[..., jax.Array] | None = None,
         **extra_args: Any,
     ) -> tuple[optax.Updates, optax.EmptyState]:
+        if value_fn is None:
+            raise ValueError(
+                "`scale_by_sparse_newton` (and `sparse_newton`) needs the objective as the "
+                "extra argument `value_fn`: call `update(grad, state, params, "
+                "value_fn=f, ...)`, as for `optax.lbfgs`."
+            )
         if params is None:
-            raise ValueError("`scale_by_sparse_newton` needs `params` in `update`.")
-        extra_args = {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
-        flat_fn, y_flat, dynamic = _flat_problem(value_fn, params, extra_args)
+            raise ValueError(
+                "`scale_by_sparse_newton` needs `params` in `update`: the Hessian is "
+                "evaluated there."
+            )
+        flat_fn, y_flat, dynamic = _flat_problem(value_fn, params, _extra(extra_args))
         out = jax.eval_shape(flat_fn, y_flat, dynamic)[0]
-        if out.shape != () and out.size != 1:
+        if out.size != 1:
             raise ValueError(
                 "`scale_by_sparse_newton` needs a scalar `value_fn`, but it returns an "
                 f"array of shape {out.shape}. For residuals use `sparse_gauss_newton`."
             )
-        def plan() -> tuple[asdex.ColoredPattern, lx.AbstractLinearSolver]:
-            coloring = asdex.hessian_coloring(
-                flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
-            )
-            sparsity = coloring.sparsity
-            solver = _solver_for(sparsity.rows, sparsity.cols, sparsity.shape[0], linear_solver)
-            return coloring, solver
+        grad, unravel = _flat_updates(updates, y_flat, "scale_by_sparse_newton")
 
-        coloring, solver = cache.get(value_fn, (params, extra_args), plan)
-        evaluate, _ = hessian_evaluator(flat_fn, y_flat, dynamic, coloring)
-        grad, unravel = ravel_pytree(updates)
+        def plan() -> tuple[HessianEvaluator, lx.AbstractLinearSolver]:
+            detected = detect_hessian(flat_fn, y_flat, dynamic, coloring)
+            evaluate = HessianEvaluator(flat_fn, detected, dynamic)
+            solver = choose_solver(evaluate.structure) if linear_solver is None else linear_solver
+            return evaluate, solver
+
+        evaluate, solver = cache.get(problem_key(flat_fn, y_flat, dynamic), plan)
         hessian = evaluate(y_flat, dynamic)
-        hessian = SparseMatrixLinearOperator.from_structure(
-            hessian.data.astype(grad.dtype), hessian.structure, hessian.tags
-        )
+        hessian = eqx.tree_at(lambda h: h.data, hessian, hessian.data.astype(grad.dtype))
         direction, _, _ = shifted_newton_direction(grad, hessian, solver)
         return unravel(direction), state
 
@@ -195,20 +193,25 @@ def scale_by_sparse_newton(
 def scale_by_sparse_gauss_newton(
     residual_fn: Callable[..., Any],
     linear_solver: lx.AbstractLinearSolver | None = None,
+    *,
+    coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Scales the gradient by the inverse of the sparse Gauss-Newton matrix ``JᵀJ``.
 
     ``J`` is the sparse Jacobian of ``residual_fn(params, **extra_args)`` (any pytree
     of residuals). The output is ``p = (JᵀJ + τI)⁻¹ g``, ``τ ≥ 0`` being the smallest
     shift of a Nocedal-Wright schedule making ``JᵀJ + τI`` positive definite (``τ > 0``
-    only for a rank-deficient ``J``). With ``value_fn = ½‖residual_fn‖²`` the incoming gradient is
-    ``g = Jᵀr`` and ``p`` is the Gauss-Newton (or Levenberg-Marquardt) direction.
+    only for a rank-deficient ``J``). With ``value_fn = ½‖residual_fn‖²`` the incoming
+    gradient is ``g = Jᵀr`` and ``p`` is the Gauss-Newton (or Levenberg-Marquardt)
+    direction.
 
     Args:
         residual_fn: The residual function, called with the same extra keyword
             arguments as ``value_fn``.
         linear_solver: The Lineax solver for the sparse systems; ``None`` picks a
             direct solver from the pattern of ``JᵀJ``, as `SparseGaussNewton` does.
+        coloring: A precomputed colored Jacobian pattern of the flattened residuals
+            with respect to the flattened ``params`` (``asdex.jacobian_coloring``).
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
@@ -223,7 +226,12 @@ def scale_by_sparse_gauss_newton(
         >>> bool(jnp.vdot(p, g) > 0)
         True
     """
-    cache = _ColoringCache()
+    if not callable(residual_fn):
+        raise TypeError(
+            "`scale_by_sparse_gauss_newton` needs the residual function as its first "
+            f"argument, got {type(residual_fn).__name__}."
+        )
+    cache = ColoringCache()
 
     def init_fn(params: optax.Params) -> optax.EmptyState:
         del params
@@ -236,35 +244,25 @@ def scale_by_sparse_gauss_newton(
         **extra_args: Any,
     ) -> tuple[optax.Updates, optax.EmptyState]:
         if params is None:
-            raise ValueError("`scale_by_sparse_gauss_newton` needs `params` in `update`.")
-        extra_args = {k: v for k, v in extra_args.items() if k not in _LINESEARCH_ARGS}
-        flat_fn, y_flat, dynamic = _flat_problem(residual_fn, params, extra_args)
-        def plan() -> tuple[asdex.ColoredPattern, NormalProduct, lx.AbstractLinearSolver]:
-            coloring = asdex.jacobian_coloring(
-                flat_fn, shape_struct(y_flat), shape_struct(dynamic), has_aux=True
+            raise ValueError(
+                "`scale_by_sparse_gauss_newton` needs `params` in `update`: the Jacobian "
+                "is evaluated there."
             )
-            product = NormalProduct(coloring.sparsity)
-            rows, cols = product.structure.indices.T
-            solver = _solver_for(rows, cols, product.structure.shape[0], linear_solver)
-            return coloring, product, solver
+        flat_fn, y_flat, dynamic = _flat_problem(residual_fn, params, _extra(extra_args))
+        grad, unravel = _flat_updates(updates, y_flat, "scale_by_sparse_gauss_newton")
 
-        coloring, product, solver = cache.get(residual_fn, (params, extra_args), plan)
-        _, jacobian = asdex.value_and_jacobian_from_coloring(flat_fn, coloring, has_aux=True)(
-            y_flat, dynamic
-        )
-        grad, unravel = ravel_pytree(updates)
-        normal = product(jacobian)
+        def plan() -> tuple[JacobianEvaluator, lx.AbstractLinearSolver]:
+            detected = detect_jacobian(flat_fn, y_flat, dynamic, coloring)
+            evaluate = JacobianEvaluator(flat_fn, detected, dynamic, normal=True)
+            solver = choose_solver(evaluate.solved) if linear_solver is None else linear_solver
+            return evaluate, solver
+
+        evaluate, solver = cache.get(problem_key(flat_fn, y_flat, dynamic), plan)
+        normal = evaluate(y_flat, dynamic).normal
         direction, _, _ = shifted_newton_direction(grad, normal, solver)
         return unravel(direction), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _solver_for(
-    rows: np.ndarray, cols: np.ndarray, n: int, linear_solver: lx.AbstractLinearSolver | None
-) -> lx.AbstractLinearSolver:
-    """``linear_solver``, or if ``None`` the direct solver suited to the ``n x n`` pattern."""
-    return choose_solver(rows, cols, n) if linear_solver is None else linear_solver
 
 
 # Extra arguments of Optax's line searches, not meant for the residual function.
@@ -291,6 +289,7 @@ def sparse_newton(
     *,
     linear_solver: lx.AbstractLinearSolver | None = None,
     linesearch: optax.GradientTransformation | None = None,
+    coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Newton's method with the exact sparse Hessian, as an Optax optimizer.
 
@@ -307,6 +306,7 @@ def sparse_newton(
         linesearch: The line search; ``None`` means
             ``optax.scale_by_zoom_linesearch(max_linesearch_steps=20,
             initial_guess_strategy="one")`` (the unit Newton step is tried first).
+        coloring: A precomputed colored Hessian pattern, as for `scale_by_sparse_newton`.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
@@ -324,7 +324,7 @@ def sparse_newton(
         True
     """
     return _chain(
-        scale_by_sparse_newton(linear_solver),
+        scale_by_sparse_newton(linear_solver, coloring=coloring),
         learning_rate,
         _default_linesearch() if linesearch is None else linesearch,
     )
@@ -336,6 +336,7 @@ def sparse_gauss_newton(
     *,
     linear_solver: lx.AbstractLinearSolver | None = None,
     linesearch: optax.GradientTransformation | None = None,
+    coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Gauss-Newton with a sparse Jacobian, as an Optax optimizer.
 
@@ -351,6 +352,8 @@ def sparse_gauss_newton(
             one from the pattern of ``JᵀJ``.
         linesearch: The line search; ``None`` means a zoom line search trying the
             unit step first, as in `sparse_newton`.
+        coloring: A precomputed colored Jacobian pattern, as for
+            `scale_by_sparse_gauss_newton`.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.
@@ -369,7 +372,7 @@ def sparse_gauss_newton(
         True
     """
     return _chain(
-        scale_by_sparse_gauss_newton(residual_fn, linear_solver),
+        scale_by_sparse_gauss_newton(residual_fn, linear_solver, coloring=coloring),
         learning_rate,
         _default_linesearch() if linesearch is None else linesearch,
     )

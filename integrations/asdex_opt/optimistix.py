@@ -1,8 +1,18 @@
 """Sparse second-order solvers for Optimistix.
 
 Every solver detects and colors the sparsity of its problem once, when it is
-initialised (from the structure of ``y0`` and ``args``, never their values), and then
-evaluates exact sparse Hessians or Jacobians with asdex at every accepted step:
+initialised, and then evaluates exact sparse Hessians or Jacobians with asdex at every
+accepted step. Detection reads the shapes and dtypes of ``y0`` and ``args`` and the
+values of the constants of the problem that it can see: the arrays ``fn`` closes
+over, and the integer and boolean arrays of ``args``, where they are not traced (so
+that ``y[idx]`` gets its exact pattern, not a dense one). ``optimistix.minimise`` (and
+``least_squares``, ``root_find``) is jitted, so the arrays of ``args`` are traced
+there; with its default ``adjoint=optimistix.ImplicitAdjoint()`` so are those ``fn``
+closes over. For index arrays, pass ``coloring=`` (e.g.
+``asdex.hessian_coloring(lambda y: fn(y, args), y0)``, computed outside ``jit``), or
+close over them and solve with ``adjoint=optimistix.RecursiveCheckpointAdjoint()``; a
+traced integer array draws a warning saying so. Floating-point ``args`` are treated
+as unknowns, so a pattern holds for every value of them.
 
 * `SparseNewton` and `SparseTrustRegionNewton`: minimisers (``optimistix.minimise``)
   with the exact sparse Hessian, a line search or a trust region, safe with indefinite
@@ -11,13 +21,17 @@ evaluates exact sparse Hessians or Jacobians with asdex at every accepted step:
   (``optimistix.least_squares``) with a sparse Jacobian and a sparse ``JᵀJ (+ λI)``.
 * `SparseNewtonRootFinder`: Newton's method for ``optimistix.root_find``.
 * The descents (`ShiftedNewtonDescent`, `ShiftedDampedNewtonDescent`,
-  `GaussNewtonDescent`, `LevenbergMarquardtDescent`) and abstract solvers, to combine
-  with other Optimistix searches, and two searches that let full Newton steps
-  through along curved valleys: `NonmonotoneArmijo` (any line-search solver) and
-  `Watchdog` (`SparseNewton`).
+  `GaussNewtonDescent`, `LevenbergMarquardtDescent`; the last two are
+  of the kind `AbstractGaussNewtonDescent`, declaring whether they need ``JᵀJ``) and
+  abstract solvers, to combine with other Optimistix searches, and two searches that
+  let full Newton steps through along curved valleys: `NonmonotoneArmijo` (any
+  line-search solver) and `Watchdog`, an `AbstractRevisingSearch` (a search that may
+  send the solver back to an earlier point), which `SparseNewton` runs.
 
-All take the usual ``rtol``, ``atol``, ``norm`` and ``linear_solver`` (a Lineax solver;
-by default a direct one chosen from the pattern of the matrix solved, at ``init``:
+All take the usual ``rtol``, ``atol``, ``norm``, ``verbose`` (a bool, a frozenset of
+entry names or a callable, as Optimistix solvers take it), ``coloring`` and
+``linear_solver`` (a Lineax solver; by default a direct one chosen from the pattern of
+the matrix solved by `asdex_opt.lineax.choose_solver`, at ``init``:
 `asdex_opt.lineax.BlockDiagonalLU` when it splits into small blocks,
 `asdex_opt.lineax.BorderedBlockLU` when it does so once a few dense rows and columns
 are set aside, both in JAX, `asdex_opt.lineax.TridiagonalLU` for a chain, and else
@@ -34,6 +48,7 @@ Examples:
 """
 
 from ._optimistix._descents import (
+    AbstractGaussNewtonDescent,
     GaussNewtonDescent,
     LevenbergMarquardtDescent,
     ShiftedDampedNewtonDescent,
@@ -46,7 +61,7 @@ from ._optimistix._least_squares import (
 )
 from ._optimistix._newton import AbstractSparseNewton, SparseNewton, SparseTrustRegionNewton
 from ._optimistix._root import SparseNewtonRootFinder
-from ._optimistix._searches import NonmonotoneArmijo, Watchdog
+from ._optimistix._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, Watchdog
 
 __all__ = [
     "SparseNewton",
@@ -56,6 +71,9 @@ __all__ = [
     "SparseNewtonRootFinder",
     "AbstractSparseNewton",
     "AbstractSparseGaussNewton",
+    "AbstractGaussNewtonDescent",
+    "AbstractRevisingSearch",
+    "Point",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
     "GaussNewtonDescent",

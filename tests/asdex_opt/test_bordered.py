@@ -7,8 +7,7 @@ import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt._lineax._structure import SparseStructure
-from asdex_opt.lineax import BorderedBlockLU, SparseMatrixLinearOperator
+from asdex_opt.lineax import BorderedBlockLU, SparseMatrixLinearOperator, SparseStructure
 from asdex_opt.optimistix import SparseGaussNewton, SparseNewton
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -78,15 +77,17 @@ def test_patterns_that_do_not_fit():
     assert BorderedBlockLU.from_pattern(*dense.T, n, max_border=4) is None
 
 
-def test_needs_a_structured_operator():
+def test_an_operator_from_a_shuffled_bcoo_gets_its_structure():
     from jax.experimental.sparse import BCOO
 
     n = 20
     indices = bordered_pattern(n, [0], [1] * 19)
     solver = BorderedBlockLU.from_pattern(*indices.T, n)
-    matrix = BCOO((jnp.ones(len(indices)), jnp.asarray(indices)), shape=(n, n))
-    with pytest.raises(ValueError, match="static"):
-        lx.linear_solve(SparseMatrixLinearOperator(matrix), jnp.ones(n), solver)
+    shuffle = np.random.default_rng(2).permutation(len(indices))
+    data = jnp.where(indices[:, 0] == indices[:, 1], 4.0, 1.0)[shuffle]
+    matrix = BCOO((data, jnp.asarray(indices[shuffle])), shape=(n, n))
+    x = lx.linear_solve(SparseMatrixLinearOperator(matrix), jnp.ones(n), solver).value
+    np.testing.assert_allclose(x, jnp.linalg.solve(matrix.todense(), jnp.ones(n)), rtol=1e-5)
 
 
 def test_arrowhead_problems_get_the_bordered_solve():

@@ -3,11 +3,10 @@
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
-import optimistix as optx
 from jax.experimental import sparse as jsparse
 
-from asdex_opt._lineax._operator import SparseMatrixLinearOperator
-from asdex_opt._optimistix._descents import shifted_newton_direction
+from asdex_opt._lineax._newton import shifted_newton_direction
+from asdex_opt.lineax import SparseMatrixLinearOperator
 
 
 def _operator(dense):
@@ -16,9 +15,9 @@ def _operator(dense):
 
 def test_stationary_point_needs_no_shift():
     hessian = _operator([[2.0, 0.0], [0.0, 3.0]])
-    p, shift, result = shifted_newton_direction(jnp.zeros(2), hessian, lx.LU())
+    p, shift, finite = shifted_newton_direction(jnp.zeros(2), hessian, lx.LU())
     np.testing.assert_array_equal(p, 0.0)
-    assert float(shift) == 0.0 and result == optx.RESULTS.successful
+    assert float(shift) == 0.0 and bool(finite)
     # Also for an indefinite Hessian: the shift starts where Nocedal-Wright start, no growth.
     p, shift, _ = shifted_newton_direction(
         jnp.zeros(2), _operator([[1.0, 0.0], [0.0, -1.0]]), lx.LU()

@@ -156,12 +156,11 @@ def test_equinox_mlp_fit_by_sparse_gauss_newton():
 
 def test_default_solver_follows_the_pattern(monkeypatch):
     """Separable problems get the in-JAX block solve (no host SuperLU) and the same answer."""
-    from asdex_opt._lineax import _block_diagonal, _superlu
+    from asdex_opt.lineax import BlockDiagonalLU, SparseLU
 
     used = []
-    for module, name in ((_block_diagonal, "BlockDiagonalLU"), (_superlu, "SparseLU")):
-        cls = getattr(module, name)
-        original = cls.compute
+    for cls in (BlockDiagonalLU, SparseLU):
+        name, original = cls.__name__, cls.compute
 
         def compute(self, *args, _original=original, _name=name, **kwargs):
             used.append(_name)

@@ -5,7 +5,7 @@ import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt.optimistix import NonmonotoneArmijo, SparseNewton, Watchdog
+from asdex_opt.optimistix import NonmonotoneArmijo, Point, SparseNewton, Watchdog
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -164,9 +164,10 @@ def test_works_with_optimistix_bfgs():
 
 def _watchdog_start(watchdog):
     """The state after the initial point (f = 10) was accepted as a checkpoint."""
-    state = watchdog.init(jnp.zeros(1), optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(1)))
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(0.0), jnp.zeros(1))
+    state = watchdog.init(Point(jnp.zeros(1), f_info, None, None), f_info)
     _, accept, _, state = _trial(watchdog, state, 0.0, 10.0, first=True)
-    assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
+    assert bool(accept) and bool(state.at_checkpoint) and int(state.relaxed) == 0
     return state
 
 
@@ -176,16 +177,16 @@ def test_watchdog_takes_a_failed_full_step_on_probation():
     watchdog = Watchdog(relaxed_steps=2)
     state = _watchdog_start(watchdog)
     size, accept, _, state = _trial(watchdog, state, 10.0, 50.0)
-    assert bool(accept) and bool(state.leaving) and not bool(state.checkpoint)
+    assert bool(accept) and bool(state.leaving) and not bool(state.at_checkpoint)
     assert int(state.relaxed) == 1 and float(size) == 1.0
     assert float(state.base_f) == 10.0 and float(state.base_decrease) == -1.0
     # On probation the test is against the checkpoint, not the current point (f = 50):
     # f = 20 is a decrease from 50 but not from 10, so it is a second point on probation.
     _, accept, _, state = _trial(watchdog, state, 50.0, 20.0, grad=-30.0)
-    assert bool(accept) and not bool(state.checkpoint) and int(state.relaxed) == 2
+    assert bool(accept) and not bool(state.at_checkpoint) and int(state.relaxed) == 2
     # f = 9 passes the Armijo test of the step that left the checkpoint.
     _, accept, _, state = _trial(watchdog, state, 20.0, 9.0, grad=5.0)
-    assert bool(accept) and bool(state.checkpoint) and int(state.relaxed) == 0
+    assert bool(accept) and bool(state.at_checkpoint) and int(state.relaxed) == 0
     assert not bool(state.restore)
 
 
@@ -203,7 +204,7 @@ def test_watchdog_goes_back_when_probation_fails(f_eval):
     size, accept, _, state = _trial(watchdog, state, 10.0, 11.0, step=-0.25)
     assert not bool(accept) and not bool(state.restore) and float(size) == 0.25**2
     _, accept, _, state = _trial(watchdog, state, 10.0, 9.0, step=-0.0625)
-    assert bool(accept) and bool(state.checkpoint)
+    assert bool(accept) and bool(state.at_checkpoint)
 
 
 def test_watchdog_backtracks_from_a_nonfinite_full_step():

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from jax.experimental import sparse as jsparse
 
-from asdex_opt._lineax._operator import SparseMatrixLinearOperator
-from asdex_opt._lineax._structure import SparseStructure
-from asdex_opt._optimistix._descents import _shifted
-from asdex_opt.lineax import BlockDiagonalLU
+import asdex
+from asdex_opt._lineax._newton import shifted
+from asdex_opt.lineax import BlockDiagonalLU, SparseMatrixLinearOperator, SparseStructure
 
 
 def _random_blocks(rng, blocks, n):
@@ -29,25 +28,51 @@ def test_structure_hash_diagonal_and_completion():
         SparseStructure(s.indices.copy(), (3, 3))
     )
     assert s != SparseStructure(s.indices, (4, 4))
-    assert not s.has_full_diagonal and s.diagonal_positions is None
+    assert s.is_symmetric and not s.has_full_diagonal and s.diagonal_positions is None
     full, source = s.with_diagonal()
     assert full.indices.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1], [2, 2]]
     assert source.tolist() == [3, 0, 1, 3, 2]
     assert full.has_full_diagonal and full.diagonal_positions.tolist() == [0, 3, 4]
-    with pytest.raises(ValueError, match="duplicate"):
-        SparseStructure(np.array([[0, 0], [0, 0]]), (1, 1)).with_diagonal()
+    for unsorted in ([[0, 0], [0, 0]], [[1, 0], [0, 1]], [[0, 3]]):
+        with pytest.raises(ValueError, match="canonical"):
+            SparseStructure(np.array(unsorted), (2, 2))
 
 
-def test_operator_from_structure_checks_the_layout():
+def test_structure_of_the_pattern_and_canonical_indices():
+    pattern = asdex.jacobian_sparsity(lambda x: x[1:] * x[:-1], jnp.ones(4))
+    structure = SparseStructure.from_pattern(pattern)
+    assert structure.rows.tolist() == pattern.rows.tolist()
+    assert structure.cols.tolist() == pattern.cols.tolist() and structure.shape == (3, 4)
+    # Duplicates merge, padding (out of range) is dropped, the order is by row then column.
+    canonical, target = SparseStructure.canonical(
+        np.array([[1, 1], [0, 2], [5, 0], [1, 1]]), (2, 3)
+    )
+    assert canonical.indices.tolist() == [[0, 2], [1, 1]]
+    assert target.tolist() == [1, 0, -1, 1]
+    transposed = canonical.transposed
+    assert transposed.shape == (3, 2) and transposed.indices.tolist() == [[1, 1], [2, 0]]
+
+
+def test_operator_holds_data_and_one_static_structure():
     s = SparseStructure(np.array([[0, 0], [1, 1]]), (2, 2))
     op = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 3.0]), s)
+    assert jax.tree_util.tree_leaves(op) == [op.data] and op.structure is s
     np.testing.assert_allclose(lx.diagonal(op), [2.0, 3.0])
     np.testing.assert_allclose(jax.jit(lambda o: lx.conj(o).mv(jnp.ones(2)))(op), [2.0, 3.0])
-    other = jsparse.BCOO((jnp.ones(2), jnp.array([[0, 1], [1, 1]])), shape=(2, 2))
-    with pytest.raises(ValueError, match="does not describe"):
-        SparseMatrixLinearOperator(other, structure=s)
     with pytest.raises(ValueError, match="data of shape"):
         SparseMatrixLinearOperator.from_structure(jnp.ones(3), s)
+    # A BCOO's indices must be known when tracing: inside `jit` they are not.
+    matrix = jsparse.BCOO.fromdense(jnp.eye(2))
+    with pytest.raises(ValueError, match="traced"):
+        jax.jit(lambda m: SparseMatrixLinearOperator(m).data)(matrix)
+    # Duplicates are summed into the structure, as BCOO means them.
+    duplicated = jsparse.BCOO(
+        (jnp.array([1.0, 2.0, 4.0]), jnp.array([[1, 0], [0, 0], [1, 0]])), shape=(2, 2)
+    )
+    op = SparseMatrixLinearOperator(duplicated)
+    assert op.structure.indices.tolist() == [[0, 0], [1, 0]]
+    np.testing.assert_allclose(op.as_matrix(), duplicated.todense())
+    np.testing.assert_allclose(op.transpose().as_matrix(), duplicated.todense().T)
 
 
 def test_shift_keeps_a_full_diagonal_structure():
@@ -55,30 +80,30 @@ def test_shift_keeps_a_full_diagonal_structure():
     op = SparseMatrixLinearOperator.from_structure(
         jnp.array([1.0, 2.0, 2.0, 5.0]), s, lx.symmetric_tag
     )
-    shifted = jax.jit(_shifted)(op, 0.5)
-    assert shifted.structure == s and lx.is_positive_semidefinite(shifted)
-    np.testing.assert_allclose(shifted.as_matrix(), [[1.5, 2.0], [2.0, 5.5]])
+    result = jax.jit(shifted)(op, 0.5)
+    assert result.structure == s and lx.is_positive_semidefinite(result)
+    np.testing.assert_allclose(result.as_matrix(), [[1.5, 2.0], [2.0, 5.5]])
     partial = SparseStructure(np.array([[0, 1], [1, 0]]), (2, 2))
     op = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 2.0]), partial)
-    np.testing.assert_allclose(_shifted(op, 1.0).as_matrix(), [[1.0, 2.0], [2.0, 1.0]])
+    np.testing.assert_allclose(shifted(op, 1.0).as_matrix(), [[1.0, 2.0], [2.0, 1.0]])
 
 
 @pytest.mark.parametrize(
     "blocks", [[[0], [1], [2]], [[0, 3], [1], [2, 4]], [[0, 3, 5], [1, 2], [4]]]
 )
-def test_block_solver_plan_matches_the_scatter_and_dense_solve(blocks):
+def test_block_solver_plan_matches_the_dense_solve(blocks):
     rng = np.random.default_rng(len(blocks[0]))
     n = sum(map(len, blocks))
     indices, data, dense = _random_blocks(rng, blocks, n)
-    # Duplicated entries (summed) are part of the layout too.
+    # Shuffled and duplicated entries (summed) become one canonical structure.
     indices = np.concatenate([indices, indices[:2]])
     data = np.concatenate([data, [0.25, -0.5]])
     np.add.at(dense, (indices[-2:, 0], indices[-2:, 1]), [0.25, -0.5])
-    structure = SparseStructure(indices, (n, n))
-    structured = SparseMatrixLinearOperator.from_structure(jnp.asarray(data), structure)
-    plain = SparseMatrixLinearOperator(
+    from_bcoo = SparseMatrixLinearOperator(
         jsparse.BCOO((jnp.asarray(data), jnp.asarray(indices)), shape=(n, n))
     )
+    structure = from_bcoo.structure
+    from_structure = SparseMatrixLinearOperator.from_structure(from_bcoo.data, structure)
     solver = BlockDiagonalLU.from_pattern(indices[:, 0], indices[:, 1], n)
     b = jnp.arange(1.0, n + 1.0)
 
@@ -86,7 +111,7 @@ def test_block_solver_plan_matches_the_scatter_and_dense_solve(blocks):
         return lx.linear_solve(op, b, solver).value
 
     expected = np.linalg.solve(dense, np.asarray(b))
-    for op in (structured, plain):
+    for op in (from_bcoo, from_structure):
         np.testing.assert_allclose(jax.jit(solve)(op, b), expected, rtol=1e-4, atol=1e-5)
         # Reverse mode solves with the transposed blocks.
         grad = jax.grad(lambda b, op=op: jnp.sum(solve(op, b) ** 2))(b)
@@ -95,14 +120,13 @@ def test_block_solver_plan_matches_the_scatter_and_dense_solve(blocks):
 
 
 def test_block_solver_structure_outside_the_blocks_falls_back():
-    indices = np.array([[0, 0], [1, 1], [0, 1]])
-    structure = SparseStructure(indices, (2, 2))
+    structure = SparseStructure(np.array([[0, 0], [0, 1], [1, 1]]), (2, 2))
     solver = BlockDiagonalLU.from_pattern(np.array([0, 1]), np.array([0, 1]), 2)
-    zero_coupling = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 4.0, 0.0]), structure)
+    zero_coupling = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 0.0, 4.0]), structure)
     np.testing.assert_allclose(
         lx.linear_solve(zero_coupling, jnp.ones(2), solver).value, [0.5, 0.25]
     )
-    coupled = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 4.0, 1.0]), structure)
+    coupled = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 1.0, 4.0]), structure)
     result = lx.linear_solve(coupled, jnp.ones(2), solver, throw=False).result
     assert result == lx.RESULTS.singular
 
@@ -110,7 +134,6 @@ def test_block_solver_structure_outside_the_blocks_falls_back():
 def test_tridiagonal_structure_answers_lineax_and_gives_its_bands():
     n = 7
     indices = np.array([(i, j) for i in range(n) for j in (i - 1, i, i + 1) if 0 <= j < n])
-    indices = np.concatenate([indices, [[3, 4]]])  # a duplicate: entries sum
     structure = SparseStructure(indices, (n, n))
     data = jnp.arange(1.0, len(indices) + 1.0)
     operator = SparseMatrixLinearOperator.from_structure(data, structure)

@@ -2,7 +2,7 @@
 
 import functools
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -19,11 +19,10 @@ from ._definite import (
     entries_2x2,
 )
 from ._direct import AbstractSparseDirectSolver, SparseSolveState
-from ._operator import SparseMatrixLinearOperator
 from ._structure import HashedByKey, SparseStructure, gather_plan
 from ._take import gather_entries, pad_take, take
 
-__all__ = ["BlockDiagonalLU", "BlockLayout", "gather_blocks", "solve_blocks"]
+__all__ = ["BlockDiagonalLU", "BlockLayout", "BlockPlan", "gather_blocks", "solve_blocks"]
 
 
 class BlockLayout(HashedByKey):
@@ -44,7 +43,7 @@ class BlockLayout(HashedByKey):
         self.num_blocks, self.size = int(num_blocks), int(size)
         digest = hashlib.blake2b(self.block.tobytes() + self.position.tobytes(), digest_size=16)
         self._key = (self.num_blocks, self.size, digest.digest())
-        self._plans: dict[tuple[SparseStructure, bool], np.ndarray | None] = {}
+        self._plans: dict[tuple[SparseStructure, bool], BlockPlan] = {}
 
     @functools.cached_property
     def slot(self) -> np.ndarray:
@@ -66,30 +65,34 @@ class BlockLayout(HashedByKey):
         padding[padded, np.arange(padding.shape[0])[padded] % self.size] = 1.0
         return padding.reshape(-1)
 
-    def gather_plan(self, structure: SparseStructure, transpose: bool) -> np.ndarray | None:
-        """For each entry of the flattened blocks, the stored entries summed into it.
-
-        Returns:
-            ``(num_blocks * size * size, k)`` indices into the stored entries, padded
-            with ``structure.nse``; ``None`` if a stored entry lies outside the blocks
-            (or outside the matrix).
-        """
+    def gather_plan(self, structure: SparseStructure, transpose: bool) -> "BlockPlan":
+        """How to assemble the flattened blocks from the stored entries of ``structure``."""
         key = (structure, transpose)
         if key not in self._plans:
             self._plans[key] = self._gather_plan(structure, transpose)
         return self._plans[key]
 
-    def _gather_plan(self, structure: SparseStructure, transpose: bool) -> np.ndarray | None:
-        rows, cols = structure.indices.T
+    def _gather_plan(self, structure: SparseStructure, transpose: bool) -> "BlockPlan":
+        rows, cols = structure.rows, structure.cols
         if transpose:
             rows, cols = cols, rows
-        n = self.block.size
-        if np.any((rows < 0) | (rows >= n) | (cols < 0) | (cols >= n)):
-            return None
-        if np.any(self.block[rows] != self.block[cols]):
-            return None
-        target = self.slot[rows] * self.size + self.position[cols]
-        return gather_plan(target, self.num_blocks * self.size**2)
+        inside = self.block[rows] == self.block[cols]
+        target = np.where(inside, self.slot[rows] * self.size + self.position[cols], -1)
+        gather = gather_plan(target, self.num_blocks * self.size**2)
+        return BlockPlan(gather, np.flatnonzero(~inside))
+
+
+class BlockPlan(NamedTuple):
+    """A gather plan of the flattened blocks, and the stored entries outside every block.
+
+    Attributes:
+        gather: ``(num_blocks * size * size, k)`` indices into the stored entries,
+            padded with ``nse`` (see `gather_plan`).
+        outside: The stored entries that lie outside the blocks (they must be zero).
+    """
+
+    gather: np.ndarray
+    outside: np.ndarray
 
 
 class BlockDiagonalLU(AbstractSparseDirectSolver):
@@ -100,10 +103,10 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
     diagonal. Each solve assembles one dense block per component and solves all blocks
     at once (closed form up to 2 x 2, else Gaussian elimination with partial pivoting),
     entirely in JAX (no host callback), so it is cheap inside ``jit`` and on
-    accelerators. For an operator with a static `SparseStructure` the assembly is one
-    gather planned when tracing; otherwise it is a scatter. Matrices from the pattern
-    plus a diagonal (``H + λI``) fit too. A nonzero outside the blocks, or a singular
-    block, returns ``lineax.RESULTS.singular``.
+    accelerators: the assembly is one gather, planned from the operator's static
+    `SparseStructure` when tracing. Matrices from the pattern plus a diagonal
+    (``H + λI``) fit too. A nonzero outside the blocks, or a singular block, returns
+    ``lineax.RESULTS.singular``.
 
     Attributes:
         layout: The `BlockLayout` of the variables.
@@ -111,6 +114,7 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
     Examples:
         >>> import jax.numpy as jnp, lineax as lx, numpy as np
         >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt.lineax import BlockDiagonalLU, SparseMatrixLinearOperator
         >>> dense = jnp.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 4.0]])
         >>> A = BCOO.fromdense(dense)
         >>> rows, cols = np.asarray(A.indices).T
@@ -168,15 +172,16 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
         """Assembles the dense blocks and solves them all at once."""
         del options
         layout, operator = self.layout, state.operator
+        if operator.shape[0] != layout.block.size:
+            raise ValueError(
+                f"This `BlockDiagonalLU` was built for {layout.block.size} variables, but "
+                f"the operator has shape {operator.shape}."
+            )
         dtype = jnp.result_type(vector.dtype, operator.data.dtype)
-        plan = None
-        if operator.structure is not None:
-            plan = layout.gather_plan(operator.structure, state.transpose)
-        if plan is None:
-            blocks, fits = _scatter_blocks(layout, operator, state.transpose, dtype)
-        else:
-            blocks = gather_blocks(layout, operator.data.astype(dtype), plan)
-            fits = jnp.array(True)
+        plan = layout.gather_plan(operator.structure, state.transpose)
+        data = operator.data.astype(dtype)
+        blocks = gather_blocks(layout, data, plan.gather)
+        fits = jnp.all(take(data, plan.outside) == 0) if plan.outside.size else jnp.array(True)
         shape = (layout.num_blocks, layout.size)
         blocks = blocks.reshape((*shape, layout.size))
         rhs = pad_take(vector.astype(dtype), layout.variable_at_slot).reshape(shape)
@@ -196,26 +201,6 @@ def gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
     if layout.padding.any():
         blocks = blocks + layout.padding.astype(data.dtype)
     return blocks
-
-
-def _scatter_blocks(
-    layout: BlockLayout, operator: SparseMatrixLinearOperator, transpose: bool, dtype: Any
-) -> tuple[Array, Array]:
-    """The flattened blocks by a scatter of the nonzeros; whether they all fit."""
-    matrix = operator.matrix
-    n, size = matrix.shape[0], layout.size
-    block_of, slot_of = jnp.asarray(layout.block), jnp.asarray(layout.slot)
-    rows, cols = matrix.indices[:, 0], matrix.indices[:, 1]
-    if transpose:
-        rows, cols = cols, rows
-    valid = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
-    rows, cols = jnp.where(valid, rows, 0), jnp.where(valid, cols, 0)
-    inside = valid & (block_of[rows] == block_of[cols])
-    fits = jnp.all(inside | jnp.invert(valid) | (matrix.data == 0))
-    data = jnp.where(inside, matrix.data, 0).astype(dtype)
-    target = slot_of[rows] * size + jnp.asarray(layout.position)[cols]
-    blocks = jnp.asarray(layout.padding, dtype).at[target].add(data)
-    return blocks, fits
 
 
 def solve_blocks(blocks: Array, rhs: Array) -> Array:

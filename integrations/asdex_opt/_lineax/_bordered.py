@@ -103,9 +103,8 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         ``x_K = S⁻¹ (b_K - A_KI A_II⁻¹ b_I)``,  ``x_I = A_II⁻¹ (b_I - A_IK x_K)``,
 
     all in JAX: one batched solve of the blocks with ``k + 1`` right-hand sides and a
-    dense ``k x k`` solve. The matrix must carry a static `SparseStructure` (as the
-    operators of `SparseNewton` and friends do); each part is assembled with a gather
-    planned once per structure. Unsafe for matrices whose blocks are singular even
+    dense ``k x k`` solve. Each part is assembled with a gather planned once per
+    static `SparseStructure` of the operator. Unsafe for matrices whose blocks are singular even
     where the whole matrix is not (no pivoting across the border): the solve then
     reports ``lineax.RESULTS.singular``.
 
@@ -113,14 +112,14 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         border: The static split of the variables.
 
     Examples:
-        >>> import jax.numpy as jnp, numpy as np
+        >>> import jax.numpy as jnp, lineax as lx, numpy as np
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator, SparseStructure
         >>> n = 6
         >>> rows = np.r_[np.arange(n), np.zeros(n - 1, int), np.arange(1, n)]
         >>> cols = np.r_[np.arange(n), np.arange(1, n), np.zeros(n - 1, int)]
         >>> solver = BorderedBlockLU.from_pattern(rows, cols, n, max_block_size=2)
-        >>> s = SparseStructure(np.unique(np.c_[rows, cols], axis=0), (n, n))
-        >>> data = jnp.where(s.indices[:, 0] == s.indices[:, 1], 4.0, 1.0)
-        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> s, _ = SparseStructure.canonical(np.c_[rows, cols], (n, n))
+        >>> data = jnp.where(s.rows == s.cols, 4.0, 1.0)
         >>> A = SparseMatrixLinearOperator.from_structure(data, s)
         >>> x = lx.linear_solve(A, jnp.ones(n), solver).value
         >>> bool(jnp.allclose(A.mv(x), 1.0))
@@ -170,17 +169,6 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         if blocks is None:
             return None
         return cls(_Border(interior, border, blocks))
-
-    def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Checks that the operator is square with a static structure."""
-        state = super().init(operator, options)
-        if state.operator.structure is None:
-            raise ValueError(
-                "`BorderedBlockLU` needs a `SparseMatrixLinearOperator` with a static "
-                "structure (`SparseMatrixLinearOperator.from_structure`); use `SparseLU` "
-                "for other operators."
-            )
-        return state
 
     def compute(
         self, state: SparseSolveState, vector: Array, options: dict[str, Any]

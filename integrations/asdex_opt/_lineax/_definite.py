@@ -1,25 +1,70 @@
 """Definiteness reported by the direct solvers, for operators that claim it.
 
 An operator tagged symmetric and positive semidefinite claims positive definiteness
-for a solve (a singular one cannot be solved). The direct solvers check that claim
-from their factorization, as a Cholesky factorization would, and report it in the
-solve's ``stats["positive_definite"]``: a minimiser that shifts ``H + τI`` until it is
-positive definite (Nocedal & Wright, Algorithm 3.3) reads it there.
+for a solve (a singular one cannot be solved). A solver whose class declares
+``reports_definiteness = True`` (an `AbstractSparseSolver`) checks that claim from its
+factorization, as a Cholesky factorization would, and reports it with the solution
+(`positive_definite` reads it): a minimiser that shifts ``H + τI`` until it is
+positive definite (Nocedal & Wright, Algorithm 3.3) relies on it.
 """
+
+from typing import Generic, TypeVar
 
 import jax.numpy as jnp
 import lineax as lx
+from equinox import AbstractClassVar
 from jaxtyping import Array
 
 __all__ = [
     "POSITIVE_DEFINITE",
+    "AbstractSparseSolver",
     "blocks_positive_definite",
     "claims_positive_definite",
     "entries_2x2",
+    "positive_definite",
+    "reports_definiteness",
 ]
 
 POSITIVE_DEFINITE = "positive_definite"
 """The key of the definiteness flag in a solve's ``stats``."""
+
+_State = TypeVar("_State")
+
+
+class AbstractSparseSolver(lx.AbstractLinearSolver[_State], Generic[_State]):
+    """A Lineax solver of asdex_opt that declares what it reports about the matrix.
+
+    Class variables:
+        reports_definiteness: Whether a solve with an operator that claims positive
+            definiteness (`claims_positive_definite`) also says whether the claim
+            holds: a boolean scalar in ``stats["positive_definite"]``, read by
+            `positive_definite`.
+    """
+
+    reports_definiteness: AbstractClassVar[bool]
+
+
+def reports_definiteness(solver: lx.AbstractLinearSolver) -> bool:
+    """Whether ``solver`` declares that it reports definiteness (static).
+
+    Examples:
+        >>> import lineax as lx
+        >>> from asdex_opt._lineax._definite import reports_definiteness
+        >>> from asdex_opt.lineax import SparseLU
+        >>> reports_definiteness(SparseLU()), reports_definiteness(lx.LU())
+        (True, False)
+    """
+    return isinstance(solver, AbstractSparseSolver) and solver.reports_definiteness
+
+
+def positive_definite(solver: lx.AbstractLinearSolver, solution: lx.Solution) -> Array:
+    """Whether the claimed positive definiteness holds, as ``solver`` reported it.
+
+    ``True`` for a solver that does not report definiteness (see `reports_definiteness`).
+    """
+    if reports_definiteness(solver):
+        return solution.stats[POSITIVE_DEFINITE]
+    return jnp.array(True)
 
 
 def claims_positive_definite(operator: lx.AbstractLinearOperator) -> bool:

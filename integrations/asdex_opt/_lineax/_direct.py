@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 import equinox as eqx
 import lineax as lx
 
+from ._definite import AbstractSparseSolver
 from ._fold import fold_sparse
 from ._operator import SparseMatrixLinearOperator
 
@@ -18,14 +19,15 @@ class SparseSolveState(eqx.Module):
     transpose: bool = eqx.field(static=True)
 
 
-class AbstractSparseDirectSolver(lx.AbstractLinearSolver[SparseSolveState]):
+class AbstractSparseDirectSolver(AbstractSparseSolver[SparseSolveState]):
     """A direct solver of square sparse systems, with or without the transpose.
 
     ``init`` folds the operator into one `SparseMatrixLinearOperator`; ``transpose``
     and ``conj`` only flag or conjugate it. Subclasses implement ``compute``, which
-    reads ``state.transpose``.
+    reads ``state.transpose``, and report definiteness (``reports_definiteness``).
     """
 
+    reports_definiteness: ClassVar[bool] = True
     non_square_hint: ClassVar[str] = ""
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):

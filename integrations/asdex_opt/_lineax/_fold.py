@@ -4,9 +4,10 @@ import functools as ft
 
 import jax.numpy as jnp
 import lineax as lx
-from jax.experimental import sparse as jsparse
+import numpy as np
+from jaxtyping import Array
 
-from ._operator import SparseMatrixLinearOperator
+from ._operator import SparseMatrixLinearOperator, canonical_entries
 
 __all__ = ["fold_sparse"]
 
@@ -32,9 +33,10 @@ def fold_sparse(
     `TaggedLinearOperator`, tridiagonal operators, any operator Lineax reports as
     diagonal (`IdentityLinearOperator`, `DiagonalLinearOperator`, ...), and
     compositions with a diagonal operator on either side (row or column scaling).
-    The nonzeros of the parts are concatenated (duplicates mean a sum), so folding is
-    cheap and works under ``jit``. The result keeps every Lineax tag that Lineax infers
-    for ``operator`` (e.g. symmetric when all parts are), plus ``tags``.
+    The nonzeros of the parts are concatenated and summed into one static structure
+    (planned on the host when tracing), so folding is cheap and works under ``jit``.
+    The result keeps every Lineax tag that Lineax infers for ``operator`` (e.g.
+    symmetric when all parts are), plus ``tags``.
 
     Args:
         operator: The operator expression, acting on flat vectors.
@@ -56,9 +58,10 @@ def fold_sparse(
         >>> fold_sparse(H + 0.5 * I).as_matrix()[0, 0]
         Array(1.5, dtype=float32)
     """
-    matrix = _fold(operator)
+    data, indices = _fold(operator)
     inferred = {tag for check, tag in _TAG_CHECKS if check(operator)}
-    return SparseMatrixLinearOperator(matrix, inferred | _as_set(tags))
+    structure, data = canonical_entries(data, indices, _shape(operator))
+    return SparseMatrixLinearOperator.from_structure(data, structure, inferred | _as_set(tags))
 
 
 def _as_set(tags: object) -> set[object]:
@@ -72,24 +75,29 @@ def _shape(operator: lx.AbstractLinearOperator) -> tuple[int, int]:
     return operator.out_size(), operator.in_size()
 
 
-def _scaled(matrix: jsparse.BCOO, factor) -> jsparse.BCOO:
-    return jsparse.BCOO((matrix.data * factor, matrix.indices), shape=matrix.shape)
+# A folded part: its stored values and their (constant, NumPy) indices.
+_Part = tuple[Array, np.ndarray]
 
 
-def _from_bands(bands, offsets, shape: tuple[int, int]) -> jsparse.BCOO:
+def _scaled(part: _Part, factor) -> _Part:
+    data, indices = part
+    return data * factor, indices
+
+
+def _from_bands(bands, offsets) -> _Part:
     datas, indices = [], []
     for band, offset in zip(bands, offsets, strict=True):
-        k = jnp.arange(band.shape[0])
+        k = np.arange(band.shape[0])
         rows, cols = (k, k + offset) if offset >= 0 else (k - offset, k)
         datas.append(band)
-        indices.append(jnp.stack([rows, cols], axis=1))
-    return jsparse.BCOO((jnp.concatenate(datas), jnp.concatenate(indices)), shape=shape)
+        indices.append(np.stack([rows, cols], axis=1))
+    return jnp.concatenate(datas), np.concatenate(indices)
 
 
 @ft.singledispatch
-def _fold(operator: lx.AbstractLinearOperator) -> jsparse.BCOO:
+def _fold(operator: lx.AbstractLinearOperator) -> _Part:
     if lx.is_diagonal(operator):
-        return _from_bands([lx.diagonal(operator)], [0], _shape(operator))
+        return _from_bands([lx.diagonal(operator)], [0])
     raise TypeError(
         f"`fold_sparse` cannot fold a {type(operator).__name__}: only sparse, diagonal "
         "and tridiagonal operators, their sums, scalings, negations, and compositions "
@@ -99,12 +107,12 @@ def _fold(operator: lx.AbstractLinearOperator) -> jsparse.BCOO:
 
 @_fold.register(SparseMatrixLinearOperator)
 def _(operator):
-    return operator.matrix
+    return operator.data, operator.structure.indices
 
 
 @_fold.register(lx.TridiagonalLinearOperator)
 def _(operator):
-    return _from_bands(lx.tridiagonal(operator), [0, -1, 1], _shape(operator))
+    return _from_bands(lx.tridiagonal(operator), [0, -1, 1])
 
 
 @_fold.register(lx.TaggedLinearOperator)
@@ -114,11 +122,10 @@ def _(operator):
 
 @_fold.register(lx.AddLinearOperator)
 def _(operator):
-    first, second = _fold(operator.operator1), _fold(operator.operator2)
+    (first, first_at), (second, second_at) = _fold(operator.operator1), _fold(operator.operator2)
     dtype = jnp.result_type(first.dtype, second.dtype)
-    data = jnp.concatenate([first.data.astype(dtype), second.data.astype(dtype)])
-    indices = jnp.concatenate([first.indices, second.indices.astype(first.indices.dtype)])
-    return jsparse.BCOO((data, indices), shape=first.shape)
+    data = jnp.concatenate([first.astype(dtype), second.astype(dtype)])
+    return data, np.concatenate([first_at, second_at])
 
 
 @_fold.register(lx.MulLinearOperator)
@@ -140,14 +147,14 @@ def _(operator):
 def _(operator):
     left, right = operator.operator1, operator.operator2
     if lx.is_diagonal(left):
-        matrix = _fold(right)
-        factor = lx.diagonal(left)[matrix.indices[:, 0].clip(0, matrix.shape[0] - 1)]
+        data, indices = _fold(right)
+        factor = lx.diagonal(left)[np.clip(indices[:, 0], 0, left.out_size() - 1)]
     elif lx.is_diagonal(right):
-        matrix = _fold(left)
-        factor = lx.diagonal(right)[matrix.indices[:, 1].clip(0, matrix.shape[1] - 1)]
+        data, indices = _fold(left)
+        factor = lx.diagonal(right)[np.clip(indices[:, 1], 0, right.in_size() - 1)]
     else:
         raise TypeError(
             "`fold_sparse` folds a composition `A @ B` only when `A` or `B` is diagonal "
             "(a product of two general sparse matrices can fill in)."
         )
-    return _scaled(matrix, factor)
+    return data * factor, indices

@@ -1,12 +1,14 @@
 """Krylov Lineax solvers preconditioned from a sparse matrix."""
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, PyTree
+
+from ._definite import AbstractSparseSolver
 
 __all__ = ["Preconditioned", "jacobi_preconditioner"]
 
@@ -25,7 +27,7 @@ def jacobi_preconditioner(operator: lx.AbstractLinearOperator) -> lx.AbstractLin
         A diagonal operator, to pass as ``options={"preconditioner": ...}``.
 
     Examples:
-        >>> import jax.numpy as jnp
+        >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
         >>> from asdex_opt.lineax import SparseMatrixLinearOperator
         >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]])))
@@ -47,17 +49,22 @@ _PRECONDITIONERS = {"jacobi": jacobi_preconditioner}
 
 
 class _PreconditionedState(eqx.Module):
-    inner: PyTree[Any]
+    inner: PyTree[Any]  # the inner solver's state (None for CG, which runs its own loop)
+    operator: lx.AbstractLinearOperator | None  # for CG: the operator, made positive
+    negated: bool = eqx.field(static=True)  # for CG: whether that is ``-A``
     preconditioner: lx.AbstractLinearOperator
 
 
-class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
+class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
     """An iterative Lineax solver with a preconditioner built from the operator.
 
     Wraps ``lineax.CG``, ``lineax.GMRES`` or ``lineax.BiCGStab``: at ``init`` the
     preconditioner is built once from the operator (for ``"jacobi"``, from its diagonal,
     which is cheap for a `SparseMatrixLinearOperator` or a sum like ``H + λI``) and then
-    passed to every solve, including the transposed solves of differentiation.
+    used by every solve, including the transposed solves of differentiation. GMRES and
+    BiCGStab get it through their public ``options={"preconditioner": ...}``. CG runs
+    as `_preconditioned_cg`, with ``lineax.CG``'s tolerances and a breakdown test that
+    suits a preconditioned iteration in float32. Reports no definiteness.
 
     Attributes:
         solver: The inner Krylov solver.
@@ -76,6 +83,7 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
 
     solver: lx.AbstractLinearSolver
     preconditioner: Literal["jacobi"] = "jacobi"
+    reports_definiteness: ClassVar[bool] = False
 
     def __check_init__(self):
         if self.preconditioner not in _PRECONDITIONERS:
@@ -85,36 +93,59 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
             )
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Builds the preconditioner and the inner solver's state."""
+        """Builds the preconditioner and the inner solver's state (CG: its own)."""
         if "preconditioner" in options:
             raise ValueError(
                 "`Preconditioned` builds its own preconditioner; pass "
                 "`options={'preconditioner': ...}` to the inner solver directly instead."
             )
         preconditioner = _PRECONDITIONERS[self.preconditioner](operator)
-        return _PreconditionedState(self.solver.init(operator, options), preconditioner)
+        if type(self.solver) is not lx.CG:
+            inner = self.solver.init(operator, options)
+            return _PreconditionedState(inner, None, False, preconditioner)
+        if operator.in_structure() != operator.out_structure():
+            raise ValueError("`Preconditioned(lineax.CG(...))` needs a square operator.")
+        negated = lx.is_negative_semidefinite(operator)
+        if not (negated or lx.is_positive_semidefinite(operator)):
+            raise ValueError(
+                "`Preconditioned(lineax.CG(...))` needs an operator tagged positive or "
+                "negative semidefinite (`lineax.positive_semidefinite_tag`), as "
+                "`lineax.CG` does; use `lineax.GMRES` or `lineax.BiCGStab` otherwise."
+            )
+        operator = -operator if negated else operator
+        return _PreconditionedState(None, operator, negated, preconditioner)
 
     def compute(
         self, state: _PreconditionedState, vector: PyTree[Array], options: dict[str, Any]
     ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
         """Runs the inner solver with the preconditioner (CG: see `_preconditioned_cg`)."""
-        if type(self.solver) is lx.CG:
-            operator, is_nsd = state.inner  # the state of `lineax.CG.init`
-            return _preconditioned_cg(
-                self.solver, operator, is_nsd.value, state.preconditioner, vector, options
-            )
-        options = {**options, "preconditioner": state.preconditioner}
-        return self.solver.compute(state.inner, vector, options)
+        if state.operator is None:
+            options = {**options, "preconditioner": state.preconditioner}
+            return self.solver.compute(state.inner, vector, options)
+        solution, result, stats = _preconditioned_cg(
+            self.solver, state.operator, state.preconditioner, vector, options
+        )
+        if state.negated:
+            solution = jax.tree.map(jnp.negative, solution)
+        return solution, result, stats
 
     def transpose(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Transposes the inner state and the preconditioner."""
-        inner, options = self.solver.transpose(state.inner, options)
-        return _PreconditionedState(inner, state.preconditioner.transpose()), options
+        """Transposes the inner state (or operator) and the preconditioner."""
+        preconditioner = state.preconditioner.transpose()
+        if state.operator is None:
+            inner, options = self.solver.transpose(state.inner, options)
+            return _PreconditionedState(inner, None, False, preconditioner), options
+        operator = state.operator.transpose()
+        return _PreconditionedState(None, operator, state.negated, preconditioner), options
 
     def conj(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Conjugates the inner state and the preconditioner."""
-        inner, options = self.solver.conj(state.inner, options)
-        return _PreconditionedState(inner, lx.conj(state.preconditioner)), options
+        """Conjugates the inner state (or operator) and the preconditioner."""
+        preconditioner = lx.conj(state.preconditioner)
+        if state.operator is None:
+            inner, options = self.solver.conj(state.inner, options)
+            return _PreconditionedState(inner, None, False, preconditioner), options
+        operator = lx.conj(state.operator)
+        return _PreconditionedState(None, operator, state.negated, preconditioner), options
 
     def assume_full_rank(self) -> bool:
         """As the inner solver."""
@@ -124,12 +155,11 @@ class Preconditioned(lx.AbstractLinearSolver[_PreconditionedState]):
 def _preconditioned_cg(
     cg: lx.CG,
     operator: lx.AbstractLinearOperator,
-    is_nsd: bool,
     preconditioner: lx.AbstractLinearOperator,
     vector: PyTree[Array],
     options: dict[str, Any],
 ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
-    """Preconditioned CG with ``cg``'s tolerances and a scale-invariant breakdown test.
+    """Preconditioned CG for a positive (semi)definite operator, with ``cg``'s tolerances.
 
     The same iteration, stopping test and results as ``lineax.CG.compute``, except for
     its breakdown test ``|pᵀAp| ≤ 100 n ε |rᵀz|`` (``z = M⁻¹r``), which compares
@@ -205,6 +235,4 @@ def _preconditioned_cg(
     else:
         failure = lx.RESULTS.successful
     result = lx.RESULTS.where(num_steps == max_steps, failure, lx.RESULTS.successful)
-    if is_nsd:
-        solution = jax.tree.map(jnp.negative, solution)
     return solution, result, {"num_steps": num_steps, "max_steps": cg.max_steps}

@@ -1,4 +1,4 @@
-"""A Lineax linear operator backed by a 2-D ``jax.experimental.sparse.BCOO`` matrix."""
+"""A Lineax linear operator for a sparse matrix: its data and one static structure."""
 
 import equinox as eqx
 import jax
@@ -8,10 +8,18 @@ import numpy as np
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array
 
+from .._warnings import warn_at_user
 from ._structure import SparseStructure
 from ._take import gather_entries, take
 
-__all__ = ["SparseMatrixLinearOperator"]
+__all__ = ["DenseMaterialisationWarning", "SparseMatrixLinearOperator", "canonical_entries"]
+
+# Dense materialisations at least this large draw a `DenseMaterialisationWarning`.
+_DENSE_WARNING_ENTRIES = 10**6
+
+
+class DenseMaterialisationWarning(UserWarning):
+    """Warned when a large sparse operator is turned into a dense matrix."""
 
 
 def _frozenset(tags: object) -> frozenset[object]:
@@ -22,31 +30,33 @@ def _frozenset(tags: object) -> frozenset[object]:
 
 
 class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
-    """Wraps a 2-D sparse BCOO matrix of shape ``(m, n)`` into a Lineax operator.
+    """A sparse matrix of shape ``(m, n)`` as a Lineax operator: data plus a static structure.
 
     The operator maps vectors of shape ``(n,)`` to vectors of shape ``(m,)``, like
-    ``lineax.MatrixLinearOperator`` but storing only the nonzeros. Duplicate indices
-    mean a sum, as everywhere in ``jax.experimental.sparse``; out-of-range (padding)
-    indices are ignored. ``tags`` (``lineax.symmetric_tag``,
-    ``lineax.positive_semidefinite_tag``, ...) declare properties that are not checked.
-    An operator built with `from_structure` also carries its nonzero layout as a static
-    `SparseStructure`, which lets solvers plan their work once, when tracing.
+    ``lineax.MatrixLinearOperator`` but storing only the nonzeros: ``data[k]`` is the
+    entry at ``(structure.rows[k], structure.cols[k])`` of a `SparseStructure` (sorted,
+    unique, known when tracing), which lets solvers plan their work once. ``tags``
+    (``lineax.symmetric_tag``, ``lineax.positive_semidefinite_tag``, ...) declare
+    properties that are not checked.
+
+    Built from a 2-D ``jax.experimental.sparse.BCOO`` matrix, whose indices must then be
+    known when tracing (concrete, not traced): duplicate entries are summed and
+    out-of-range (padding) entries dropped. `from_structure` builds one from the data
+    of a known structure, inside ``jit`` too.
 
     Every Lineax dispatch function (``linearise``, ``materialise``, ``diagonal``,
     ``tridiagonal``, ``conj`` and the ``is_*``/``has_unit_diagonal`` queries) is
     registered for this class; ``materialise`` keeps the matrix sparse.
 
     Attributes:
-        data: The stored values.
-        indices: Their ``(nse, 2)`` indices, or ``None`` when ``structure`` holds them
-            (then they are constants, not pytree leaves).
-        shape: The matrix shape.
-        tags: Lineax tags.
-        structure: The static layout of the indices, or ``None`` if unknown.
+        data: The stored values, one per entry of ``structure``.
+        structure: Where they are (static).
+        tags: Lineax tags (static).
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
         >>> A = BCOO.fromdense(jnp.array([[2.0, 1.0], [1.0, 3.0]]))
         >>> op = SparseMatrixLinearOperator(A, lx.symmetric_tag)
         >>> op.mv(jnp.ones(2))
@@ -54,23 +64,11 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
     """
 
     data: Array
-    indices: Array | None
-    shape: tuple[int, int] = eqx.field(static=True)
+    structure: SparseStructure = eqx.field(static=True)
     tags: frozenset[object] = eqx.field(static=True)
-    structure: SparseStructure | None = eqx.field(static=True)
 
-    def __init__(
-        self,
-        matrix: jsparse.BCOO,
-        tags: object = (),
-        *,
-        structure: SparseStructure | None = None,
-    ):
-        """Wraps ``matrix``; see the class docstring.
-
-        ``structure``, if given, must describe ``matrix.indices`` exactly (checked
-        unless the indices are traced); `from_structure` builds both together.
-        """
+    def __init__(self, matrix: jsparse.BCOO, tags: object = ()):
+        """Wraps ``matrix``, whose indices must be concrete; see the class docstring."""
         if not isinstance(matrix, jsparse.BCOO):
             raise TypeError(
                 "`SparseMatrixLinearOperator` expects a `jax.experimental.sparse.BCOO` "
@@ -83,27 +81,32 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
                 f"dense dimensions; got shape {matrix.shape} with n_batch={matrix.n_batch}"
                 f" and n_dense={matrix.n_dense}."
             )
-        if not jnp.issubdtype(matrix.dtype, jnp.inexact):
-            matrix = jsparse.BCOO(
-                (matrix.data.astype(jnp.float32), matrix.indices), shape=matrix.shape
+        if isinstance(matrix.indices, jax.core.Tracer):
+            raise ValueError(
+                "`SparseMatrixLinearOperator` needs the BCOO matrix's indices when "
+                "tracing, but they are traced (the matrix was passed into `jax.jit` or "
+                "built there). Build the operator outside `jit` and pass the operator in "
+                "(its structure is static), or use `SparseMatrixLinearOperator."
+                "from_structure` with a `SparseStructure`."
             )
-        if structure is not None:
-            _check_structure(matrix, structure)
-        self.data = matrix.data
-        # A static structure holds the indices: they are then constants, not leaves.
-        self.indices = None if structure is not None else matrix.indices
-        self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
+        shape = (int(matrix.shape[0]), int(matrix.shape[1]))
+        indices = np.asarray(matrix.indices)
+        self.structure, self.data = canonical_entries(matrix.data, indices, shape)
         self.tags = _frozenset(tags)
-        self.structure = structure
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The matrix shape ``(m, n)``."""
+        return self.structure.shape
 
     @property
     def matrix(self) -> jsparse.BCOO:
-        """The sparse matrix (indices from the structure when there is one)."""
-        indices = self.indices
-        if indices is None:
-            index_dtype = np.int32 if max(self.shape) < 2**31 else np.int64
-            indices = jnp.asarray(self.structure.indices.astype(index_dtype))
-        return jsparse.BCOO((self.data, indices), shape=self.shape)
+        """The sparse matrix as a BCOO with constant, sorted and unique indices."""
+        index_dtype = np.int32 if max(self.shape) < 2**31 else np.int64
+        indices = jnp.asarray(self.structure.indices.astype(index_dtype))
+        return jsparse.BCOO(
+            (self.data, indices), shape=self.shape, indices_sorted=True, unique_indices=True
+        )
 
     @classmethod
     def from_structure(
@@ -117,10 +120,11 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
             tags: Lineax tags, as for the constructor.
 
         Returns:
-            An operator whose ``structure`` is set.
+            The operator.
 
         Examples:
             >>> import jax.numpy as jnp, numpy as np
+            >>> from asdex_opt.lineax import SparseMatrixLinearOperator, SparseStructure
             >>> s = SparseStructure(np.array([[0, 0], [1, 1]]), (2, 2))
             >>> op = SparseMatrixLinearOperator.from_structure(jnp.array([2.0, 3.0]), s)
             >>> op.mv(jnp.ones(2))
@@ -130,27 +134,49 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
             raise ValueError(
                 f"`from_structure` needs data of shape ({structure.nse},), got {jnp.shape(data)}."
             )
-        matrix = jsparse.BCOO((data, structure.indices), shape=structure.shape)
-        return cls(matrix, tags, structure=structure)
+        if not jnp.issubdtype(jnp.result_type(data), jnp.inexact):
+            data = jnp.asarray(data, jnp.float32)
+        # The fields are set as Equinox's own unflattening sets them: no BCOO to check.
+        operator = object.__new__(cls)
+        object.__setattr__(operator, "data", data)
+        object.__setattr__(operator, "structure", structure)
+        object.__setattr__(operator, "tags", _frozenset(tags))
+        return operator
 
     def mv(self, vector: Array) -> Array:
         """Sparse matrix-vector product."""
         return self.matrix @ vector
 
     def as_matrix(self) -> Array:
-        """The dense matrix (duplicates summed)."""
+        """The dense matrix; warns when it holds a million entries or more.
+
+        Lineax's dense solvers call this, including the one ``lineax.linear_solve``
+        picks when no solver is given (``AutoLinearSolver``: ``LU``, ``Cholesky`` or
+        ``QR``, except for diagonal and tridiagonal operators, which it solves by
+        their bands). Pass a sparse solver instead, e.g.
+        ``choose_solver(operator.structure)``.
+        """
+        m, n = self.shape
+        if m * n >= _DENSE_WARNING_ENTRIES:
+            warn_at_user(
+                f"A {m}x{n} `SparseMatrixLinearOperator` is being materialised as a dense "
+                f"matrix ({m * n:.2e} entries), e.g. by `lineax.linear_solve(operator, b)` "
+                "without a solver (Lineax's `AutoLinearSolver` picks a dense LU, Cholesky "
+                "or QR). Pass a sparse solver: `asdex_opt.lineax.choose_solver("
+                "operator.structure)` (a direct solve chosen from the pattern), "
+                "`asdex_opt.lineax.SparseLU()`, or `Preconditioned(lineax.CG(...))`.",
+                DenseMaterialisationWarning,
+            )
         return self.matrix.todense()
 
     def transpose(self) -> "SparseMatrixLinearOperator":
         """The transposed operator (itself when symmetric)."""
         if lx.is_symmetric(self):
             return self
-        tags = lx.transpose_tags(self.tags)
-        if self.structure is not None:
-            return SparseMatrixLinearOperator.from_structure(
-                self.data, self.structure.transposed, tags
-            )
-        return SparseMatrixLinearOperator(self.matrix.T, tags)
+        data = take(self.data, self.structure.transpose_order)
+        return SparseMatrixLinearOperator.from_structure(
+            data, self.structure.transposed, lx.transpose_tags(self.tags)
+        )
 
     def in_structure(self) -> jax.ShapeDtypeStruct:
         """``ShapeDtypeStruct((n,), dtype)``."""
@@ -161,28 +187,24 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
         return jax.ShapeDtypeStruct((self.shape[0],), self.data.dtype)
 
 
-def _check_structure(matrix: jsparse.BCOO, structure: SparseStructure) -> None:
-    mismatch = tuple(matrix.shape) != structure.shape or matrix.nse != structure.nse
-    checkable = not isinstance(matrix.indices, jax.core.Tracer)
-    if not mismatch and checkable and matrix.indices is not structure.indices:
-        mismatch = not np.array_equal(np.asarray(matrix.indices), structure.indices)
-    if mismatch:
-        raise ValueError(
-            f"The sparse structure {structure} does not describe the matrix's indices "
-            f"(shape {matrix.shape}, {matrix.nse} stored entries)."
+def canonical_entries(
+    data: Array, indices: np.ndarray, shape: tuple[int, int]
+) -> tuple[SparseStructure, Array]:
+    """The structure of constant ``indices`` and ``data`` summed into its entries.
+
+    Duplicates are summed and out-of-range (padding) entries dropped; integer data
+    becomes float32.
+    """
+    if not jnp.issubdtype(jnp.result_type(data), jnp.inexact):
+        data = jnp.asarray(data, jnp.float32)
+    structure, target = SparseStructure.canonical(indices, shape)
+    if target is not None:
+        data = jax.ops.segment_sum(
+            jnp.where(jnp.asarray(target >= 0), data, 0),
+            jnp.asarray(np.maximum(target, 0)),
+            num_segments=structure.nse,
         )
-
-
-def _band(operator: SparseMatrixLinearOperator, offset: int) -> Array:
-    """The diagonal ``A[i, i + offset]`` as a dense vector, summing duplicate entries."""
-    m, n = operator.matrix.shape
-    length = max(0, min(m, n - offset) if offset >= 0 else min(m + offset, n))
-    rows, cols = operator.matrix.indices[:, 0], operator.matrix.indices[:, 1]
-    keep = (cols - rows == offset) & (rows < m) & (cols < n)
-    position = jnp.where(keep, jnp.minimum(rows, cols), length)
-    values = jnp.where(keep, operator.data, 0)
-    out = jnp.zeros(length, operator.data.dtype)
-    return out.at[position].add(values, mode="drop")
+    return structure, data
 
 
 @lx.linearise.register(SparseMatrixLinearOperator)
@@ -193,29 +215,23 @@ def _(operator):
 
 @lx.diagonal.register(SparseMatrixLinearOperator)
 def _(operator):
-    if operator.structure is not None and operator.structure.diagonal_positions is not None:
-        return take(operator.data, operator.structure.diagonal_positions)
-    return _band(operator, 0)
+    positions = operator.structure.diagonal_positions
+    if positions is not None:
+        return take(operator.data, positions)
+    return gather_entries(operator.data, operator.structure.band_plan(0))
 
 
 @lx.tridiagonal.register(SparseMatrixLinearOperator)
 def _(operator):
-    if operator.structure is not None:
-        data = operator.data
-        plans = (operator.structure.band_plan(offset) for offset in (0, -1, 1))
-        return tuple(gather_entries(data, plan) for plan in plans)
-    return _band(operator, 0), _band(operator, -1), _band(operator, 1)
+    plans = (operator.structure.band_plan(offset) for offset in (0, -1, 1))
+    return tuple(gather_entries(operator.data, plan) for plan in plans)
 
 
 @lx.conj.register(SparseMatrixLinearOperator)
 def _(operator):
-    matrix = operator.matrix
-    if operator.structure is not None:
-        return SparseMatrixLinearOperator.from_structure(
-            matrix.data.conj(), operator.structure, operator.tags
-        )
-    conj = jsparse.BCOO((matrix.data.conj(), matrix.indices), shape=matrix.shape)
-    return SparseMatrixLinearOperator(conj, operator.tags)
+    return SparseMatrixLinearOperator.from_structure(
+        operator.data.conj(), operator.structure, operator.tags
+    )
 
 
 def _is_real(operator: SparseMatrixLinearOperator) -> bool:
@@ -239,8 +255,8 @@ def _(operator):
 def _(operator):
     if lx.tridiagonal_tag in operator.tags or lx.diagonal_tag in operator.tags:
         return True
-    # A static structure is known when tracing, so it can answer this static query.
-    return operator.structure is not None and operator.structure.is_tridiagonal
+    # The static structure is known when tracing, so it can answer this static query.
+    return operator.structure.is_tridiagonal
 
 
 def _tag_check(tag: object):

@@ -1,6 +1,6 @@
 """Lineax's tridiagonal solve, reporting definiteness like the other direct solvers."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -8,23 +8,24 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array
 
-from ._definite import POSITIVE_DEFINITE, claims_positive_definite
+from ._definite import POSITIVE_DEFINITE, AbstractSparseSolver, claims_positive_definite
 
 __all__ = ["TridiagonalLU", "tridiagonal_positive_definite"]
 
 
 class _TridiagonalState(eqx.Module):
-    inner: Any  # the state of `lineax.Tridiagonal`
-    claims_definite: bool = eqx.field(static=True)
+    inner: Any  # the state of `lineax.Tridiagonal`, handed back to it unread
+    bands: tuple[Array, Array] | None  # diagonal and subdiagonal, where definiteness is claimed
 
 
-class TridiagonalLU(lx.AbstractLinearSolver[_TridiagonalState]):
+class TridiagonalLU(AbstractSparseSolver[_TridiagonalState]):
     """``lineax.Tridiagonal`` (LAPACK's ``gtsv``), plus definiteness where it is claimed.
 
     Solves exactly as ``lineax.Tridiagonal`` does. For an operator tagged symmetric and
     positive semidefinite, the solve's ``stats["positive_definite"]`` also says whether
-    it really is positive definite (`tridiagonal_positive_definite`), as `SparseLU`,
-    `BlockDiagonalLU` and `BorderedBlockLU` report it.
+    it really is positive definite (`tridiagonal_positive_definite` of the bands that
+    ``lineax.tridiagonal`` reads), as `SparseLU`, `BlockDiagonalLU` and
+    `BorderedBlockLU` report it.
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
@@ -36,30 +37,36 @@ class TridiagonalLU(lx.AbstractLinearSolver[_TridiagonalState]):
         False
     """
 
+    reports_definiteness: ClassVar[bool] = True
+
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Lineax's tridiagonal state, and whether the operator claims definiteness."""
+        """Lineax's tridiagonal state; the bands where definiteness is claimed."""
         inner = lx.Tridiagonal().init(operator, options)
-        return _TridiagonalState(inner, claims_positive_definite(operator))
+        bands = None
+        if claims_positive_definite(operator):
+            diagonal, lower, _ = lx.tridiagonal(operator)
+            bands = (diagonal, lower)
+        return _TridiagonalState(inner, bands)
 
     def compute(
         self, state: _TridiagonalState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
         """Lineax's solve; the definiteness test for operators that claim it."""
         solution, result, stats = lx.Tridiagonal().compute(state.inner, vector, options)
-        if state.claims_definite:
-            (diagonal, lower, _), _ = state.inner
-            stats = {**stats, POSITIVE_DEFINITE: tridiagonal_positive_definite(diagonal, lower)}
+        if state.bands is not None:
+            stats = {**stats, POSITIVE_DEFINITE: tridiagonal_positive_definite(*state.bands)}
         return solution, result, stats
 
     def transpose(self, state: _TridiagonalState, options: dict[str, Any]):
         """The transposed solve (the claim is symmetric)."""
         inner, options = lx.Tridiagonal().transpose(state.inner, options)
-        return _TridiagonalState(inner, state.claims_definite), options
+        return _TridiagonalState(inner, state.bands), options
 
     def conj(self, state: _TridiagonalState, options: dict[str, Any]):
         """The conjugated solve."""
         inner, options = lx.Tridiagonal().conj(state.inner, options)
-        return _TridiagonalState(inner, state.claims_definite), options
+        bands = None if state.bands is None else tuple(jnp.conj(b) for b in state.bands)
+        return _TridiagonalState(inner, bands), options
 
     def assume_full_rank(self) -> bool:
         """Only nonsingular operators are supported."""

@@ -1,180 +1,37 @@
 """Descents over a sparse Hessian or Gauss-Newton matrix, robust to indefiniteness.
 
-A Newton direction ``p`` solves ``(H + τI) p = g``; the step is ``-p`` (times a step
-size). For an indefinite ``H`` the plain Newton direction may point uphill, or towards
-a saddle point, so the shift ``τ ≥ 0`` is raised as in Nocedal & Wright's "Cholesky
-with added multiple of the identity" (Algorithm 3.3): start at ``τ = 0`` when the
-diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multiply by four
-(starting from ``β = 10⁻³ max|diag H|``) until
-
-* ``H + τI`` is positive definite, where the solver reports it: the direct solvers of
-  `asdex_opt.lineax` (`SparseLU`, `BlockDiagonalLU`, `BorderedBlockLU`,
-  `TridiagonalLU`) do, like the Cholesky factorization of the algorithm; and
-* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
-  fails for a non-finite ``p``, e.g. from a singular matrix);
-
-or until ``g = 0`` (a stationary point, where the zero step is the answer). With a
-solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal: the
-solver rejects it when the diagonal is not positive, and the usual case, a positive
-definite ``H``, then reads no diagonal.
-
-For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
-quadratic model curves upwards along ``p``. With solvers that report no definiteness
-(Krylov solvers, Lineax's own solvers) it is the only test: every step still goes
-downhill, but Newton's method may then converge to a saddle point. If no shift passes
-(only possible when ``H`` has non-finite entries or the solver keeps failing), the
-direction falls back to the limit ``g / τ`` of shifted Newton, i.e. steepest descent.
+Each solves a (shifted) Newton system with `shifted_newton_direction` (see
+``asdex_opt._lineax._newton`` for the shift schedule): ``(H + τI) p = g`` with the
+smallest shift ``τ ≥ 0`` that makes ``-p`` a descent direction, and ``H + τI``
+positive definite where the linear solver reports definiteness.
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
 import optimistix as optx
+from equinox import AbstractClassVar
 from jaxtyping import Array, Scalar
 
-from .._lineax._definite import POSITIVE_DEFINITE
-from .._lineax._fold import fold_sparse
+from .._lineax._newton import shifted_newton_direction
 from .._lineax._operator import SparseMatrixLinearOperator
-from ._common import DEFAULT_SOLVER, JacobianEvaluation, all_finite
+from .._lineax._superlu import SparseLU
+from .._problem import JacobianEvaluation
 
 __all__ = [
+    "AbstractGaussNewtonDescent",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
-    "shifted_newton_direction",
 ]
 
-_MAX_SHIFTS = 40
-_GROWTH = 4.0
 
-
-def _solve(
-    operator: SparseMatrixLinearOperator,
-    shift: Scalar,
-    vector: Array,
-    linear_solver: lx.AbstractLinearSolver,
-) -> tuple[Array, Array]:
-    """Solves ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
-
-    Definiteness as the solver reports it (the direct solvers of `asdex_opt.lineax`
-    do); true when it does not. The solver's ``result`` is not read: the descent test
-    that follows rejects a non-finite ``x`` (e.g. of a singular matrix), and an inexact
-    but descent direction (say, of an iterative solver that ran out of steps) is still a
-    valid step.
-    """
-    shifted = _shifted(operator, shift)
-    solution = lx.linear_solve(shifted, vector, linear_solver, throw=False)
-    return solution.value, solution.stats.get(POSITIVE_DEFINITE, jnp.array(True))
-
-
-def _reports_definiteness(
-    operator: SparseMatrixLinearOperator, vector: Array, linear_solver: lx.AbstractLinearSolver
-) -> bool:
-    """Whether ``linear_solver`` reports the definiteness of shifted ``operator``s (static)."""
-    shifted = _shifted(operator, jnp.zeros((), vector.dtype))
-    solution = eqx.filter_eval_shape(
-        lx.linear_solve, shifted, vector, linear_solver, throw=False
-    )
-    return POSITIVE_DEFINITE in solution.stats
-
-
-def _shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
-    """``A + shift I``, tagged symmetric positive semidefinite.
-
-    With a static structure that stores the whole diagonal, the shift is added in place
-    and the structure kept (solvers then reuse their plans); otherwise the diagonal is
-    appended by `fold_sparse`.
-    """
-    tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
-    structure = operator.structure
-    if structure is not None and structure.has_full_diagonal:
-        data = operator.data
-        data = data + shift * jnp.asarray(structure.diagonal_mask, data.dtype)
-        return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
-    identity = lx.IdentityLinearOperator(operator.in_structure())
-    return fold_sparse(operator + shift * identity, tags=tags)
-
-
-def shifted_newton_direction(
-    grad: Array,
-    hessian: SparseMatrixLinearOperator,
-    linear_solver: lx.AbstractLinearSolver,
-    min_shift: Scalar | None = None,
-) -> tuple[Array, Scalar, optx.RESULTS]:
-    """A descent direction ``p`` from ``(H + τI) p = g`` with the smallest shift tried.
-
-    See the module docstring for the shift schedule. The step to take is ``-p``.
-
-    Args:
-        grad: The gradient ``g`` (flat).
-        hessian: The sparse symmetric matrix ``H``.
-        linear_solver: The Lineax solver for the shifted systems.
-        min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
-
-    Returns:
-        ``(p, τ, result)``; ``result`` is ``RESULTS.nonfinite`` for a non-finite ``g``,
-        or a non-finite ``H`` that spoils the first solve, ``RESULTS.successful``
-        otherwise.
-    """
-    dtype = grad.dtype
-    eps = jnp.finfo(dtype).eps
-    floor = jnp.zeros((), dtype) if min_shift is None else jnp.asarray(min_shift, dtype)
-    grad_norm = jnp.sqrt(jnp.vdot(grad, grad))
-    stationary = grad_norm == 0
-
-    def schedule_start() -> tuple[Array, Array]:
-        """Nocedal & Wright's first shift (at least ``floor``), and their ``β``."""
-        diag = lx.diagonal(hessian).astype(dtype)
-        min_diag = jnp.min(diag, initial=jnp.inf)
-        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
-        beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
-        return jnp.maximum(jnp.where(min_diag > 0, 0, beta - min_diag), floor), beta
-
-    def attempt(tau):
-        p, definite = _solve(hessian, tau, grad, linear_solver)
-        # False for a non-finite p. At a stationary point (g = 0) the zero step is the
-        # answer: no shift needed.
-        descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
-        return p, (descent & definite) | stationary
-
-    def retry(p, tau, ok):
-        finite = all_finite(grad, hessian.data)
-        start, beta = schedule_start()
-        # Go on from the schedule's first shift, unless it was the one tried.
-        tau = jnp.where(start > tau, start / _GROWTH, tau)
-
-        def cond(carry):
-            _, _, ok, tries = carry
-            return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
-
-        def body(carry):
-            _, tau, _, tries = carry
-            tau = jnp.maximum(_GROWTH * tau, beta)
-            p, ok = attempt(tau)
-            return p, tau, ok, tries + 1
-
-        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
-        # If no shift passes, the limit of shifted Newton: steepest descent.
-        p = jnp.where(ok, p, grad / jnp.maximum(tau, beta))
-        return p, tau, finite
-
-    # A solver that reports definiteness rejects too small a shift itself (a matrix
-    # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
-    # first and the diagonal is only read when it fails; otherwise the schedule's.
-    shift = floor if _reports_definiteness(hessian, grad, linear_solver) else schedule_start()[0]
-    # The common case, a descent direction at the first shift, skips the retries; it
-    # also implies a finite gradient (else the descent test fails).
-    p, ok = attempt(shift)
-    p, shift, finite = jax.lax.cond(
-        ok, lambda p, tau, ok: (p, tau, jnp.array(True)), retry, p, shift, ok
-    )
-    p = jnp.where(stationary, jnp.zeros_like(p), p)
-    result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
-    return p, shift, result
+def _result(finite: Array) -> optx.RESULTS:
+    return optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
 
 
 class _DirectionState(eqx.Module):
@@ -195,7 +52,7 @@ class ShiftedNewtonDescent(
         linear_solver: The Lineax solver for the shifted systems.
     """
 
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
         """Dummy state of the right shape."""
@@ -207,8 +64,8 @@ class ShiftedNewtonDescent(
     ) -> _DirectionState:
         """Computes the shifted Newton direction at the accepted point."""
         del y, state
-        p, _, result = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
-        return _DirectionState(p, result)
+        p, _, finite = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
+        return _DirectionState(p, _result(finite))
 
     def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
         """``-step_size * p``."""
@@ -235,7 +92,7 @@ class ShiftedDampedNewtonDescent(
         linear_solver: The Lineax solver for the shifted systems.
     """
 
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
         """Dummy state of the right shape."""
@@ -255,10 +112,10 @@ class ShiftedDampedNewtonDescent(
     def step(self, step_size: Scalar, state: _DampedState) -> tuple[Array, optx.RESULTS]:
         """The damped step for damping ``1 / step_size``."""
         damping = _damping(step_size)
-        p, _, result = shifted_newton_direction(
+        p, _, finite = shifted_newton_direction(
             state.grad, state.matrix, self.linear_solver, min_shift=damping
         )
-        return -p, result
+        return -p, _result(finite)
 
 
 def _is_struct(x: object) -> bool:
@@ -282,7 +139,27 @@ def residual_jac_info(evaluation: JacobianEvaluation) -> ResidualJacNormal:
     return ResidualJacNormal(evaluation.residual, evaluation.jac, evaluation.normal)
 
 
-class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _DirectionState]):
+class AbstractGaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, Any]):
+    """A descent from a sparse Jacobian and, where it needs it, the sparse ``JᵀJ``.
+
+    Class variables:
+        solves_square_jacobian: Whether a square Jacobian is solved directly
+            (``J p = r``), so that ``JᵀJ`` is needed only for non-square ones; if
+            false, ``JᵀJ`` is always needed.
+
+    Attributes:
+        linear_solver: The Lineax solver.
+    """
+
+    linear_solver: eqx.AbstractVar[lx.AbstractLinearSolver]
+    solves_square_jacobian: AbstractClassVar[bool]
+
+    def needs_normal(self, square: bool) -> bool:
+        """Whether the solver must form ``JᵀJ`` for a square (or not) Jacobian."""
+        return not (square and self.solves_square_jacobian)
+
+
+class GaussNewtonDescent(AbstractGaussNewtonDescent):
     """The Gauss-Newton direction from a sparse Jacobian.
 
     A square Jacobian is solved directly (``J p = r``, the Newton step for the
@@ -295,8 +172,8 @@ class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Directi
         linear_solver: The Lineax solver.
     """
 
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
-    needs_normal: ClassVar[str] = "unless_square"
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
+    solves_square_jacobian: ClassVar[bool] = True
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
         """Dummy state of the right shape."""
@@ -309,17 +186,17 @@ class GaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Directi
         if f_info.normal is None:
             solution = lx.linear_solve(f_info.jac, f_info.residual, self.linear_solver, throw=False)
             return _DirectionState(solution.value, optx.RESULTS.promote(solution.result))
-        p, _, result = shifted_newton_direction(
+        p, _, finite = shifted_newton_direction(
             f_info.compute_grad(), f_info.normal, self.linear_solver
         )
-        return _DirectionState(p, result)
+        return _DirectionState(p, _result(finite))
 
     def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
         """``-step_size * p``."""
         return -step_size * state.direction, state.result
 
 
-class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _DampedState]):
+class LevenbergMarquardtDescent(AbstractGaussNewtonDescent):
     """Levenberg-Marquardt steps ``(JᵀJ + λI) p = Jᵀr`` with ``λ = 1 / step_size``.
 
     ``JᵀJ + λI`` keeps the sparse structure of ``JᵀJ``; it is positive definite for
@@ -330,8 +207,8 @@ class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _
         linear_solver: The Lineax solver.
     """
 
-    linear_solver: lx.AbstractLinearSolver = DEFAULT_SOLVER
-    needs_normal: ClassVar[str] = "always"
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
+    solves_square_jacobian: ClassVar[bool] = False
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
         """Dummy state of the right shape."""
@@ -352,7 +229,7 @@ class LevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNormal, _
         singular solution) is raised as in `shifted_newton_direction`, not reported as a
         failure.
         """
-        p, _, result = shifted_newton_direction(
+        p, _, finite = shifted_newton_direction(
             state.grad, state.matrix, self.linear_solver, min_shift=_damping(step_size)
         )
-        return -p, result
+        return -p, _result(finite)

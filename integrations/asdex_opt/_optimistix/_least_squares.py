@@ -11,23 +11,20 @@ import optimistix as optx
 from equinox import AbstractVar
 from jaxtyping import Array, PyTree, Scalar
 
-from ._common import (
-    DEFAULT_SOLVER,
-    FlatFunction,
-    cauchy_termination,
-    dynamic_part,
-    jacobian_evaluator,
-    solver_for_structure,
-    split_problem,
-    step_outcome,
-    stop_when_done_or_failed,
-)
+import asdex
+
+from .._lineax._choice import choose_solver
+from .._lineax._superlu import SparseLU
+from .._problem import FlatFunction, JacobianEvaluator, detect_jacobian, dynamic_part, flatten
 from ._descents import (
+    AbstractGaussNewtonDescent,
     GaussNewtonDescent,
     LevenbergMarquardtDescent,
     ResidualJacNormal,
     residual_jac_info,
 )
+from ._termination import cauchy_termination, step_outcome, stop_when_done_or_failed
+from ._verbose import as_verbose
 
 __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMarquardt"]
 
@@ -35,7 +32,7 @@ __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMar
 class _SparseGaussNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
     flat_fn: FlatFunction
-    jacobian_fn: Callable = eqx.field(static=True)
+    jacobian_fn: JacobianEvaluator = eqx.field(static=True)
     descent: optx.AbstractDescent  # ``self.descent`` with the linear solver chosen at init
     # Updated every search step.
     first_step: Array
@@ -48,6 +45,7 @@ class _SparseGaussNewtonState(eqx.Module):
     # Termination and statistics.
     terminate: Array
     result: optx.RESULTS
+    num_steps: Array
     num_accepted_steps: Array
 
 
@@ -62,18 +60,21 @@ class AbstractSparseGaussNewton(
     or VJP per color) and, when the descent needs it, the sparse ``JᵀJ`` (pattern and
     product schedule precomputed at ``init``). Mirrors ``optimistix.AbstractGaussNewton``.
 
-    Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (with a class variable
-    ``needs_normal``: ``"always"`` or ``"unless_square"``), ``search``, ``verbose`` and
-    ``choose_solver``: if true, ``descent.linear_solver`` is replaced at ``init`` by the
-    direct solver that suits the pattern of the matrix solved (``JᵀJ``, or ``J``).
+    Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (an
+    `AbstractGaussNewtonDescent`, which declares whether it needs ``JᵀJ``), ``search``,
+    ``verbose`` (a callable), ``coloring`` (a precomputed colored Jacobian pattern, or
+    ``None`` to detect one) and ``choose_solver``: if true, ``descent.linear_solver`` is
+    replaced at ``init`` by `asdex_opt.lineax.choose_solver` of the structure of the
+    matrix solved (``JᵀJ``, or ``J``).
     """
 
     rtol: AbstractVar[float]
     atol: AbstractVar[float]
     norm: AbstractVar[Callable[[PyTree], Scalar]]
-    descent: AbstractVar[optx.AbstractDescent]
+    descent: AbstractVar[AbstractGaussNewtonDescent]
     search: AbstractVar[optx.AbstractSearch]
-    verbose: AbstractVar[bool]
+    verbose: AbstractVar[Callable[..., None]]
+    coloring: AbstractVar[asdex.ColoredPattern | None]
     choose_solver: AbstractVar[bool]
 
     def init(
@@ -88,14 +89,14 @@ class AbstractSparseGaussNewton(
     ) -> _SparseGaussNewtonState:
         """Detects and colors the Jacobian sparsity; builds the initial state."""
         del options, tags
-        flat_fn, y_flat, dynamic = split_problem(fn, y, args, ravel_out=True)
+        flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=True)
         num_residuals = sum(s.size for s in jax.tree.leaves(f_struct))
-        square = num_residuals == y_flat.size
-        normal = self.descent.needs_normal == "always" or not square
-        jacobian_fn, solved = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=normal)
+        normal = self.descent.needs_normal(square=num_residuals == y_flat.size)
+        coloring = detect_jacobian(flat_fn, y_flat, dynamic, self.coloring)
+        jacobian_fn = JacobianEvaluator(flat_fn, coloring, dynamic, normal=normal)
         descent = self.descent
         if self.choose_solver:
-            solver = solver_for_structure(solved)
+            solver = choose_solver(jacobian_fn.solved)
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         f_info_struct = eqx.filter_eval_shape(_evaluate, jacobian_fn, y_flat, dynamic)[0]
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
@@ -112,6 +113,7 @@ class AbstractSparseGaussNewton(
             descent_state=descent.init(y_flat, f_info_struct),
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
+            num_steps=jnp.array(0),
             num_accepted_steps=jnp.array(0),
         )
 
@@ -158,14 +160,15 @@ class AbstractSparseGaussNewton(
         y_flat, f_info, aux, descent_state, terminate = jax.lax.cond(
             accept, accepted, rejected, state.descent_state
         )
-        if self.verbose:
-            jax.debug.print(
-                "{name}: loss = {f:.6e} (last accepted {fa:.6e}), step size {s:.3e}",
-                name=type(self).__name__,
-                f=0.5 * jnp.sum(residual**2),
-                fa=f_info.as_min(),
-                s=step_size,
-            )
+        self.verbose(
+            num_steps=("Step", state.num_steps),
+            loss_this_step=("Loss on this step", 0.5 * jnp.sum(residual**2)),
+            loss_last_accepted_step=("Loss on the last accepted step", f_info.as_min()),
+            step_size=("Step size", step_size),
+            grad_norm=("Gradient max-norm", jnp.max(jnp.abs(f_info.compute_grad()), initial=0)),
+            y=("y", state.y_eval),
+            y_last_accepted_step=("y on the last accepted step", y_flat),
+        )
         y_descent, descent_result = state.descent.step(step_size, descent_state)
         result, prev_aux = step_outcome(search_result, descent_result, state, aux)
         new_state = _SparseGaussNewtonState(
@@ -180,6 +183,7 @@ class AbstractSparseGaussNewton(
             descent_state=descent_state,
             terminate=terminate,
             result=result,
+            num_steps=state.num_steps + 1,
             num_accepted_steps=state.num_accepted_steps + jnp.where(accept, 1, 0),
         )
         return state.flat_fn.unravel(y_flat), new_state, prev_aux
@@ -213,7 +217,9 @@ class AbstractSparseGaussNewton(
         return y, aux, {"num_jacobians": state.num_accepted_steps}
 
 
-def _evaluate(jacobian_fn: Callable, y: Array, dynamic: PyTree) -> tuple[ResidualJacNormal, Any]:
+def _evaluate(
+    jacobian_fn: JacobianEvaluator, y: Array, dynamic: PyTree
+) -> tuple[ResidualJacNormal, Any]:
     evaluation = jacobian_fn(y, dynamic)
     return residual_jac_info(evaluation), evaluation.aux
 
@@ -242,7 +248,8 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     norm: Callable[[PyTree], Scalar]
     descent: GaussNewtonDescent
     search: optx.LearningRate
-    verbose: bool
+    verbose: Callable[..., None]
+    coloring: asdex.ColoredPattern | None
     choose_solver: bool
 
     def __init__(
@@ -251,17 +258,17 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
-        verbose: bool = False,
+        verbose: bool | frozenset[str] | Callable[..., None] = False,
+        coloring: asdex.ColoredPattern | None = None,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = GaussNewtonDescent(
-            DEFAULT_SOLVER if linear_solver is None else linear_solver
-        )
+        self.descent = GaussNewtonDescent(SparseLU() if linear_solver is None else linear_solver)
         self.choose_solver = linear_solver is None
         self.search = optx.LearningRate(1.0)
-        self.verbose = verbose
+        self.verbose = as_verbose(verbose)
+        self.coloring = coloring
 
 
 class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
@@ -287,7 +294,8 @@ class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
     norm: Callable[[PyTree], Scalar]
     descent: LevenbergMarquardtDescent
     search: optx.ClassicalTrustRegion
-    verbose: bool
+    verbose: Callable[..., None]
+    coloring: asdex.ColoredPattern | None
     choose_solver: bool
 
     def __init__(
@@ -296,17 +304,19 @@ class SparseLevenbergMarquardt(AbstractSparseGaussNewton):
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
-        verbose: bool = False,
+        verbose: bool | frozenset[str] | Callable[..., None] = False,
+        coloring: asdex.ColoredPattern | None = None,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
         self.descent = LevenbergMarquardtDescent(
-            DEFAULT_SOLVER if linear_solver is None else linear_solver
+            SparseLU() if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
         self.search = optx.ClassicalTrustRegion()
-        self.verbose = verbose
+        self.verbose = as_verbose(verbose)
+        self.coloring = coloring
 
 
 _INIT_DOC = """Builds the solver.
@@ -320,7 +330,11 @@ _INIT_DOC = """Builds the solver.
                 in JAX for block, arrowhead and tridiagonal patterns, else `SparseLU`.
                 ``Preconditioned(lineax.CG(...))`` suits the symmetric positive
                 definite normal equations of large problems.
-            verbose: Whether to print the loss and step size at every step.
+            verbose: What to report at every step, as Optimistix solvers take it: a
+                bool, a frozenset of entry names, or a callable (see `SparseNewton`).
+            coloring: A precomputed colored Jacobian pattern of the flattened residuals
+                with respect to the flattened ``y`` (``asdex.jacobian_coloring``),
+                used instead of detecting one at ``init``.
 """
 SparseGaussNewton.__init__.__doc__ = _INIT_DOC
 SparseLevenbergMarquardt.__init__.__doc__ = _INIT_DOC

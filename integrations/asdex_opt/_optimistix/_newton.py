@@ -11,36 +11,23 @@ import optimistix as optx
 from equinox import AbstractVar
 from jaxtyping import Array, PyTree, Scalar
 
-from ._common import (
-    DEFAULT_SOLVER,
-    FlatFunction,
-    cauchy_termination,
-    choose_solver,
-    dynamic_part,
-    hessian_evaluator,
-    split_problem,
-    step_outcome,
-    stop_when_done_or_failed,
-)
+import asdex
+
+from .._lineax._choice import choose_solver
+from .._lineax._superlu import SparseLU
+from .._problem import FlatFunction, HessianEvaluator, detect_hessian, dynamic_part, flatten
 from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
-from ._searches import NonmonotoneArmijo, Watchdog
+from ._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, revising
+from ._termination import cauchy_termination, step_outcome, stop_when_done_or_failed
+from ._verbose import as_verbose
 
 __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
-
-
-class _Point(eqx.Module):
-    """An accepted point with what the solver knows there (a `Watchdog` checkpoint)."""
-
-    y: Array
-    f_info: optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian
-    aux: PyTree
-    descent_state: PyTree
 
 
 class _SparseNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Hessian evaluator.
     flat_fn: FlatFunction
-    hessian_fn: Callable = eqx.field(static=True)
+    hessian_fn: HessianEvaluator = eqx.field(static=True)
     descent: optx.AbstractDescent  # ``self.descent`` with the linear solver chosen at init
     # Updated every search step.
     first_step: Array
@@ -50,10 +37,10 @@ class _SparseNewtonState(eqx.Module):
     f_info: optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian
     aux: PyTree
     descent_state: PyTree
-    checkpoint: _Point | None  # the last checkpoint, with a `Watchdog` search only
     # Termination and statistics.
     terminate: Array
     result: optx.RESULTS
+    num_steps: Array
     num_hessians: Array
 
 
@@ -61,26 +48,30 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     """Newton's method with the exact sparse Hessian, any descent and search.
 
     The Hessian sparsity of ``fn`` with respect to ``y`` (flattened with
-    ``jax.flatten_util.ravel_pytree``) is detected and star-colored once, in ``init``,
-    from the structure of ``y`` and ``args``; every accepted step then evaluates the
-    gradient and the sparse Hessian (one Hessian-vector product per color) at the new
-    point and queries the descent, except the step that meets the termination test,
-    which ends the solve. The structure mirrors ``optimistix.BFGS``: rejected search
-    steps only evaluate ``fn``.
+    ``jax.flatten_util.ravel_pytree``) is detected and star-colored once, in ``init``
+    (arrays ``fn`` closes over and concrete integer arrays of ``args`` are constants to
+    detection; see `asdex_opt.optimistix`), unless a ``coloring`` is given; every
+    accepted step then evaluates the gradient and the sparse Hessian (one
+    Hessian-vector product per color) at the new point and queries the descent, except
+    the step that meets the termination test, which ends the solve. The structure
+    mirrors ``optimistix.BFGS``: rejected search steps only evaluate ``fn``.
 
     Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (working on the flat
     ``y`` with ``FunctionInfo.EvalGradHessian`` whose ``hessian`` is a
-    `SparseMatrixLinearOperator`), ``search``, ``verbose`` and ``choose_solver``: if
-    true, ``descent.linear_solver`` is replaced at ``init`` by the direct solver that
-    suits the detected pattern (see `choose_solver`).
+    `SparseMatrixLinearOperator`), ``search`` (an ``optimistix.AbstractSearch`` or an
+    `AbstractRevisingSearch` such as `Watchdog`), ``verbose`` (a callable, see
+    ``as_verbose``), ``coloring`` and ``choose_solver``: if true, ``descent.linear_solver``
+    is replaced at ``init`` by `asdex_opt.lineax.choose_solver` of the Hessian's
+    structure.
     """
 
     rtol: AbstractVar[float]
     atol: AbstractVar[float]
     norm: AbstractVar[Callable[[PyTree], Scalar]]
     descent: AbstractVar[optx.AbstractDescent]
-    search: AbstractVar[optx.AbstractSearch | Watchdog]
-    verbose: AbstractVar[bool]
+    search: AbstractVar[optx.AbstractSearch | AbstractRevisingSearch]
+    verbose: AbstractVar[Callable[..., None]]
+    coloring: AbstractVar[asdex.ColoredPattern | None]
     choose_solver: AbstractVar[bool]
 
     def init(
@@ -103,39 +94,35 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 f"{f_struct}. For vector residuals use `SparseGaussNewton` or "
                 "`SparseLevenbergMarquardt` with `optimistix.least_squares`."
             )
-        flat_fn, y_flat, dynamic = split_problem(fn, y, args, ravel_out=False)
-        hessian_fn, sparsity = hessian_evaluator(flat_fn, y_flat, dynamic)
+        flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=False)
+        coloring = detect_hessian(flat_fn, y_flat, dynamic, self.coloring)
+        hessian_fn = HessianEvaluator(flat_fn, coloring, dynamic)
         descent = self.descent
         if self.choose_solver:
-            solver = choose_solver(sparsity.rows, sparsity.cols, sparsity.shape[0])
+            solver = choose_solver(hessian_fn.structure)
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         evaluation_struct = eqx.filter_eval_shape(
             _evaluate, flat_fn, hessian_fn, y_flat, dynamic, jnp.zeros((), f_struct.dtype)
         )[0]
         f_info_struct = self._kept_info(evaluation_struct)
-        f_info = jax.tree.map(
-            lambda s: jnp.zeros(s.shape, s.dtype),
-            f_info_struct,
-            is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct),
-        )
-        aux = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct)
+        zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
+        f_info = jax.tree.map(zeros, f_info_struct, is_leaf=_is_struct)
+        aux = jax.tree.map(zeros, aux_struct)
         descent_state = descent.init(y_flat, evaluation_struct)
-        checkpoint = None
-        if isinstance(self.search, Watchdog):
-            checkpoint = _Point(y_flat, f_info, aux, descent_state)
+        start = Point(y_flat, f_info, aux, descent_state)
         return _SparseNewtonState(
             flat_fn=flat_fn,
             hessian_fn=hessian_fn,
             descent=descent,
             first_step=jnp.array(True),
             y_eval=y_flat,
-            search_state=self.search.init(y_flat, f_info_struct),
+            search_state=revising(self.search).init(start, f_info_struct),
             f_info=f_info,
             aux=aux,
             descent_state=descent_state,
-            checkpoint=checkpoint,
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
+            num_steps=jnp.array(0),
             num_hessians=jnp.array(0),
         )
 
@@ -150,11 +137,11 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     ) -> tuple[PyTree, _SparseNewtonState, Any]:
         """One search step; at an accepted point, a new gradient, Hessian and direction."""
         del options, tags
+        search = revising(self.search)
         dynamic = dynamic_part(fn, args)
-        y_flat = y_prev = jax.flatten_util.ravel_pytree(y)[0]
+        y_flat = jax.flatten_util.ravel_pytree(y)[0]
         f_eval, aux_eval = state.flat_fn(state.y_eval, dynamic)
-        judge = self.search.judge if state.checkpoint is not None else self.search.step
-        step_size, accept, search_result, search_state = judge(
+        step_size, accept, search_result, search_state = search.judge(
             state.first_step,
             y_flat,
             state.y_eval,
@@ -173,9 +160,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 f_eval,
                 f_eval - state.f_info.f,
             )
-            terminate = terminate & jnp.invert(state.first_step)
-            if state.checkpoint is not None:
-                terminate = terminate & search_state.checkpoint
+            terminate = terminate & jnp.invert(state.first_step) & search.may_stop(search_state)
 
             def evaluate(descent_state):
                 info, aux = _evaluate(
@@ -192,58 +177,41 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             f_eval_info, aux, descent_state = jax.lax.cond(
                 terminate, final, evaluate, descent_state
             )
-            return state.y_eval, f_eval_info, aux, descent_state, terminate
+            return Point(state.y_eval, f_eval_info, aux, descent_state), terminate
 
         def rejected(descent_state):
-            return y_flat, state.f_info, state.aux, descent_state, jnp.array(False)
+            return Point(y_flat, state.f_info, state.aux, descent_state), jnp.array(False)
 
-        y_flat, f_info, aux, descent_state, terminate = jax.lax.cond(
-            accept, accepted, rejected, state.descent_state
+        previous = Point(y_flat, state.f_info, state.aux, state.descent_state)
+        current, terminate = jax.lax.cond(accept, accepted, rejected, state.descent_state)
+        current, search_state = search.revise(previous, current, search_state)
+        self.verbose(
+            num_steps=("Step", state.num_steps),
+            loss_this_step=("Loss on this step", f_eval),
+            loss_last_accepted_step=("Loss on the last accepted step", current.f_info.f),
+            step_size=("Step size", step_size),
+            grad_norm=("Gradient max-norm", jnp.max(jnp.abs(current.f_info.grad), initial=0)),
+            y=("y", state.y_eval),
+            y_last_accepted_step=("y on the last accepted step", current.y),
         )
-        checkpoint = state.checkpoint
-        if checkpoint is not None:
-            # Leaving a checkpoint for points on probation, or going back to it.
-            left = _Point(y_prev, state.f_info, state.aux, state.descent_state)
-            checkpoint = jax.lax.cond(
-                search_state.leaving, lambda: left, lambda: checkpoint
-            )
-            current = jax.lax.cond(
-                search_state.restore,
-                lambda: checkpoint,
-                lambda: _Point(y_flat, f_info, aux, descent_state),
-            )
-            y_flat, f_info, aux, descent_state = (
-                current.y,
-                current.f_info,
-                current.aux,
-                current.descent_state,
-            )
-        if self.verbose:
-            jax.debug.print(
-                "{name}: f = {f:.6e} (last accepted {fa:.6e}), step size {s:.3e}",
-                name=type(self).__name__,
-                f=f_eval,
-                fa=f_info.f,
-                s=step_size,
-            )
-        y_descent, descent_result = state.descent.step(step_size, descent_state)
-        result, prev_aux = step_outcome(search_result, descent_result, state, aux)
+        y_descent, descent_result = state.descent.step(step_size, current.descent_state)
+        result, prev_aux = step_outcome(search_result, descent_result, state, current.aux)
         new_state = _SparseNewtonState(
             flat_fn=state.flat_fn,
             hessian_fn=state.hessian_fn,
             descent=state.descent,
             first_step=jnp.array(False),
-            y_eval=y_flat + y_descent,
+            y_eval=current.y + y_descent,
             search_state=search_state,
-            f_info=f_info,
-            aux=aux,
-            descent_state=descent_state,
-            checkpoint=checkpoint,
+            f_info=current.f_info,
+            aux=current.aux,
+            descent_state=current.descent_state,
             terminate=terminate,
             result=result,
+            num_steps=state.num_steps + 1,
             num_hessians=state.num_hessians + jnp.where(accept & jnp.invert(terminate), 1, 0),
         )
-        return state.flat_fn.unravel(y_flat), new_state, prev_aux
+        return state.flat_fn.unravel(current.y), new_state, prev_aux
 
     def _kept_info(
         self, info: optx.FunctionInfo.EvalGradHessian
@@ -283,30 +251,24 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         tags: frozenset[object],
         result: optx.RESULTS,
     ) -> tuple[PyTree, Any, dict[str, Any]]:
-        """Reports the number of Hessian evaluations in ``stats``.
+        """The search's final point (see `AbstractRevisingSearch.final`); Hessians counted.
 
         A `Watchdog` solve stopped on probation (by ``max_steps``) returns its last
         checkpoint.
         """
         del fn, args, options, tags, result
-        stats = {"num_hessians": state.num_hessians}
-        if state.checkpoint is None:
-            return y, aux, stats
-        y_flat, aux = _select(
-            jnp.invert(state.search_state.checkpoint),
-            (state.checkpoint.y, state.checkpoint.aux),
-            (jax.flatten_util.ravel_pytree(y)[0], aux),
-        )
-        return state.flat_fn.unravel(y_flat), aux, stats
+        y_flat = jax.flatten_util.ravel_pytree(y)[0]
+        point = Point(y_flat, state.f_info, aux, state.descent_state)
+        point = revising(self.search).final(point, state.search_state)
+        return state.flat_fn.unravel(point.y), point.aux, {"num_hessians": state.num_hessians}
 
 
-def _select(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
-    """``on_true`` where ``pred`` holds, else ``on_false`` (pytrees of one structure)."""
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+def _is_struct(x: object) -> bool:
+    return isinstance(x, jax.ShapeDtypeStruct)
 
 
 def _evaluate(
-    flat_fn: FlatFunction, hessian_fn: Callable, y: Array, dynamic: PyTree, f: Array
+    flat_fn: FlatFunction, hessian_fn: HessianEvaluator, y: Array, dynamic: PyTree, f: Array
 ) -> tuple[optx.FunctionInfo.EvalGradHessian, Any]:
     """Gradient and sparse Hessian at ``y``, where the search has evaluated ``f`` already."""
     grad, aux = jax.grad(flat_fn, has_aux=True)(y, dynamic)
@@ -327,7 +289,15 @@ _INIT_DOC = """
                 chain, else `SparseLU` (SuperLU through a host callback). For
                 very large problems ``Preconditioned(lineax.CG(...))`` is an iterative
                 alternative.
-            verbose: Whether to print the loss and step size at every step.
+            verbose: What to report at every step, as Optimistix solvers take it:
+                ``True`` prints the step, the loss (trial and last accepted), the step
+                size and the gradient's max-norm; a frozenset of entry names prints
+                those; a callable gets every entry as ``name=(label, value)``.
+            coloring: A precomputed colored Hessian pattern of ``fn`` with respect to
+                the flattened ``y`` (``asdex.hessian_coloring``), used instead of
+                detecting one at ``init``: for patterns that depend on the values of
+                traced ``args`` (``optimistix.minimise`` is jitted), or to detect once
+                across solves.
 """
 
 _SEARCH_DOC = """            search: The line search. ``None``: monotone backtracking Armijo
@@ -373,8 +343,9 @@ class SparseNewton(AbstractSparseNewton):
     norm: Callable[[PyTree], Scalar]
     descent: ShiftedNewtonDescent
     choose_solver: bool
-    search: optx.AbstractSearch | Watchdog
-    verbose: bool
+    search: optx.AbstractSearch | AbstractRevisingSearch
+    verbose: Callable[..., None]
+    coloring: asdex.ColoredPattern | None
 
     def __init__(
         self,
@@ -382,20 +353,22 @@ class SparseNewton(AbstractSparseNewton):
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
-        verbose: bool = False,
-        search: optx.AbstractSearch | Watchdog | None = None,
+        verbose: bool | frozenset[str] | Callable[..., None] = False,
+        search: optx.AbstractSearch | AbstractRevisingSearch | None = None,
+        coloring: asdex.ColoredPattern | None = None,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
         self.descent = ShiftedNewtonDescent(
-            DEFAULT_SOLVER if linear_solver is None else linear_solver
+            SparseLU() if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
         if search is None:
             search = NonmonotoneArmijo(memory=1)
         self.search = search
-        self.verbose = verbose
+        self.verbose = as_verbose(verbose)
+        self.coloring = coloring
 
 
 class SparseTrustRegionNewton(AbstractSparseNewton):
@@ -424,7 +397,8 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     descent: ShiftedDampedNewtonDescent
     choose_solver: bool
     search: optx.ClassicalTrustRegion
-    verbose: bool
+    verbose: Callable[..., None]
+    coloring: asdex.ColoredPattern | None
 
     def __init__(
         self,
@@ -432,17 +406,19 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
         atol: float,
         norm: Callable[[PyTree], Scalar] = optx.max_norm,
         linear_solver: lx.AbstractLinearSolver | None = None,
-        verbose: bool = False,
+        verbose: bool | frozenset[str] | Callable[..., None] = False,
+        coloring: asdex.ColoredPattern | None = None,
     ):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
         self.descent = ShiftedDampedNewtonDescent(
-            DEFAULT_SOLVER if linear_solver is None else linear_solver
+            SparseLU() if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
         self.search = optx.ClassicalTrustRegion()
-        self.verbose = verbose
+        self.verbose = as_verbose(verbose)
+        self.coloring = coloring
 
 
 SparseNewton.__init__.__doc__ = "Builds the solver." + _INIT_DOC + _SEARCH_DOC

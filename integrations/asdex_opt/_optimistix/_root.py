@@ -10,22 +10,19 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, PyTree, Scalar
 
-from ._common import (
-    FlatFunction,
-    cauchy_termination,
-    check_finite_result,
-    dynamic_part,
-    jacobian_evaluator,
-    solver_for_structure,
-    split_problem,
-)
+import asdex
+
+from .._lineax._choice import choose_solver
+from .._problem import FlatFunction, JacobianEvaluator, detect_jacobian, dynamic_part, flatten
+from ._termination import cauchy_termination, check_finite_result
+from ._verbose import as_verbose
 
 __all__ = ["SparseNewtonRootFinder"]
 
 
 class _RootState(eqx.Module):
     flat_fn: FlatFunction
-    jacobian_fn: Callable = eqx.field(static=True)
+    jacobian_fn: JacobianEvaluator = eqx.field(static=True)
     linear_solver: lx.AbstractLinearSolver
     f: Array
     diff: Array
@@ -46,6 +43,18 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     non-finite ``f`` or ``J`` is a ``RESULTS`` failure. Supports the ``lower`` and
     ``upper`` options of ``optimistix.Newton`` (iterates clipped to a box).
 
+    Attributes:
+        rtol: Relative tolerance.
+        atol: Absolute tolerance.
+        norm: The norm of the convergence criteria.
+        linear_solver: The Lineax solver for ``J Δ = f``; ``None`` picks one from the
+            pattern (`asdex_opt.lineax.choose_solver`).
+        verbose: What to report at every step (a bool, a frozenset of entry names or a
+            callable, as Optimistix solvers take it).
+        coloring: A precomputed colored Jacobian pattern of the flattened ``fn`` with
+            respect to the flattened ``y`` (``asdex.jacobian_coloring``), used instead
+            of detecting one at ``init``.
+
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx
         >>> from asdex_opt.optimistix import SparseNewtonRootFinder
@@ -59,6 +68,8 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     atol: float
     norm: Callable[[PyTree], Scalar] = optx.max_norm
     linear_solver: lx.AbstractLinearSolver | None = None
+    verbose: Callable[..., None] = eqx.field(default=False, converter=as_verbose)
+    coloring: asdex.ColoredPattern | None = None
 
     def init(
         self,
@@ -72,7 +83,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     ) -> _RootState:
         """Detects and colors the Jacobian sparsity; builds the initial state."""
         del options, aux_struct, tags
-        flat_fn, y_flat, dynamic = split_problem(fn, y, args, ravel_out=True)
+        flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=True)
         num_out = sum(s.size for s in jax.tree.leaves(f_struct))
         if num_out != y_flat.size:
             raise ValueError(
@@ -81,10 +92,11 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
                 f"{f_struct}). Use `optimistix.least_squares` with `SparseGaussNewton` "
                 "or `SparseLevenbergMarquardt` for over- or under-determined systems."
             )
-        jacobian_fn, structure = jacobian_evaluator(flat_fn, y_flat, dynamic, normal=False)
+        coloring = detect_jacobian(flat_fn, y_flat, dynamic, self.coloring)
+        jacobian_fn = JacobianEvaluator(flat_fn, coloring, dynamic, normal=False)
         linear_solver = self.linear_solver
         if linear_solver is None:
-            linear_solver = solver_for_structure(structure)
+            linear_solver = choose_solver(jacobian_fn.structure)
         dtype = jnp.result_type(*jax.tree.leaves(f_struct))
         return _RootState(
             flat_fn=flat_fn,
@@ -122,6 +134,12 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
             optx.RESULTS.promote(solution.result),
             evaluation.residual,
             evaluation.jac.data,
+        )
+        self.verbose(
+            num_steps=("Step", state.num_steps),
+            loss_this_step=("Max |f| on this step", jnp.max(jnp.abs(evaluation.residual))),
+            step_size=("Newton step max-norm", jnp.max(jnp.abs(solution.value), initial=0)),
+            y=("y", y_flat),
         )
         new_state = _RootState(
             flat_fn=state.flat_fn,

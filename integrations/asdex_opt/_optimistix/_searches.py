@@ -1,8 +1,10 @@
 """Line searches that let full Newton steps through curved valleys.
 
 `NonmonotoneArmijo` is the nonmonotone backtracking search of Grippo, Lampariello &
-Lucidi (1986); `Watchdog` is the watchdog technique of Chamberlain, Powell, Lemaréchal
-& Pedersen (1982), which `SparseNewton` runs.
+Lucidi (1986), an ``optimistix.AbstractSearch``; `Watchdog` is the watchdog technique of
+Chamberlain, Powell, Lemaréchal & Pedersen (1982), an `AbstractRevisingSearch`: a
+search that may also send the solver back to an earlier point, which `SparseNewton`
+runs (any Optimistix search runs there through `revising`).
 
 Newton's method with a monotone Armijo search takes short steps along curved valleys
 (Rosenbrock's is the classic case): every trial must decrease ``f``, so full Newton
@@ -24,7 +26,8 @@ backtracks along its direction as usual (Chamberlain et al., Math. Programming S
 16, 1982).
 """
 
-from typing import Any
+import abc
+from typing import Any, Generic, TypeVar
 
 import equinox as eqx
 import jax
@@ -33,7 +36,13 @@ import optimistix as optx
 from equinox.internal import ω
 from jaxtyping import Array, PyTree, Scalar
 
-__all__ = ["NonmonotoneArmijo", "Watchdog"]
+__all__ = [
+    "AbstractRevisingSearch",
+    "NonmonotoneArmijo",
+    "Point",
+    "Watchdog",
+    "revising",
+]
 
 _ROUNDING_ULPS = 8
 
@@ -168,15 +177,119 @@ def _check_fraction(owner: str, name: str, value: float) -> None:
         raise ValueError(f"`{owner}({name}=...)` must be in (0, 1), got {value}.")
 
 
+class Point(eqx.Module):
+    """An accepted point and what the solver knows there.
+
+    Attributes:
+        y: The point (flat).
+        f_info: Its function information, as the search reads it.
+        aux: Its auxiliary output.
+        descent_state: The descent's state queried there.
+    """
+
+    y: Array
+    f_info: Any
+    aux: PyTree
+    descent_state: PyTree
+
+
+_SearchState = TypeVar("_SearchState")
+
+
+class AbstractRevisingSearch(eqx.Module, Generic[_SearchState]):
+    """A search that may send the solver back to an earlier point.
+
+    The contract with the solver (`AbstractSparseNewton`), at every step:
+
+    1. `judge` takes the arguments of ``optimistix.AbstractSearch.step`` and returns
+       what it returns: ``accept`` moves the solver to ``y_eval``.
+    2. `revise` gets the point the solver was at and the one it is now at (``y_eval``
+       if accepted, else the same), and returns the point to go on from, which may be
+       one the search kept in its state.
+    3. `may_stop` says whether the current point may end the solve.
+    4. `final` gives the point to return when the solve stops (e.g. by ``max_steps``).
+
+    `revising` turns any ``optimistix.AbstractSearch`` into one that never revises.
+    """
+
+    @abc.abstractmethod
+    def init(self, point: Point, f_info_struct: Any) -> _SearchState:
+        """The initial state, from the initial point (of the solve's structure)."""
+
+    @abc.abstractmethod
+    def judge(
+        self,
+        first_step: Array,
+        y: Array,
+        y_eval: Array,
+        f_info: Any,
+        f_eval_info: Any,
+        state: _SearchState,
+    ) -> tuple[Scalar, Array, optx.RESULTS, _SearchState]:
+        """``(step_size, accept, result, state)`` as ``optimistix.AbstractSearch.step``."""
+
+    @abc.abstractmethod
+    def revise(
+        self, previous: Point, current: Point, state: _SearchState
+    ) -> tuple[Point, _SearchState]:
+        """The point to go on from, after the solver moved from ``previous`` to ``current``."""
+
+    @abc.abstractmethod
+    def may_stop(self, state: _SearchState) -> Array:
+        """Whether the current point may end the solve."""
+
+    @abc.abstractmethod
+    def final(self, point: Point, state: _SearchState) -> Point:
+        """The point to return when the solve stops at ``point``."""
+
+
+class _Plain(AbstractRevisingSearch[Any]):
+    """An Optimistix search as a revising search that never revises."""
+
+    search: optx.AbstractSearch
+
+    def init(self, point: Point, f_info_struct: Any) -> Any:
+        return self.search.init(point.y, f_info_struct)
+
+    def judge(self, first_step, y, y_eval, f_info, f_eval_info, state):
+        return self.search.step(first_step, y, y_eval, f_info, f_eval_info, state)
+
+    def revise(self, previous: Point, current: Point, state: Any) -> tuple[Point, Any]:
+        del previous
+        return current, state
+
+    def may_stop(self, state: Any) -> Array:
+        del state
+        return jnp.array(True)
+
+    def final(self, point: Point, state: Any) -> Point:
+        del state
+        return point
+
+
+def revising(search: "optx.AbstractSearch | AbstractRevisingSearch") -> AbstractRevisingSearch:
+    """``search`` itself if it is an `AbstractRevisingSearch`, else one that never revises.
+
+    Examples:
+        >>> import optimistix as optx
+        >>> from asdex_opt._optimistix._searches import revising
+        >>> from asdex_opt.optimistix import Watchdog
+        >>> type(revising(optx.BacktrackingArmijo())).__name__, type(revising(Watchdog())).__name__
+        ('_Plain', 'Watchdog')
+    """
+    return search if isinstance(search, AbstractRevisingSearch) else _Plain(search)
+
+
 class _WatchdogState(eqx.Module):
     step_size: Scalar
     relaxed: Array  # points on probation since the checkpoint (0: at the checkpoint)
     base_f: Scalar  # f at the checkpoint
     base_decrease: Scalar  # ∇f(checkpoint)ᵀ(full step from it), < 0
     restore: Array  # whether to go back to the checkpoint
+    checkpoint: Point  # the last checkpoint
 
     @property
-    def checkpoint(self) -> Array:
+    def at_checkpoint(self) -> Array:
         """Whether the current point (accepted, or gone back to) is a checkpoint."""
         return self.relaxed == 0
 
@@ -186,7 +299,7 @@ class _WatchdogState(eqx.Module):
         return self.relaxed == 1
 
 
-class Watchdog(eqx.Module):
+class Watchdog(AbstractRevisingSearch[_WatchdogState]):
     """The watchdog technique: full Newton steps on probation, backtracking if they fail.
 
     At a checkpoint (an accepted point that passed the Armijo test) the full step is
@@ -202,8 +315,9 @@ class Watchdog(eqx.Module):
     valleys. The solve only ends at a checkpoint, and a solve stopped by ``max_steps``
     on probation returns its last checkpoint.
 
-    Only `SparseNewton` runs it (going back to a checkpoint is a solver's move, which
-    the Optimistix search interface does not have).
+    An `AbstractRevisingSearch`: going back to a checkpoint is a move that the
+    Optimistix search interface does not have, so `SparseNewton` runs it (and
+    Optimistix's own solvers refuse it).
 
     Attributes:
         relaxed_steps: How many points in a row may be on probation, >= 1.
@@ -234,11 +348,12 @@ class Watchdog(eqx.Module):
         _check_fraction("Watchdog", "decrease_factor", self.decrease_factor)
         _check_fraction("Watchdog", "slope", self.slope)
 
-    def init(self, y: PyTree, f_info_struct: Any) -> _WatchdogState:
+    def init(self, point: Point, f_info_struct: Any) -> _WatchdogState:
         """Starts at a checkpoint (the initial point)."""
-        del y
         zero = jnp.zeros((), f_info_struct.f.dtype)
-        return _WatchdogState(jnp.array(1.0), jnp.array(0), zero, zero, jnp.array(False))
+        return _WatchdogState(
+            jnp.array(1.0), jnp.array(0), zero, zero, jnp.array(False), point
+        )
 
     def step(self, *args: Any, **kwargs: Any) -> None:
         """Not an Optimistix search step: see `judge`."""
@@ -250,23 +365,21 @@ class Watchdog(eqx.Module):
     def judge(
         self,
         first_step: Array,
-        y: PyTree,
-        y_eval: PyTree,
+        y: Array,
+        y_eval: Array,
         f_info: Any,
         f_eval_info: Any,
         state: _WatchdogState,
     ) -> tuple[Scalar, Array, optx.RESULTS, _WatchdogState]:
         """Judges ``y_eval``: a checkpoint, on probation, rejected, or back to the checkpoint.
 
-        The arguments are those of an Optimistix search step: ``y`` is the current point
-        (a checkpoint, or on probation) and ``f_info`` its function information.
-        Returns ``(step_size, accept, result, state)`` like one; ``state.checkpoint``,
-        ``state.leaving`` and ``state.restore`` tell the solver what to keep and when
-        to go back.
+        ``y`` is the current point (a checkpoint, or on probation) and ``f_info`` its
+        function information. ``accept`` means a new checkpoint or a point on
+        probation; `revise` then goes back to the checkpoint where the path failed.
         """
         f_new = f_eval_info.as_min()
         predicted = f_info.compute_grad_dot((y_eval**ω - y**ω).ω)
-        at_checkpoint = state.relaxed == 0
+        at_checkpoint = state.at_checkpoint
         reference = jnp.where(at_checkpoint, f_info.f, state.base_f)
         decrease = jnp.where(at_checkpoint, predicted, state.base_decrease)
         armijo = _sufficient_decrease(
@@ -294,5 +407,24 @@ class Watchdog(eqx.Module):
             base_f=jnp.where(leaving, f_info.f, state.base_f),
             base_decrease=jnp.where(leaving, predicted, state.base_decrease),
             restore=restore,
+            checkpoint=state.checkpoint,
         )
         return step_size, accept, optx.RESULTS.successful, new_state
+
+    def revise(
+        self, previous: Point, current: Point, state: _WatchdogState
+    ) -> tuple[Point, _WatchdogState]:
+        """Keeps the checkpoint a path on probation leaves; goes back to it if it failed."""
+        checkpoint = jax.lax.cond(state.leaving, lambda: previous, lambda: state.checkpoint)
+        current = jax.lax.cond(state.restore, lambda: checkpoint, lambda: current)
+        return current, eqx.tree_at(lambda s: s.checkpoint, state, checkpoint)
+
+    def may_stop(self, state: _WatchdogState) -> Array:
+        """Only at a checkpoint."""
+        return state.at_checkpoint
+
+    def final(self, point: Point, state: _WatchdogState) -> Point:
+        """The last checkpoint, if the solve stopped on probation."""
+        return jax.tree.map(
+            lambda a, b: jnp.where(state.at_checkpoint, a, b), point, state.checkpoint
+        )

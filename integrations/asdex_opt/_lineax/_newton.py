@@ -1,0 +1,172 @@
+"""The shifted Newton direction: ``(H + τI) p = g`` with the smallest safe shift ``τ``.
+
+A Newton direction ``p`` solves ``(H + τI) p = g``; the step is ``-p`` (times a step
+size). For an indefinite ``H`` the plain Newton direction may point uphill, or towards
+a saddle point, so the shift ``τ ≥ 0`` is raised as in Nocedal & Wright's "Cholesky
+with added multiple of the identity" (Algorithm 3.3): start at ``τ = 0`` when the
+diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multiply by four
+(starting from ``β = 10⁻³ max|diag H|``) until
+
+* ``H + τI`` is positive definite, where the solver reports it: the direct solvers of
+  `asdex_opt.lineax` (`SparseLU`, `BlockDiagonalLU`, `BorderedBlockLU`,
+  `TridiagonalLU`) do, like the Cholesky factorization of the algorithm; and
+* ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
+  fails for a non-finite ``p``, e.g. from a singular matrix);
+
+or until ``g = 0`` (a stationary point, where the zero step is the answer). With a
+solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal: the
+solver rejects it when the diagonal is not positive, and the usual case, a positive
+definite ``H``, then reads no diagonal.
+
+For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
+quadratic model curves upwards along ``p``. With solvers that report no definiteness
+(Krylov solvers, Lineax's own solvers) it is the only test: every step still goes
+downhill, but Newton's method may then converge to a saddle point. If no shift passes
+(only possible when ``H`` has non-finite entries or the solver keeps failing), the
+direction falls back to the limit ``g / τ`` of shifted Newton, i.e. steepest descent.
+"""
+
+import jax
+import jax.numpy as jnp
+import lineax as lx
+from jaxtyping import Array, Scalar
+
+from ._definite import positive_definite, reports_definiteness
+from ._finite import all_finite
+from ._fold import fold_sparse
+from ._operator import SparseMatrixLinearOperator
+
+__all__ = ["shifted", "shifted_newton_direction"]
+
+_MAX_SHIFTS = 40
+_GROWTH = 4.0
+
+
+def _solve(
+    operator: SparseMatrixLinearOperator,
+    shift: Scalar,
+    vector: Array,
+    linear_solver: lx.AbstractLinearSolver,
+) -> tuple[Array, Array]:
+    """Solves ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
+
+    Definiteness as the solver reports it (the direct solvers of `asdex_opt.lineax`
+    do); true when it does not. The solver's ``result`` is not read: the descent test
+    that follows rejects a non-finite ``x`` (e.g. of a singular matrix), and an inexact
+    but descent direction (say, of an iterative solver that ran out of steps) is still a
+    valid step.
+    """
+    solution = lx.linear_solve(shifted(operator, shift), vector, linear_solver, throw=False)
+    return solution.value, positive_definite(linear_solver, solution)
+
+
+def shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
+    """``A + shift I``, tagged symmetric positive semidefinite.
+
+    When the structure stores the whole diagonal, the shift is added in place and the
+    structure kept (solvers then reuse their plans); otherwise `fold_sparse` adds the
+    diagonal to the structure.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt._lineax._newton import shifted
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[1.0, 2.0], [2.0, 0.0]])))
+        >>> shifted(A, 0.5).as_matrix().tolist()
+        [[1.5, 2.0], [2.0, 0.5]]
+    """
+    tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+    structure = operator.structure
+    if structure.has_full_diagonal:
+        data = operator.data
+        data = data + shift * jnp.asarray(structure.diagonal_mask, data.dtype)
+        return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
+    identity = lx.IdentityLinearOperator(operator.in_structure())
+    return fold_sparse(operator + shift * identity, tags=tags)
+
+
+def shifted_newton_direction(
+    grad: Array,
+    hessian: SparseMatrixLinearOperator,
+    linear_solver: lx.AbstractLinearSolver,
+    min_shift: Scalar | None = None,
+) -> tuple[Array, Scalar, Array]:
+    """A descent direction ``p`` from ``(H + τI) p = g`` with the smallest shift tried.
+
+    See the module docstring for the shift schedule. The step to take is ``-p``.
+
+    Args:
+        grad: The gradient ``g`` (flat).
+        hessian: The sparse symmetric matrix ``H``.
+        linear_solver: The Lineax solver for the shifted systems.
+        min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
+
+    Returns:
+        ``(p, τ, finite)``; ``finite`` is false for a non-finite ``g``, or a non-finite
+        ``H`` that spoils the first solve.
+
+    Examples:
+        >>> import jax.numpy as jnp, lineax as lx
+        >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt._lineax._newton import shifted_newton_direction
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> H = SparseMatrixLinearOperator(BCOO.fromdense(jnp.diag(jnp.array([1.0, -1.0]))))
+        >>> p, tau, finite = shifted_newton_direction(jnp.ones(2), H, lx.LU())
+        >>> bool(tau > 1.0), bool(jnp.vdot(p, jnp.ones(2)) > 0), bool(finite)
+        (True, True, True)
+    """
+    dtype = grad.dtype
+    eps = jnp.finfo(dtype).eps
+    floor = jnp.zeros((), dtype) if min_shift is None else jnp.asarray(min_shift, dtype)
+    grad_norm = jnp.sqrt(jnp.vdot(grad, grad))
+    stationary = grad_norm == 0
+
+    def schedule_start() -> tuple[Array, Array]:
+        """Nocedal & Wright's first shift (at least ``floor``), and their ``β``."""
+        diag = lx.diagonal(hessian).astype(dtype)
+        min_diag = jnp.min(diag, initial=jnp.inf)
+        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
+        beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
+        return jnp.maximum(jnp.where(min_diag > 0, 0, beta - min_diag), floor), beta
+
+    def attempt(tau):
+        p, definite = _solve(hessian, tau, grad, linear_solver)
+        # False for a non-finite p. At a stationary point (g = 0) the zero step is the
+        # answer: no shift needed.
+        descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
+        return p, (descent & definite) | stationary
+
+    def retry(p, tau, ok):
+        finite = all_finite(grad, hessian.data)
+        start, beta = schedule_start()
+        # Go on from the schedule's first shift, unless it was the one tried.
+        tau = jnp.where(start > tau, start / _GROWTH, tau)
+
+        def cond(carry):
+            _, _, ok, tries = carry
+            return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
+
+        def body(carry):
+            _, tau, _, tries = carry
+            tau = jnp.maximum(_GROWTH * tau, beta)
+            p, ok = attempt(tau)
+            return p, tau, ok, tries + 1
+
+        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
+        # If no shift passes, the limit of shifted Newton: steepest descent.
+        p = jnp.where(ok, p, grad / jnp.maximum(tau, beta))
+        return p, tau, finite
+
+    # A solver that reports definiteness rejects too small a shift itself (a matrix
+    # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
+    # first and the diagonal is only read when it fails; otherwise the schedule's.
+    shift = floor if reports_definiteness(linear_solver) else schedule_start()[0]
+    # The common case, a descent direction at the first shift, skips the retries; it
+    # also implies a finite gradient (else the descent test fails).
+    p, ok = attempt(shift)
+    p, shift, finite = jax.lax.cond(
+        ok, lambda p, tau, ok: (p, tau, jnp.array(True)), retry, p, shift, ok
+    )
+    p = jnp.where(stationary, jnp.zeros_like(p), p)
+    return p, shift, finite

@@ -23,7 +23,7 @@ class Filter(eqx.Module):
     Examples:
         >>> import jax.numpy as jnp
         >>> f = Filter.empty(4, jnp.float32).add(jnp.array(1.0), jnp.array(0.0))
-        >>> bool(f.acceptable(jnp.array(2.0), jnp.array(-1.0)))
+        >>> bool(f.acceptable(jnp.array(2.0), jnp.array(1.0)))
         False
         >>> bool(f.acceptable(jnp.array(0.5), jnp.array(1.0)))
         True

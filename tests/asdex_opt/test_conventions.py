@@ -79,7 +79,7 @@ def test_capabilities_are_declared_not_probed():
     assert not GaussNewtonDescent(SparseLU()).needs_normal(square=True)
     assert LevenbergMarquardtDescent(SparseLU()).needs_normal(square=True)
     chain = SparseStructure(
-        np.array([[i, j] for i in range(40) for j in (i - 1, i, i + 1) if 0 <= j < 40]), (5, 5)
+        np.array([[i, j] for i in range(40) for j in (i - 1, i, i + 1) if 0 <= j < 40]), (40, 40)
     )
     assert isinstance(choose_solver(chain), TridiagonalLU)
 

@@ -4,6 +4,7 @@ Built on asdex's public API: sparsity is detected and colored once, then every s
 computes exact sparse Jacobians or Hessians at the cost of their colors.
 """
 
+from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
 from asdex_opt.equinox import (
     filter_hessian,
     filter_jacobian,
@@ -13,6 +14,7 @@ from asdex_opt.equinox import (
 )
 from asdex_opt.lineax import (
     Preconditioned,
+    SparseLDL,
     SparseLU,
     SparseMatrixLinearOperator,
     fold_sparse,
@@ -46,6 +48,7 @@ __all__ = [
     # Lineax
     "Preconditioned",
     "SparseLU",
+    "SparseLDL",
     "SparseMatrixLinearOperator",
     "fold_sparse",
     "jacobi_preconditioner",
@@ -59,6 +62,9 @@ __all__ = [
     "SparseNewtonRootFinder",
     "SparseTrustRegionNewton",
     "Watchdog",
+    # Constrained
+    "SparseInteriorPoint",
+    "constrained_minimise",
     # Optax
     "scale_by_sparse_gauss_newton",
     "scale_by_sparse_newton",

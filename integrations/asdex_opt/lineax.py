@@ -41,6 +41,7 @@ from ._lineax._bordered import BorderedBlockLU
 from ._lineax._choice import choose_solver
 from ._lineax._fold import fold_sparse
 from ._lineax._krylov import Preconditioned, jacobi_preconditioner
+from ._lineax._ldl import SparseLDL
 from ._lineax._operator import DenseMaterialisationWarning, SparseMatrixLinearOperator
 from ._lineax._structure import SparseStructure
 from ._lineax._superlu import SparseLU
@@ -62,6 +63,7 @@ __all__ = [
     "fold_sparse",
     "choose_solver",
     "SparseLU",
+    "SparseLDL",
     "BlockDiagonalLU",
     "BorderedBlockLU",
     "TridiagonalLU",

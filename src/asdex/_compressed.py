@@ -243,6 +243,12 @@ def value_and_compressed_hessian_from_coloring(
 # --- detect, color and compress --------------------------------------------------------
 
 
+def _with_coloring(fn: Callable[..., Any], coloring: ColoredPattern) -> Callable[..., Any]:
+    """`fn` with the coloring it was built from attached as `fn.coloring`."""
+    fn.coloring = coloring
+    return fn
+
+
 def compressed_jacobian(
     f: Callable[..., Any],
     *args: Any,
@@ -275,12 +281,10 @@ def compressed_jacobian(
     coloring = jacobian_coloring(
         f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
     )
-    fn = compressed_jacobian_from_coloring(
+    return _with_coloring(compressed_jacobian_from_coloring(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, sharding=sharding,
-    )
-    fn.coloring = coloring
-    return fn
+    ), coloring)
 
 
 def value_and_compressed_jacobian(
@@ -311,12 +315,10 @@ def value_and_compressed_jacobian(
     coloring = jacobian_coloring(
         f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
     )
-    fn = value_and_compressed_jacobian_from_coloring(
+    return _with_coloring(value_and_compressed_jacobian_from_coloring(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, sharding=sharding,
-    )
-    fn.coloring = coloring
-    return fn
+    ), coloring)
 
 
 def compressed_hessian(
@@ -348,12 +350,10 @@ def compressed_hessian(
     coloring = hessian_coloring(
         f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
     )
-    fn = compressed_hessian_from_coloring(
+    return _with_coloring(compressed_hessian_from_coloring(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, sharding=sharding,
-    )
-    fn.coloring = coloring
-    return fn
+    ), coloring)
 
 
 def value_and_compressed_hessian(
@@ -384,9 +384,7 @@ def value_and_compressed_hessian(
     coloring = hessian_coloring(
         f, *args, argnums=argnums, has_aux=has_aux, mode=mode, symmetric=symmetric
     )
-    fn = value_and_compressed_hessian_from_coloring(
+    return _with_coloring(value_and_compressed_hessian_from_coloring(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, sharding=sharding,
-    )
-    fn.coloring = coloring
-    return fn
+    ), coloring)

@@ -7,7 +7,9 @@ computes exact sparse Jacobians or Hessians at the cost of their colors.
 from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
 from asdex_opt.equinox import (
     filter_hessian,
+    filter_jacfwd,
     filter_jacobian,
+    filter_jacrev,
     filter_ravel_pytree,
     filter_value_and_hessian,
     filter_value_and_jacobian,
@@ -41,7 +43,9 @@ from asdex_opt.optimistix import (
 __all__ = [
     # Equinox
     "filter_hessian",
+    "filter_jacfwd",
     "filter_jacobian",
+    "filter_jacrev",
     "filter_ravel_pytree",
     "filter_value_and_hessian",
     "filter_value_and_jacobian",

@@ -7,9 +7,12 @@ import jax.tree_util as jtu
 import numpy as np
 import pytest
 
+import asdex_opt
 from asdex_opt.equinox import (
     filter_hessian,
+    filter_jacfwd,
     filter_jacobian,
+    filter_jacrev,
     filter_ravel_pytree,
     filter_value_and_hessian,
     filter_value_and_jacobian,
@@ -101,16 +104,30 @@ def test_filter_ravel_pytree_with_frozen_submodule():
 
 def test_filter_jacobian_matches_dense():
     model = make_model()
-    jac = filter_jacobian(lambda m, x: m(x), model, X)(model, X)
+    jac = filter_jacobian(lambda m, x: m(x))(model, X)
     expected = dense_reference(jax.jacfwd, lambda m, x: m(x), model, eqx.is_inexact_array, X)
     assert jac.shape == (4, 10)
+    np.testing.assert_allclose(jac.todense(), expected, atol=ATOL)
+
+
+@pytest.mark.parametrize("ours, theirs", [(filter_jacfwd, eqx.filter_jacfwd),
+                                          (filter_jacrev, eqx.filter_jacrev)])
+def test_filter_jacfwd_jacrev_are_equinox_blocks_flattened(ours, theirs):
+    model = make_model()
+    jac = ours(lambda m, x: m(x))(model, X)
+    blocks = theirs(lambda m, x: m(x))(model, X)  # one (4, *leaf.shape) block per leaf
+    expected = jnp.concatenate(
+        [b.reshape(4, -1) for b in jax.tree.leaves(eqx.filter(blocks, eqx.is_inexact_array))],
+        axis=1,
+    )
     np.testing.assert_allclose(jac.todense(), expected, atol=ATOL)
 
 
 def test_filter_jacobian_frozen_submodule_and_new_values():
     model = make_model()
     spec = frozen_inner_spec(model)
-    jac_fn = filter_jacobian(lambda m, x: m(x), model, X, filter_spec=spec)
+    jac_fn = filter_jacobian(lambda m, x: m(x), filter_spec=spec)
+    jac_fn(model, X)
     # New values, including in the frozen submodule: used at call time.
     other = eqx.tree_at(lambda m: (m.a, m.inner.w), model, (model.a * 2, -model.inner.w))
     jac = jac_fn(other, X * 0.5)
@@ -119,17 +136,17 @@ def test_filter_jacobian_frozen_submodule_and_new_values():
     np.testing.assert_allclose(jac.todense(), expected, atol=ATOL)
 
 
-def test_filter_jacobian_pytree_output_and_jit():
+def test_filter_jacobian_pytree_output_keywords_and_jit():
     model = make_model()
 
-    def fn(m, x):
-        return {"out": m(x), "extra": (m.b**2).reshape(1, 2)}
+    def fn(m, x, *, scale):
+        return {"out": m(x) * scale, "extra": (m.b**2).reshape(1, 2)}
 
-    jac_fn = filter_jacobian(fn, model, X)
-    jac = eqx.filter_jit(jac_fn)(model, X)
+    with pytest.warns(UserWarning, match="traced"):  # `model.count`, inside `filter_jit`
+        jac = eqx.filter_jit(filter_jacobian(fn))(model, X, scale=2.0)
 
     def flat_fn(m, x):
-        return jax.flatten_util.ravel_pytree(fn(m, x))[0]
+        return jax.flatten_util.ravel_pytree(fn(m, x, scale=2.0))[0]
 
     expected = dense_reference(jax.jacrev, flat_fn, model, eqx.is_inexact_array, X)
     np.testing.assert_allclose(jac.todense(), expected, atol=ATOL)
@@ -138,34 +155,88 @@ def test_filter_jacobian_pytree_output_and_jit():
 def test_filter_value_and_jacobian_and_aux():
     model = make_model()
     (value, aux), jac = filter_value_and_jacobian(
-        lambda m, x: ({"y": m(x)}, jnp.sum(x)), model, X, has_aux=True
+        lambda m, x: ({"y": m(x)}, jnp.sum(x)), has_aux=True
     )(model, X)
     np.testing.assert_allclose(value["y"], model(X), atol=ATOL)
     np.testing.assert_allclose(aux, jnp.sum(X))
     expected = dense_reference(jax.jacfwd, lambda m, x: m(x), model, eqx.is_inexact_array, X)
     np.testing.assert_allclose(jac.todense(), expected, atol=ATOL)
-    dense = filter_jacobian(lambda m, x: m(x), model, X, output_format="dense")(model, X)
+    dense = filter_jacobian(lambda m, x: m(x), output_format="dense")(model, X)
     np.testing.assert_allclose(dense, expected, atol=ATOL)
 
 
-def test_structure_change_is_an_error():
+# --------------------------------------------------------------------------- caching
+
+
+def test_detects_once_per_input_structure_and_compiles_once(monkeypatch):
+    calls = {"detect": 0, "trace": 0}
+    detect = asdex_opt.equinox.detect_jacobian
+
+    def counting_detect(*args, **kwargs):
+        calls["detect"] += 1
+        return detect(*args, **kwargs)
+
+    def fn(x, c):
+        calls["trace"] += 1
+        return x[1:] * x[:-1] * c
+
+    monkeypatch.setattr(asdex_opt.equinox, "detect_jacobian", counting_detect)
+    jac_fn = filter_jacobian(fn)
+    for scale in (1.0, 2.0, 3.0):
+        jac = jac_fn(scale * jnp.arange(5.0), 2.0)
+        np.testing.assert_allclose(
+            jac.todense(), jax.jacfwd(fn)(scale * jnp.arange(5.0), 2.0), atol=ATOL
+        )
+    assert calls["detect"] == 1
+    traces = calls["trace"]
+    jac_fn(jnp.ones(5), 2.0)
+    assert calls["trace"] == traces  # the compiled evaluation is reused
+    jac_fn(jnp.ones(7), 2.0)  # a new shape: a new detection
+    jac_fn(jnp.ones(5), 3.0)  # a new non-array leaf: likewise, as in `eqx.filter_jit`
+    assert calls["detect"] == 3
+
+
+def test_new_index_values_mean_a_new_exact_pattern():
+    def fn(x, idx):
+        return x[idx] ** 2
+
+    jac_fn = filter_jacobian(fn)
+    x = jnp.arange(1.0, 7.0)
+    for idx in (jnp.array([0, 2]), jnp.array([5, 1])):
+        jac = jac_fn(x, idx)
+        assert jac.nse == 2  # read as a constant: the exact pattern
+        np.testing.assert_allclose(jac.todense(), jax.jacfwd(fn)(x, idx), atol=ATOL)
+
+
+def test_the_former_call_form_names_the_new_one():
     model = make_model()
-    jac_fn = filter_jacobian(lambda m, x: m(x), model, X)
-    with pytest.raises(ValueError, match="differs"):
-        jac_fn(eqx.tree_at(lambda m: m.a, model, jnp.ones(5)), X)  # shape
-    with pytest.raises(ValueError, match="differs"):
-        jac_fn(eqx.tree_at(lambda m: m.n, model, 3), X)  # non-array leaf
+    for call in (
+        lambda: filter_hessian(loss, model, X),
+        lambda: filter_jacobian(lambda m, x: m(x), model),
+        lambda: filter_value_and_hessian(loss, model, filter_spec=eqx.is_inexact_array),
+    ):
+        with pytest.raises(TypeError, match=r"transform of `fun`.*\(fun\)\(pytree, \*args\)"):
+            call()
+
+
+def test_unhashable_non_array_leaf_is_a_clear_error():
+    with pytest.raises(TypeError, match="hashable"):
+        filter_jacobian(lambda x, opts: x * len(opts))(jnp.ones(2), {1.0})  # a set: one leaf
 
 
 # --------------------------------------------------------------------------- Hessians
 
 
-def test_filter_hessian_matches_dense():
+def test_filter_hessian_matches_dense_and_equinox():
     model = make_model()
-    hess = filter_hessian(loss, model, X)(model, X)
+    hess = filter_hessian(loss)(model, X)
     expected = dense_reference(jax.hessian, loss, model, eqx.is_inexact_array, X)
     assert hess.shape == (10, 10)
     np.testing.assert_allclose(hess.todense(), expected, atol=1e-4)
+    blocks = eqx.filter_hessian(loss)(model, X)
+    np.testing.assert_allclose(
+        blocks.a.a, hess.todense()[:4, :4], atol=1e-4
+    )  # equinox's (a, a) block is the first diagonal block of the flat Hessian
 
 
 def test_filter_value_and_hessian_frozen_and_aux():
@@ -175,9 +246,7 @@ def test_filter_value_and_hessian_frozen_and_aux():
     def with_aux(m, x):
         return loss(m, x), m(x)
 
-    (value, aux), hess = filter_value_and_hessian(
-        with_aux, model, X, filter_spec=spec, has_aux=True
-    )(model, X)
+    (value, aux), hess = filter_value_and_hessian(with_aux, True, filter_spec=spec)(model, X)
     np.testing.assert_allclose(value, loss(model, X), rtol=1e-5)
     np.testing.assert_allclose(aux, model(X), atol=ATOL)
     expected = dense_reference(jax.hessian, loss, model, spec, X)
@@ -192,7 +261,7 @@ def test_filter_hessian_newton_step_on_linear_model():
     def mse(model, x, y):
         return jnp.sum((jax.vmap(model)(x) - y) ** 2)
 
-    hess = filter_hessian(mse, model, x, y)(model, x, y)
+    hess = filter_hessian(mse)(model, x, y)
     expected = dense_reference(jax.hessian, mse, model, eqx.is_inexact_array, x, y)
     np.testing.assert_allclose(hess.todense(), expected, atol=1e-4)
     # Block structure: the two outputs do not interact.

@@ -125,7 +125,7 @@ def test_solver_pattern_is_asdex_pattern_closed_over_and_in_args(problem):
     assert _same(operator.structure, expected)
     dense = jax.jacfwd(flat_residuals)(flat, args)
     np.testing.assert_allclose(operator.as_matrix(), dense, rtol=1e-5, atol=1e-6)
-    jac = filter_jacobian(lambda y, a: residuals(y, a), y, args)(y, args)
+    jac = filter_jacobian(residuals)(y, args)
     np.testing.assert_allclose(jac.todense(), dense, rtol=1e-5, atol=1e-6)
     assert jac.nse == expected.nnz
 

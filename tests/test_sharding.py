@@ -1,4 +1,6 @@
-"""The color axis sharded over 4 forced host devices: same results, really sharded.
+"""The color axis (and the batch axis under vmap) sharded over 4 forced host devices.
+
+Results equal the unsharded ones, and the compressed matrices are really sharded.
 
 XLA reads `--xla_force_host_platform_device_count` when JAX starts, so the checks run in
 a fresh interpreter.
@@ -14,7 +16,7 @@ SCRIPT = textwrap.dedent(
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from jax.sharding import NamedSharding, PartitionSpec as P
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
     import asdex
 
@@ -85,6 +87,54 @@ SCRIPT = textwrap.dedent(
         assert "not an axis of the mesh" in str(error)
     else:
         raise AssertionError("an unknown axis name must raise")
+
+    # The batch axis under jax.vmap: a 2 x 2 mesh, batch over "batch", colors over "colors".
+    auto = jax.make_mesh((2, 2), ("batch", "colors"), axis_types=(AxisType.Auto,) * 2)
+    explicit = jax.make_mesh((2, 2), ("batch", "colors"),
+                             axis_types=(AxisType.Explicit,) * 2)
+    xs = jnp.stack([x, 2 * x, -x, 0.5 * x])
+    Js = jax.vmap(jax.jacfwd(residual))(xs)
+    coloring = asdex.jacobian_coloring_from_sparsity(pattern)
+    k = coloring.num_colors
+    B_fn = asdex.compressed_jacobian_from_coloring(residual, coloring,
+                                                   sharding=(auto, "colors"))
+    plain = jax.vmap(asdex.compressed_jacobian_from_coloring(residual, coloring))(xs)
+    values = jax.jit(jax.vmap(lambda B: asdex.decompress_data(B, coloring)))
+    batched = {
+        "spmd_axis_name": jax.jit(jax.vmap(B_fn, spmd_axis_name="batch"))(xs),
+        "placed, Auto axes": jax.jit(jax.vmap(B_fn))(
+            jax.device_put(xs, NamedSharding(auto, P("batch")))),
+        "placed, Explicit axes": jax.jit(jax.vmap(B_fn))(
+            jax.device_put(xs, NamedSharding(explicit, P("batch")))),
+    }
+    for how, Bs in batched.items():
+        assert tuple(Bs.sharding.spec)[:2] == ("batch", "colors"), (how, Bs.sharding)
+        blocks = {s.data.shape for s in Bs.addressable_shards}
+        assert blocks == {(2, Bs.shape[1] // 2, Bs.shape[2])}, (how, blocks)
+        assert len({s.device for s in Bs.addressable_shards}) == 4, how
+        np.testing.assert_allclose(np.asarray(Bs)[:, :k], plain, rtol=1e-6, err_msg=how)
+        np.testing.assert_array_equal(np.asarray(Bs)[:, k:], 0.0)
+        np.testing.assert_allclose(
+            values(Bs), Js[:, coloring.sparsity.rows, coloring.sparsity.cols],
+            rtol=1e-5, atol=1e-6, err_msg=how)
+    jac_fn = asdex.jacobian_from_coloring(residual, coloring, "dense",
+                                          sharding=(auto, "colors"))
+    np.testing.assert_allclose(jax.jit(jax.vmap(jac_fn, spmd_axis_name="batch"))(xs), Js,
+                               rtol=1e-5, atol=1e-6)
+    Hs = jax.vmap(jax.hessian(objective))(xs)
+    coloring = asdex.hessian_coloring_from_sparsity(hess_pattern)
+    hess_fn = asdex.hessian_from_coloring(objective, coloring, "dense",
+                                          sharding=(auto, "colors"))
+    np.testing.assert_allclose(jax.jit(jax.vmap(hess_fn, spmd_axis_name="batch"))(xs), Hs,
+                               rtol=1e-4, atol=1e-5)
+    try:
+        jax.jit(asdex.compressed_jacobian_from_coloring(residual, coloring=asdex.
+            jacobian_coloring_from_sparsity(pattern), sharding=(mesh, "colors")))(
+            jax.device_put(x, NamedSharding(explicit, P())))
+    except ValueError as error:
+        assert "pass the inputs' mesh to `sharding`" in str(error), error
+    else:
+        raise AssertionError("inputs on another explicit mesh must raise")
     print("SHARDING OK")
     """
 )

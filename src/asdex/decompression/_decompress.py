@@ -13,6 +13,7 @@ from asdex.decompression._blocks import OUTPUT_FORMATS, OutputFormat, assemble, 
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._hessian import HVP_MODES
 from asdex.decompression._jacobian import is_bidirectional, jacobian_passes, stack_parts
+from asdex.decompression._sharding import replicated
 
 
 @functools.lru_cache(maxsize=32)
@@ -41,9 +42,8 @@ def _stacked(compressed: Any, coloring: ColoredPattern) -> jax.Array:
         )
     m, n = coloring.sparsity.shape
     if coloring.mode in HVP_MODES:
-        return _check_part(compressed, coloring.num_colors, n, "the compressed Hessian")[
-            : coloring.num_colors
-        ]
+        hessian = _check_part(compressed, coloring.num_colors, n, "the compressed Hessian")
+        return replicated(hessian)[: coloring.num_colors]
     passes = jacobian_passes(coloring)
     if is_bidirectional(coloring):
         if not (isinstance(compressed, tuple | list) and len(compressed) == 2):

@@ -16,7 +16,7 @@ from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, r
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import split_by_sizes
 from asdex.decompression._jit import filter_jit
-from asdex.decompression._sharding import ColorSharding
+from asdex.decompression._sharding import ColorSharding, replicated
 
 HVP_MODES = ("fwd_over_rev", "rev_over_fwd", "rev_over_rev")
 
@@ -76,6 +76,7 @@ def hessian_compressor(
         primals = split.active_leaves
         if not holomorphic:
             _check_real_inputs(primals, name)
+        layout = None if sharding is None else sharding.following(primals)
         argnums = tuple(range(len(primals)))
 
         def scalar(*active: jax.Array) -> tuple[jax.Array, tuple[Any, Any]]:
@@ -103,11 +104,11 @@ def hessian_compressor(
         elif mode == "fwd_over_rev":
             _, linear, (value, aux) = jax.linearize(gradient, *primals, has_aux=True)
             compressed = compress(lambda s: flat(linear(*cast(s))), seeds, chunk_size, count,
-                                  sharding)
+                                  layout)
         elif mode == "rev_over_rev":
             _, pullback, (value, aux) = jax.vjp(gradient, *primals, has_aux=True)
             compressed = compress(lambda s: flat(pullback(cast(s))), seeds, chunk_size, count,
-                                  sharding)
+                                  layout)
         else:
 
             def hvp(seed: list[jax.Array]) -> tuple[jax.Array, tuple[Any, Any]]:
@@ -120,11 +121,11 @@ def hessian_compressor(
                 )(*primals)
                 return flat(grads), extra
 
-            if sharding is not None:
-                seeds = sharding.constrain(seeds)
+            if layout is not None:
+                seeds = layout.constrain(seeds)
             compressed, (value, aux) = _compress_with_extra(hvp, seeds, count, chunk_size)
-            if sharding is not None:
-                compressed = sharding.constrain(compressed, rest=True)
+            if layout is not None:
+                compressed = layout.constrain(compressed, rest=True)
         return value, compressed, aux, tuple(leaf.dtype for leaf in split.leaves)
 
     return compress_call
@@ -182,7 +183,7 @@ def sparse_hessian(
     @filter_jit
     def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
         value, compressed, aux, in_dtypes = compress_call(*args, **kwargs)
-        values = plan(compressed[:num_colors])
+        values = plan(replicated(compressed)[:num_colors])
         if on_device:
             values = blocks_of(values, in_dtypes)
         return value, values, aux, in_dtypes

@@ -17,7 +17,7 @@ from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, 
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jit import filter_jit
-from asdex.decompression._sharding import ColorSharding
+from asdex.decompression._sharding import ColorSharding, replicated
 
 
 def split_by_sizes(array: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
@@ -160,11 +160,12 @@ def jacobian_compressor(
             return one_hot_seeds(split_by_sizes(row_colors, out_sizes), out_shapes, first, count)
 
         products = {"jvp": jvp_product, "vjp": vjp_product}
+        layout = None if sharding is None else sharding.following(primals)
         parts = {}
         for kind, (first, count) in passes.items():
-            padded = count if sharding is None else sharding.padded(count)
+            padded = count if layout is None else layout.padded(count)
             parts[kind] = compress(
-                products[kind], seeds_of(kind, first, padded), chunk_size, padded, sharding
+                products[kind], seeds_of(kind, first, padded), chunk_size, padded, layout
             )
         return CompressedJacobian(
             out, parts, aux[0] if has_aux else None, out_shapes,
@@ -184,7 +185,7 @@ def stack_parts(parts: dict[str, jax.Array], passes: dict[str, tuple[int, int]])
         >>> stack_parts({"jvp": jnp.ones((2, 3))}, {"jvp": (0, 1)}).shape
         (1, 3)
     """
-    blocks = [parts[kind][:count] for kind, (_, count) in passes.items()]
+    blocks = [replicated(parts[kind])[:count] for kind, (_, count) in passes.items()]
     return _block_diag(*blocks) if len(blocks) == 2 else blocks[0]
 
 

@@ -4,6 +4,11 @@ The passes of the compressed evaluation (one JVP, VJP or HVP per color) are inde
 so the seed matrix and the compressed matrix `B` are split along their leading (color)
 axis. XLA shards only axes that divide evenly, so the color axis is padded with zero
 seeds up to a multiple of the number of shards.
+
+Under `jax.vmap` the batch axis follows JAX's rules for sharding constraints: with
+`spmd_axis_name` it is split over that mesh axis, without it its layout is left to the
+inputs (unconstrained). Inputs placed on a mesh with `Explicit` axes carry their layout
+in their types; the color axis then follows that mesh (`ColorSharding.following`).
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ class ColorSharding:
 
     Attributes:
         mesh: The device mesh (its axes made `Auto`, so that sharding constraints apply
-            inside `jit` without a mesh context).
+            inside `jit` without a mesh context, unless `following` gave it the axis types
+            of explicitly sharded inputs).
         axes: Mesh axis name(s) that split the color axis.
         rest: Partition of the remaining axis of `B`, as given (usually `None`).
+        explicit: Whether the color axes are `Explicit`, so that the layout is set with
+            `jax.sharding.reshard` (part of the array's type) rather than a constraint.
     """
 
     mesh: Mesh
     axes: Any
     rest: Any = None
+    explicit: bool = False
 
     @classmethod
     def of(cls, sharding: Any) -> ColorSharding | None:
@@ -74,10 +83,59 @@ class ColorSharding:
         )
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The mesh axis names that split the color axis."""
+        return self.axes if isinstance(self.axes, tuple) else (self.axes,)
+
+    @property
     def shards(self) -> int:
         """Number of pieces the color axis is cut into."""
-        names = self.axes if isinstance(self.axes, tuple) else (self.axes,)
-        return math.prod(self.mesh.shape[name] for name in names)
+        return math.prod(self.mesh.shape[name] for name in self.names)
+
+    def following(self, primals: Any) -> ColorSharding:
+        """The layout for these traced inputs: theirs if they live on an explicit mesh.
+
+        Inputs placed with `jax.device_put` on a mesh with `Explicit` axes (the default
+        of `jax.make_mesh`) carry that mesh in their types, and the seeds must share it.
+        Inputs without explicit axes leave the layout as it is.
+
+        Examples:
+            >>> import jax, jax.numpy as jnp
+            >>> layout = ColorSharding.of((jax.make_mesh((1,), ("colors",)), "colors"))
+            >>> layout.following([jnp.ones(3)]) is layout
+            True
+        """
+        meshes = {
+            mesh for leaf in jax.tree_util.tree_leaves(primals)
+            if not (mesh := jax.typeof(leaf).sharding.mesh).empty
+            and not mesh.are_all_axes_auto
+        }
+        if not meshes:
+            return self
+        if len(meshes) > 1:
+            raise ValueError(
+                "`sharding`: the inputs are placed on different meshes with explicit "
+                f"axes ({sorted(map(str, meshes))}); place them all on the mesh of "
+                "`sharding`."
+            )
+        (mesh,) = meshes
+        if (mesh.axis_names, mesh.axis_sizes) != (self.mesh.axis_names, self.mesh.axis_sizes):
+            raise ValueError(
+                f"`sharding`: the inputs are placed on the mesh {mesh}, with explicit axes, "
+                f"but `sharding` names the mesh {dict(self.mesh.shape)}; pass the inputs' "
+                "mesh to `sharding` (or place the inputs on the mesh of `sharding`)."
+            )
+        types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+        color_types = {types[name] for name in self.names}
+        if color_types - {AxisType.Explicit, AxisType.Auto} or len(color_types) > 1:
+            raise ValueError(
+                f"`sharding`: the color axes {self.names} of the inputs' mesh must be all "
+                f"`Explicit` or all `Auto`, got {[types[name] for name in self.names]}."
+            )
+        typed = Mesh(self.mesh.devices, self.mesh.axis_names, axis_types=mesh.axis_types)
+        return dataclasses.replace(
+            self, mesh=typed, explicit=color_types == {AxisType.Explicit}
+        )
 
     def padded(self, count: int) -> int:
         """`count` rounded up to a multiple of `shards`."""
@@ -88,10 +146,34 @@ class ColorSharding:
 
         def one(leaf: Any) -> Any:
             trailing = (self.rest,) if rest and self.rest is not None else ()
-            spec = PartitionSpec(self.axes, *trailing)
-            return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, spec))
+            layout = NamedSharding(self.mesh, PartitionSpec(self.axes, *trailing))
+            if self.explicit:
+                return jax.sharding.reshard(leaf, layout)
+            return jax.lax.with_sharding_constraint(leaf, layout)
 
         return jax.tree_util.tree_map(one, tree)
+
+
+def replicated(array: jax.Array) -> jax.Array:
+    """`array` gathered onto every device when its type splits it over explicit axes.
+
+    Decompression reads arbitrary entries of `B`; with explicit axes JAX asks for the
+    layout of such reads, so the color axis is gathered first. Arrays whose layout is
+    not part of their type (`Auto` axes, or no mesh) come back as they are, and XLA
+    chooses how to gather.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> replicated(jnp.ones(2)).tolist()
+        [1.0, 1.0]
+    """
+    sharding = jax.typeof(array).sharding
+    mesh = sharding.mesh
+    if mesh.empty or not any(
+        types == AxisType.Explicit for types in mesh.axis_types
+    ) or all(part is None for part in sharding.spec):
+        return array
+    return jax.sharding.reshard(array, NamedSharding(mesh, PartitionSpec()))
 
 
 def _auto(mesh: Mesh) -> Mesh:

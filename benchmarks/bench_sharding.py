@@ -1,0 +1,223 @@
+"""Sharding benchmark: the 2-D Brusselator Jacobian with its colors split over 1, 2, 4 devices.
+
+Each device count runs in its own process, started with
+`XLA_FLAGS=--xla_force_host_platform_device_count=N` (XLA reads it once, at start-up).
+Forced host devices share the machine's cores and memory, so the table shows that the
+split works and how the per-device memory divides, not a speed-up. Per process it
+measures: detection and coloring, the cold call of the jitted sparse Jacobian (compile
+and first run), the warm median of the compressed evaluation alone and of the whole
+sparse Jacobian (compressed evaluation and decompression into a BCOO), the bytes of `B`
+on one device, XLA's per-device memory estimate of the compiled program (arguments,
+outputs and temporaries, from `memory_analysis()`), and the process's peak RSS. The
+one-device process also times the unsharded evaluation, and dense `jax.jacfwd` where
+the dense matrix fits (`n <= DENSE_LIMIT`).
+
+Run: `python benchmarks/bench_sharding.py --output benchmarks/results/sharding.md`
+(grid 707: n = 999,698), or `--quick` (grid 32, n = 2048).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+DENSE_LIMIT = 12_000
+"""Largest n for which dense `jax.jacfwd` is timed (an n x n float32 matrix)."""
+
+
+def timed(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Seconds of the first call, and the median of `repeats` calls after it."""
+    import jax
+
+    start = time.perf_counter()
+    jax.block_until_ready(call())
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        warm.append(time.perf_counter() - start)
+    return cold, statistics.median(warm)
+
+
+def device_bytes(fn: Callable[..., Any], *args: Any) -> int | None:
+    """XLA's per-device estimate for the compiled `fn`: arguments + outputs + temporaries."""
+    import jax
+
+    analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
+    if analysis is None:
+        return None
+    return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+            + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+
+
+def worker(grid: int, repeats: int) -> dict[str, Any]:
+    """Measure in this process, on however many devices it was started with."""
+    import jax
+
+    import asdex
+    from problems import brusselator_2d
+
+    devices = jax.device_count()
+    f, y = brusselator_2d(grid)
+    start = time.perf_counter()
+    coloring = asdex.jacobian_coloring(f, y)
+    detect_color = time.perf_counter() - start
+    mesh = jax.make_mesh((devices,), ("colors",))
+    sharding = (mesh, "colors")
+    jac = jax.jit(asdex.jacobian_from_coloring(f, coloring, sharding=sharding))
+    compressed = jax.jit(asdex.compressed_jacobian_from_coloring(f, coloring,
+                                                                 sharding=sharding))
+    cold, warm = timed(lambda: jac(y), repeats)
+    _, warm_compressed = timed(lambda: compressed(y), repeats)
+    B = compressed(y)
+    row = {
+        "devices": devices,
+        "n": int(y.size),
+        "nnz": int(coloring.sparsity.nnz),
+        "colors": int(coloring.num_colors),
+        "detect_color_s": detect_color,
+        "cold_s": cold,
+        "warm_s": warm,
+        "warm_compressed_s": warm_compressed,
+        "B_rows_per_device": {int(s.data.shape[0]) for s in B.addressable_shards}.pop(),
+        "B_bytes_per_device": max(s.data.nbytes for s in B.addressable_shards),
+        "B_devices": len({s.device for s in B.addressable_shards}),
+        "program_bytes_per_device": device_bytes(
+            asdex.jacobian_from_coloring(f, coloring, sharding=sharding), y),
+        "compressed_bytes_per_device": device_bytes(
+            asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y),
+        "memory_stats": jax.devices()[0].memory_stats() is not None,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+    if devices == 1:
+        plain = jax.jit(asdex.jacobian_from_coloring(f, coloring))
+        _, row["warm_unsharded_s"] = timed(lambda: plain(y), repeats)
+        if y.size <= DENSE_LIMIT:
+            dense = jax.jit(jax.jacfwd(f))
+            _, row["warm_dense_s"] = timed(lambda: dense(y), repeats)
+    return row
+
+
+def run_one(devices: int, grid: int, repeats: int) -> dict[str, Any]:
+    """Run `worker` in a fresh process with `devices` forced host devices."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", "--grid", str(grid), "--repeats", str(repeats)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{devices} devices: the worker failed:\n{done.stderr[-4000:]}")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row["process_s"] = time.perf_counter() - start
+    return row
+
+
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.2f}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.3g}"
+
+
+def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
+    """The Markdown table of the rows (one per device count)."""
+    base = rows[0]
+    first = (
+        f"Brusselator 2-D, grid {grid} x {grid}: n = {base['n']:,}, nnz = {base['nnz']:,}, "
+        f"{base['colors']} column colors (detection and coloring "
+        f"{base['detect_color_s']:.1f} s, in each process). Warm times are medians of "
+        f"{repeats} calls after the cold one."
+    )
+    lines = [
+        "# Sharding: the color axis over forced host devices", "", first, "",
+        "| devices | B rows / device | B MB / device | compressed program MB / device "
+        "| sparse Jacobian program MB / device | compressed warm (ms) "
+        "| sparse Jacobian warm (ms) | vs 1 device | cold (s) | peak RSS MB (process) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['devices']} | {row['B_rows_per_device']} "
+            f"| {_mb(row['B_bytes_per_device'])} | {_mb(row['compressed_bytes_per_device'])} "
+            f"| {_mb(row['program_bytes_per_device'])} "
+            f"| {_ms(row['warm_compressed_s'])} | {_ms(row['warm_s'])} "
+            f"| {row['warm_s'] / base['warm_s']:.2f} | {row['cold_s']:.2f} "
+            f"| {_mb(row['peak_rss_bytes'])} |"
+        )
+    notes = [
+        "",
+        f"Unsharded sparse Jacobian on 1 device: {_ms(base['warm_unsharded_s'])} ms warm.",
+    ]
+    if "warm_dense_s" in base:
+        notes.append(
+            f"Dense `jax.jacfwd` on 1 device: {_ms(base['warm_dense_s'])} ms warm "
+            f"({base['warm_dense_s'] / base['warm_unsharded_s']:.1f}x the unsharded and "
+            f"{base['warm_dense_s'] / base['warm_s']:.1f}x the one-device sharded sparse "
+            "Jacobian)."
+        )
+    else:
+        notes.append(
+            f"Dense `jax.jacfwd` not run: an n x n float32 matrix at n = {base['n']:,} is "
+            f"{4 * base['n'] ** 2 / 2**40:.1f} TiB (limit n <= {DENSE_LIMIT:,})."
+        )
+    if not any(row["memory_stats"] for row in rows):
+        notes.append(
+            "`jax.devices()[i].memory_stats()` returns None on CPU devices, so the per-device "
+            "memory is XLA's estimate for each compiled program (`memory_analysis()`: "
+            "arguments + outputs + temporaries) and the bytes of the local shard of `B`. "
+            "The sparse Jacobian's output (the nonzeros and their indices) is replicated on "
+            "every device; the compressed program's output `B` is split."
+        )
+    notes.append(
+        "Forced host devices share one process's cores and memory: no speed-up is "
+        "expected, and peak RSS is for the whole process (all its devices), read before "
+        "the one-device process runs its unsharded and dense baselines."
+    )
+    return "\n".join(lines + notes) + "\n"
+
+
+def main() -> None:
+    """Parse the command line; run the workers (or be one) and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=707)
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="grid 32 (n = 2048)")
+    parser.add_argument("--output", type=pathlib.Path,
+                        default=pathlib.Path(__file__).parent / "results" / "sharding.md")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    grid = 32 if args.quick else args.grid
+    if args.worker:
+        sys.path.insert(0, str(pathlib.Path(__file__).parent))
+        print(json.dumps(worker(grid, args.repeats)))
+        return
+    rows = []
+    for devices in args.devices:
+        print(f"-- {devices} device(s), grid {grid} ...", flush=True)
+        rows.append(run_one(devices, grid, args.repeats))
+        print(f"-- {devices} device(s) done in {rows[-1]['process_s']:.0f} s", flush=True)
+    text = table(rows, grid, args.repeats)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    args.output.with_suffix(".jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in rows)
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

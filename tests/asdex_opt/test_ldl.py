@@ -103,13 +103,15 @@ def _poisson(grid: int) -> np.ndarray:
     return (scipy.sparse.kron(second, eye) + scipy.sparse.kron(eye, second)).toarray()
 
 
-def test_poisson_plan_is_shallow_and_batched():
+def test_poisson_plan_is_shallow_and_has_few_size_classes():
     matrix = _poisson(24)
     rows, cols = np.nonzero(matrix)
     analysis = analyse(matrix.shape[0], rows, cols)
     assert analysis.height <= 3 * np.log2(matrix.shape[0])
-    assert len(analysis.batches) < matrix.shape[0] // 8
-    assert sum(batch.pivots for batch in analysis.batches) == matrix.shape[0]
+    sizes = [plan.size for plan in analysis.classes]
+    assert sizes == sorted(set(sizes))
+    assert len(sizes) <= np.log2(max(sizes)) + 1
+    assert sum(int(plan.pivots.sum()) for plan in analysis.classes) == matrix.shape[0]
     _check(matrix, np.random.default_rng(0))
 
 

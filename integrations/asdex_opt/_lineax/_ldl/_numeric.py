@@ -1,11 +1,15 @@
-"""Numeric LDLᵀ factorization and solves, as batched dense operations inside ``jit``.
+"""Numeric LDLᵀ factorization and solves, as loops of batched dense operations in ``jit``.
 
-Each batch of fronts (see `_symbolic`) is assembled by one scatter of the matrix
-entries and one scatter per batch of children's update matrices, then partially
-factored: ``F = [[F11, F21ᵀ], [F21, F22]]`` gives ``F11 = L11 D L11ᵀ`` (symmetric
-elimination without pivoting, blocked and recursive), ``L21 = F21 L11⁻ᵀ D⁻¹`` and the
-update matrix ``F22 - L21 D L21ᵀ`` for the parent. Without pivoting this is stable
-for positive definite and, as Vanderbei (1995) shows, for quasi-definite matrices
+The plan (`_schedule`) puts the fronts in size classes and chunks. Per class, one loop
+runs over its chunks: a chunk ``(B, M, M)`` is assembled by one scatter of the
+matrix entries and one scatter per class of children's update matrices, then its
+first ``k`` pivots (``k`` per front) are eliminated: ``F = [[F11, F21ᵀ], [F21, F22]]``
+gives ``F11 = L11 D L11ᵀ`` (symmetric elimination without pivoting, in tiles: the
+tile's pivots one by one, the rest of the front by two products per tile), the
+update matrix ``F22 - L21 D L21ᵀ`` for the parent, and ``H = L̃⁻¹`` of the front's unit
+lower triangle ``L̃ = [[L11, 0], [L21, I]]``, so that each front's part of a
+triangular solve is one product. Without pivoting this is stable for positive
+definite and, as Vanderbei (1995) shows, for quasi-definite matrices
 ``[[H, Aᵀ], [A, -G]]`` (``H``, ``G`` positive definite) in any symmetric order.
 """
 
@@ -15,36 +19,34 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
+from ._schedule import SizeClass
 from ._symbolic import Analysis
 
-__all__ = ["Factor", "factorize", "solve"]
-
-_BLOCK = 32
-"""Pivots are eliminated in blocks of at most this many."""
+__all__ = ["Factor", "factorize", "pivot_values", "solve"]
 
 
 class Factor(eqx.Module):
-    """The numeric factors of every batch, and what the pivots say.
+    """The numeric factors of every size class, and what the pivots say.
 
     Attributes:
-        solves: Per batch, ``(B, m, k)``: ``[L11⁻¹; -L21 L11⁻¹]`` of each front, so that
-            both triangular solves are one product each.
-        pivots: Per batch, ``(B, k)``: the diagonal of ``D`` (one on padding).
+        fronts: Per class, ``(T, B, M, M)``: in the first ``k`` columns of each front
+            ``H = L̃⁻¹`` (see the module docstring), in the others the update matrix.
+        pivots: Per class, ``(T, B, M)``: the diagonal of ``D`` (one past the pivots).
         inertia: Numbers of positive, negative and zero pivots (``int32`` scalars).
         singular: Whether a pivot was zero (relative to the largest one) or not finite.
     """
 
-    solves: tuple[Array, ...]
+    fronts: tuple[Array, ...]
     pivots: tuple[Array, ...]
     inertia: tuple[Array, Array, Array]
     singular: Array
 
 
-def _index(array: np.ndarray) -> np.ndarray:
+def _index(array: np.ndarray) -> Array:
     """Unsigned indices: JAX then adds no wrapping of negative ones to the program."""
     if array.size == 0 or array.max() < 2**32 - 1:
-        return array.astype(np.uint32)
-    return array.astype(np.uint64)
+        return jnp.asarray(array.astype(np.uint32))
+    return jnp.asarray(array.astype(np.uint64))
 
 
 def _safe(pivot: Array) -> Array:
@@ -52,87 +54,152 @@ def _safe(pivot: Array) -> Array:
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
 
-def _eliminate(front: Array, k: int) -> tuple[Array, Array, Array]:
-    """Eliminates the first ``k`` pivots of a batch of fronts ``(B, m, m)``, one at a time.
+def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]:
+    """Eliminates the active pivots of a batch of blocks, one at a time.
 
-    Pivot ``j`` with column ``l_j`` below it applies ``E_j⁻¹ = I - l_j e_jᵀ`` to the
-    front (a rank-one update) and to ``H``, which starts as the first ``k`` columns of
-    the identity and ends as ``E_{k-1}⁻¹ ... E_0⁻¹`` restricted to them:
-    ``[L11⁻¹; -L21 L11⁻¹]``.
+    ``block`` is ``(B, T, T + C)``: a symmetric ``(B, T, T)`` block and ``C`` more
+    columns that the row operations also transform. Active pivots (``active``,
+    ``(B, T)``) form a prefix of each block, of at most ``count`` pivots. Pivot ``j``
+    with the column ``l_j`` below it applies ``E_j⁻¹ = I - l_j e_jᵀ / a_jj`` to the rows.
 
     Returns:
-        ``(H, d, update)`` with ``update = F22 - L21 D L21ᵀ``.
+        ``(block, d)``: the transformed block (the inactive part of the symmetric
+        block updated) and the pivots (one where not active).
     """
-    count, m, _ = front.shape
-    index = jnp.arange(m)
+    size = block.shape[1]
+    index = jnp.arange(block.shape[2])
+    keep = jnp.arange(block.shape[2]) >= size
 
     def step(j, carry):
-        a, h, d = carry
-        column = lax.dynamic_index_in_dim(a, j, axis=2, keepdims=False)
-        pivot = lax.dynamic_index_in_dim(column, j, axis=1, keepdims=False)
-        below = jnp.where(index > j, column, 0)
-        factor = below / _safe(pivot)[:, None]
-        a = a - factor[:, :, None] * below[:, None, :]
-        row = lax.dynamic_index_in_dim(h, j, axis=1, keepdims=False)
-        h = h - factor[:, :, None] * row[:, None, :]
-        d = lax.dynamic_update_index_in_dim(d, pivot, j, axis=1)
-        return a, h, d
+        a, d = carry
+        row = lax.dynamic_index_in_dim(a, j, axis=1, keepdims=False)
+        pivot = lax.dynamic_index_in_dim(row, j, axis=1, keepdims=False)
+        use = lax.dynamic_index_in_dim(active, j, axis=1, keepdims=False)
+        row = jnp.where((index > j) | keep, row, 0)
+        factor = jnp.where(use[:, None], row[:, :size] / _safe(pivot)[:, None], 0)
+        a = a - factor[:, :, None] * row[:, None, :]
+        d = lax.dynamic_update_index_in_dim(d, jnp.where(use, pivot, 1), j, axis=1)
+        return a, d
 
-    eye = jnp.broadcast_to(jnp.eye(m, k, dtype=front.dtype), (count, m, k))
-    init = (front, eye, jnp.zeros((count, k), front.dtype))
-    a, h, d = lax.fori_loop(0, k, step, init)
-    return h, d, a[:, k:, k:]
+    return lax.fori_loop(0, count, step, (block, jnp.ones(block.shape[:2], block.dtype)))
 
 
-def _block_size(k: int) -> int:
-    """The largest divisor of ``k`` that is at most `_BLOCK`."""
-    return max(b for b in range(1, min(k, _BLOCK) + 1) if k % b == 0)
+def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
+    """Eliminates the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
 
-
-def _partial_ldl(front: Array, k: int) -> tuple[Array, Array, Array]:
-    """Eliminates the first ``k`` pivots of a batch of fronts ``(B, m, m)``.
-
-    Fronts with few pivots go through `_eliminate`; others are blocked and
-    right-looking: each block of pivots is eliminated by `_eliminate`, the columns
-    below it by one product with the block's inverse, and the rest of the front is
-    updated by one product (rows and columns already eliminated are masked out).
+    Right-looking in tiles of ``tile`` pivots, on ``[F | H]`` with ``H`` starting as the
+    identity: each tile's rows are transformed by `_eliminate` (which gives the tile's
+    ``W = ∏ E_j⁻¹``), the rows below it by one product with ``W``, and the rest of
+    ``[F | H]`` by one product (rows and columns outside the trailing part are zero in
+    the factors, so the product keeps them).
 
     Returns:
-        ``([L11⁻¹; -L21 L11⁻¹], d, update)`` with ``update = F22 - L21 D L21ᵀ``.
+        ``(H, d, F)``: ``H = L̃⁻¹``, the pivots (one past them) and the front whose
+        trailing part (rows and columns from ``pivots[b]`` on, lower triangle) is the
+        update matrix.
     """
-    if k <= 2 * _BLOCK:
-        return _eliminate(front, k)
-    count, m, _ = front.shape
-    size = _block_size(k)
-    rows = jnp.arange(m)[None, :, None]
+    count, size, _ = front.shape
+    position = jnp.arange(size)
+    eye = jnp.broadcast_to(jnp.eye(size, dtype=front.dtype), front.shape)
+    both = jnp.concatenate([front, eye], axis=2)
+    if tile == size:
+        both, d = _eliminate(both, position[None, :] < pivots[:, None], jnp.max(pivots))
+        return both[:, :, size:], d, both[:, :, :size]
+    tile_eye = jnp.broadcast_to(jnp.eye(tile, dtype=front.dtype), (count, tile, tile))
 
     def step(t, carry):
-        a, lower, inverse, d = carry
-        start = t * size
-        block = lax.dynamic_slice(a, (0, start, start), (count, size, size))
-        inv_block, d_block, _ = _eliminate(block, size)
-        panel = lax.dynamic_slice(a, (0, 0, start), (count, m, size))
-        panel = jnp.where(rows >= start + size, panel, 0)
-        scaled = jnp.einsum("bij,bkj->bik", panel, inv_block)
-        l_panel = scaled / _safe(d_block)[:, None, :]
-        a = a - jnp.einsum("bik,bjk->bij", scaled, l_panel)
-        row = lax.dynamic_slice(lower, (0, start, 0), (count, size, k))
-        inv_row = -jnp.einsum("bij,bjl,blk->bik", inv_block, row, inverse)
-        inv_row = lax.dynamic_update_slice(inv_row, inv_block, (0, 0, start))
-        inverse = lax.dynamic_update_slice(inverse, inv_row, (0, start, 0))
-        lower = lax.dynamic_update_slice(lower, l_panel, (0, 0, start))
-        d = lax.dynamic_update_slice(d, d_block, (0, start))
-        return a, lower, inverse, d
+        both, d = carry
+        start = t * tile
+        zero = jnp.zeros_like(start)
+        active = (start + jnp.arange(tile))[None, :] < pivots[:, None]
+        rows = lax.dynamic_slice(both, (zero, start, zero), (count, tile, 2 * size))
+        block = lax.dynamic_slice(rows, (zero, zero, start), (count, tile, tile))
+        # The tile's rows, with W appended: [block | H rows | I].
+        local = jnp.concatenate([block, rows[:, :, size:], tile_eye], axis=2)
+        local, d_block = _eliminate(local, active, jnp.clip(jnp.max(pivots) - start, 0, tile))
+        w = local[:, :, tile + size :]
+        below = (position >= start + tile)[None, :, None]
+        panel = lax.dynamic_slice(both, (zero, zero, start), (count, size, tile))
+        x = jnp.einsum("bij,bkj->bik", jnp.where(below, panel, 0), w)
+        x_active = jnp.where(active[:, None, :], x, 0)
+        h_rows = jnp.where(active[:, :, None], local[:, :, tile : tile + size], 0)
+        right = jnp.concatenate([jnp.swapaxes(x_active, 1, 2), h_rows], axis=2)
+        both = both - jnp.einsum("bik,bkj->bij", x_active / d_block[:, None, :], right)
+        both = lax.dynamic_update_slice(both, jnp.where(below, x, panel), (zero, zero, start))
+        both = lax.dynamic_update_slice(both, local[:, :, :tile], (zero, start, start))
+        both = lax.dynamic_update_slice(
+            both, local[:, :, tile : tile + size], (zero, start, jnp.full_like(start, size))
+        )
+        d = lax.dynamic_update_slice(d, d_block, (zero, start))
+        return both, d
 
-    init = (
-        front,
-        jnp.zeros((count, m, k), front.dtype),
-        jnp.zeros((count, k, k), front.dtype),
-        jnp.zeros((count, k), front.dtype),
-    )
-    a, lower, inverse, d = lax.fori_loop(0, k // size, step, init)
-    below = -jnp.einsum("bij,bjk->bik", lower[:, k:], inverse)
-    return jnp.concatenate([inverse, below], axis=1), d, a[:, k:, k:]
+    init = (both, jnp.ones((count, size), front.dtype))
+    both, d = lax.fori_loop(0, tiles, step, init)
+    return both[:, :, size:], d, both[:, :, :size]
+
+
+def _factor_class(
+    plan: SizeClass, data: Array, done: list[Array]
+) -> tuple[Array, Array]:
+    """Factors the fronts of one class, chunk by chunk; ``done``: earlier classes'."""
+    count, width, size = plan.chunks, plan.width, plan.size
+    dtype = data.dtype
+    entry_source = _index(plan.entry_source)
+    entry_target = _index(plan.entry_target)
+    pivots = jnp.asarray(plan.pivots.astype(np.int32))
+    tiles = jnp.asarray(plan.tiles.astype(np.int32))
+    extends = [
+        (e.source, _index(e.front), _index(e.slot), _index(e.position)) for e in plan.extends
+    ]
+    own = len(done)
+    position = jnp.arange(size)
+
+    def step(t, carry):
+        fronts, diagonal = carry
+        front = jnp.zeros(width * size * size, dtype)
+        front = front.at[entry_target[t]].add(data[entry_source[t]], mode="drop")
+        front = front.reshape(width, size, size)
+        for source, child, slot, rows in extends:
+            stored = fronts if source == own else done[source]
+            m = stored.shape[-1]
+            update = stored.reshape(-1, m, m)[child[t]]
+            rows_t = rows[t]
+            front = front.at[slot[t][:, None, None], rows_t[:, :, None], rows_t[:, None, :]].add(
+                update, mode="drop"
+            )
+        k = pivots[t]
+        h, d, front = _partial_ldl(front, k, tiles[t], plan.tile)
+        lower = position[:, None] >= position[None, :]
+        update = jnp.where(lower, front, jnp.swapaxes(front, 1, 2))
+        packed = jnp.where(position[None, None, :] < k[:, None, None], h, update)
+        fronts = lax.dynamic_update_index_in_dim(fronts, packed, t, axis=0)
+        diagonal = lax.dynamic_update_index_in_dim(diagonal, d, t, axis=0)
+        return fronts, diagonal
+
+    init = (jnp.zeros((count, width, size, size), dtype), jnp.ones((count, width, size), dtype))
+    return lax.fori_loop(0, count, step, init)
+
+
+def _pivot_mask(plan: SizeClass) -> np.ndarray:
+    """``(T, B, M)``: where the fronts of a class hold real pivots."""
+    return np.arange(plan.size)[None, None, :] < plan.pivots[:, :, None]
+
+
+def pivot_values(analysis: Analysis, factor: Factor) -> Array:
+    """The ``n`` pivots of ``D`` (in an order of the plan, not by variable).
+
+    Examples:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex_opt._lineax._ldl import analyse
+        >>> analysis = analyse(2, np.array([0, 1, 1]), np.array([0, 0, 1]))
+        >>> factor = factorize(analysis, jnp.array([2.0, 1.0, -1.0]), 1e-12)
+        >>> sorted(float(d) for d in pivot_values(analysis, factor))
+        [-1.5, 2.0]
+    """
+    return jnp.concatenate([
+        d.reshape(-1)[_index(np.flatnonzero(_pivot_mask(plan)))]
+        for plan, d in zip(analysis.classes, factor.pivots, strict=True)
+    ])
 
 
 def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
@@ -146,57 +213,57 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
     Returns:
         The factors.
     """
-    updates, solves, pivots = [], [], []
-    dtype = data.dtype
-    for batch in analysis.batches:
-        count, k, m = batch.size, batch.k, batch.m
-        front = jnp.zeros(count * m * m, dtype)
-        front = front.at[_index(batch.entry_target)].add(data[_index(batch.entry_source)])
-        front = front.reshape(count, m, m)
-        for extend in batch.extends:
-            update = updates[extend.child][_index(extend.take)]
-            position = _index(extend.position)
-            front = front.at[
-                _index(extend.slot)[:, None, None], position[:, :, None], position[:, None, :]
-            ].add(update, mode="drop")
-        diagonal = np.arange(k)
-        front = front.at[:, diagonal, diagonal].add(jnp.asarray(batch.pad, dtype))
-        solve_matrix, d, update = _partial_ldl(front, k)
-        updates.append(update)
-        solves.append(solve_matrix)
+    fronts, pivots = [], []
+    for plan in analysis.classes:
+        stored, d = _factor_class(plan, data, fronts)
+        fronts.append(stored)
         pivots.append(d)
-    real = [jnp.asarray(batch.pad == 0) for batch in analysis.batches]
-    largest = jnp.max(jnp.stack([jnp.max(jnp.where(r, jnp.abs(d), 0)) for r, d in
-                                 zip(real, pivots, strict=True)]))
-    tolerance = pivot_rtol * largest
-    positive = sum(jnp.sum(r & (d > tolerance), dtype=jnp.int32) for r, d in
-                   zip(real, pivots, strict=True))
-    negative = sum(jnp.sum(r & (d < -tolerance), dtype=jnp.int32) for r, d in
-                   zip(real, pivots, strict=True))
+    factor = Factor(tuple(fronts), tuple(pivots), (), jnp.array(False))
+    d = pivot_values(analysis, factor)
+    tolerance = pivot_rtol * jnp.max(jnp.abs(d), initial=0.0)
+    positive = jnp.sum(d > tolerance, dtype=jnp.int32)
+    negative = jnp.sum(d < -tolerance, dtype=jnp.int32)
     zero = analysis.n - positive - negative
-    inertia = (positive, negative, zero)
-    return Factor(tuple(solves), tuple(pivots), inertia, zero > 0)
+    return Factor(tuple(fronts), tuple(pivots), (positive, negative, zero), zero > 0)
 
 
 def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
     """Solves ``A x = vector`` with the factorization of ``A``.
 
-    Per batch, front by front, one gather, one product and one scatter each way:
-    forward ``y = L11⁻¹ x_c`` with ``x_r -= L21 y`` and ``x_c = D⁻¹ y``; backward
-    ``x_c = L11⁻ᵀ (x_c - L21ᵀ x_r)``.
+    Per chunk, one gather, one product and one scatter each way: forward
+    ``z = H x_front``, then ``x_c = z_c / d`` and ``x_r = z_r``; backward, on
+    ``v = [x_c; x_r]``, ``x_c = (Hᵀ v)_c``.
     """
     x = vector
-    plans = [
-        (_index(np.concatenate([b.cols, b.rows], axis=1)), b.k) for b in analysis.batches
-    ]
-    factors = list(zip(plans, factor.solves, factor.pivots, strict=True))
-    for (front, k), matrix, d in factors:
-        old = x.at[front[:, :k]].get(mode="fill", fill_value=0)
-        new = jnp.einsum("bmk,bk->bm", matrix, old)
-        change = jnp.concatenate([new[:, :k] / _safe(d) - old, new[:, k:]], axis=1)
-        x = x.at[front].add(change, mode="drop")
-    for (front, k), matrix, _ in factors[::-1]:
-        values = x.at[front].get(mode="fill", fill_value=0)
-        new = jnp.einsum("bmk,bm->bk", matrix, values)
-        x = x.at[front[:, :k]].add(new - values[:, :k], mode="drop")
+    plans = list(zip(analysis.classes, factor.fronts, factor.pivots, strict=True))
+
+    def operator(plan, fronts, t):
+        k = jnp.asarray(plan.pivots.astype(np.int32))[t]
+        position = jnp.arange(plan.size)
+        eye = jnp.eye(plan.size, dtype=fronts.dtype)
+        is_pivot = position[None, :] < k[:, None]
+        return jnp.where(is_pivot[:, None, :], fronts[t], eye), is_pivot
+
+    for plan, fronts, pivots in plans:
+        variables = _index(plan.variables)
+
+        def forward(t, x, plan=plan, fronts=fronts, pivots=pivots, variables=variables):
+            h, is_pivot = operator(plan, fronts, t)
+            old = x.at[variables[t]].get(mode="fill", fill_value=0)
+            new = jnp.einsum("bij,bj->bi", h, old)
+            change = jnp.where(is_pivot, new / _safe(pivots[t]), new) - old
+            return x.at[variables[t]].add(change, mode="drop")
+
+        x = lax.fori_loop(0, plan.chunks, forward, x)
+    for plan, fronts, _ in plans[::-1]:
+        variables = _index(plan.variables)
+
+        def backward(s, x, plan=plan, fronts=fronts, variables=variables):
+            t = plan.chunks - 1 - s
+            h, is_pivot = operator(plan, fronts, t)
+            values = x.at[variables[t]].get(mode="fill", fill_value=0)
+            new = jnp.einsum("bji,bj->bi", h, values)
+            return x.at[variables[t]].add(jnp.where(is_pivot, new - values, 0), mode="drop")
+
+        x = lax.fori_loop(0, plan.chunks, backward, x)
     return x

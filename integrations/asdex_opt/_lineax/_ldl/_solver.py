@@ -154,7 +154,7 @@ class SparseLDL(lx.AbstractLinearSolver[_LDLState]):
         del options
         factor = state.factor
         dtype = jnp.result_type(vector.dtype, factor.pivots[0].dtype)
-        cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.solves, factor.pivots))
+        cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.fronts, factor.pivots))
         cast = Factor(*cast, factor.inertia, factor.singular)
         solution = solve(state.analysis, cast, vector.astype(dtype))
         result = lx.RESULTS.where(factor.singular, lx.RESULTS.singular, lx.RESULTS.successful)

@@ -8,10 +8,8 @@ dense front over its own columns (``k``, the pivots) and the rows below them tha
 its columns reach in ``L`` (``r``). The front is assembled from the entries of ``A``
 in those columns and from the Schur complements (update matrices) of its children,
 partially factored, and its own ``r x r`` Schur complement goes to its parent. Fronts
-are grouped into batches by the height of their supernode in the supernodal tree (all
-children of a front have a smaller height) and by padded sizes, so the numeric phase
-is a fixed sequence of batched dense operations whose length grows with the tree's
-height, not with ``n``.
+are padded to size classes and cut into chunks (`_schedule`), so that the numeric
+phase is one loop of batched dense operations per size class.
 """
 
 import dataclasses
@@ -21,82 +19,10 @@ import numpy as np
 import scipy.sparse
 
 from ._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
+from ._schedule import SizeClass, schedule
 from ._trees import amalgamate, column_counts, elimination_tree, postorder, structures
 
-__all__ = ["Analysis", "Batch", "Extend", "analyse", "padded_size"]
-
-
-def padded_size(size: int) -> int:
-    """``size`` rounded up to four steps per octave (1-8 exact, then 10, 12, 14, 16, 20...).
-
-    Fronts padded to these sizes waste at most 25 % per dimension, and fronts of
-    similar size share one batched operation.
-
-    Examples:
-        >>> [padded_size(s) for s in (0, 3, 9, 17, 100)]
-        [0, 3, 10, 20, 112]
-    """
-    if size <= 8:
-        return size
-    step = 1 << (size.bit_length() - 3)
-    return -(-size // step) * step
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Extend:
-    """Update matrices of some fronts of one batch, added into the fronts of another.
-
-    Attributes:
-        child: The batch whose update matrices are read.
-        take: ``(c,)`` which fronts of that batch.
-        slot: ``(c,)`` the receiving fronts' places in this batch.
-        position: ``(c, r_child)`` where each update row lands in the receiving front
-            (``m`` of this batch for padding, dropped).
-    """
-
-    child: int
-    take: np.ndarray
-    slot: np.ndarray
-    position: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Batch:
-    """Fronts of one height and padded size, factored by one batched operation.
-
-    Attributes:
-        k: Padded number of pivots (columns) per front.
-        r: Padded number of rows below the pivots.
-        cols: ``(B, k)`` the variables (original numbering) of each front's pivots,
-            ``n`` for padding.
-        rows: ``(B, r)`` the variables of the rows below, ``n`` for padding.
-        pad: ``(B, k)`` one where a pivot is padding (its diagonal is set to one).
-        entry_source: Positions in the data vector of the entries of ``A`` that this
-            batch assembles (off-diagonal ones twice, once per triangle).
-        entry_target: Their flat positions in the ``(B, m, m)`` fronts.
-        extends: The update matrices added into these fronts.
-        pivots: Number of real (unpadded) pivots.
-    """
-
-    k: int
-    r: int
-    cols: np.ndarray
-    rows: np.ndarray
-    pad: np.ndarray
-    entry_source: np.ndarray
-    entry_target: np.ndarray
-    extends: tuple[Extend, ...]
-    pivots: int
-
-    @property
-    def size(self) -> int:
-        """Number of fronts."""
-        return self.cols.shape[0]
-
-    @property
-    def m(self) -> int:
-        """Padded front size ``k + r``."""
-        return self.k + self.r
+__all__ = ["Analysis", "analyse"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,23 +32,21 @@ class Analysis:
     Attributes:
         n: Matrix size.
         order: The fill-reducing order: variable ``order[k]`` is eliminated ``k``-th.
-        batches: The fronts, batch by batch, children before parents.
+        classes: The fronts by size class, in the order they are factored.
         ordering: Name of the ordering chosen (``"nested dissection"`` or ``"rcm"``).
         nnz_factor: Nonzeros of ``L`` (diagonal included) without the supernodal
             padding.
-        stored: Entries of ``L`` stored by the padded fronts.
-        flops: Floating-point operations of the numeric factorization (padded).
+        stored: Entries stored by the padded fronts.
         height: Number of levels of the supernodal tree.
         key: The pattern's digest.
     """
 
     n: int
     order: np.ndarray
-    batches: tuple[Batch, ...]
+    classes: tuple[SizeClass, ...]
     ordering: str
     nnz_factor: int
     stored: int
-    flops: float
     height: int
     key: bytes
 
@@ -230,7 +154,7 @@ def analyse(n: int, rows: np.ndarray, cols: np.ndarray) -> Analysis:
         cols: Column of each stored entry.
 
     Returns:
-        The analysis; its batches map the stored entries (by position in ``rows``) into
+        The analysis; its classes map the stored entries (by position in ``rows``) into
         the fronts.
 
     Examples:
@@ -296,137 +220,18 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
     i, j = np.maximum(pi, pj), np.minimum(pi, pj)
     rowptr, colidx = _by_rows(n, i, j)
     sptr, srows = structures(first, rowptr, colidx, sparent)
-    return _batches(n, order, first, sparent, sptr, srows, i, j, use, name, count.sum())
-
-
-def _cost(k, r):
-    """Relative cost of factoring a ``(k + r)``-front with ``k`` pivots (flops + overhead)."""
-    return k**3 / 3 + k * k * r + k * r * r + 8 * (k + r) ** 2 + 512
-
-
-def _group(height: np.ndarray, ncols: np.ndarray, nrows: np.ndarray, waste: float = 4.0):
-    """Batches of fronts: same height, padded to a common size.
-
-    Within a height, fronts are taken from the most to the least costly, and a front
-    joins the current batch while the batch's real cost stays above ``1 / waste`` of
-    its padded cost; the per-front overhead in `_cost` lets small fronts share a batch.
-
-    Returns:
-        ``(batches, batch_of)``: ``(height, k, r)`` of each batch (by height), and each
-        supernode's batch.
-    """
-    batch_of = np.empty(height.size, np.int64)
-    batches = []
-    for level in np.unique(height):
-        fronts = np.flatnonzero(height == level)
-        cost = _cost(ncols[fronts], nrows[fronts])
-        fronts = fronts[np.argsort(-cost, kind="stable")]
-        k = r = 0
-        real = 0.0
-        count = 0
-        for s in fronts:
-            kk, rr = max(k, ncols[s]), max(r, nrows[s])
-            padded = _cost(padded_size(int(kk)), padded_size(int(rr)))
-            total = real + _cost(ncols[s], nrows[s])
-            if count and total < (count + 1) * padded / waste:
-                batches.append((level, padded_size(int(k)), padded_size(int(r))))
-                kk, rr, total, count = ncols[s], nrows[s], _cost(ncols[s], nrows[s]), 0
-            k, r, real = kk, rr, total
-            count += 1
-            batch_of[s] = len(batches)
-        batches.append((level, padded_size(int(k)), padded_size(int(r))))
-    return np.array(batches, np.int64).reshape(-1, 3), batch_of
-
-
-def _batches(n, order, first, sparent, sptr, srows, i, j, use, name, nnz) -> Analysis:
-    ns = first.size - 1
-    ncols = np.diff(first)
-    nrows = np.diff(sptr)
-    height = np.zeros(ns, np.int64)
-    for s in range(ns):
+    height = np.zeros(first.size - 1, np.int64)
+    for s in range(first.size - 1):
         if sparent[s] >= 0:
             height[sparent[s]] = max(height[sparent[s]], height[s] + 1)
-    unique, batch_of = _group(height, ncols, nrows)
-    kpad, rpad = unique[batch_of, 1], unique[batch_of, 2]
-    slot = np.empty(ns, np.int64)
-    members = [np.flatnonzero(batch_of == b) for b in range(unique.shape[0])]
-    for supernodes in members:
-        slot[supernodes] = np.arange(supernodes.size)
-    # Position of every structure row in its supernode's front (pivots come first).
-    owner_of_row = np.repeat(np.arange(ns), nrows)
-    rank_in_struct = np.arange(srows.size) - sptr[owner_of_row]
-    struct_keys = owner_of_row * n + srows
-
-    def front_position(s: np.ndarray, g: np.ndarray) -> np.ndarray:
-        inside = (g >= first[s]) & (g < first[s + 1])
-        found = np.searchsorted(struct_keys, s * n + g)
-        found = np.minimum(found, max(srows.size - 1, 0))
-        below = kpad[s] + (rank_in_struct[found] if srows.size else 0)
-        return np.where(inside, g - first[s], below)
-
-    # Entries of A: column j's supernode, both triangles.
-    s_of_col = np.repeat(np.arange(ns), ncols)
-    es = s_of_col[j]
-    li, lj = front_position(es, i), j - first[es]
-    m_of = kpad + rpad
-    flat_a = slot[es] * m_of[es] ** 2 + li * m_of[es] + lj
-    flat_b = slot[es] * m_of[es] ** 2 + lj * m_of[es] + li
-    off = li != lj
-    entry_batch = np.r_[batch_of[es], batch_of[es][off]]
-    entry_source = np.r_[use, use[off]]
-    entry_target = np.r_[flat_a, flat_b[off]]
-    by_batch = np.argsort(entry_batch, kind="stable")
-    entry_splits = np.searchsorted(entry_batch[by_batch], np.arange(unique.shape[0] + 1))
-    # Update rows of every child in its parent's front.
-    child_position = np.full(srows.size, -1, np.int64)
-    has_parent = sparent[owner_of_row] >= 0
-    child_position[has_parent] = front_position(sparent[owner_of_row[has_parent]],
-                                                srows[has_parent])
-    batches, flops, stored = [], 0.0, 0
-    for b, supernodes in enumerate(members):
-        k, rr = int(unique[b, 1]), int(unique[b, 2])
-        m = k + rr
-        count = supernodes.size
-        offsets = np.arange(k)
-        cols = first[supernodes][:, None] + offsets
-        real = offsets < ncols[supernodes][:, None]
-        cols_var = np.where(real, order[np.minimum(cols, n - 1)], n)
-        rows_var = np.full((count, rr), n, np.int64)
-        for q, s in enumerate(supernodes):
-            rows_var[q, : nrows[s]] = order[srows[sptr[s] : sptr[s + 1]]]
-        picked = by_batch[entry_splits[b] : entry_splits[b + 1]]
-        extends = []
-        children = np.flatnonzero(np.isin(sparent, supernodes))
-        for cb in np.unique(batch_of[children]):
-            kids = children[batch_of[children] == cb]
-            rc = int(unique[cb, 2])
-            position = np.full((kids.size, rc), m, np.int64)
-            for q, kid in enumerate(kids):
-                position[q, : nrows[kid]] = child_position[sptr[kid] : sptr[kid + 1]]
-            extends.append(Extend(int(cb), slot[kids], slot[sparent[kids]], position))
-        flops += count * (k**3 / 3 + k * k * rr + k * rr * rr)
-        stored += count * (k * (k + 1) // 2 + k * rr)
-        batches.append(
-            Batch(
-                k=k,
-                r=rr,
-                cols=cols_var,
-                rows=rows_var,
-                pad=(~real).astype(np.int8),
-                entry_source=entry_source[picked],
-                entry_target=entry_target[picked],
-                extends=tuple(extends),
-                pivots=int(ncols[supernodes].sum()),
-            )
-        )
+    classes = schedule(n, order, first, sparent, sptr, srows, i, j, use)
     return Analysis(
         n=n,
         order=order,
-        batches=tuple(batches),
+        classes=classes,
         ordering=name,
-        nnz_factor=int(nnz),
-        stored=int(stored),
-        flops=float(flops),
+        nnz_factor=int(count.sum()),
+        stored=sum(plan.pivots.size * plan.size**2 for plan in classes),
         height=int(height.max(initial=0)) + 1,
         key=b"",
     )

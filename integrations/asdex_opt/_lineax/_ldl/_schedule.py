@@ -1,0 +1,260 @@
+"""The numeric plan of a supernodal factorization: fronts in size classes and chunks.
+
+Each supernode ``s`` owns a dense front over its ``k`` pivots (its columns) and the
+``r`` rows below them that its columns reach in ``L``. Fronts are padded to a size
+class, a power of two ``M >= k + r``, raised where needed so that no front's class is
+smaller than a child's. Classes are factored in increasing order; within a class the
+fronts are taken by height in the supernodal tree and cut into chunks of ``B`` fronts,
+a chunk never holding a front together with its child. The numeric factorization is
+then one loop per class over its chunks, all of one shape ``(B, M, M)``: the number
+of compiled operations grows with the number of classes (about ``log2`` of the
+largest front), not with ``n`` or the height of the tree.
+"""
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["Extend", "SizeClass", "schedule"]
+
+_CHUNK_ENTRIES = 1 << 17
+"""A chunk holds at most about this many front entries (``B M²``), at least one front."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Extend:
+    """Update matrices of fronts of one class, added into the chunks of another.
+
+    Attributes:
+        source: The class whose fronts are read.
+        front: ``(T, K)`` flat index of each child front in the source class's storage
+            (padding: 0, with every position dropped).
+        slot: ``(T, K)`` the receiving front's place in the chunk.
+        position: ``(T, K, M_source)`` where each row of the child's front lands in the
+            receiving front (``M`` of this class: dropped; pivot rows and padding).
+    """
+
+    source: int
+    front: np.ndarray
+    slot: np.ndarray
+    position: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SizeClass:
+    """The fronts padded to one size ``M``, in ``T`` chunks of ``B`` fronts.
+
+    Attributes:
+        size: ``M``, the padded front size.
+        tile: Pivots are eliminated in tiles of this many (a divisor of ``M``).
+        pivots: ``(T, B)`` the number of pivots of each front (0 for an empty slot).
+        tiles: ``(T,)`` tiles needed by the chunk's largest number of pivots.
+        variables: ``(T, B, M)`` the variable (original numbering) of each front row,
+            ``n`` for padding.
+        entry_source: ``(T, E)`` positions in the data vector of the entries of ``A``
+            that each chunk assembles (off-diagonal ones twice, once per triangle).
+        entry_target: ``(T, E)`` their flat positions in the ``(B, M, M)`` chunk
+            (``B M²`` for padding: dropped).
+        extends: The children's update matrices added into the chunks, by source class.
+    """
+
+    size: int
+    tile: int
+    pivots: np.ndarray
+    tiles: np.ndarray
+    variables: np.ndarray
+    entry_source: np.ndarray
+    entry_target: np.ndarray
+    extends: tuple[Extend, ...]
+
+    @property
+    def chunks(self) -> int:
+        """``T``, the number of chunks."""
+        return self.pivots.shape[0]
+
+    @property
+    def width(self) -> int:
+        """``B``, fronts per chunk."""
+        return self.pivots.shape[1]
+
+
+def _merge_small(
+    size_class: np.ndarray, share: float = 0.05, allowance: float = 2.0**16
+) -> np.ndarray:
+    """Moves the fronts of a small class up into the next one.
+
+    A class whose fronts, padded to the next class's size, would hold under ``share``
+    of all padded entries, or under ``allowance`` entries, costs a compiled loop of its
+    own for little work: its fronts join the next class (parents stay at least as large
+    as their children).
+    """
+    size_class = size_class.copy()
+    classes, counts = np.unique(size_class, return_counts=True)
+    total = np.sum(counts * 4.0**classes)
+    for c in range(classes.size - 1):
+        if counts[c] * 4.0 ** classes[c + 1] < max(share * total, allowance):
+            size_class[size_class == classes[c]] = classes[c + 1]
+            counts[c + 1] += counts[c]
+    return size_class
+
+
+def _pad_rows(groups: list[np.ndarray], count: int, fill: int, tail: tuple = ()) -> np.ndarray:
+    """Stacks ``count`` arrays of different lengths, padded with ``fill``."""
+    length = max((g.shape[0] for g in groups), default=0)
+    out = np.full((count, length, *tail), fill, np.int64)
+    for t, g in enumerate(groups):
+        out[t, : g.shape[0]] = g
+    return out
+
+
+def _split(keys: np.ndarray, count: int) -> list[np.ndarray]:
+    """Indices of ``keys`` grouped by value ``0..count-1`` (stable)."""
+    by = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[by], np.arange(count + 1))
+    return [by[bounds[t] : bounds[t + 1]] for t in range(count)]
+
+
+def schedule(
+    n: int,
+    order: np.ndarray,
+    first: np.ndarray,
+    sparent: np.ndarray,
+    sptr: np.ndarray,
+    srows: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    use: np.ndarray,
+) -> tuple[SizeClass, ...]:
+    """The size classes of the supernodal factorization.
+
+    Args:
+        n: Matrix size.
+        order: Variable ``order[p]`` is eliminated ``p``-th.
+        first: ``(ns + 1,)`` first column (position) of each supernode; supernodes in a
+            postorder (children first).
+        sparent: Parent supernode of each supernode, ``-1`` for roots.
+        sptr: Supernode ``s`` has the rows ``srows[sptr[s]:sptr[s + 1]]`` below its
+            columns (positions, sorted).
+        srows: See ``sptr``.
+        i: Row position of each stored lower entry of ``A`` (``i >= j``).
+        j: Its column position.
+        use: Its place in the data vector.
+
+    Returns:
+        The classes, in the order they are factored.
+    """
+    ns = first.size - 1
+    ncols = np.diff(first)
+    nrows = np.diff(sptr)
+    height = np.zeros(ns, np.int64)
+    size_class = np.ceil(np.log2(np.maximum(ncols + nrows, 1))).astype(np.int64)
+    for s in range(ns):  # children come before parents
+        p = sparent[s]
+        if p >= 0:
+            height[p] = max(height[p], height[s] + 1)
+            size_class[p] = max(size_class[p], size_class[s])
+    size_class = _merge_small(size_class)
+    used = np.unique(size_class)
+    class_of = np.searchsorted(used, size_class)
+    # Chunks: per class, fronts by height, a new chunk when full or when a child of the
+    # front is in the current one.
+    chunk = np.empty(ns, np.int64)
+    slot = np.empty(ns, np.int64)
+    child_chunk = np.full(ns, -1, np.int64)  # latest chunk of a child in the same class
+    widths, counts = [], []
+    for c, log_size in enumerate(used):
+        size = 1 << int(log_size)
+        fronts = np.flatnonzero(class_of == c)
+        fronts = fronts[np.lexsort((fronts, height[fronts]))]
+        per_height = np.bincount(height[fronts]).max()
+        width = int(max(1, min(_CHUNK_ENTRIES // (size * size), per_height)))
+        current, filled = 0, 0
+        for s in fronts:
+            if filled == width or child_chunk[s] == current:
+                current, filled = current + 1, 0
+            chunk[s], slot[s] = current, filled
+            filled += 1
+            p = sparent[s]
+            if p >= 0 and class_of[p] == c:
+                child_chunk[p] = current
+        widths.append(width)
+        counts.append(current + 1)
+    sizes = [1 << int(s) for s in used]
+    flat = chunk * np.asarray(widths)[class_of] + slot
+    # Position of every structure row in its supernode's front (pivots come first).
+    owner_of_row = np.repeat(np.arange(ns), nrows)
+    rank_in_struct = np.arange(srows.size) - sptr[owner_of_row]
+    struct_keys = owner_of_row * n + srows
+
+    def front_position(s: np.ndarray, g: np.ndarray) -> np.ndarray:
+        inside = (g >= first[s]) & (g < first[s + 1])
+        found = np.searchsorted(struct_keys, s * n + g)
+        found = np.minimum(found, max(srows.size - 1, 0))
+        below = ncols[s] + (rank_in_struct[found] if srows.size else 0)
+        return np.where(inside, g - first[s], below)
+
+    s_of_col = np.repeat(np.arange(ns), ncols)
+    es = s_of_col[j]
+    li, lj = front_position(es, i), j - first[es]
+    m_of = np.asarray(sizes)[class_of[es]]
+    base = slot[es] * m_of * m_of
+    off = li != lj
+    entry_owner = np.r_[es, es[off]]
+    entry_source = np.r_[use, use[off]]
+    entry_target = np.r_[base + li * m_of + lj, (base + lj * m_of + li)[off]]
+    child_position = np.full(srows.size, -1, np.int64)
+    has_parent = sparent[owner_of_row] >= 0
+    child_position[has_parent] = front_position(
+        sparent[owner_of_row[has_parent]], srows[has_parent]
+    )
+    children = np.flatnonzero(sparent >= 0)
+    classes = []
+    for c, size in enumerate(sizes):
+        width, count = widths[c], counts[c]
+        members = np.flatnonzero(class_of == c)
+        pivots = np.zeros((count, width), np.int64)
+        pivots[chunk[members], slot[members]] = ncols[members]
+        tile = min(size, 8 if size <= 128 else 16)
+        tiles = -(-pivots.max(axis=1) // tile)
+        variables = np.full((count, width, size), n, np.int64)
+        for s in members:
+            row = variables[chunk[s], slot[s]]
+            row[: ncols[s]] = order[first[s] : first[s + 1]]
+            row[ncols[s] : ncols[s] + nrows[s]] = order[srows[sptr[s] : sptr[s + 1]]]
+        mine = np.flatnonzero(class_of[entry_owner] == c)
+        groups = _split(chunk[entry_owner[mine]], count)
+        source = _pad_rows([entry_source[mine[g]] for g in groups], count, 0)
+        target = _pad_rows([entry_target[mine[g]] for g in groups], count, width * size * size)
+        extends = []
+        into = children[class_of[sparent[children]] == c]
+        for source_class in np.unique(class_of[into]):
+            kids = into[class_of[into] == source_class]
+            m_child = sizes[source_class]
+            groups = _split(chunk[sparent[kids]], count)
+            position = np.full((kids.size, m_child), size, np.int64)
+            for q, kid in enumerate(kids):
+                rows = child_position[sptr[kid] : sptr[kid + 1]]
+                position[q, ncols[kid] : ncols[kid] + rows.size] = rows
+            extends.append(
+                Extend(
+                    source=int(source_class),
+                    front=_pad_rows([flat[kids[g]] for g in groups], count, 0),
+                    slot=_pad_rows([slot[sparent[kids[g]]] for g in groups], count, 0),
+                    position=_pad_rows(
+                        [position[g] for g in groups], count, size, (m_child,)
+                    ),
+                )
+            )
+        classes.append(
+            SizeClass(
+                size=size,
+                tile=tile,
+                pivots=pivots,
+                tiles=tiles,
+                variables=variables,
+                entry_source=source,
+                entry_target=target,
+                extends=tuple(extends),
+            )
+        )
+    return tuple(classes)

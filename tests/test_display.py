@@ -27,6 +27,12 @@ def test_coloring_summary_and_labels():
     hess = ColoredPattern(SparsityPattern.from_dense(np.eye(2)), np.array([0, 0]), 1, True,
                           "fwd_over_rev")
     assert "1 HVPs (fwd_over_rev) (instead of 2 HVPs" in str(hess)
+    arrow = np.eye(6)
+    arrow[0] = arrow[:, 0] = 1
+    bicolored = jacobian_coloring_from_sparsity(arrow, method="bidirectional")
+    jvps, vjps = (p.count for p in bicolored.plan.passes)
+    assert (f"{jvps + vjps} JVPs + VJPs ({jvps} + {vjps}) (instead of 6 JVPs or 6 VJPs; "
+            "unsymmetric coloring, bidirectional acyclic)") in str(bicolored)
 
 
 def test_spy():

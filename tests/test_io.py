@@ -1,8 +1,15 @@
+import json
+
 import jax
 import numpy as np
 import pytest
 
-from asdex import ColoredPattern, SparsityPattern, hessian_coloring_from_sparsity
+from asdex import (
+    ColoredPattern,
+    SparsityPattern,
+    hessian_coloring_from_sparsity,
+    jacobian_coloring_from_sparsity,
+)
 
 
 def _pattern():
@@ -27,18 +34,48 @@ def test_sparsity_round_trip(tmp_path):
     assert loaded.argnums == (0,)
 
 
-def test_coloring_round_trip(tmp_path):
+def _colorings():
     pattern = SparsityPattern.from_dense(np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1))
-    for method in ("star", "acyclic"):
-        colored = hessian_coloring_from_sparsity(pattern, method=method)
-        colored.save(tmp_path / "c.npz")
-        loaded = ColoredPattern.load(tmp_path / "c.npz")
-        assert loaded.sparsity == colored.sparsity
-        np.testing.assert_array_equal(loaded.colors, colored.colors)
-        assert (loaded.num_colors, loaded.mode, loaded.symmetric, loaded.method) == (
-            colored.num_colors, colored.mode, colored.symmetric, colored.method)
-        assert (loaded.star_set is None) == (colored.star_set is None)
-        assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(colored)
+    arrow = np.eye(6)
+    arrow[0] = arrow[:, 0] = 1
+    yield hessian_coloring_from_sparsity(pattern, method="star")
+    yield hessian_coloring_from_sparsity(pattern, method="acyclic")
+    yield jacobian_coloring_from_sparsity(pattern, mode="rev")
+    yield jacobian_coloring_from_sparsity(arrow, method="bidirectional")
+
+
+@pytest.mark.parametrize("colored", list(_colorings()))
+def test_coloring_round_trip(tmp_path, colored):
+    colored.save(tmp_path / "c.npz")
+    loaded = ColoredPattern.load(tmp_path / "c.npz")
+    assert loaded.sparsity == colored.sparsity
+    np.testing.assert_array_equal(loaded.colors, colored.colors)
+    fields = ("num_colors", "mode", "symmetric", "algorithm", "partition", "order")
+    assert [getattr(loaded, f) for f in fields] == [getattr(colored, f) for f in fields]
+    assert (loaded.star_set is None) == (colored.star_set is None)
+    assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(colored)
+    for ours, theirs in zip(loaded.plan.passes, colored.plan.passes, strict=True):
+        assert (ours.kind, ours.count) == (theirs.kind, theirs.count)
+        np.testing.assert_array_equal(ours.colors, theirs.colors)
+    values = np.random.default_rng(0).normal(size=colored.plan.schedule.b_shape)
+    np.testing.assert_array_equal(loaded.plan.schedule.apply(values),
+                                  colored.plan.schedule.apply(values))
+
+
+def test_version_1_files(tmp_path):
+    """Version 1 patterns still load; version 1 colorings (no plan) are a clear error."""
+    pattern = SparsityPattern.from_dense(np.eye(3))
+    header = {"format": "asdex", "version": 1, "kind": "SparsityPattern", "shape": [3, 3],
+              "argnums": 0, "input_avals": {"tuple": [{"aval": [[3], "<f4"]}]}}
+    np.savez(tmp_path / "p.npz", header=np.array(json.dumps(header)), rows=pattern.rows,
+             cols=pattern.cols)
+    assert SparsityPattern.load(tmp_path / "p.npz") == pattern
+    header.update(kind="ColoredPattern", coloring={"num_colors": 1, "symmetric": False,
+                                                   "mode": "fwd", "method": "greedy"})
+    np.savez(tmp_path / "c.npz", header=np.array(json.dumps(header)), rows=pattern.rows,
+             cols=pattern.cols, colors=np.zeros(3, np.int32))
+    with pytest.raises(ValueError, match=r"version 1.*no decompression plan.*color it again"):
+        ColoredPattern.load(tmp_path / "c.npz")
 
 
 def test_foreign_and_malformed_files(tmp_path):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asdex._pattern import ColoredPattern, HessianMode, JacobianMode
+from asdex.coloring import hessian_coloring_from_sparsity, jacobian_coloring_from_sparsity
 from asdex.decompression import (
     OUTPUT_FORMATS,
     ColorSharding,
@@ -27,6 +28,7 @@ from asdex.decompression import (
     sparse_hessian,
     sparse_jacobian,
 )
+from asdex.detection import hessian_sparsity, jacobian_sparsity
 
 NOTICE_SECONDS = 1.0
 """Detection and coloring that take longer than this log a one-line notice."""
@@ -55,6 +57,7 @@ def _check_coloring(coloring: Any, name: str) -> None:
             f"{name} expects a ColoredPattern (from `jacobian_coloring` or "
             f"`hessian_coloring`), got {type(coloring).__name__}."
         )
+    coloring.require_plan(name)
 
 
 _OURS = ("asdex", "asdex_opt")
@@ -93,12 +96,6 @@ def _notice(what: str, f: Callable[..., Any], detect_s: float, color_s: float,
         )
 
 
-def _schedule(coloring: ColoredPattern) -> Any:
-    from asdex.coloring import schedule
-
-    return schedule(coloring)
-
-
 def _jacobian_evaluator(
     f: Callable[..., Any],
     coloring: ColoredPattern,
@@ -117,7 +114,6 @@ def _jacobian_evaluator(
     return sparse_jacobian(
         f,
         coloring,
-        _schedule(coloring),
         output_format=output_format,
         has_aux=has_aux,
         holomorphic=holomorphic,
@@ -146,7 +142,6 @@ def _hessian_evaluator(
     return sparse_hessian(
         f,
         coloring,
-        _schedule(coloring),
         output_format=output_format,
         has_aux=has_aux,
         holomorphic=holomorphic,
@@ -394,9 +389,6 @@ def jacobian_coloring(
         >>> jacobian_coloring(lambda x: x[1:] - x[:-1], jnp.zeros(5)).num_colors
         2
     """
-    from asdex.coloring import jacobian_coloring_from_sparsity
-    from asdex.detection import jacobian_sparsity
-
     start = time.perf_counter()
     sparsity = jacobian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
     detected = time.perf_counter()
@@ -436,9 +428,6 @@ def hessian_coloring(
         >>> hessian_coloring(lambda x: (x**3).sum(), jnp.zeros(4)).num_colors
         1
     """
-    from asdex.coloring import hessian_coloring_from_sparsity
-    from asdex.detection import hessian_sparsity
-
     start = time.perf_counter()
     sparsity = hessian_sparsity(f, *args, argnums=argnums, has_aux=has_aux)
     detected = time.perf_counter()

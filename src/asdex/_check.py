@@ -17,6 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from asdex._api import (
+    hessian_coloring,
+    hessian_from_coloring,
+    jacobian_coloring,
+    jacobian_from_coloring,
+)
 from asdex._pattern import ColoredPattern, SparsityPattern
 
 CheckMethod = Literal["matvec", "dense"]
@@ -154,8 +160,6 @@ def check_jacobian_correctness(
         >>> check_jacobian_correctness(f, x)
         >>> check_jacobian_correctness(f, x, asdex.jacobian_coloring(f, x), method="dense")
     """
-    from asdex._api import jacobian_coloring, jacobian_from_coloring
-
     args, coloring = _split_coloring(args, coloring, "check_jacobian_correctness")
     if coloring is None:
         coloring = jacobian_coloring(f, *args, argnums=argnums, has_aux=has_aux)
@@ -209,8 +213,6 @@ def check_hessian_correctness(
         >>> check_hessian_correctness(f, jnp.ones(4))
         >>> check_hessian_correctness(f, jnp.ones(4), asdex.hessian_coloring(f, jnp.ones(4)))
     """
-    from asdex._api import hessian_coloring, hessian_from_coloring
-
     args, coloring = _split_coloring(args, coloring, "check_hessian_correctness")
     if coloring is None:
         coloring = hessian_coloring(f, *args, argnums=argnums, has_aux=has_aux)

@@ -32,7 +32,6 @@ from asdex.decompression import (
     ShardingLike,
     filter_jit,
     hessian_compressor,
-    is_bidirectional,
     jacobian_compressor,
 )
 
@@ -49,15 +48,12 @@ def _jacobian_fn(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, name=name, sharding=ColorSharding.of(sharding),
     )
-    bidirectional = is_bidirectional(coloring)
+    bidirectional = coloring.partition == "bidirectional"
 
     @filter_jit
     def compressed_fn(*args: Any, **kwargs: Any) -> Any:
         result = compress_call(*args, **kwargs)
-        if bidirectional:
-            compressed = (result.parts["jvp"], result.parts["vjp"])
-        else:
-            (compressed,) = result.parts.values()
+        compressed = result.parts if bidirectional else result.parts[0]
         return _pack(result.value, compressed, result.aux, with_value, has_aux)
 
     return compressed_fn

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from asdex._pattern import ColoredPattern, SparsityPattern
+if TYPE_CHECKING:
+    from asdex._pattern import ColoredPattern, SparsityPattern
 
 _DOT_LIMIT = 40
 """Patterns with at most this many rows and columns are drawn one character per entry."""
@@ -55,6 +58,8 @@ def render_sparsity(pattern: SparsityPattern) -> str:
     """Render a pattern: a header line, then its grid.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import SparsityPattern
         >>> print(render_sparsity(SparsityPattern.from_dense(np.eye(2))))
         SparsityPattern(shape=(2, 2), nnz=2, density=0.5)
         ┌──┐
@@ -67,15 +72,21 @@ def render_sparsity(pattern: SparsityPattern) -> str:
 
 def _summary(colored: ColoredPattern) -> str:
     m, n = colored.sparsity.shape
-    if colored.mode == "fwd":
+    if colored.partition == "bidirectional" and colored.plan is not None:
+        jvps, vjps = (p.count for p in colored.plan.passes)
+        passes, dense = f"JVPs + VJPs ({jvps} + {vjps})", f"{n} JVPs or {m} VJPs"
+    elif colored.mode == "fwd":
         passes, dense = "JVPs", f"{n} JVPs or {m} VJPs"
     elif colored.mode == "rev":
         passes, dense = "VJPs", f"{m} VJPs or {n} JVPs"
     else:
         passes, dense = f"HVPs ({colored.mode})", f"{n} HVPs"
     kind = "symmetric" if colored.symmetric else "unsymmetric"
-    method = f", {colored.method}" if colored.method else ""
-    return f"{colored.num_colors} {passes} (instead of {dense}; {kind} coloring{method})"
+    how = " ".join(word for word in (
+        "bidirectional" if colored.partition == "bidirectional" else None, colored.algorithm
+    ) if word)
+    how = f", {how}" if how else ""
+    return f"{colored.num_colors} {passes} (instead of {dense}; {kind} coloring{how})"
 
 
 def render_coloring(colored: ColoredPattern) -> str:
@@ -85,6 +96,8 @@ def render_coloring(colored: ColoredPattern) -> str:
     column in "fwd" and HVP modes, its row in "rev" mode), as `0-9a-zA-Z`.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import ColoredPattern, SparsityPattern
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> print(render_coloring(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd")))
         ColoredPattern(shape=(2, 2), nnz=2, num_colors=1, mode='fwd', symmetric=False)

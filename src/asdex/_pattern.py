@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 from typing import Any, Literal
@@ -11,6 +12,10 @@ from typing import Any, Literal
 import jax
 import numpy as np
 from numpy.typing import NDArray
+
+from asdex._display import render_coloring, render_sparsity
+from asdex._io import VERSION, decode_tree, encode_tree, read, write
+from asdex._plan import DecompressionPlan
 
 JacobianMode = Literal["fwd", "rev"]
 """AD mode for Jacobians: "fwd" uses JVPs, "rev" uses VJPs."""
@@ -288,22 +293,25 @@ class SparsityPattern:
         return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"
 
     def __str__(self) -> str:
-        from asdex._display import render_sparsity
-
         return render_sparsity(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save the pattern to an `.npz` file (no pickle)."""
-        from asdex._io import save_sparsity
+        """Save the pattern to an `.npz` file (no pickle).
 
-        save_sparsity(self, path)
+        Examples:
+            >>> import tempfile, pathlib
+            >>> file = pathlib.Path(tempfile.mkdtemp()) / "p.npz"
+            >>> SparsityPattern.from_coo([0], [1], (1, 2)).save(file)
+            >>> SparsityPattern.load(file).nnz
+            1
+        """
+        write(path, "SparsityPattern", *_sparsity_parts(self))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SparsityPattern:
-        """Load a pattern saved by `SparsityPattern.save`."""
-        from asdex._io import load_sparsity
-
-        return load_sparsity(path)
+        """Load a pattern saved by `SparsityPattern.save`; a foreign file is a `ValueError`."""
+        header, arrays = read(path, "SparsityPattern", versions=(1, VERSION))
+        return _sparsity_from_parts(header, arrays, path)
 
 
 class InvalidColoringError(ValueError):
@@ -335,25 +343,41 @@ class StarSet:
         return int(self.star_ids.max()) + 1 if self.star_ids.size else 0
 
 
+Partition = Literal["column", "row", "bidirectional"]
+"""What a coloring colors: columns (JVPs or HVPs), rows (VJPs), or both."""
+
+Algorithm = Literal["greedy", "star", "acyclic"]
+"""How it colors: partial distance-2 ("greedy"), or a star (direct) or acyclic
+(substitution) coloring of the adjacency graph (or, bidirectionally, of the augmented
+graph `[[0, J], [J.T, 0]]`)."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ColoredPattern:
-    """A sparsity pattern with a coloring: what the evaluation stage needs.
+    """A sparsity pattern with a coloring, and the plan that decompresses it.
 
     Attributes:
         sparsity: The colored sparsity pattern.
-        colors: Color of each vertex: shape `(m,)` in "rev" mode, `(n,)` otherwise.
-            `-1` is the neutral color: that vertex is never seeded.
+        colors: Color of each vertex: shape `(m,)` in "rev" mode, `(n,)` otherwise,
+            `(m + n,)` (rows first) for a bidirectional partition. `-1` is the neutral
+            color: that vertex is never seeded.
         num_colors: Number of active colors, i.e. of JVPs, VJPs or HVPs.
         symmetric: Whether a symmetric (star or acyclic) coloring was used.
-        mode: The resolved AD mode.
-        star_set: The star decomposition of a star coloring, else `None`.
-        method: The coloring algorithm: "greedy" (partial distance-2), "star",
-            "acyclic" (substitution decompression), or "bidirectional" /
-            "bidirectional_acyclic" (rows and columns, from a star or acyclic coloring;
-            `colors` then has shape `(m + n,)`, rows first, see
-            `asdex.coloring.color_bidirectional`). `None` means the default for
-            `symmetric`: "star" if symmetric, else "greedy".
-        order: The vertex order the coloring used; `None` means "largest_first".
+        mode: The resolved AD mode. A bidirectional coloring records "fwd": it
+            linearizes `f` once and transposes the linearization for its VJPs.
+        star_set: The star decomposition of a star coloring, else `None`; the plan's
+            schedule reads each off-diagonal nonzero from its star's hub.
+        algorithm: The coloring algorithm: "greedy", "star" or "acyclic".
+        partition: What is colored: "column", "row" or "bidirectional".
+        order: The vertex order the coloring used.
+        plan: The seed passes and the decompression schedule. Every coloring function
+            sets it; a `ColoredPattern` built by hand without one can be displayed and
+            saved, but not evaluated.
+
+    Examples:
+        >>> p = SparsityPattern.from_dense(np.eye(2))
+        >>> ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").plan is None
+        True
     """
 
     sparsity: SparsityPattern
@@ -362,8 +386,37 @@ class ColoredPattern:
     symmetric: bool
     mode: ColoringMode
     star_set: StarSet | None = None
-    method: str | None = None
+    algorithm: Algorithm | None = None
+    partition: Partition | None = None
     order: str | None = None
+    plan: DecompressionPlan | None = None
+
+    def __post_init__(self) -> None:
+        """Check that the plan's passes add up to `num_colors`."""
+        if self.plan is not None and self.plan.num_colors != self.num_colors:
+            raise ValueError(
+                f"The plan's passes hold {self.plan.num_colors} products, but the coloring "
+                f"has {self.num_colors} colors."
+            )
+
+    def require_plan(self, name: str) -> DecompressionPlan:
+        """The plan, or a `ValueError` naming `name` when there is none.
+
+        Examples:
+            >>> p = SparsityPattern.from_dense(np.eye(2))
+            >>> try:
+            ...     ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").require_plan("f")
+            ... except ValueError as error:
+            ...     print(str(error)[:50])
+            f needs a ColoredPattern with a decompression plan
+        """
+        if self.plan is None:
+            raise ValueError(
+                f"{name} needs a ColoredPattern with a decompression plan, but this one has "
+                "none (it was built by hand). Color the pattern with "
+                "`jacobian_coloring_from_sparsity` or `hessian_coloring_from_sparsity`."
+            )
+        return self.plan
 
     def __repr__(self) -> str:
         return (
@@ -372,22 +425,134 @@ class ColoredPattern:
         )
 
     def __str__(self) -> str:
-        from asdex._display import render_coloring
-
         return render_coloring(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save the colored pattern to an `.npz` file (no pickle)."""
-        from asdex._io import save_coloring
+        """Save the colored pattern, with its star set and plan, to an `.npz` file.
 
-        save_coloring(self, path)
+        Examples:
+            >>> import tempfile, pathlib
+            >>> p = SparsityPattern.from_coo([0], [1], (1, 2))
+            >>> file = pathlib.Path(tempfile.mkdtemp()) / "c.npz"
+            >>> ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").save(file)
+            >>> ColoredPattern.load(file).num_colors
+            1
+        """
+        meta, arrays = _sparsity_parts(self.sparsity)
+        meta["coloring"] = {
+            "num_colors": int(self.num_colors),
+            "symmetric": bool(self.symmetric),
+            "mode": self.mode,
+            "algorithm": self.algorithm,
+            "partition": self.partition,
+            "order": self.order,
+        }
+        arrays["colors"] = np.asarray(self.colors, dtype=np.int32)
+        if self.star_set is not None:
+            for name in _STAR_FIELDS:
+                arrays[f"star_{name}"] = np.asarray(getattr(self.star_set, name))
+        if self.plan is not None:
+            plan_meta, plan_arrays = self.plan.to_arrays()
+            meta["plan"] = plan_meta
+            arrays.update({f"plan_{name}": array for name, array in plan_arrays.items()})
+        write(path, "ColoredPattern", meta, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ColoredPattern:
-        """Load a colored pattern saved by `ColoredPattern.save`."""
-        from asdex._io import load_coloring
+        """Load a colored pattern saved by `ColoredPattern.save`.
 
-        return load_coloring(path)
+        Raises:
+            ValueError: If the file is not a saved `ColoredPattern`, or was saved by an
+                older asdex (file version 1, without a decompression plan).
+        """
+        header, arrays = read(
+            path, "ColoredPattern",
+            old_version="It holds no decompression plan: load or detect its sparsity, color "
+                        "it again (`jacobian_coloring_from_sparsity` or "
+                        "`hessian_coloring_from_sparsity`) and save the new coloring.",
+        )
+        sparsity = _sparsity_from_parts(header, arrays, path)
+        try:
+            coloring = header["coloring"]
+            star_set = None
+            if "star_hubs" in arrays:
+                star_set = StarSet(*(arrays[f"star_{name}"] for name in _STAR_FIELDS))
+            plan = None
+            if "plan" in header:
+                plan = DecompressionPlan.from_arrays(
+                    header["plan"],
+                    {name[5:]: array for name, array in arrays.items()
+                     if name.startswith("plan_")},
+                )
+            return cls(
+                sparsity,
+                arrays["colors"].astype(np.int32),
+                int(coloring["num_colors"]),
+                bool(coloring["symmetric"]),
+                coloring["mode"],
+                star_set,
+                coloring["algorithm"],
+                coloring["partition"],
+                coloring["order"],
+                plan,
+            )
+        except (KeyError, ValueError, TypeError) as error:
+            raise ValueError(
+                f"{os.fspath(path)!r} holds a malformed coloring: {error}"
+            ) from None
+
+
+_STAR_FIELDS = ("edge_rows", "edge_cols", "hubs", "star_ids")
+
+
+def _sparsity_parts(pattern: SparsityPattern) -> tuple[dict, dict]:
+    argnums = pattern.argnums
+    meta = {
+        "shape": list(pattern.shape),
+        "argnums": argnums if isinstance(argnums, int) else list(argnums),
+        "input_avals": encode_tree(tuple(pattern.input_avals)),
+    }
+    return meta, {"rows": pattern.rows, "cols": pattern.cols}
+
+
+def _sparsity_from_parts(meta: dict, arrays: dict, path: Any) -> SparsityPattern:
+    try:
+        argnums = meta["argnums"]
+        return SparsityPattern(
+            arrays["rows"],
+            arrays["cols"],
+            tuple(meta["shape"]),
+            decode_tree(meta["input_avals"]),
+            argnums if isinstance(argnums, int) else tuple(argnums),
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise ValueError(f"{os.fspath(path)!r} holds a malformed pattern: {error}") from None
+
+
+def as_pattern(sparsity: Any) -> SparsityPattern:
+    """Accept a `SparsityPattern`, a 2-D array (nonzeros are the pattern) or a `BCOO`.
+
+    Raises:
+        ValueError: If the input is none of those, or not 2-D.
+
+    Examples:
+        >>> as_pattern(np.eye(2)).nnz
+        2
+    """
+    if isinstance(sparsity, SparsityPattern):
+        return sparsity
+    if hasattr(sparsity, "indices") and hasattr(sparsity, "n_batch"):
+        return SparsityPattern.from_bcoo(sparsity)
+    try:
+        dense = np.asarray(sparsity)
+    except Exception as error:
+        raise ValueError(f"Cannot read a sparsity pattern from {type(sparsity)}.") from error
+    if dense.ndim != 2 or dense.dtype == object:
+        raise ValueError(
+            "Expected a SparsityPattern, a 2-D array or a 2-D BCOO matrix, got "
+            f"{type(sparsity).__name__} with shape {getattr(dense, 'shape', None)}."
+        )
+    return SparsityPattern.from_dense(dense)
 
 
 # --- pytree registration --------------------------------------------------------------
@@ -397,8 +562,6 @@ class ColoredPattern:
 
 
 def _digest(*arrays: NDArray[Any]) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
@@ -429,8 +592,10 @@ def _coloring_key(colored: ColoredPattern) -> tuple[Any, ...]:
         bool(colored.symmetric),
         colored.mode,
         star_digest,
-        colored.method,
+        colored.algorithm,
+        colored.partition,
         colored.order,
+        colored.plan is None,
     )
 
 

@@ -57,24 +57,14 @@ def _seeds(colors, num_colors):
 
 
 def _assert_recovers(colored, matrix):
+    """The plan's passes, applied to a matrix with the pattern, decompress to its values."""
+    products = {"jvp": lambda s: matrix @ s, "vjp": lambda s: matrix.T @ s,
+                "hvp": lambda s: matrix @ s}
+    blocks = [products[p.kind](_seeds(p.colors, p.count)) for p in colored.plan.passes]
     sched = schedule(colored)
+    compressed = scipy.linalg.block_diag(*blocks).reshape(sched.b_shape)
     p = colored.sparsity
-    method = colored.method or ""
-    if method.startswith("bidirectional"):
-        m = p.m
-        num_col = int(colored.colors[m:].max(initial=-1)) + 1
-        compressed = scipy.linalg.block_diag(
-            matrix @ _seeds(colored.colors[m:], num_col),
-            matrix.T @ (_seeds(colored.colors[:m] - num_col, colored.num_colors - num_col)
-                        if colored.num_colors > num_col else np.zeros((m, 0))),
-        )
-        compressed = compressed.reshape(sched.b_shape)
-    elif colored.mode == "rev":
-        compressed = matrix.T @ _seeds(colored.colors, colored.num_colors)
-    else:
-        compressed = matrix @ _seeds(colored.colors, colored.num_colors)
     np.testing.assert_allclose(sched.apply(compressed), matrix[p.rows, p.cols], atol=1e-10)
-
 
 
 @FAST

@@ -119,7 +119,57 @@ def test_hessian_defaults():
     unsym = hessian_coloring_from_sparsity(p, symmetric=False, mode="rev_over_rev")
     assert not unsym.symmetric and unsym.mode == "rev_over_rev" and unsym.num_colors == 5
     acyclic = hessian_coloring_from_sparsity(p, method="acyclic")
-    assert acyclic.method == "acyclic" and acyclic.num_colors == 3 and acyclic.star_set is None
+    assert acyclic.algorithm == "acyclic" and acyclic.num_colors == 3 and acyclic.star_set is None
+
+
+@pytest.mark.parametrize(
+    ("make", "algorithm", "partition", "kinds"),
+    [
+        (lambda p: jacobian_coloring_from_sparsity(p, mode="fwd"), "greedy", "column", ["jvp"]),
+        (lambda p: jacobian_coloring_from_sparsity(p, mode="rev"), "greedy", "row", ["vjp"]),
+        (lambda p: jacobian_coloring_from_sparsity(p, method="bidirectional"), "acyclic",
+         "bidirectional", ["jvp", "vjp"]),
+        (lambda p: jacobian_coloring_from_sparsity(p, symmetric=True), "star", "column",
+         ["jvp"]),
+        (lambda p: hessian_coloring_from_sparsity(p), "star", "column", ["hvp"]),
+        (lambda p: hessian_coloring_from_sparsity(p, method="acyclic"), "acyclic", "column",
+         ["hvp"]),
+        (lambda p: hessian_coloring_from_sparsity(p, symmetric=False), "greedy", "column",
+         ["hvp"]),
+    ],
+)
+def test_method_strings_give_algorithm_partition_and_passes(make, algorithm, partition, kinds):
+    colored = make(arrowhead(12))
+    assert (colored.algorithm, colored.partition) == (algorithm, partition)
+    assert [p.kind for p in colored.plan.passes] == kinds
+    assert sum(p.count for p in colored.plan.passes) == colored.num_colors
+    for seed_pass in colored.plan.passes:
+        assert seed_pass.colors.max(initial=-1) < seed_pass.count
+
+
+def test_bidirectional_passes_split_the_row_and_column_colors():
+    p = arrowhead(12)
+    colored = jacobian_coloring_from_sparsity(p, method="bidirectional")
+    jvp, vjp = colored.plan.passes
+    rows, cols = colored.colors[: p.m], colored.colors[p.m :]
+    np.testing.assert_array_equal(jvp.colors, cols)
+    np.testing.assert_array_equal(vjp.colors, np.where(rows >= 0, rows - jvp.count, -1))
+    with pytest.raises(ValueError, match="leave `mode` as None"):
+        jacobian_coloring_from_sparsity(p, method="bidirectional", mode="rev")
+
+
+def test_star_schedule_reads_each_edge_at_its_star_hub():
+    p = arrowhead(12)
+    colored = hessian_coloring_from_sparsity(p)
+    stars = colored.star_set
+    (level,) = colored.plan.schedule.levels
+    edge_of_target = {(int(r), int(c)): k for k, (r, c) in enumerate(
+        zip(stars.edge_rows, stars.edge_cols, strict=True))}
+    for target, col in zip(level.targets, level.b_cols, strict=True):
+        i, j = int(p.rows[target]), int(p.cols[target])
+        if i != j:
+            hub = stars.hubs[edge_of_target[(min(i, j), max(i, j))]]
+            assert col == colored.colors[hub]
 
 
 def test_postprocess_neutral_colors():

@@ -17,9 +17,10 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from asdex._pattern import InvalidColoringError, SparsityPattern
-from asdex.coloring._graph import SymmetricGraph, symmetric_graph
-from asdex.coloring._schedule import DecompressionSchedule, direct_level, make_level, make_schedule
+from asdex._pattern import InvalidColoringError
+from asdex._plan import DecompressionSchedule
+from asdex.coloring._graph import SymmetricGraph
+from asdex.coloring._schedule import direct_level, make_level, make_schedule
 
 
 @numba.njit(cache=True, nogil=True)
@@ -196,18 +197,23 @@ def substitution_levels(
 
 
 def acyclic_schedule(
-    sparsity: SparsityPattern, colors: NDArray[np.int32], num_colors: int
+    graph: SymmetricGraph, colors: NDArray[np.int32], nnz: int, num_colors: int
 ) -> DecompressionSchedule:
     """Substitution schedule of an acyclic coloring: one level per peeling round.
 
+    Raises:
+        InvalidColoringError: If a diagonal nonzero has a neutral vertex, or an edge
+            cannot be recovered by substitution.
+
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring._graph import symmetric_graph
         >>> dense = np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1)
-        >>> p = SparsityPattern.from_dense(dense)
-        >>> acyclic_schedule(p, np.array([0, 1, 0, 1]), 2).num_levels  # diagonal + 2 rounds
+        >>> g = symmetric_graph(SparsityPattern.from_dense(dense))
+        >>> acyclic_schedule(g, np.array([0, 1, 0, 1]), 10, 2).num_levels  # diagonal + 2 rounds
         3
     """
-    graph = symmetric_graph(sparsity)
     colors = np.asarray(colors, dtype=np.int32)
     if np.any(colors[graph.diag_vertices] < 0):
         v = graph.diag_vertices[np.argmin(colors[graph.diag_vertices])]
@@ -236,5 +242,5 @@ def acyclic_schedule(
         levels.append(make_level(graph.edge_pos[edges], b_rows[edges], b_cols[edges],
                                  np.r_[0, np.cumsum(counts)], graph.edge_pos[sub_edge[subs]]))
     has_mirror = graph.mirror_pos >= 0
-    return make_schedule(levels, sparsity.nnz, (sparsity.n, num_colors),
+    return make_schedule(levels, nnz, (graph.n, num_colors),
                          graph.mirror_pos[has_mirror], graph.edge_pos[has_mirror])

@@ -1,61 +1,95 @@
-"""Pattern-level entry points: `jacobian_coloring_from_sparsity` and the Hessian one."""
+"""Pattern-level entry points: `jacobian_coloring_from_sparsity` and the Hessian one.
+
+Each colors the pattern and builds the `DecompressionPlan` the result carries: the seed
+passes and the schedule, made here where the partition and the algorithm are known.
+"""
 
 from __future__ import annotations
 
 from typing import Any, get_args
 
 import numpy as np
+from numpy.typing import NDArray
 
-from asdex._pattern import ColoredPattern, HessianMode, JacobianMode, SparsityPattern
+from asdex._pattern import (
+    Algorithm,
+    ColoredPattern,
+    ColoringMode,
+    HessianMode,
+    JacobianMode,
+    Partition,
+    SparsityPattern,
+    as_pattern,
+)
+from asdex._plan import DecompressionPlan, DecompressionSchedule, PassKind, SeedPass
+from asdex.coloring._acyclic import acyclic_schedule
+from asdex.coloring._bidirectional import bidirectional_schedule, color_bidirectional
 from asdex.coloring._greedy import Order, color_cols, color_rows
-from asdex.coloring._symmetric import color_acyclic, color_symmetric
-
-
-def as_pattern(sparsity: Any) -> SparsityPattern:
-    """Accept a `SparsityPattern`, a 2-D array (nonzeros are the pattern) or a `BCOO`.
-
-    Raises:
-        ValueError: If the input is none of those, or not 2-D.
-
-    Examples:
-        >>> as_pattern(np.eye(2)).nnz
-        2
-    """
-    if isinstance(sparsity, SparsityPattern):
-        return sparsity
-    if hasattr(sparsity, "indices") and hasattr(sparsity, "n_batch"):
-        return SparsityPattern.from_bcoo(sparsity)
-    try:
-        dense = np.asarray(sparsity)
-    except Exception as error:
-        raise ValueError(f"Cannot read a sparsity pattern from {type(sparsity)}.") from error
-    if dense.ndim != 2 or dense.dtype == object:
-        raise ValueError(
-            "Expected a SparsityPattern, a 2-D array or a 2-D BCOO matrix, got "
-            f"{type(sparsity).__name__} with shape {getattr(dense, 'shape', None)}."
-        )
-    return SparsityPattern.from_dense(dense)
-
-
-def _symmetric_coloring(
-    pattern: SparsityPattern, mode: str, method: str, postprocess: bool, order: Order,
-    seed: int | None,
-) -> ColoredPattern:
-    if method == "star":
-        colors, num_colors, star_set = color_symmetric(pattern, postprocess=postprocess,
-                                                       order=order, seed=seed)
-        return ColoredPattern(pattern, colors, num_colors, True, mode, star_set,  # type: ignore[arg-type]
-                              method="star", order=_order_name(order))
-    if method == "acyclic":
-        colors, num_colors = color_acyclic(pattern, postprocess=postprocess, order=order,
-                                           seed=seed)
-        return ColoredPattern(pattern, colors, num_colors, True, mode, None,  # type: ignore[arg-type]
-                              method="acyclic", order=_order_name(order))
-    raise ValueError(f"Unknown symmetric method {method!r}; expected 'star' or 'acyclic'.")
+from asdex.coloring._schedule import column_schedule, row_schedule
+from asdex.coloring._star import star_schedule, star_set_from_hubs
+from asdex.coloring._symmetric import acyclic_coloring, star_coloring
 
 
 def _order_name(order: Order) -> str:
     return order if isinstance(order, str) else "custom"
+
+
+def _one_pass(
+    pattern: SparsityPattern, colors: NDArray[np.int32], num_colors: int, *, kind: PassKind,
+    symmetric: bool, mode: ColoringMode, algorithm: Algorithm, order: str,
+    schedule: DecompressionSchedule, star_set: Any = None,
+) -> ColoredPattern:
+    partition: Partition = "row" if kind == "vjp" else "column"
+    plan = DecompressionPlan((SeedPass(kind, colors, num_colors),), schedule)
+    return ColoredPattern(pattern, colors, num_colors, symmetric, mode, star_set, algorithm,
+                          partition, order, plan)
+
+
+def _symmetric_coloring(
+    pattern: SparsityPattern, mode: ColoringMode, kind: PassKind, method: str,
+    postprocess: bool, order: Order, seed: int | None,
+) -> ColoredPattern:
+    options = {"postprocess": postprocess, "forced_colors": None, "order": order, "seed": seed}
+    if method == "star":
+        graph, colors, num_colors, hubs = star_coloring(pattern, **options)
+        star_set = star_set_from_hubs(graph, colors, hubs)
+        schedule = star_schedule(graph, colors, star_set.hubs, pattern.nnz, num_colors)
+        return _one_pass(pattern, colors, num_colors, kind=kind, symmetric=True, mode=mode,
+                         algorithm="star", order=_order_name(order), schedule=schedule,
+                         star_set=star_set)
+    if method == "acyclic":
+        graph, colors, num_colors = acyclic_coloring(pattern, **options)
+        schedule = acyclic_schedule(graph, colors, pattern.nnz, num_colors)
+        return _one_pass(pattern, colors, num_colors, kind=kind, symmetric=True, mode=mode,
+                         algorithm="acyclic", order=_order_name(order), schedule=schedule)
+    raise ValueError(f"Unknown symmetric method {method!r}; expected 'star' or 'acyclic'.")
+
+
+def _bidirectional_coloring(pattern: SparsityPattern, seed: int | None) -> ColoredPattern:
+    colors, num_col, num_row = color_bidirectional(pattern, method="acyclic", seed=seed)
+    num_colors = num_col + num_row
+    row_colors, col_colors = colors[: pattern.m], colors[pattern.m :]
+    passes = (
+        SeedPass("jvp", col_colors, num_col),
+        SeedPass("vjp", np.where(row_colors >= 0, row_colors - num_col, -1), num_row),
+    )
+    schedule = bidirectional_schedule(pattern, colors, num_colors, "acyclic")
+    return ColoredPattern(pattern, colors, num_colors, False, "fwd", None, "acyclic",
+                          "bidirectional", "best", DecompressionPlan(passes, schedule))
+
+
+def _greedy_coloring(
+    pattern: SparsityPattern, mode: ColoringMode, colors: NDArray[np.int32], num_colors: int,
+    order: Order,
+) -> ColoredPattern:
+    if mode == "rev":
+        kind: PassKind = "vjp"
+        schedule = row_schedule(pattern, colors, num_colors)
+    else:
+        kind = "jvp" if mode == "fwd" else "hvp"
+        schedule = column_schedule(pattern, colors, num_colors)
+    return _one_pass(pattern, colors, num_colors, kind=kind, symmetric=False, mode=mode,
+                     algorithm="greedy", order=_order_name(order), schedule=schedule)
 
 
 def jacobian_coloring_from_sparsity(
@@ -77,7 +111,8 @@ def jacobian_coloring_from_sparsity(
         symmetric: Use a symmetric (star) coloring; needs a square pattern.
         postprocess: Only read when symmetric: make colors never needed neutral (-1).
         method: "star" or "acyclic" when symmetric (default "star"); "bidirectional"
-            (rows and columns at once, see `color_bidirectional`) otherwise.
+            (rows and columns at once, see `color_bidirectional`; `mode` stays `None`)
+            otherwise.
         order: Vertex order (default "largest_first"); see `asdex.coloring.color_cols`.
         seed: Seed for `order="random"`.
 
@@ -95,14 +130,14 @@ def jacobian_coloring_from_sparsity(
     if mode is not None and mode not in get_args(JacobianMode):
         raise ValueError(f"Unknown Jacobian mode {mode!r}; expected 'fwd', 'rev' or None.")
     if symmetric:
-        return _symmetric_coloring(pattern, mode or "fwd", method or "star", postprocess,
-                                   order, seed)
+        mode = mode or "fwd"
+        return _symmetric_coloring(pattern, mode, "jvp" if mode == "fwd" else "vjp",
+                                   method or "star", postprocess, order, seed)
     if method == "bidirectional":
-        from asdex.coloring._bidirectional import color_bidirectional
-
-        colors, num_col, num_row = color_bidirectional(pattern, seed=seed)
-        return ColoredPattern(pattern, colors, num_col + num_row, False, mode or "fwd",
-                              method="bidirectional_acyclic", order="best")
+        if mode is not None:
+            raise ValueError("A bidirectional coloring uses JVPs and VJPs both: leave "
+                             f"`mode` as None, got mode={mode!r}.")
+        return _bidirectional_coloring(pattern, seed)
     if method not in (None, "greedy"):
         raise ValueError(f"Unknown Jacobian method {method!r}; expected 'greedy' or "
                          "'bidirectional' (or 'star'/'acyclic' with symmetric=True).")
@@ -116,8 +151,7 @@ def jacobian_coloring_from_sparsity(
         mode = "fwd"
         if num_row < num_colors:
             colors, num_colors, mode = row_colors, num_row, "rev"
-    return ColoredPattern(pattern, colors, num_colors, False, mode, method="greedy",
-                          order=_order_name(order))
+    return _greedy_coloring(pattern, mode, colors, num_colors, order)
 
 
 def hessian_coloring_from_sparsity(
@@ -160,9 +194,9 @@ def hessian_coloring_from_sparsity(
         raise ValueError(f"A Hessian pattern must be square, got shape {pattern.shape}.")
     mode = mode or "fwd_over_rev"
     if symmetric:
-        return _symmetric_coloring(pattern, mode, method or "star", postprocess, order, seed)
+        return _symmetric_coloring(pattern, mode, "hvp", method or "star", postprocess, order,
+                                   seed)
     if method not in (None, "greedy"):
         raise ValueError(f"Unknown method {method!r} for symmetric=False; expected 'greedy'.")
     colors, num_colors = color_cols(pattern, order=order, seed=seed)
-    return ColoredPattern(pattern, colors, num_colors, False, mode, method="greedy",
-                          order=_order_name(order))
+    return _greedy_coloring(pattern, mode, colors, num_colors, order)

@@ -20,15 +20,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from asdex._pattern import ColoredPattern, SparsityPattern
+from asdex._pattern import SparsityPattern, as_pattern
+from asdex._plan import DecompressionSchedule
 from asdex.coloring._acyclic import acyclic_schedule
+from asdex.coloring._graph import symmetric_graph
 from asdex.coloring._greedy import Order, color_cols, color_rows
-from asdex.coloring._schedule import DecompressionSchedule, make_schedule
-from asdex.coloring._star import star_schedule
+from asdex.coloring._orders import order_names
+from asdex.coloring._schedule import make_schedule
+from asdex.coloring._star import star_hubs, star_schedule
 from asdex.coloring._symmetric import color_acyclic, color_symmetric, compact
 
-BIDIRECTIONAL_METHODS = {"star": "bidirectional", "acyclic": "bidirectional_acyclic"}
-"""`ColoredPattern.method` of a bicoloring, by the symmetric coloring it came from."""
+ALGORITHMS = ("star", "acyclic")
+"""The colorings of the augmented graph a bicoloring can come from."""
 
 
 def augmented_pattern(sparsity: SparsityPattern) -> SparsityPattern:
@@ -90,10 +93,7 @@ def color_bidirectional(
         >>> jvps + vjps
         3
     """
-    from asdex.coloring._api import as_pattern
-    from asdex.coloring._orders import order_names
-
-    if method not in BIDIRECTIONAL_METHODS:
+    if method not in ALGORITHMS:
         raise ValueError(f"Unknown bidirectional method {method!r}; expected 'star' or "
                          "'acyclic'.")
     pattern = as_pattern(sparsity)
@@ -116,21 +116,30 @@ def color_bidirectional(
     return best
 
 
-def bidirectional_schedule(colored: ColoredPattern) -> DecompressionSchedule:
+def bidirectional_schedule(
+    sparsity: SparsityPattern, colors: NDArray[np.int32], num_colors: int, algorithm: str
+) -> DecompressionSchedule:
     """Schedule of a bicoloring, reading `B = block_diag(J @ S_cols, J.T @ S_rows)`.
+
+    Args:
+        sparsity: The Jacobian pattern, shape `(m, n)`.
+        colors: The bicoloring, shape `(m + n,)`, as `color_bidirectional` returns it.
+        num_colors: Number of colors, column and row colors together.
+        algorithm: The coloring of the augmented graph: "star" or "acyclic".
 
     Examples:
         >>> import numpy as np
-        >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> p = SparsityPattern.from_dense(np.ones((2, 2)))
-        >>> c = jacobian_coloring_from_sparsity(p, method="bidirectional")
-        >>> bidirectional_schedule(c).nnz
+        >>> colors, jvps, vjps = color_bidirectional(p)
+        >>> bidirectional_schedule(p, colors, jvps + vjps, "acyclic").nnz
         4
     """
-    sparsity = colored.sparsity
     augmented = augmented_pattern(sparsity)
-    if colored.method == BIDIRECTIONAL_METHODS["acyclic"]:
-        full = acyclic_schedule(augmented, colored.colors, colored.num_colors)
+    graph = symmetric_graph(augmented)
+    colors = np.asarray(colors, dtype=np.int32)
+    if algorithm == "acyclic":
+        full = acyclic_schedule(graph, colors, augmented.nnz, num_colors)
     else:
-        full = star_schedule(augmented, colored.colors, colored.num_colors)
+        full = star_schedule(graph, colors, star_hubs(graph, colors), augmented.nnz,
+                             num_colors)
     return make_schedule(list(full.levels), sparsity.nnz, full.b_shape)

@@ -23,9 +23,10 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from asdex._pattern import InvalidColoringError, SparsityPattern, StarSet
-from asdex.coloring._graph import SymmetricGraph, symmetric_graph
-from asdex.coloring._schedule import DecompressionSchedule, direct_level, make_schedule
+from asdex._pattern import InvalidColoringError, StarSet
+from asdex._plan import DecompressionSchedule
+from asdex.coloring._graph import SymmetricGraph
+from asdex.coloring._schedule import direct_level, make_schedule
 
 
 @numba.njit(cache=True, nogil=True)
@@ -275,19 +276,28 @@ def star_hubs(graph: SymmetricGraph, colors: NDArray[np.int32], economical: bool
 
 
 def star_schedule(
-    sparsity: SparsityPattern, colors: NDArray[np.int32], num_colors: int
+    graph: SymmetricGraph, colors: NDArray[np.int32], hubs: NDArray[np.int32], nnz: int,
+    num_colors: int,
 ) -> DecompressionSchedule:
     """Direct schedule of a star coloring: `H[spoke, hub] = B[spoke, colors[hub]]`.
 
+    Args:
+        graph: The adjacency graph of the colored pattern.
+        colors: The star coloring.
+        hubs: The hub of each edge of `graph` (a `StarSet`'s `hubs`, or `star_hubs`).
+        nnz: Number of nonzeros of the colored pattern.
+        num_colors: Number of colors, the columns of `B`.
+
     Examples:
         >>> import numpy as np
-        >>> p = SparsityPattern.from_dense(np.ones((2, 2)))
-        >>> star_schedule(p, np.array([0, 1]), 2).levels[0].b_cols.tolist()
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring._graph import symmetric_graph
+        >>> g = symmetric_graph(SparsityPattern.from_dense(np.ones((2, 2))))
+        >>> star_schedule(g, np.array([0, 1]), np.array([1]), 4, 2).levels[0].b_cols.tolist()
         [0, 1, 1]
     """
-    graph = symmetric_graph(sparsity)
     colors = np.asarray(colors, dtype=np.int32)
-    hubs = star_hubs(graph, colors)
+    hubs = np.asarray(hubs)
     spokes = np.where(hubs == graph.edge_lo, graph.edge_hi, graph.edge_lo)
     level = direct_level(
         np.concatenate([graph.diag_pos, graph.edge_pos]),
@@ -295,5 +305,5 @@ def star_schedule(
         np.concatenate([colors[graph.diag_vertices], colors[hubs]]),
     )
     has_mirror = graph.mirror_pos >= 0
-    return make_schedule([level], sparsity.nnz, (sparsity.n, num_colors),
+    return make_schedule([level], nnz, (graph.n, num_colors),
                          graph.mirror_pos[has_mirror], graph.edge_pos[has_mirror])

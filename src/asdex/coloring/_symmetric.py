@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from asdex._pattern import StarSet
+from asdex._pattern import SparsityPattern, StarSet, as_pattern
 from asdex.coloring._acyclic import acyclic_kernel, substitution_levels
 from asdex.coloring._check import as_colors, check_coloring_acyclic
 from asdex.coloring._graph import SymmetricGraph, symmetric_graph
@@ -72,6 +72,62 @@ def _plain(graph: SymmetricGraph, colors: NDArray[np.int32]) -> tuple[NDArray[np
     return colors, _num_colors(colors)
 
 
+def star_coloring(
+    pattern: SparsityPattern,
+    *,
+    postprocess: bool,
+    forced_colors: Any,
+    order: Order,
+    seed: int | None,
+) -> tuple[SymmetricGraph, NDArray[np.int32], int, NDArray[np.int32]]:
+    """`color_symmetric` with its by-products: `(graph, colors, num_colors, hubs)`.
+
+    Examples:
+        >>> from asdex import SparsityPattern
+        >>> _, colors, k, hubs = star_coloring(SparsityPattern.from_dense(np.ones((2, 2))),
+        ...     postprocess=False, forced_colors=None, order="natural", seed=None)
+        >>> k, hubs.tolist()
+        (2, [1])
+    """
+    graph = symmetric_graph(pattern)
+    finish = _postprocess_star if postprocess else _plain
+    if forced_colors is not None:
+        colors = as_colors(forced_colors, graph.n, "vertex")
+        star_hubs(graph, colors)
+        colors, num_colors = finish(graph, colors)
+        num_colors = max(num_colors, _num_colors(colors))
+    else:
+        colors, num_colors = _color_best(graph, star_kernel, finish, order, seed)
+    return graph, colors, num_colors, star_hubs(graph, colors)
+
+
+def acyclic_coloring(
+    pattern: SparsityPattern,
+    *,
+    postprocess: bool,
+    forced_colors: Any,
+    order: Order,
+    seed: int | None,
+) -> tuple[SymmetricGraph, NDArray[np.int32], int]:
+    """`color_acyclic` with the adjacency graph it colored: `(graph, colors, num_colors)`.
+
+    Examples:
+        >>> from asdex import SparsityPattern
+        >>> acyclic_coloring(SparsityPattern.from_dense(np.ones((2, 2))), postprocess=False,
+        ...                  forced_colors=None, order="natural", seed=None)[2]
+        2
+    """
+    graph = symmetric_graph(pattern)
+    finish = _postprocess_acyclic if postprocess else _plain
+    if forced_colors is not None:
+        colors = as_colors(forced_colors, graph.n, "vertex")
+        check_coloring_acyclic(pattern, colors)
+        colors, num_colors = finish(graph, colors)
+        return graph, colors, max(num_colors, _num_colors(colors))
+    colors, num_colors = _color_best(graph, acyclic_kernel, finish, order, seed)
+    return graph, colors, num_colors
+
+
 def color_symmetric(
     sparsity: Any,
     *,
@@ -112,18 +168,10 @@ def color_symmetric(
         >>> k, stars.num_stars
         (2, 1)
     """
-    from asdex.coloring._api import as_pattern
-
-    graph = symmetric_graph(as_pattern(sparsity))
-    finish = _postprocess_star if postprocess else _plain
-    if forced_colors is not None:
-        colors = as_colors(forced_colors, graph.n, "vertex")
-        star_hubs(graph, colors)
-        colors, num_colors = finish(graph, colors)
-        num_colors = max(num_colors, _num_colors(colors))
-    else:
-        colors, num_colors = _color_best(graph, star_kernel, finish, order, seed)
-    hubs = star_hubs(graph, colors)
+    graph, colors, num_colors, hubs = star_coloring(
+        as_pattern(sparsity), postprocess=postprocess, forced_colors=forced_colors,
+        order=order, seed=seed,
+    )
     return colors, num_colors, star_set_from_hubs(graph, colors, hubs)
 
 
@@ -140,7 +188,7 @@ def color_acyclic(
     Gebremedhin, Tarafdar, Manne, Pothen (SISC 2007), Section 3: a distance-1 coloring
     in which every cycle uses at least three colors. It typically needs far fewer colors
     than a star coloring (half on banded patterns); decompression then solves for the
-    nonzeros along the two-colored trees (see `asdex.coloring.symmetric_schedule`).
+    nonzeros along the two-colored trees (see `asdex.coloring.schedule`).
 
     Args:
         sparsity: Symmetric pattern of shape `(n, n)`.
@@ -164,14 +212,8 @@ def color_acyclic(
         >>> color_acyclic(SparsityPattern.from_dense(band))[1]
         3
     """
-    from asdex.coloring._api import as_pattern
-
-    pattern = as_pattern(sparsity)
-    graph = symmetric_graph(pattern)
-    finish = _postprocess_acyclic if postprocess else _plain
-    if forced_colors is not None:
-        colors = as_colors(forced_colors, graph.n, "vertex")
-        check_coloring_acyclic(pattern, colors)
-        colors, num_colors = finish(graph, colors)
-        return colors, max(num_colors, _num_colors(colors))
-    return _color_best(graph, acyclic_kernel, finish, order, seed)
+    _, colors, num_colors = acyclic_coloring(
+        as_pattern(sparsity), postprocess=postprocess, forced_colors=forced_colors,
+        order=order, seed=seed,
+    )
+    return colors, num_colors

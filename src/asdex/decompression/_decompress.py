@@ -9,18 +9,15 @@ import jax
 import jax.numpy as jnp
 
 from asdex._pattern import ColoredPattern, _coloring_key, _static
+from asdex._plan import SeedPass
 from asdex.decompression._blocks import OUTPUT_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._gather import GatherPlan
-from asdex.decompression._hessian import HVP_MODES
-from asdex.decompression._jacobian import is_bidirectional, jacobian_passes, stack_parts
-from asdex.decompression._sharding import replicated
+from asdex.decompression._jacobian import stack_parts
 
 
 @functools.lru_cache(maxsize=32)
-def _plan(key: Any) -> GatherPlan:
-    from asdex.coloring import schedule
-
-    return GatherPlan.from_schedule(schedule(key.value))
+def _gather_plan(key: Any) -> GatherPlan:
+    return GatherPlan.from_schedule(key.value.plan.schedule)
 
 
 def _check_part(part: Any, rows: int, dim: int, what: str) -> jax.Array:
@@ -40,26 +37,35 @@ def _stacked(compressed: Any, coloring: ColoredPattern) -> jax.Array:
         raise TypeError(
             f"decompress expects a ColoredPattern as `coloring`, got {type(coloring).__name__}."
         )
-    m, n = coloring.sparsity.shape
-    if coloring.mode in HVP_MODES:
-        hessian = _check_part(compressed, coloring.num_colors, n, "the compressed Hessian")
-        return replicated(hessian)[: coloring.num_colors]
-    passes = jacobian_passes(coloring)
-    if is_bidirectional(coloring):
-        if not (isinstance(compressed, tuple | list) and len(compressed) == 2):
+    passes = coloring.require_plan("decompress").passes
+    if len(passes) > 1:
+        if not (isinstance(compressed, tuple | list) and len(compressed) == len(passes)):
             raise TypeError(
                 "decompress: a bidirectional coloring's compressed Jacobian is the pair "
                 f"(B_fwd, B_rev), got {type(compressed).__name__}."
             )
-        parts = {
-            "jvp": _check_part(compressed[0], passes["jvp"][1], m, "B_fwd (the JVPs)"),
-            "vjp": _check_part(compressed[1], passes["vjp"][1], n, "B_rev (the VJPs)"),
-        }
-    elif coloring.mode == "fwd":
-        parts = {"jvp": _check_part(compressed, coloring.num_colors, m, "B (mode 'fwd')")}
+        parts = compressed
     else:
-        parts = {"vjp": _check_part(compressed, coloring.num_colors, n, "B (mode 'rev')")}
-    return stack_parts(parts, passes)
+        parts = (compressed,)
+    return stack_parts(
+        [_check_part(part, p.count, _dim(coloring, p), _what(p, len(passes)))
+         for part, p in zip(parts, passes, strict=True)],
+        passes,
+    )
+
+
+def _dim(coloring: ColoredPattern, seed_pass: SeedPass) -> int:
+    """Length of one product of the pass: `m` for a JVP, `n` for a VJP or an HVP."""
+    m, n = coloring.sparsity.shape
+    return m if seed_pass.kind == "jvp" else n
+
+
+def _what(seed_pass: SeedPass, num_passes: int) -> str:
+    if seed_pass.kind == "hvp":
+        return "the compressed Hessian"
+    if num_passes > 1:
+        return "B_fwd (the JVPs)" if seed_pass.kind == "jvp" else "B_rev (the VJPs)"
+    return "B (mode 'fwd')" if seed_pass.kind == "jvp" else "B (mode 'rev')"
 
 
 def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
@@ -90,7 +96,7 @@ def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
         [1.0, 0.0, 2.0, 1.0, 3.0, 2.0]
     """
     stacked = _stacked(compressed, coloring)
-    return _plan(_static(coloring, _coloring_key))(stacked)
+    return _gather_plan(_static(coloring, _coloring_key))(stacked)
 
 
 def decompress(

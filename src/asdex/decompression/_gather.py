@@ -10,15 +10,12 @@ gather-and-subtract per level for substitution.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-if TYPE_CHECKING:
-    from asdex.coloring._schedule import DecompressionSchedule
-
+from asdex._plan import DecompressionSchedule
 
 MAX_UNROLLED_LEVELS = 16
 """Substitution schedules with more levels run as one `lax.scan` over padded levels."""

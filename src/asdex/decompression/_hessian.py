@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asdex._pattern import ColoredPattern
+from asdex._plan import SeedPass
 from asdex.decompression._args import check_output_dtype, split_args
 from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
@@ -21,15 +22,25 @@ from asdex.decompression._sharding import ColorSharding, replicated
 HVP_MODES = ("fwd_over_rev", "rev_over_fwd", "rev_over_rev")
 
 
-def check_hessian_coloring(coloring: ColoredPattern, name: str) -> None:
-    """Raise a `ValueError` unless the coloring is a Hessian coloring of a square pattern."""
-    if coloring.mode not in HVP_MODES:
+def check_hessian_coloring(coloring: ColoredPattern, name: str) -> SeedPass:
+    """The one seed pass of a Hessian coloring; a `ValueError` for any other coloring.
+
+    Examples:
+        >>> from asdex.coloring import hessian_coloring_from_sparsity
+        >>> from asdex import SparsityPattern
+        >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> check_hessian_coloring(c, "hessian").kind
+        'hvp'
+    """
+    passes = coloring.require_plan(name).passes
+    if coloring.mode not in HVP_MODES or [p.kind for p in passes] != ["hvp"]:
         raise ValueError(
             f"{name} needs a Hessian coloring (mode one of {HVP_MODES}), got mode "
             f"{coloring.mode!r}; use `hessian_coloring_from_sparsity`."
         )
     if coloring.sparsity.m != coloring.sparsity.n:
         raise ValueError(f"{name} needs a square pattern, got shape {coloring.sparsity.shape}.")
+    return passes[0]
 
 
 def hessian_compressor(
@@ -60,13 +71,13 @@ def hessian_compressor(
         >>> compress(jnp.ones(2))[1].tolist()
         [[6.0, 6.0]]
     """
-    check_hessian_coloring(coloring, name)
+    seed_pass = check_hessian_coloring(coloring, name)
     pattern = coloring.sparsity
     mode = coloring.mode
     shapes = pattern.leaf_shapes
     sizes = pattern.leaf_sizes
-    colors = split_by_sizes(coloring.colors, sizes)
-    num_colors = coloring.num_colors
+    colors = split_by_sizes(seed_pass.colors, sizes)
+    num_colors = seed_pass.count
     count = num_colors if sharding is None else sharding.padded(num_colors)
 
     def compress_call(*args: Any, **kwargs: Any) -> tuple[Any, jax.Array, Any, tuple]:
@@ -134,7 +145,6 @@ def hessian_compressor(
 def sparse_hessian(
     f: Callable[..., Any],
     coloring: ColoredPattern,
-    schedule: Any,
     *,
     output_format: OutputFormat,
     has_aux: bool,
@@ -152,10 +162,9 @@ def sparse_hessian(
 
     Examples:
         >>> from asdex.coloring import hessian_coloring_from_sparsity
-        >>> from asdex.coloring._schedule import schedule
         >>> from asdex import SparsityPattern
         >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
-        >>> evaluate = sparse_hessian(lambda x: (x**3).sum(), c, schedule(c),
+        >>> evaluate = sparse_hessian(lambda x: (x**3).sum(), c,
         ...     output_format="dense", has_aux=False, holomorphic=False,
         ...     allow_int=False, chunk_size=None, name="hessian")
         >>> evaluate(jnp.ones(2))[1].tolist()
@@ -166,7 +175,7 @@ def sparse_hessian(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, name=name, sharding=sharding,
     )
-    plan = GatherPlan.from_schedule(schedule)
+    plan = GatherPlan.from_schedule(coloring.require_plan(name).schedule)
     shapes = pattern.leaf_shapes
     in_tree = jax.tree_util.tree_structure(pattern.example_input)
     layout = block_layout(pattern, shapes, shapes)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asdex._pattern import ColoredPattern
+from asdex._plan import SeedPass
 from asdex.decompression._args import check_outputs, split_args
 from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
@@ -36,46 +37,38 @@ class CompressedJacobian:
 
     Attributes:
         value: `f`'s output.
-        parts: The compressed matrices by pass: "jvp" holds `(colors, m)` (one JVP per
-            column color), "vjp" holds `(colors, n)` (one VJP per row color). With a
-            sharding the color axis is padded with zero rows.
+        parts: The compressed matrix of each seed pass of the coloring's plan, in pass
+            order: `(count, m)` for JVPs, `(count, n)` for VJPs. With a sharding the
+            color axis is padded with zero rows.
         aux: `f`'s auxiliary output, or `None`.
         out_shapes: Shapes of the output leaves.
         in_dtypes: Dtypes of the differentiated input leaves.
     """
 
     value: Any
-    parts: dict[str, jax.Array]
+    parts: tuple[jax.Array, ...]
     aux: Any
     out_shapes: tuple[tuple[int, ...], ...]
     in_dtypes: tuple[Any, ...]
 
 
-def jacobian_passes(coloring: ColoredPattern) -> dict[str, tuple[int, int]]:
-    """The passes of a Jacobian coloring: kind ("jvp", "vjp") -> (first color, count).
+def check_jacobian_coloring(coloring: ColoredPattern, name: str) -> tuple[SeedPass, ...]:
+    """The seed passes of a Jacobian coloring; a `ValueError` for any other coloring.
 
     Examples:
+        >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> from asdex import SparsityPattern
-        >>> p = SparsityPattern.from_dense(np.eye(2))
-        >>> jacobian_passes(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd"))
-        {'jvp': (0, 1)}
+        >>> c = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
+        >>> [p.kind for p in check_jacobian_coloring(c, "jacobian")]
+        ['jvp']
     """
-    if is_bidirectional(coloring):
-        col_colors = np.asarray(coloring.colors)[coloring.sparsity.m :]
-        num_col = int(col_colors.max(initial=-1)) + 1
-        return {"jvp": (0, num_col), "vjp": (num_col, coloring.num_colors - num_col)}
-    if coloring.mode == "fwd":
-        return {"jvp": (0, coloring.num_colors)}
-    return {"vjp": (0, coloring.num_colors)}
-
-
-def check_jacobian_coloring(coloring: ColoredPattern, name: str) -> None:
-    """Raise a `ValueError` unless the coloring is a Jacobian coloring."""
-    if coloring.mode not in ("fwd", "rev"):
+    passes = coloring.require_plan(name).passes
+    if any(p.kind == "hvp" for p in passes):
         raise ValueError(
             f"{name} needs a Jacobian coloring (mode 'fwd' or 'rev'), got mode "
             f"{coloring.mode!r}; use `jacobian_coloring_from_sparsity`."
         )
+    return passes
 
 
 def jacobian_compressor(
@@ -91,9 +84,9 @@ def jacobian_compressor(
 ) -> Callable[..., CompressedJacobian]:
     """Build `compress(*args, **kwargs) -> CompressedJacobian` for a Jacobian coloring.
 
-    In mode "fwd" the compressed matrix holds one JVP per column color, in mode "rev"
-    one VJP per row color, and a bicoloring (method "bidirectional...") holds both, the
-    VJPs transposed from the same linearization. `f` is linearized (or its VJP taken)
+    Each seed pass of the coloring's plan gives one compressed matrix: one JVP per
+    column color, or one VJP per row color. A bicoloring has one pass of each, its VJPs
+    transposed from the same linearization. `f` is linearized (or its VJP taken)
     once per call and the products are batched.
 
     Examples:
@@ -102,23 +95,15 @@ def jacobian_compressor(
         >>> c = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
         >>> compress = jacobian_compressor(jnp.sin, c, has_aux=False, holomorphic=False,
         ...     allow_int=False, chunk_size=None, name="jacobian")
-        >>> compress(jnp.zeros(3)).parts["jvp"].tolist()
+        >>> compress(jnp.zeros(3)).parts[0].tolist()
         [[1.0, 1.0, 1.0]]
     """
-    check_jacobian_coloring(coloring, name)
+    passes = check_jacobian_coloring(coloring, name)
     pattern = coloring.sparsity
     m = pattern.m
-    colors = np.asarray(coloring.colors)
-    passes = jacobian_passes(coloring)
-    if is_bidirectional(coloring):
-        row_colors, col_colors = colors[:m], colors[m:]
-    elif coloring.mode == "fwd":
-        row_colors, col_colors = None, colors
-    else:
-        row_colors, col_colors = colors, None
     in_shapes = pattern.leaf_shapes
     in_sizes = pattern.leaf_sizes
-    col_leaf_colors = split_by_sizes(col_colors, in_sizes) if col_colors is not None else []
+    kinds = {p.kind for p in passes}
 
     def compress_call(*args: Any, **kwargs: Any) -> CompressedJacobian:
         split = split_args(
@@ -129,10 +114,10 @@ def jacobian_compressor(
         def fun(*active: jax.Array) -> Any:
             return f(*split.rebuild(active), **kwargs)
 
-        if "jvp" in passes:
+        if "jvp" in kinds:
             _check_real_inputs(primals, holomorphic, name)
             out, linear, *aux = jax.linearize(fun, *primals, has_aux=has_aux)
-            if "vjp" in passes:
+            if "vjp" in kinds:
                 pullback = jax.linear_transpose(linear, *primals)
         else:
             out, pullback, *aux = jax.vjp(fun, *primals, has_aux=has_aux)
@@ -152,47 +137,46 @@ def jacobian_compressor(
                 full[i] = cotangent
             return ravel_leaves(full, in_sizes)
 
-        def seeds_of(kind: str, first: int, count: int) -> list[Any]:
-            if kind == "jvp":
-                active = split.active
-                return one_hot_seeds([col_leaf_colors[i] for i in active],
-                                     [in_shapes[i] for i in active], first, count)
-            return one_hot_seeds(split_by_sizes(row_colors, out_sizes), out_shapes, first, count)
+        def seeds_of(seed_pass: SeedPass, count: int) -> list[Any]:
+            if seed_pass.kind == "jvp":
+                leaf_colors = split_by_sizes(seed_pass.colors, in_sizes)
+                return one_hot_seeds([leaf_colors[i] for i in split.active],
+                                     [in_shapes[i] for i in split.active], 0, count)
+            return one_hot_seeds(split_by_sizes(seed_pass.colors, out_sizes), out_shapes, 0,
+                                 count)
 
         products = {"jvp": jvp_product, "vjp": vjp_product}
         layout = None if sharding is None else sharding.following(primals)
-        parts = {}
-        for kind, (first, count) in passes.items():
-            padded = count if layout is None else layout.padded(count)
-            parts[kind] = compress(
-                products[kind], seeds_of(kind, first, padded), chunk_size, padded, layout
-            )
+        parts = []
+        for seed_pass in passes:
+            count = seed_pass.count if layout is None else layout.padded(seed_pass.count)
+            parts.append(compress(products[seed_pass.kind], seeds_of(seed_pass, count),
+                                  chunk_size, count, layout))
         return CompressedJacobian(
-            out, parts, aux[0] if has_aux else None, out_shapes,
+            out, tuple(parts), aux[0] if has_aux else None, out_shapes,
             tuple(leaf.dtype for leaf in split.leaves),
         )
 
     return compress_call
 
 
-def stack_parts(parts: dict[str, jax.Array], passes: dict[str, tuple[int, int]]) -> jax.Array:
-    """The compressed matrix the decompression plan reads, without sharding padding.
+def stack_parts(parts: Sequence[jax.Array], passes: Sequence[SeedPass]) -> jax.Array:
+    """The compressed matrix the schedule reads, without sharding padding.
 
-    One pass gives its own matrix; a bicoloring gives `block_diag(B_jvp, B_vjp)`, of
-    shape `(k, m + n)`: JVP colors first, then VJP colors.
+    One pass gives its own matrix; several give their block diagonal, in pass order
+    (a bicoloring: `block_diag(B_jvp, B_vjp)`, of shape `(k, m + n)`).
 
     Examples:
-        >>> stack_parts({"jvp": jnp.ones((2, 3))}, {"jvp": (0, 1)}).shape
+        >>> stack_parts([jnp.ones((2, 3))], [SeedPass("jvp", np.zeros(3), 1)]).shape
         (1, 3)
     """
-    blocks = [replicated(parts[kind])[:count] for kind, (_, count) in passes.items()]
-    return _block_diag(*blocks) if len(blocks) == 2 else blocks[0]
+    blocks = [replicated(part)[: p.count] for part, p in zip(parts, passes, strict=True)]
+    return blocks[0] if len(blocks) == 1 else _block_diag(blocks)
 
 
 def sparse_jacobian(
     f: Callable[..., Any],
     coloring: ColoredPattern,
-    schedule: Any,
     *,
     output_format: OutputFormat,
     has_aux: bool,
@@ -204,16 +188,15 @@ def sparse_jacobian(
 ) -> Callable[..., tuple[Any, Any, Any]]:
     """Build `evaluate(*args, **kwargs) -> (value, jacobian, aux)` for a Jacobian coloring.
 
-    `schedule` is the coloring's `DecompressionSchedule`. The compressed evaluation
-    (`jacobian_compressor`) and the decompression run as one compiled program
-    (`filter_jit`); host output formats are built from its result.
+    The compressed evaluation (`jacobian_compressor`) and the decompression by the
+    coloring's schedule run as one compiled program (`filter_jit`); host output formats
+    are built from its result.
 
     Examples:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
-        >>> from asdex.coloring._schedule import schedule
         >>> from asdex import SparsityPattern
         >>> c = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
-        >>> evaluate = sparse_jacobian(jnp.sin, c, schedule(c), output_format="dense",
+        >>> evaluate = sparse_jacobian(jnp.sin, c, output_format="dense",
         ...     has_aux=False, holomorphic=False, allow_int=False, chunk_size=None,
         ...     name="jacobian")
         >>> evaluate(jnp.zeros(3))[1].tolist()
@@ -224,8 +207,8 @@ def sparse_jacobian(
         f, coloring, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int,
         chunk_size=chunk_size, name=name, sharding=sharding,
     )
-    passes = jacobian_passes(coloring)
-    plan = GatherPlan.from_schedule(schedule)
+    passes = coloring.require_plan(name).passes
+    plan = GatherPlan.from_schedule(coloring.plan.schedule)
     in_tree = jax.tree_util.tree_structure(pattern.example_input)
     layouts: dict[tuple[tuple[int, ...], ...], Any] = {}
     on_device = output_format in DEVICE_FORMATS
@@ -258,27 +241,15 @@ def sparse_jacobian(
     return evaluate
 
 
-def is_bidirectional(coloring: ColoredPattern) -> bool:
-    """Whether the coloring colors rows and columns (a bicoloring, colors `(m + n,)`).
-
-    Examples:
-        >>> from asdex import SparsityPattern
-        >>> p = SparsityPattern.from_dense(np.eye(2))
-        >>> is_bidirectional(ColoredPattern(p, np.array([0, 0]), 1, False, "fwd"))
-        False
-    """
-    return str(coloring.method or "").startswith("bidirectional")
-
-
-def _block_diag(jvps: jax.Array, vjps: jax.Array) -> jax.Array:
-    dtype = jnp.result_type(jvps, vjps)
-    top = jnp.zeros((jvps.shape[0], vjps.shape[1]), dtype)
-    bottom = jnp.zeros((vjps.shape[0], jvps.shape[1]), dtype)
-    return jnp.concatenate(
-        [jnp.concatenate([jvps.astype(dtype), top], axis=1),
-         jnp.concatenate([bottom, vjps.astype(dtype)], axis=1)],
-        axis=0,
-    )
+def _block_diag(blocks: Sequence[jax.Array]) -> jax.Array:
+    dtype = jnp.result_type(*blocks)
+    width = sum(block.shape[1] for block in blocks)
+    rows, start = [], 0
+    for block in blocks:
+        end = start + block.shape[1]
+        rows.append(jnp.pad(block.astype(dtype), ((0, 0), (start, width - end))))
+        start = end
+    return jnp.concatenate(rows, axis=0)
 
 
 def _check_real_inputs(primals: Sequence[jax.Array], holomorphic: bool, name: str) -> None:

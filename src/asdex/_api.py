@@ -457,7 +457,7 @@ def jacobian(
     """Detect sparsity, color, and return a function computing sparse Jacobians.
 
     Combines `jacobian_coloring` and `jacobian_from_coloring`: detection and coloring
-    run once, now, on the sample `args`; the returned function only evaluates.
+    run once, in this call, on the sample `args`; the returned function only evaluates.
 
     Mixed input dtypes follow `jax.jacrev`: every differentiated leaf must be inexact
     (or `allow_int=True`), complex inputs need `holomorphic=True` (or `mode="rev"`), and

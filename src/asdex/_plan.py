@@ -75,7 +75,7 @@ class SeedPass:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Level:
-    """One round of decompression: nonzeros whose inputs are all known by now.
+    """One round of decompression: nonzeros whose inputs earlier levels computed.
 
     `value[targets[t]] = B[b_rows[t], b_cols[t]] - sum(value[sub_entries[sub_indptr[t]:
     sub_indptr[t + 1]]])`, where every entry of `sub_entries` was computed at an earlier

@@ -14,7 +14,7 @@ from asdex.decompression._sharding import ColorSharding
 
 SEED_CONSTANT_LIMIT = 2**22
 """Up to this many seed entries, seeds are NumPy constants that XLA can fold into the
-passes (a large speed-up for stencils); beyond it they are built inside the program."""
+passes; beyond it they are built inside the program."""
 
 
 def one_hot_seeds(

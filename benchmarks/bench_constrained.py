@@ -13,8 +13,11 @@ Every sif2jax constrained minimisation problem with at most ``--max-n`` variable
   ``scipy.sparse`` matrices).
 
 All to ``tol = 1e-8`` (IPOPT's and SparseInteriorPoint's scaled KKT error; trust-constr's
-``gtol``), at most 3000 iterations. A problem that takes longer than ``--timeout``
-seconds in all (the three solvers, cold and warm) is recorded as timed out. Problems
+``gtol``), at most 3000 iterations. trust-constr runs on problems with at most
+``--trust-constr-max-n`` variables and stops after ``--trust-constr-seconds`` per solve.
+A problem that takes longer than ``--timeout`` seconds in all (the three solvers, cold
+and warm) keeps the results of the solvers that finished; the others are recorded as
+timed out. Problems
 that the front door rejects (e.g. a constraint that depends on no variable) are listed
 with the reason. Writes the table to ``--output`` (``benchmarks/results/
 constrained.md``), every record to ``constrained.jsonl`` and the Dolan-Moré profiles to
@@ -114,7 +117,7 @@ def _ipopt(problem, kwargs):
     }
 
 
-def _trust_constr(problem, kwargs):
+def _trust_constr(problem, kwargs, seconds):
     import numpy as np
     import scipy.optimize as so
     import scipy.sparse as sp
@@ -144,21 +147,22 @@ def _trust_constr(problem, kwargs):
         )
     lower = np.where(nlp.lb < -1e19, -np.inf, nlp.lb)
     upper = np.where(nlp.ub > 1e19, np.inf, nlp.ub)
-    deadline = time.perf_counter() + 300.0
     times, result = [], None
     for _ in range(2):
+        deadline = time.perf_counter() + seconds
         result = so.minimize(
             nlp.objective, nlp.x0, jac=nlp.gradient,
             hess=lambda x: symmetric(nlp.hessian(x, np.zeros(m), 1.0)),
             method="trust-constr", constraints=constraints,
             bounds=so.Bounds(lower, upper) if np.isfinite([*lower, *upper]).any() else None,
             options={"gtol": TOL, "xtol": 1e-14, "maxiter": MAX_STEPS},
-            callback=lambda x, state: time.perf_counter() > deadline,
+            callback=lambda x, state, end=deadline: time.perf_counter() > end,
         )
         times.append(time.perf_counter() - start)
         start = time.perf_counter()
     return {
-        "solved": bool(result.status in (1, 2) and result.constr_violation <= 1e-6),
+        "solved": bool(result.status in (1, 2) and result.constr_violation <= 1e-6
+                       and times[1] < seconds),
         "status": int(result.status),
         "f": float(result.fun),
         "iterations": int(result.nit),
@@ -167,8 +171,8 @@ def _trust_constr(problem, kwargs):
     }
 
 
-def worker(names: list[str]) -> None:
-    """Solve each problem with the three solvers; one JSON line per problem."""
+def worker(names: list[str], trust_constr_max_n: int, trust_constr_seconds: float) -> None:
+    """Solve each problem with the three solvers; one JSON line per solver and problem."""
     import warnings
 
     import jax
@@ -199,12 +203,22 @@ def worker(names: list[str]) -> None:
             record["excluded"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
             print(MARK + json.dumps(record), flush=True)
             continue
-        for label, run in zip(SOLVERS, (_sip, _ipopt, _trust_constr), strict=True):
+        print(MARK + json.dumps({"partial": record}), flush=True)
+        runs = {  # IPOPT first: a SparseInteriorPoint past the time limit keeps its result
+            "IPOPT": _ipopt,
+            "SparseInteriorPoint": _sip,
+            "trust-constr": lambda p, k: _trust_constr(p, k, trust_constr_seconds),
+        }
+        for label, run in runs.items():
+            if label == "trust-constr" and record["n"] > trust_constr_max_n:
+                record[label] = {"solved": False, "error": "not run (n too large)"}
+                continue
             try:
                 record[label] = run(problem, kwargs)
             except Exception as error:
                 record[label] = {"solved": False, "error": f"{type(error).__name__}: "
                                  f"{str(error).splitlines()[0] if str(error) else ''}"}
+            print(MARK + json.dumps({"partial": record}), flush=True)
         print(MARK + json.dumps(record), flush=True)
 
 
@@ -226,13 +240,24 @@ def _problem_names(max_n: int) -> list[str]:
     return sorted((n for n, s in sizes.items() if s <= max_n), key=lambda n: (sizes[n], n))
 
 
-def drive(names: list[str], timeout: float, budget: float, jsonl: Path) -> list[dict]:
-    """Runs workers over ``names``; a problem past ``timeout`` is recorded and skipped."""
+def _timed_out(partial: dict | None, name: str, timeout: float) -> dict:
+    reason = f"timed out after {timeout:.0f} s"
+    if partial is None:
+        return {"name": name, "excluded": reason}
+    record = dict(partial)
+    for label in SOLVERS:
+        record.setdefault(label, {"solved": False, "error": reason})
+    return record
+
+
+def drive(names: list[str], timeout: float, budget: float, jsonl: Path,
+          worker_args: list[str], append: bool = False) -> list[dict]:
+    """Runs workers over ``names``; a problem past ``timeout`` keeps what finished."""
     records, remaining, begin = [], list(names), time.perf_counter()
-    with jsonl.open("w") as sink:
+    with jsonl.open("a" if append else "w") as sink:
         while remaining and time.perf_counter() - begin < budget:
             process = subprocess.Popen(
-                [sys.executable, __file__, "--worker", *remaining],
+                [sys.executable, __file__, *worker_args, "--worker", *remaining],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             )
             lines: queue.Queue = queue.Queue()
@@ -240,7 +265,7 @@ def drive(names: list[str], timeout: float, budget: float, jsonl: Path) -> list[
                 target=lambda p=process, q=lines: [q.put(x) for x in p.stdout] + [q.put(None)],
                 daemon=True,
             ).start()
-            current, started = None, time.perf_counter()
+            current, started, partial = None, time.perf_counter(), None
             while True:
                 try:
                     line = lines.get(timeout=5.0)
@@ -255,8 +280,12 @@ def drive(names: list[str], timeout: float, budget: float, jsonl: Path) -> list[
                     break
                 if line.startswith(MARK):
                     message = json.loads(line[len(MARK):])
+                    if "partial" in message:
+                        partial = message["partial"]
+                        continue
                     if "start" in message:
                         current, started = message["start"], time.perf_counter()
+                        partial = None
                         if time.perf_counter() - begin > budget:
                             process.kill()
                             remaining = []
@@ -270,9 +299,10 @@ def drive(names: list[str], timeout: float, budget: float, jsonl: Path) -> list[
                     current = None
                 elif current is not None and time.perf_counter() - started > timeout:
                     process.kill()
-                    record = {"name": current, "excluded": f"timed out after {timeout:.0f} s"}
+                    record = _timed_out(partial, current, timeout)
                     records.append(record)
                     sink.write(json.dumps(record) + "\n")
+                    sink.flush()
                     remaining.remove(current)
                     print(f"{current}: timed out", flush=True)
                     break
@@ -443,6 +473,11 @@ def plot(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _latest(records: list[dict]) -> list[dict]:
+    """The last record of each problem (re-runs appended to the records replace earlier)."""
+    return list({r["name"]: r for r in records}.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -450,20 +485,28 @@ def main() -> None:
     parser.add_argument("--names", nargs="+")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--trust-constr-max-n", type=int, default=1000)
+    parser.add_argument("--trust-constr-seconds", type=float, default=30.0)
+    parser.add_argument("--append", action="store_true",
+                        help="add to the records of the last run (re-run some problems)")
     parser.add_argument("--budget", type=float, default=math.inf)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the table and plot from the records of the last run")
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker)
+        worker(args.worker, args.trust_constr_max_n, args.trust_constr_seconds)
         return
     names = list(QUICK) if args.quick else args.names or _problem_names(args.max_n)
     jsonl = args.output.with_suffix(".jsonl")
     if args.report_only:
-        records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        records = _latest([json.loads(line) for line in jsonl.read_text().splitlines()])
     else:
-        records = drive(names, args.timeout, args.budget, jsonl)
+        worker_args = ["--trust-constr-max-n", str(args.trust_constr_max_n),
+                       "--trust-constr-seconds", str(args.trust_constr_seconds)]
+        records = drive(names, args.timeout, args.budget, jsonl, worker_args, args.append)
+        if args.append:
+            records = _latest([json.loads(line) for line in jsonl.read_text().splitlines()])
     args.output.write_text(report(records, len(names), args.max_n))
     plot(records, args.output.with_suffix(".png"))
 

@@ -9,7 +9,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from asdex_opt._constrained._kkt import KKTStructure
-from asdex_opt._constrained._linear import DenseKKTSolver
+from asdex_opt._constrained._linear import DenseKKTSolver, SparseKKTSolver
 from asdex_opt._constrained._status import Status
 from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
 
@@ -309,8 +309,22 @@ def test_kkt_assembly_and_dense_inertia():
     vector = rng.standard_normal(kkt.size)
     assert np.allclose(kkt.matvec(data, jnp.asarray(vector)), expected @ vector)
 
-    factor = DenseKKTSolver(kkt).factor(data)
     eig = np.linalg.eigvalsh(expected)
-    assert [int(i) for i in factor.inertia] == [np.sum(eig > 0), np.sum(eig < 0), 0]
     rhs = rng.standard_normal(kkt.size)
-    assert np.allclose(factor.solve(jnp.asarray(rhs)), np.linalg.solve(expected, rhs))
+    for solver in (DenseKKTSolver(kkt), SparseKKTSolver(kkt)):
+        factor = solver.factor(data)
+        assert [int(i) for i in factor.inertia] == [np.sum(eig > 0), np.sum(eig < 0), 0]
+        assert np.allclose(factor.solve(jnp.asarray(rhs)), np.linalg.solve(expected, rhs))
+
+
+@pytest.mark.parametrize("shift", [-3.0, 3.0])
+def test_sparse_kkt_inertia_flags_a_wrong_hessian(shift):
+    """SparseLDL's inertia through the public interface: W - 3I is seen, W + 3I passes."""
+    n, me = 4, 1
+    hr, hc = np.arange(n), np.arange(n)
+    kkt = KKTStructure(n, me, 0, hr, hc, np.zeros(n, int), np.arange(n))
+    data = kkt.assemble(jnp.full(n, shift), jnp.zeros(n), jnp.ones(n), 1e-8)
+    eig = np.linalg.eigvalsh(np.asarray(kkt.dense(data)))
+    inertia = [int(i) for i in SparseKKTSolver(kkt).factor(data).inertia]
+    assert inertia == [np.sum(eig > 0), np.sum(eig < 0), 0]
+    assert (inertia == [n, me, 0]) == (shift > 0)

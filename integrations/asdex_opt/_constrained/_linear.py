@@ -6,16 +6,18 @@ then, inside ``jit``, ``factor(data)`` returns a factorization that reports its 
 search needs (the step, second-order corrections).
 """
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import equinox as eqx
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
-from .._lineax._ldl import Analysis, cached_analysis
-from .._lineax._ldl._numeric import Factor, factorize, solve
+from ..lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
 from ._kkt import KKTStructure
+
+INERTIA = "inertia"  # SparseLDL's key of (positive, negative, zero) in a solve's stats
 
 __all__ = ["DenseKKTSolver", "Factorization", "KKTSolver", "SparseKKTSolver"]
 
@@ -97,37 +99,38 @@ class DenseKKTSolver:
 
 
 class _LDLFactorization(eqx.Module):
-    analysis: Analysis = eqx.field(static=True)
-    factor: Factor
+    operator: SparseMatrixLinearOperator
+    solver: SparseLDL
+    state: Any
+
+    def _solve(self, rhs: Array) -> lx.Solution:
+        return lx.linear_solve(self.operator, rhs, self.solver, state=self.state, throw=False)
 
     @property
     def inertia(self) -> tuple[Array, Array, Array]:
-        """Signs of the pivots; only exactly zero or non-finite ones count as zero.
-
-        (``SparseLDL``'s own count calls pivots below a relative tolerance zero, which
-        flags the small ``-δ_c`` pivots of constraints eliminated before their
-        variables; the accuracy of each step is checked by its residual instead.)
-        """
-        positive = negative = jnp.zeros((), jnp.int32)
-        for batch, pivots in zip(self.analysis.batches, self.factor.pivots, strict=True):
-            real = jnp.asarray(batch.pad == 0)
-            good = real & jnp.isfinite(pivots)
-            positive = positive + jnp.sum(good & (pivots > 0), dtype=jnp.int32)
-            negative = negative + jnp.sum(good & (pivots < 0), dtype=jnp.int32)
-        return positive, negative, self.analysis.n - positive - negative
+        """``SparseLDL``'s ``stats["inertia"]`` (the unused solve is compiled away)."""
+        return self._solve(jnp.zeros(self.operator.in_size(), self.operator.data.dtype)).stats[
+            INERTIA
+        ]
 
     def solve(self, rhs: Array) -> Array:
-        return solve(self.analysis, self.factor, rhs)
+        return self._solve(rhs).value
 
 
 class SparseKKTSolver:
     """The supernodal sparse ``LDLᵀ`` of `asdex_opt.lineax` (``SparseLDL``), with inertia.
 
-    The pattern is analysed once (fill-reducing ordering, supernodes, a plan of batched
-    dense operations), here; ``factor`` runs inside ``jit``. Pivots are taken in the
-    analysed order without pivoting, which is stable for quasi-definite matrices: the
-    interior-point method therefore regularises the constraint block (``δ_c > 0``) from
-    the first attempt and checks the residual of every step.
+    The pattern is analysed once per problem (fill-reducing ordering, supernodes, a
+    plan of batched dense operations) when the first solve is traced; each
+    factorization runs inside ``jit`` through ``SparseLDL``'s public interface: its
+    ``init`` factors (the Lineax state, reused for every right-hand side of the step and
+    its second-order corrections) and a solve's ``stats["inertia"]`` holds the pivots'
+    signs. Pivots are taken in the analysed order without pivoting, which is stable for
+    quasi-definite matrices: the interior-point method therefore regularises the
+    constraint block (``δ_c > 0``) from the first attempt and checks the residual of
+    every step. Only exactly zero or non-finite pivots count as zero
+    (``pivot_rtol=0``): ``SparseLDL``'s default relative threshold would flag the small
+    ``-δ_c`` pivots of constraints eliminated before their variables.
 
     Examples:
         >>> import numpy as np, jax.numpy as jnp
@@ -146,9 +149,15 @@ class SparseKKTSolver:
     regularise = True
 
     def __init__(self, structure: KKTStructure):
-        self.analysis = cached_analysis(structure.size, structure.rows, structure.cols)
+        # The stored lower triangle stands for the symmetric matrix (SparseLDL reads a
+        # lower-triangle pattern as such); the operator is only ever handed to SparseLDL.
+        indices = np.stack([structure.rows, structure.cols], axis=1)
+        self.structure = SparseStructure(indices, (structure.size, structure.size))
+        self.solver = SparseLDL(pivot_rtol=0.0)
 
     def factor(self, data: Array) -> _LDLFactorization:
-        """The ``LDLᵀ`` factorization; its pivots' signs give the inertia."""
-        rtol = np.sqrt(self.analysis.n) * np.finfo(data.dtype).eps
-        return _LDLFactorization(self.analysis, factorize(self.analysis, data, float(rtol)))
+        """The ``LDLᵀ`` factorization of the matrix whose stored entries are ``data``."""
+        operator = SparseMatrixLinearOperator.from_structure(
+            data, self.structure, lx.symmetric_tag
+        )
+        return _LDLFactorization(operator, self.solver, self.solver.init(operator, {}))

@@ -303,7 +303,7 @@ def test_dot_general_terms_make_contractions_exact(monkeypatch):
     import dataclasses
 
     from asdex.detection import _registry
-    from asdex.detection._hessian._coupling import dot_general_terms
+    from asdex.detection._rules.contractions import dot_general_terms
 
     entry = _registry.lookup("dot_general")
     monkeypatch.setitem(_registry._TABLE, "dot_general",

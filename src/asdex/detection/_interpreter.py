@@ -20,18 +20,14 @@ import numpy as np
 from asdex.detection import _jax
 from asdex.detection._maps import Broadcast, Identity, Pattern, apply_map, empty_pattern, union
 from asdex.detection._registry import Entry, lookup
-from asdex.detection._rule import Equation, Operand, Output
+from asdex.detection._rule import Equation, Evaluation, Operand, Output, Rule
 
 MAX_EVALUATED_SIZE = 1 << 24
 """Known values are computed for results of at most this many elements."""
 
-ZERO_PRESERVING = frozenset({
-    "mul", "neg", "abs", "sign", "floor", "ceil", "round", "sqrt", "square", "integer_pow",
-    "max", "min", "clamp", "select_n", "convert_element_type", "reduce_max", "reduce_min",
-    "copy", "copy_p", "real", "imag", "conj",
-})
-"""Float primitives whose computed zeros are zeros under any compilation (unlike sums,
-where a fused multiply-add may leave a tiny nonzero): their zeros can be trusted."""
+MAX_BUCKETED_SIZE = 1 << 16
+"""Elementwise evaluations up to this many elements run at a bucketed size (see
+`Evaluation.ELEMENTWISE`); larger ones at their own shape."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +128,28 @@ def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]
         if observer is not None:
             return observer.call(eqn, entry, list(states), n)
         return entry.propagator(eqn, list(states), n)
+    equation, outputs, results = apply_rule(
+        eqn, entry.rule, states, n, evaluation=entry.evaluation, trusts_zeros=entry.trusts_zeros
+    )
+    if observer is not None:
+        observer.equation(entry, equation, outputs, states, results)
+    return results
+
+
+def apply_rule(
+    eqn: Any,
+    rule: Rule,
+    states: Sequence[State],
+    n: int,
+    *,
+    evaluation: Evaluation = Evaluation.JAX,
+    trusts_zeros: bool = False,
+) -> tuple[Equation, list[Output], list[State]]:
+    """Apply a map rule to one equation: its `Equation`, the rule's outputs, the results.
+
+    Propagators use it for the equations they handle by a rule of their own
+    (e.g. with `Evaluation.NEVER` when the results are not functions of the operands).
+    """
     equation = Equation(
         primitive=eqn.primitive,
         params=dict(eqn.params),
@@ -139,23 +157,27 @@ def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]
         out_shapes=tuple(tuple(v.aval.shape) for v in eqn.outvars),
         out_dtypes=tuple(v.aval.dtype for v in eqn.outvars),
     )
-    outputs = list(entry.rule(equation))
+    outputs = list(rule(equation))
     if len(outputs) != len(eqn.outvars):
         raise RuntimeError(
             f"The rule for '{eqn.primitive}' returned {len(outputs)} outputs, "
             f"expected {len(eqn.outvars)}."
         )
-    values = _evaluate_if_known(eqn, states, outputs)
+    values = _known_values(eqn, equation, evaluation, states, outputs)
     trusted_inputs = not any(s.operand.approximate for s in states)
     results = [
-        _output_state(output, states, shape, dtype, value, n, eqn.primitive.name, trusted_inputs)
+        _output_state(output, states, shape, dtype, value, n, trusts_zeros and trusted_inputs,
+                      trusted_inputs)
         for output, shape, dtype, value in zip(
             outputs, equation.out_shapes, equation.out_dtypes, values, strict=True
         )
     ]
-    if observer is not None:
-        observer.equation(entry, equation, outputs, states, results)
-    return results
+    return equation, outputs, results
+
+
+def _is_moved(output: Output) -> bool:
+    """Whether the result's elements are copies of operand elements (data movement)."""
+    return bool(output.maps) and all(isinstance(m, Broadcast | Identity) for _, m in output.maps)
 
 
 def _output_state(
@@ -165,7 +187,7 @@ def _output_state(
     dtype: Any,
     value: Any,
     n: int,
-    primitive_name: str,
+    trusts_zeros: bool,
     trusted_inputs: bool,
 ) -> State:
     size = math.prod(shape)
@@ -174,8 +196,6 @@ def _output_state(
         pattern = union([apply_map(m, states[k].pattern, size) for k, m in maps], size, n)
     else:  # integer, boolean and key results have zero derivative
         pattern = empty_pattern(size, n)
-    if value is None:
-        value = output.value
     lower, upper = output.lower, output.upper
     if value is None and lower is None:
         moved = _moved_bounds(output, states, size)
@@ -186,52 +206,134 @@ def _output_state(
     approximate = False
     if value is not None:
         value = np.asarray(value).reshape(shape)
-        moved = bool(output.maps) and all(
-            isinstance(m, Broadcast | Identity) for _, m in output.maps
-        )
         # Only float zeros are distrusted: integer and boolean results of approximate
         # floats (trip counts, indices) are taken as computed.
-        trusted = trusted_inputs and (primitive_name in ZERO_PRESERVING or moved)
+        trusted = trusts_zeros or (trusted_inputs and _is_moved(output))
         approximate = _jax.is_float(dtype) and not trusted
     operand = Operand(shape, dtype, value=value, lower=lower, upper=upper, approximate=approximate)
     return State(pattern, operand)
 
 
+def _through_maps(
+    output: Output, arrays: Sequence[np.ndarray | None], size: int
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """What each map of a data-movement result moves: `(covered elements, values)`.
+
+    `arrays[k]` is the flat array of operand `k`; `None` when one needed is missing.
+    """
+    if not _is_moved(output):
+        return None
+    moved = []
+    for k, m in output.maps:
+        array = arrays[k]
+        if array is None:
+            return None
+        if isinstance(m, Identity):
+            moved.append((np.ones(size, bool), array))
+            continue
+        hit = m.source >= 0
+        taken = np.zeros(size, array.dtype)
+        taken[hit] = array[m.source[hit]]
+        moved.append((hit, taken))
+    return moved
+
+
 def _moved_bounds(
     output: Output, states: Sequence[State], size: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integer bounds of a pure data-movement result, gathered from its operands."""
-    if not output.maps or not all(isinstance(m, Broadcast | Identity) for _, m in output.maps):
+    """Integer bounds of a pure data-movement result, gathered from its operands.
+
+    An element that several maps may fill is bounded by the union of their bounds.
+    """
+    bounds = [s.operand.bounds() for s in states]
+    lows = _through_maps(output, [None if b is None else b[0].reshape(-1) for b in bounds], size)
+    highs = _through_maps(output, [None if b is None else b[1].reshape(-1) for b in bounds], size)
+    if lows is None or highs is None:
         return None
-    lower = np.zeros(size, np.int64)
-    upper = np.zeros(size, np.int64)
-    covered = np.zeros(size, bool)
-    for k, m in output.maps:
-        bounds = states[k].operand.bounds()
-        if bounds is None:
-            return None
-        lo, hi = (b.reshape(-1) for b in bounds)
-        source = np.arange(size) if isinstance(m, Identity) else m.source
-        hit = source >= 0
-        lower[hit], upper[hit] = lo[source[hit]], hi[source[hit]]
-        covered |= hit
-    return (lower, upper) if covered.all() else None
+    big = np.iinfo(np.int64).max
+    lower, upper = np.full(size, big), np.full(size, -big)
+    for (hit, lo), (_, hi) in zip(lows, highs, strict=True):
+        lower[hit] = np.minimum(lower[hit], lo[hit])
+        upper[hit] = np.maximum(upper[hit], hi[hit])
+    return (lower, upper) if (lower <= upper).all() else None
 
 
-def _evaluate_if_known(eqn: Any, states: Sequence[State], outputs: list[Output]) -> list[Any]:
-    """Values of the results when every operand is known, computed by JAX itself."""
-    none = [None] * len(outputs)
+def _moved_values(output: Output, states: Sequence[State], dtype: Any, size: int
+                  ) -> np.ndarray | None:
+    """Value of a data-movement result whose every element has exactly one known source."""
+    values = [None if s.operand.value is None or np.asarray(s.operand.value).dtype != dtype
+              else np.asarray(s.operand.value).reshape(-1) for s in states]
+    moved = _through_maps(output, values, size)
+    if moved is None:
+        return None
+    result = np.zeros(size, dtype)
+    count = np.zeros(size, np.int64)
+    for hit, taken in moved:
+        result[hit] = taken[hit]
+        count += hit
+    return result if (count == 1).all() else None
+
+
+def _known_values(
+    eqn: Any, equation: Equation, evaluation: Evaluation, states: Sequence[State],
+    outputs: list[Output],
+) -> list[Any]:
+    """Values of the results when every operand is known: from the rule, or computed."""
+    values = [o.value for o in outputs]
+    if all(v is not None for v in values) or evaluation is Evaluation.NEVER:
+        return values
     if not all(s.operand.known for s in states) or eqn.effects:
-        return none
+        return values
     if any(math.prod(v.aval.shape) > MAX_EVALUATED_SIZE for v in eqn.outvars):
-        return none
+        return values
     if not all(_jax.is_numeric(v.aval.dtype) for v in eqn.outvars):
-        return none
+        return values
+    if evaluation is Evaluation.MOVED:
+        moved = [_moved_values(o, states, np.dtype(d), math.prod(s)) for o, d, s in
+                 zip(outputs, equation.out_dtypes, equation.out_shapes, strict=True)]
+        if all(v is not None for v in moved):
+            return moved
+    operands = [s.operand.value for s in states]
     try:
-        with jax.ensure_compile_time_eval():
-            results = _jax.bind(eqn.primitive, eqn.params, [s.operand.value for s in states])
+        if evaluation is Evaluation.ELEMENTWISE:
+            computed = _bind_elementwise(eqn, operands, equation.out_shapes)
+        else:
+            computed = _bind(eqn, operands)
     except Exception:
-        return none
+        return values
+    return [v if v is not None else c for v, c in zip(values, computed, strict=True)]
+
+
+def _bind(eqn: Any, operands: Sequence[Any]) -> list[np.ndarray | None]:
+    with jax.ensure_compile_time_eval():
+        results = _jax.bind(eqn.primitive, eqn.params, operands)
     if not eqn.primitive.multiple_results:
         results = [results]
     return [_jax.as_numpy(r) for r in results]
+
+
+def _bucket(size: int) -> int:
+    """The padded size of an elementwise evaluation: a power of 4, at least 16."""
+    bucket = 16
+    while bucket < size:
+        bucket *= 4
+    return bucket
+
+
+def _bind_elementwise(eqn: Any, operands: Sequence[Any], out_shapes: Sequence[tuple[int, ...]]
+                      ) -> list[np.ndarray | None]:
+    """`_bind` on operands flattened and padded (with their last element) to a bucket size.
+
+    One compilation then serves every shape up to that size. Falls back to `_bind` for
+    anything that is not a shape-preserving elementwise call.
+    """
+    (shape,) = out_shapes
+    size = math.prod(shape)
+    if (size == 0 or size > MAX_BUCKETED_SIZE
+            or any(np.shape(v) not in ((), shape) for v in operands)):
+        return _bind(eqn, operands)
+    pad = _bucket(size) - size
+    flat = [np.pad(np.broadcast_to(np.asarray(v), shape).reshape(-1), (0, pad), mode="edge")
+            for v in operands]
+    (result,) = _bind(eqn, flat)
+    return [None if result is None else result[:size].reshape(shape)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,6 +138,65 @@ class Curvature(enum.Enum):
     """Only cross terms between different operands are nonzero (e.g. `mul`)."""
     NONLINEAR = "nonlinear"
     """Any pair of operand elements may interact (e.g. `exp`, `div`, `pow`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Terms:
+    """Second-order terms of one result of a sum-of-products primitive.
+
+    Term `t` multiplies element `left_elements[t]` of operand `left` by element
+    `right_elements[t]` of operand `right` inside result element `result_elements[t]`.
+
+    Examples:
+        >>> import numpy as np
+        >>> from asdex.detection import Terms
+        >>> dot = Terms(0, np.zeros(3, int), 0, np.arange(3), 1, np.arange(3))  # x @ y
+        >>> dot.left_elements.size
+        3
+    """
+
+    result: int
+    result_elements: NDArray[np.int64]
+    left: int
+    left_elements: NDArray[np.int64]
+    right: int
+    right_elements: NDArray[np.int64]
+
+
+Coupling = Curvature | Collection[tuple[int, int]] | Sequence[Terms]
+"""What a curvature callable of an `Equation` may return.
+
+* a `Curvature`: `ZERO` (no pairs), `BILINEAR` (pairs of different operands),
+  `NONLINEAR` (every pair of operands, an operand with itself included);
+* a set of operand index pairs `{(k, l), ...}` that couple (`(k, k)`: operand `k`
+  with itself), e.g. `{(0, 1), (1, 1)}` for `x / y`, which is linear in `x`;
+* a sequence of `Terms`, for primitives whose result element sums products of
+  operand elements (`dot_general`, `reduce_prod`): exact where a per-operand map
+  would couple every element of a contraction with every other.
+"""
+
+
+class Evaluation(enum.Enum):
+    """How the engine computes a result's value when every operand's value is known.
+
+    Known values keep indices computed in the program exact (gather, scatter, dynamic
+    slices, loop trip counts). A rule may also return the value itself
+    (`Output.value`); the engine then computes nothing.
+    """
+
+    JAX = "jax"
+    """Apply the primitive with JAX to the known operands."""
+    ELEMENTWISE = "elementwise"
+    """Like `JAX`, on the operands broadcast, flattened and padded to a few fixed sizes,
+    so that one compilation serves arrays of many shapes. For shape-preserving
+    elementwise primitives."""
+    MOVED = "moved"
+    """Read the operands' values through the rule's `Broadcast` / `Identity` maps: for
+    data movement, whose result elements are copies of operand elements. `JAX` where
+    the maps do not give every result element exactly one source."""
+    NEVER = "never"
+    """Never computed: results that are not functions of the operands alone (random
+    state, the platform, callbacks into user code)."""
 
 
 Rule = Callable[[Equation], Sequence[Output]]

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from asdex.detection._hessian._coupling import Terms, coupled, resolve
+from asdex.detection._hessian._coupling import are_terms, coupled, resolve
 from asdex.detection._hessian._pairs import PairSet, rows_of
 from asdex.detection._hessian._tape import Frame, Record
 from asdex.detection._interpreter import State
 from asdex.detection._maps import Broadcast, DependencyMap, Groups, Identity, gather_rows
-from asdex.detection._rule import Curvature
+from asdex.detection._rule import Curvature, Terms
 
 Mask = NDArray[np.bool_]
 
@@ -120,7 +120,7 @@ class Sweep:
                 continue
             if coupling is None:
                 coupling = resolve(record.entry.curvature, record.equation)
-            if isinstance(coupling, Curvature) or not _are_terms(coupling):
+            if isinstance(coupling, Curvature) or not are_terms(coupling):
                 self._operand_pairs(record, r, rows, coupling)
             else:
                 self._term_pairs(record, r, mask, coupling)
@@ -157,7 +157,3 @@ class Sweep:
             live = mask[t.result_elements]
             self.pairs.add_rowwise(gather_rows(left.pattern, t.left_elements[live]),
                                    gather_rows(right.pattern, t.right_elements[live]))
-
-
-def _are_terms(coupling: object) -> bool:
-    return isinstance(coupling, Sequence) and bool(coupling) and isinstance(coupling[0], Terms)

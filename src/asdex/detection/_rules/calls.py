@@ -22,6 +22,7 @@ from asdex.detection._custom_rules import (
     jvp_jaxpr,
     vjp_jaxpr,
 )
+from asdex.detection._hessian._hooks import custom_jvp_pairs, custom_vjp_pairs
 from asdex.detection._interpreter import State, propagate, unknown_state
 from asdex.detection._maps import Matrix, apply_map, empty_pattern, identity_pattern, union
 from asdex.detection._registry import register_propagator
@@ -98,12 +99,12 @@ def custom_vjp_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     return _combine(primal, rule_patterns, n)
 
 
-register_propagator("jit", _call("jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("pjit", _call("jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("closed_call", _call("call_jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("core_call", _call("call_jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("composite", _call("jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("remat2", _call("jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("checkpoint", _call("jaxpr"), curvature=Curvature.NONLINEAR)
-register_propagator("custom_jvp_call", custom_jvp_propagator, curvature=Curvature.NONLINEAR)
-register_propagator("custom_vjp_call", custom_vjp_propagator, curvature=Curvature.NONLINEAR)
+register_propagator("custom_jvp_call", custom_jvp_propagator, curvature=Curvature.NONLINEAR,
+                    second_order=custom_jvp_pairs)
+register_propagator("custom_vjp_call", custom_vjp_propagator, curvature=Curvature.NONLINEAR,
+                    second_order=custom_vjp_pairs)
+for _name, _parameter in [("jit", "jaxpr"), ("pjit", "jaxpr"), ("closed_call", "call_jaxpr"),
+                          ("core_call", "call_jaxpr"), ("composite", "jaxpr"),
+                          ("remat2", "jaxpr"), ("checkpoint", "jaxpr")]:
+    register_propagator(_name, _call(_parameter), curvature=Curvature.NONLINEAR,
+                        transparent=True)

@@ -13,15 +13,17 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from asdex.detection._hessian._coupling import dot_general_terms
 from asdex.detection._maps import DependencyMap, Groups, Matrix
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Operand, Output
+from asdex.detection._rule import Curvature, Equation, Operand, Output, Terms
 from asdex.detection._rules.windows import window_table
 
 MAX_SKIPPING_ENTRIES = 1 << 27
 """Largest zero-skipping `Matrix` built for `dot_general`; beyond it the cheaper
 (and still sound) dense-contraction `Groups` map is used."""
+
+MAX_CONTRACTION_TERMS = 1 << 26
+"""Largest number of products enumerated for an exact `dot_general` curvature."""
 
 
 def _canonical_ids(operand: Operand, order: list[int], shape: tuple[int, ...]) -> np.ndarray:
@@ -189,6 +191,38 @@ def conv_rule(eqn: Equation) -> list[Output]:
         maps.append((1, _pairs_matrix(rows.reshape(-1), cols.reshape(-1),
                                       (math.prod(out_shape), rhs.size))))
     return [Output(maps=tuple(maps))]
+
+
+def dot_general_terms(equation: Equation) -> Curvature | list[Terms]:
+    """Curvature of `dot_general`: one term per product `lhs[b, m, k] * rhs[b, k, n]`.
+
+    Exact where `Curvature.BILINEAR` couples every element of a contraction with every
+    other: the Hessian of `r @ r` is that of `sum(r ** 2)`, not a dense one. A known
+    (constant) operand has no pattern, so then there are no pairs to find at all.
+    """
+    (lhs_contract, rhs_contract), (lhs_batch, rhs_batch) = equation.params["dimension_numbers"]
+    lhs, rhs = equation.operands
+    if lhs.known or rhs.known:
+        return Curvature.BILINEAR
+    lhs_free = [d for d in range(len(lhs.shape)) if d not in (*lhs_contract, *lhs_batch)]
+    rhs_free = [d for d in range(len(rhs.shape)) if d not in (*rhs_contract, *rhs_batch)]
+    b = math.prod(lhs.shape[d] for d in lhs_batch)
+    k = math.prod(lhs.shape[d] for d in lhs_contract)
+    m = math.prod(lhs.shape[d] for d in lhs_free)
+    n = math.prod(rhs.shape[d] for d in rhs_free)
+    if b * m * n * k > MAX_CONTRACTION_TERMS:
+        return Curvature.BILINEAR
+    lhs_ids = _canonical_ids(lhs, [*lhs_batch, *lhs_free, *lhs_contract], (b, m, 1, k))
+    rhs_ids = _canonical_ids(rhs, [*rhs_batch, *rhs_free, *rhs_contract], (b, 1, n, k))
+    shape = (b, m, n, k)
+    return [Terms(
+        result=0,
+        result_elements=np.repeat(np.arange(b * m * n, dtype=np.int64), k),
+        left=0,
+        left_elements=np.broadcast_to(lhs_ids, shape).reshape(-1),
+        right=1,
+        right_elements=np.broadcast_to(rhs_ids, shape).reshape(-1),
+    )]
 
 
 register_rule("dot_general", dot_general_rule, curvature=dot_general_terms)

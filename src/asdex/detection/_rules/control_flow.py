@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from asdex.detection import _jax
+from asdex.detection._hessian._hooks import no_pairs, scan_pairs, while_pairs
 from asdex.detection._interpreter import State, live_equations, propagate
 from asdex.detection._maps import Broadcast, Groups, apply_map, empty_pattern, union
 from asdex.detection._registry import register_propagator
@@ -287,8 +288,11 @@ def custom_linear_solve_propagator(eqn: Any, states: list[State], n: int) -> lis
     return [State(s.pattern, unknown(s.operand)) for s in x[:num_x]] + aux
 
 
-register_propagator("cond", cond_propagator, curvature=Curvature.NONLINEAR)
-register_propagator("while", while_propagator, curvature=Curvature.NONLINEAR)
-register_propagator("scan", scan_propagator, curvature=Curvature.NONLINEAR)
+register_propagator("cond", cond_propagator, curvature=Curvature.NONLINEAR,
+                    second_order=no_pairs)
+register_propagator("while", while_propagator, curvature=Curvature.NONLINEAR,
+                    second_order=while_pairs)
+register_propagator("scan", scan_propagator, curvature=Curvature.NONLINEAR,
+                    second_order=scan_pairs)
 register_propagator("custom_linear_solve", custom_linear_solve_propagator,
                     curvature=Curvature.NONLINEAR)

@@ -26,11 +26,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from asdex.detection._interpreter import OBSERVER, State, propagate
+from asdex.detection._interpreter import OBSERVER, State, apply_rule, propagate
 from asdex.detection._maps import Groups, Pattern, apply_map, empty_pattern, identity_pattern
 from asdex.detection._registry import register_propagator
-from asdex.detection._rule import Curvature, Equation, Operand, Output
-from asdex.detection._rules.misc import everything_rule, implementation_propagator, opaque
+from asdex.detection._rule import Curvature, Equation, Evaluation, Operand, Output
+from asdex.detection._rules.misc import everything_rule, implementation_propagator
 
 _OPERATOR, _VECTOR = 0, 2
 """Positions of the operator and the vector in `linear_solve`'s arguments
@@ -171,24 +171,29 @@ def _stack(states: Sequence[State], n: int) -> Pattern:
     return sp.csr_array(sp.vstack([s.pattern for s in states], format="csr"), dtype=bool)
 
 
+def _everything(eqn: Any, states: list[State], n: int) -> list[State]:
+    """Every result element depends on every operand element; values never computed."""
+    return apply_rule(eqn, everything_rule, states, n, evaluation=Evaluation.NEVER)[2]
+
+
 def linear_solve_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     """`x = A⁻¹ b` along `A`'s graph; dense within the solve when that is not available."""
     found = _cached_matvec(eqn) if _dynamic_positions(eqn.params, len(states)) else None
     out_avals = [v.aval for v in eqn.outvars]
     if found is None:
-        return opaque(everything_rule)(eqn, states, n)
+        return _everything(eqn, states, n)
     closed, in_leaves = found
     sizes = [math.prod(leaf.shape) for leaf in in_leaves]
     solution_avals = out_avals[:len(in_leaves)]
     if [tuple(a.shape) for a in solution_avals] != [tuple(leaf.shape) for leaf in in_leaves]:
-        return opaque(everything_rule)(eqn, states, n)
+        return _everything(eqn, states, n)
     m = sum(sizes)
     offsets = np.cumsum([0, *sizes])
     groups = _argument_operands(eqn.params, len(states))
     followed = set(groups[_OPERATOR] + groups[_VECTOR])
     if any(s.pattern.nnz for k, s in enumerate(states) if k not in followed):
         # lineax stops the gradients of the solver's state, options and solver
-        return opaque(everything_rule)(eqn, states, n)
+        return _everything(eqn, states, n)
 
     # A's graph: mv output element i depends on v element j
     quiet = [State(empty_pattern(s.size, m), s.operand) for s in states]
@@ -204,12 +209,12 @@ def linear_solve_propagator(eqn: Any, states: list[State], n: int) -> list[State
     from_operator = _stack(_quiet(closed, operator + unknown_x, n), n)
     from_vector = _stack([states[k] for k in groups[_VECTOR]], n)
     if from_vector.shape != from_operator.shape:
-        return opaque(everything_rule)(eqn, states, n)
+        return _everything(eqn, states, n)
     rows = sp.csr_array(from_vector + from_operator, dtype=bool)
     solution = reachable(graph, rows)
 
     results = []
-    everything = opaque(everything_rule)(eqn, states, n)
+    everything = _everything(eqn, states, n)
     for k, aval in enumerate(out_avals):
         if k < len(in_leaves):
             pattern = sp.csr_array(solution[offsets[k]:offsets[k + 1]])
@@ -255,7 +260,7 @@ def batched_rule(eqn: Equation) -> list[Output]:
 def vprim_propagator(eqn: Any, states: list[State], n: int) -> list[State]:
     """A batched filter primitive: `linear_solve` per batch element, others implemented."""
     if eqn.params["prim"].name == "linear_solve":
-        return opaque(batched_rule)(eqn, states, n)
+        return apply_rule(eqn, batched_rule, states, n, evaluation=Evaluation.NEVER)[2]
     return implementation_propagator(eqn, states, n)
 
 

@@ -7,13 +7,22 @@ bounds are tracked here so that indices computed in the program stay exact.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from asdex.detection._hessian._coupling import Terms
 from asdex.detection._maps import Broadcast, DependencyMap, Identity
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Operand, Output
+from asdex.detection._rule import (
+    Curvature,
+    Equation,
+    Evaluation,
+    Operand,
+    Output,
+    Rule,
+    Terms,
+)
 
 
 def operand_map(operand: Operand, out_shape: tuple[int, ...]) -> DependencyMap:
@@ -310,7 +319,7 @@ def convert_element_type_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=((0, Identity()),))]
 
 
-LINEAR_UNARY = ("real", "imag", "conj", "copy", "copy_p", "reduce_precision")
+LINEAR_UNARY = ("real", "imag", "conj", "reduce_precision")
 NONLINEAR_UNARY = (
     "exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "rsqrt", "cbrt", "logistic",
@@ -324,13 +333,24 @@ NONLINEAR_NARY = (
 ZERO_DERIVATIVE = (
     "floor", "ceil", "round", "xor", "shift_left",
     "shift_right_logical", "shift_right_arithmetic", "population_count", "clz",
-    "stop_gradient", "iota", "mulhi", "bitcast_convert_type", "is_finite",
+    "stop_gradient", "mulhi", "bitcast_convert_type", "is_finite",
 )
+EXACT_ZEROS = frozenset({
+    "mul", "neg", "abs", "sign", "floor", "ceil", "round", "sqrt", "square", "integer_pow",
+    "max", "min", "clamp", "select_n", "convert_element_type", "real", "imag", "conj",
+})
+"""Primitives whose float zeros are zeros under any compilation (unlike sums, where a
+fused multiply-add may leave a tiny nonzero): their entries trust their zeros."""
 
-for _name in LINEAR_UNARY:
-    register_rule(_name, elementwise_rule, curvature=Curvature.ZERO)
-for _name in PIECEWISE_LINEAR_UNARY:
-    register_rule(_name, _with_bounds(_abs), curvature=Curvature.ZERO)
+
+def iota_rule(eqn: Equation) -> list[Output]:
+    """`iota`: zero derivative, and a known value."""
+    shape, dimension = eqn.out_shapes[0], eqn.params["dimension"]
+    along = np.arange(shape[dimension]).reshape([-1 if d == dimension else 1
+                                                 for d in range(len(shape))])
+    return [Output(value=np.broadcast_to(along, shape).astype(eqn.out_dtypes[0]))]
+
+
 def _div_curvature(eqn: Equation) -> frozenset[tuple[int, int]]:
     """`x / y` is linear in `x`: no `x`-`x` pairs."""
     return frozenset({(0, 1), (1, 1)})
@@ -355,30 +375,40 @@ def _pow_curvature(eqn: Equation) -> Curvature | list[Terms]:
     return [Terms(0, elements, 0, ids[elements], 0, ids[elements])]
 
 
-for _name in NONLINEAR_UNARY + NONLINEAR_NARY:
-    register_rule(_name, elementwise_rule, curvature=Curvature.NONLINEAR)
-for _name in ZERO_DERIVATIVE:
-    register_rule(_name, zero_rule, curvature=Curvature.ZERO)
-for _name in _COMPARISONS:
-    register_rule(_name, _comparison_rule(_name), curvature=Curvature.ZERO)
+def _register(name: str, rule: Rule, curvature: Curvature | Callable[..., Any]) -> None:
+    register_rule(name, rule, curvature=curvature, evaluation=Evaluation.ELEMENTWISE,
+                  trusts_zeros=name in EXACT_ZEROS)
 
-register_rule("add", _with_bounds(_add), curvature=Curvature.ZERO)
-register_rule("sign", _sign, curvature=Curvature.ZERO)
-register_rule("and", _logical(np.minimum), curvature=Curvature.ZERO)
-register_rule("or", _logical(np.maximum), curvature=Curvature.ZERO)
-register_rule("not", _not, curvature=Curvature.ZERO)
-register_rule("add_any", elementwise_rule, curvature=Curvature.ZERO)
-register_rule("sub", _with_bounds(_sub), curvature=Curvature.ZERO)
-register_rule("neg", _with_bounds(_neg), curvature=Curvature.ZERO)
-register_rule("mul", mul_rule, curvature=Curvature.BILINEAR)
-register_rule("div", div_rule, curvature=_div_curvature)
-register_rule("integer_pow", integer_pow_rule, curvature=_integer_pow_curvature)
-register_rule("pow", pow_rule, curvature=_pow_curvature)
-register_rule("complex", elementwise_rule, curvature=Curvature.ZERO)
-register_rule("rem", _with_bounds(_rem), curvature=Curvature.ZERO)
-register_rule("max", _with_bounds(_max), curvature=Curvature.ZERO)
-register_rule("min", _with_bounds(_min), curvature=Curvature.ZERO)
-register_rule("clamp", _with_bounds(_clamp), curvature=Curvature.ZERO)
-register_rule("nextafter", _first_operand_rule, curvature=Curvature.ZERO)
-register_rule("select_n", select_n_rule, curvature=Curvature.ZERO)
-register_rule("convert_element_type", convert_element_type_rule, curvature=Curvature.ZERO)
+
+for _name in LINEAR_UNARY:
+    _register(_name, elementwise_rule, Curvature.ZERO)
+for _name in PIECEWISE_LINEAR_UNARY:
+    _register(_name, _with_bounds(_abs), Curvature.ZERO)
+for _name in NONLINEAR_UNARY + NONLINEAR_NARY:
+    _register(_name, elementwise_rule, Curvature.NONLINEAR)
+for _name in ZERO_DERIVATIVE:
+    _register(_name, zero_rule, Curvature.ZERO)
+for _name in _COMPARISONS:
+    _register(_name, _comparison_rule(_name), Curvature.ZERO)
+
+_register("add", _with_bounds(_add), Curvature.ZERO)
+_register("sign", _sign, Curvature.ZERO)
+_register("and", _logical(np.minimum), Curvature.ZERO)
+_register("or", _logical(np.maximum), Curvature.ZERO)
+_register("not", _not, Curvature.ZERO)
+_register("add_any", elementwise_rule, Curvature.ZERO)
+_register("sub", _with_bounds(_sub), Curvature.ZERO)
+_register("neg", _with_bounds(_neg), Curvature.ZERO)
+_register("mul", mul_rule, Curvature.BILINEAR)
+_register("div", div_rule, _div_curvature)
+_register("integer_pow", integer_pow_rule, _integer_pow_curvature)
+_register("pow", pow_rule, _pow_curvature)
+_register("complex", elementwise_rule, Curvature.ZERO)
+_register("rem", _with_bounds(_rem), Curvature.ZERO)
+_register("max", _with_bounds(_max), Curvature.ZERO)
+_register("min", _with_bounds(_min), Curvature.ZERO)
+_register("clamp", _with_bounds(_clamp), Curvature.ZERO)
+_register("nextafter", _first_operand_rule, Curvature.ZERO)
+_register("select_n", select_n_rule, Curvature.ZERO)
+_register("convert_element_type", convert_element_type_rule, Curvature.ZERO)
+register_rule("iota", iota_rule, curvature=Curvature.ZERO)

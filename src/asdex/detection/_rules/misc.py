@@ -1,7 +1,8 @@
 """Callbacks, identities of the compiler and runtime, and the primitives Equinox emits.
 
 * `pure_callback` / `io_callback` run Python that detection cannot see: every float
-  result depends on every operand element. They are never evaluated at detection time.
+  result depends on every operand element. They are never evaluated at detection time
+  (`Evaluation.NEVER`), nor is `platform_index`.
 * `debug_callback` / `debug_print` have no results.
 * `optimization_barrier`, `sharding_constraint`, `device_put`, `name`
   (`checkpoint_name`) and Equinox's `nonbatchable`, `nondifferentiable_backward`,
@@ -15,49 +16,15 @@
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
-from asdex.detection import _jax
 from asdex.detection._interpreter import State, propagate
-from asdex.detection._maps import Groups, Identity, apply_map, empty_pattern, union
+from asdex.detection._maps import Groups, Identity
 from asdex.detection._registry import register_propagator, register_rule
-from asdex.detection._rule import Curvature, Equation, Operand, Output, Rule
-
-
-def opaque(rule: Rule) -> Callable[[Any, list[State], int], list[State]]:
-    """A propagator applying `rule` without ever knowing the results' values.
-
-    For primitives whose results are not functions of their operands alone (random
-    state, the platform) or that run user code (callbacks): the engine would otherwise
-    compute known results with JAX.
-    """
-
-    def propagator(eqn: Any, states: list[State], n: int) -> list[State]:
-        equation = Equation(
-            primitive=eqn.primitive,
-            params=dict(eqn.params),
-            operands=tuple(s.operand for s in states),
-            out_shapes=tuple(tuple(v.aval.shape) for v in eqn.outvars),
-            out_dtypes=tuple(v.aval.dtype for v in eqn.outvars),
-        )
-        results = []
-        for output, shape, dtype in zip(rule(equation), equation.out_shapes,
-                                        equation.out_dtypes, strict=True):
-            size = math.prod(shape)
-            pattern = (
-                union([apply_map(m, states[k].pattern, size) for k, m in output.maps], size, n)
-                if _jax.is_float(dtype) else empty_pattern(size, n)
-            )
-            operand = Operand(shape, dtype, lower=output.lower, upper=output.upper)
-            results.append(State(pattern, operand))
-        return results
-
-    return propagator
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output
 
 
 def everything_rule(eqn: Equation) -> list[Output]:
@@ -130,15 +97,17 @@ def implementation_propagator(eqn: Any, states: list[State], n: int) -> list[Sta
 
 
 for _name in ("pure_callback", "io_callback"):
-    register_propagator(_name, opaque(everything_rule), curvature=Curvature.NONLINEAR)
+    register_rule(_name, everything_rule, curvature=Curvature.NONLINEAR,
+                  evaluation=Evaluation.NEVER)
 for _name in ("debug_callback", "debug_print"):
     register_rule(_name, no_results_rule, curvature=Curvature.ZERO)
 for _name in ("optimization_barrier", "sharding_constraint", "device_put", "name",
               "nonbatchable", "nondifferentiable_backward", "nontraceable"):
-    register_rule(_name, identities_rule, curvature=Curvature.ZERO)
+    register_rule(_name, identities_rule, curvature=Curvature.ZERO, evaluation=Evaluation.MOVED)
 for _name in ("unvmap_any", "unvmap_all"):
     register_rule(_name, _zero_rule, curvature=Curvature.ZERO)
 register_rule("unvmap_max", unvmap_max_rule, curvature=Curvature.ZERO)
 register_rule("select_if_vmap", first_case_rule, curvature=Curvature.ZERO)
 register_propagator("maybe_set", implementation_propagator, curvature=Curvature.ZERO)
-register_propagator("platform_index", opaque(platform_index_rule), curvature=Curvature.ZERO)
+register_rule("platform_index", platform_index_rule, curvature=Curvature.ZERO,
+              evaluation=Evaluation.NEVER)

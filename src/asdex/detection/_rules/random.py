@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from asdex.detection._maps import Broadcast, Identity
-from asdex.detection._registry import register_propagator, register_rule
-from asdex.detection._rule import Curvature, Equation, Output
-from asdex.detection._rules.misc import opaque
+from asdex.detection._registry import register_rule
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output
 
 KEYS_AND_BITS = (
     "random_seed", "random_bits", "random_split", "random_fold_in", "random_wrap",
@@ -44,4 +43,5 @@ def rng_uniform_rule(eqn: Equation) -> list[Output]:
 for _name in KEYS_AND_BITS + TOTAL_ORDER_COMPARISONS:
     register_rule(_name, zero_rule, curvature=Curvature.ZERO)
 register_rule("random_gamma", random_gamma_rule, curvature=Curvature.NONLINEAR)
-register_propagator("rng_uniform", opaque(rng_uniform_rule), curvature=Curvature.NONLINEAR)
+register_rule("rng_uniform", rng_uniform_rule, curvature=Curvature.NONLINEAR,
+              evaluation=Evaluation.NEVER)

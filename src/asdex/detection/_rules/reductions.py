@@ -7,10 +7,9 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from asdex.detection._hessian._coupling import Terms
 from asdex.detection._maps import Groups, Matrix
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rule import Curvature, Equation, Output, Terms
 
 
 def kept_index_groups(shape: tuple[int, ...], reduced: tuple[int, ...]) -> np.ndarray:
@@ -154,7 +153,9 @@ def approx_top_k_rule(eqn: Equation) -> list[Output]:
 register_rule("reduce", generic_reduce_rule, curvature=Curvature.NONLINEAR)
 register_rule("approx_top_k", approx_top_k_rule, curvature=Curvature.ZERO)
 register_rule("reduce_sum", reduce_rule, curvature=Curvature.ZERO)
-for _name in ("reduce_max", "reduce_min", "reduce_and", "reduce_or", "reduce_xor"):
+for _name in ("reduce_max", "reduce_min"):
+    register_rule(_name, reduce_rule, curvature=Curvature.ZERO, trusts_zeros=True)
+for _name in ("reduce_and", "reduce_or", "reduce_xor"):
     register_rule(_name, reduce_rule, curvature=Curvature.ZERO)
 register_rule("reduce_prod", reduce_rule, curvature=reduce_prod_curvature)
 for _name in ("argmax", "argmin"):

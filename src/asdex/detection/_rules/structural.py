@@ -2,7 +2,8 @@
 
 The generic rule evaluates the primitive itself on arrays of element ids (padding
 shows up as -1), which is exact for the whole family. The most common primitives
-also have NumPy fast paths that compute the same ids without a JAX dispatch.
+also have NumPy fast paths that compute the same ids without a JAX dispatch. Known
+values move along the same maps (`Evaluation.MOVED`), and their zeros stay exact.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from asdex.detection import _jax
 from asdex.detection._maps import Broadcast, Identity
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output, Rule
 
 IdFunction = Callable[[Equation, Sequence[np.ndarray]], np.ndarray]
 """Computes the result's id array from the operands' id arrays (NumPy fast path)."""
@@ -177,16 +178,21 @@ def pieces_rule(pieces: Callable[[Equation, Sequence[np.ndarray]], list[np.ndarr
     return rule
 
 
+def _register(name: str, rule: Rule) -> None:
+    register_rule(name, rule, curvature=Curvature.ZERO, evaluation=Evaluation.MOVED,
+                  trusts_zeros=True)
+
+
 for _name in ("squeeze", "expand_dims", "copy", "copy_p"):
-    register_rule(_name, identity_rule, curvature=Curvature.ZERO)
-register_rule("reshape", reshape_rule, curvature=Curvature.ZERO)
-register_rule("transpose", movement_rule(fast=_transpose), curvature=Curvature.ZERO)
-register_rule("broadcast_in_dim", movement_rule(fast=_broadcast_in_dim), curvature=Curvature.ZERO)
-register_rule("slice", movement_rule(fast=_slice), curvature=Curvature.ZERO)
-register_rule("concatenate", movement_rule(fast=_concatenate), curvature=Curvature.ZERO)
-register_rule("rev", movement_rule(fast=_rev), curvature=Curvature.ZERO)
-register_rule("pad", movement_rule(fast=_pad), curvature=Curvature.ZERO)
-register_rule("stack", movement_rule(fast=_stack), curvature=Curvature.ZERO)
-register_rule("tile", movement_rule(fast=_tile), curvature=Curvature.ZERO)
-register_rule("split", pieces_rule(_split), curvature=Curvature.ZERO)
-register_rule("unstack", pieces_rule(_unstack), curvature=Curvature.ZERO)
+    _register(_name, identity_rule)
+_register("reshape", reshape_rule)
+_register("transpose", movement_rule(fast=_transpose))
+_register("broadcast_in_dim", movement_rule(fast=_broadcast_in_dim))
+_register("slice", movement_rule(fast=_slice))
+_register("concatenate", movement_rule(fast=_concatenate))
+_register("rev", movement_rule(fast=_rev))
+_register("pad", movement_rule(fast=_pad))
+_register("stack", movement_rule(fast=_stack))
+_register("tile", movement_rule(fast=_tile))
+_register("split", pieces_rule(_split))
+_register("unstack", pieces_rule(_unstack))

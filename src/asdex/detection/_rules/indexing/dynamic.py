@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output
 from asdex.detection._rules.indexing.boxes import (
     gather_map,
     scalar_starts,
@@ -65,5 +65,7 @@ def dynamic_update_slice_rule(eqn: Equation) -> list[Output]:
     return [Output(maps=tuple(maps))]
 
 
-register_rule("dynamic_slice", dynamic_slice_rule, curvature=Curvature.ZERO)
-register_rule("dynamic_update_slice", dynamic_update_slice_rule, curvature=Curvature.ZERO)
+register_rule("dynamic_slice", dynamic_slice_rule, curvature=Curvature.ZERO,
+              evaluation=Evaluation.MOVED)
+register_rule("dynamic_update_slice", dynamic_update_slice_rule, curvature=Curvature.ZERO,
+              evaluation=Evaluation.MOVED)

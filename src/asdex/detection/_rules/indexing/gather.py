@@ -8,7 +8,7 @@ import numpy as np
 
 from asdex.detection import _jax
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output
 from asdex.detection._rules.indexing.boxes import (
     Boxes,
     gather_map,
@@ -66,11 +66,13 @@ def with_value_bounds(eqn: Equation, output: Output, dropped: np.ndarray) -> Out
 
 
 def gather_rule(eqn: Equation) -> list[Output]:
-    """`gather`: exact ids for known indices, else the boxes of the possible starts.
+    """`gather`: the boxes of the possible starts (one position each for known indices).
 
-    Filled (dropped) elements depend on nothing.
+    Filled (dropped) elements depend on nothing. Known indices under a mode that may
+    either clamp or drop are resolved by JAX itself, on element ids.
     """
-    if eqn.operands[1].value is not None:
+    either = out_of_bounds(eqn.params["mode"], gather=True) == (True, True)
+    if eqn.operands[1].value is not None and either:
         ids = evaluate_on_ids(eqn, (0,), fill_value=-1)[0]
         output, dropped = split_sources(eqn, (0,), ids), ids < 0
     else:
@@ -81,4 +83,4 @@ def gather_rule(eqn: Equation) -> list[Output]:
     return [with_value_bounds(eqn, output, dropped)]
 
 
-register_rule("gather", gather_rule, curvature=Curvature.ZERO)
+register_rule("gather", gather_rule, curvature=Curvature.ZERO, evaluation=Evaluation.MOVED)

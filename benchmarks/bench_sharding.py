@@ -129,7 +129,8 @@ def _mb(value: float | None) -> str:
 
 
 def _ms(seconds: float) -> str:
-    return f"{1e3 * seconds:.3g}"
+    ms = 1e3 * seconds
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
 def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:

@@ -53,6 +53,7 @@ from ._optimistix._descents import (
     LevenbergMarquardtDescent,
     ShiftedDampedNewtonDescent,
     ShiftedNewtonDescent,
+    TruncatedNewtonDescent,
 )
 from ._optimistix._least_squares import (
     AbstractSparseGaussNewton,
@@ -61,7 +62,13 @@ from ._optimistix._least_squares import (
 )
 from ._optimistix._newton import AbstractSparseNewton, SparseNewton, SparseTrustRegionNewton
 from ._optimistix._root import SparseNewtonRootFinder
-from ._optimistix._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, Watchdog
+from ._optimistix._searches import (
+    AbstractRevisingSearch,
+    NonmonotoneArmijo,
+    Point,
+    TrustRegion,
+    Watchdog,
+)
 
 __all__ = [
     "SparseNewton",
@@ -76,8 +83,10 @@ __all__ = [
     "Point",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
+    "TruncatedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
+    "TrustRegion",
     "Watchdog",
 ]

@@ -193,54 +193,6 @@ def test_equinox_module():
     assert sol.stats["multipliers"]["lower"].weight.shape == (2, 2)
 
 
-def _sif2jax_problems():
-    import sif2jax
-
-    return {type(p).__name__: p for p in sif2jax.constrained_minimisation_problems}
-
-
-def _sif2jax_inputs(problem):
-    eq, ineq = problem.constraint(problem.y0)
-    return {
-        "equality": None if eq is None else (lambda y, a: problem.constraint(y)[0]),
-        "inequality": None if ineq is None else (lambda y, a: problem.constraint(y)[1]),
-        "bounds": problem.bounds,
-    }
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["HS35", *(pytest.param(n, marks=pytest.mark.slow) for n in ("HS6", "HS7", "HS21", "HS71"))],
-)
-def test_hock_schittkowski(name):
-    """Hock-Schittkowski problems from sif2jax: the known optimal objective, and KKT."""
-    problem = _sif2jax_problems()[name]
-    sol = solve(problem.objective, problem.y0, problem.args, **_sif2jax_inputs(problem))
-    expected = float(problem.expected_objective_value)
-    assert float(sol.stats["objective"]) == pytest.approx(expected, rel=1e-6, abs=1e-8)
-
-
-def _small_sif2jax():
-    sizes = {n: jax.eval_shape(lambda p=p: p.y0).size for n, p in _sif2jax_problems().items()}
-    return sorted(n for n, size in sizes.items() if size <= 5000)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", _small_sif2jax())
-def test_sif2jax_constrained(name):
-    """Every sif2jax constrained problem with n ≤ 5000: KKT at a solution, else a failure."""
-    problem = _sif2jax_problems()[name]
-    kwargs = _sif2jax_inputs(problem)
-    try:
-        sol = constrained_minimise(
-            problem.objective, SOLVER, problem.y0, problem.args, throw=False, **kwargs
-        )
-    except ValueError as error:  # bad input, e.g. a constant constraint
-        pytest.skip(str(error))
-    if sol.result == optx.RESULTS.successful:
-        check_kkt(sol, problem.objective, problem.y0, problem.args, **kwargs, tol=1e-5)
-
-
 # ------------------------------------------------------------------ bad input
 
 

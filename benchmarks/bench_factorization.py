@@ -23,6 +23,10 @@ Columns (each a minimum over ``--repeats`` runs after a warm-up):
 * ``SparseLU``: `asdex_opt.lineax.SparseLU` (SuperLU through a host callback) on a new
   matrix with a known pattern, jitted.
 * ``dense Cholesky`` / ``dense LU``: lineax's dense solvers, where n <= --dense-max.
+* ``structured``: the structured solver whose home pattern this is (`BlockDiagonalLU`,
+  `BorderedBlockLU` or `TridiagonalLU`, as `choose_solver` would pick it), same call.
+* ``peak RSS``: growth of the process's peak resident memory over this problem's
+  SparseLDL runs (compile included; 0 when an earlier problem peaked higher).
 * ``stored``: entries of the padded supernodal factor (memory: 8 bytes each in float64).
 
 Run from the repository root:
@@ -31,6 +35,7 @@ Run from the repository root:
 """
 
 import argparse
+import resource
 import time
 
 import jax
@@ -43,7 +48,10 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as sla  # noqa: E402
 
+from asdex_opt._lineax._block_diagonal import BlockDiagonalLU  # noqa: E402
+from asdex_opt._lineax._bordered import BorderedBlockLU  # noqa: E402
 from asdex_opt._lineax._ldl import SparseLDL, analyse  # noqa: E402
+from asdex_opt._lineax._tridiagonal import TridiagonalLU  # noqa: E402
 from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator, SparseStructure  # noqa: E402
 
 
@@ -114,6 +122,21 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.3g} ms"
 
 
+def _structured(n: int, rows: np.ndarray, cols: np.ndarray):
+    """The structured solver `choose_solver` would pick for this pattern, or ``None``."""
+    for cls in (BlockDiagonalLU, BorderedBlockLU):
+        solver = cls.from_pattern(rows, cols, n)
+        if solver is not None:
+            return solver
+    if np.all(np.abs(rows - cols) <= 1):
+        return TridiagonalLU()
+    return None
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> str:
     matrix = matrix.tocsr()
     matrix.sum_duplicates()
@@ -136,6 +159,7 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
 
     ldl = solver_fn(SparseLDL())
     data = jnp.asarray(matrix.data)
+    rss_before = _peak_rss_mb()
     start = time.perf_counter()
     compiled = ldl.lower(data, rhs).compile()
     compile_time = time.perf_counter() - start
@@ -143,6 +167,15 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
     x = compiled(data, rhs)
     residual = np.linalg.norm(matrix.tocsr() @ np.asarray(x) - 1.0) / np.sqrt(n)
     ldl_time = _best(lambda: compiled(data * next(scale), rhs).block_until_ready(), repeats)
+    rss = _peak_rss_mb() - rss_before
+    structured_time = None
+    special = _structured(n, rows, cols)
+    if special is not None:
+        special_fn = solver_fn(special)
+        special_fn(data, rhs).block_until_ready()
+        structured_time = _best(
+            lambda: special_fn(data * next(scale), rhs).block_until_ready(), repeats
+        )
     csc = matrix.tocsc()
     splu_time = _best(lambda: sla.splu(csc).solve(np.ones(n)), repeats)
     lu = sla.splu(csc)
@@ -162,10 +195,10 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
             cholesky = _best(lambda: dense_chol(dense, rhs).block_until_ready(), repeats)
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
     return (
-        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.batches)} | "
+        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.classes)} | "
         f"{analysis.stored:,} | {_ms(analysis_time)} | {_ms(compile_time)} | {_ms(ldl_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
-        f"{_ms(dense_lu)} | {residual:.1e} |"
+        f"{_ms(dense_lu)} | {_ms(structured_time)} | {rss:.0f} MB | {residual:.1e} |"
     )
 
 
@@ -175,6 +208,7 @@ PROBLEMS = {
     "banded": lambda size: banded(size),
     "blockdiag2": lambda size: blockdiag(size, 2),
     "blockdiag16": lambda size: blockdiag(size, 16),
+    "tridiagonal": lambda size: banded(size, 1),
     "arrowhead": lambda size: arrowhead(size),
     "kkt": lambda size: kkt(2 * size // 3, size // 3),
     "dixmaan": lambda size: dixmaan(size),
@@ -185,22 +219,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=[
         "poisson2d:100", "poisson2d:316", "poisson3d:16", "banded:10000",
-        "blockdiag2:10000", "blockdiag16:10000", "arrowhead:10000", "kkt:3000",
-        "dixmaan:3000",
+        "blockdiag2:10000", "blockdiag16:10000", "arrowhead:10000", "tridiagonal:10000",
+        "kkt:3000", "dixmaan:3000",
     ], help="problem:size pairs (grid side for poisson, n otherwise)")
+    parser.add_argument("--quick", action="store_true", help="small sizes of every problem")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dense-max", type=int, default=4000)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.cases = ["poisson2d:60", "blockdiag2:2000", "blockdiag16:2048", "arrowhead:2000",
+                      "tridiagonal:2000", "dixmaan:3000"]
     command = "python benchmarks/bench_factorization.py --cases " + " ".join(args.cases)
     lines = [
         "# Sparse symmetric factorization (CPU)",
         "",
-        f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats.",
+        f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats "
+        "after a warm-up; analysis and compile: one run each.",
         "",
-        "| problem | n | nnz | ordering | batches | stored | analysis | compile | LDL f+s "
-        "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | residual |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | n | nnz | ordering | classes | stored | analysis | compile | LDL f+s "
+        "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | structured "
+        "| peak RSS | residual |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in args.cases:
         name, size = case.split(":")

@@ -1,14 +1,20 @@
 """Definiteness reported by the direct solvers, for operators that claim it.
 
 An operator tagged symmetric and positive semidefinite claims positive definiteness
-for a solve (a singular one cannot be solved). A solver whose class declares
-``reports_definiteness = True`` (an `AbstractSparseSolver`) checks that claim from its
-factorization, as a Cholesky factorization would, and reports it with the solution
-(`positive_definite` reads it): a minimiser that shifts ``H + τI`` until it is
-positive definite (Nocedal & Wright, Algorithm 3.3) relies on it.
+for a solve (a singular one cannot be solved). A solver can say whether the claim
+holds in one of two ways, each declared by a class variable of `AbstractSparseSolver`:
+
+* ``reports_inertia = True`` (`SparseLDL`): ``stats["inertia"]`` holds the numbers of
+  positive, negative and zero pivots of its ``LDLᵀ`` factorization; the matrix is
+  positive definite exactly when the inertia is ``(n, 0, 0)``;
+* ``reports_definiteness = True`` (the LU-based solvers): ``stats["positive_definite"]``
+  holds the answer of a check like a Cholesky factorization's.
+
+`positive_definite` reads whichever the solver declares: a minimiser that shifts
+``H + τI`` until it is positive definite (Nocedal & Wright, Algorithm 3.3) relies on it.
 """
 
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import jax.numpy as jnp
 import lineax as lx
@@ -16,6 +22,7 @@ from equinox import AbstractClassVar
 from jaxtyping import Array
 
 __all__ = [
+    "INERTIA",
     "POSITIVE_DEFINITE",
     "AbstractSparseSolver",
     "blocks_positive_definite",
@@ -28,6 +35,9 @@ __all__ = [
 POSITIVE_DEFINITE = "positive_definite"
 """The key of the definiteness flag in a solve's ``stats``."""
 
+INERTIA = "inertia"
+"""The key of ``(positive, negative, zero)`` pivot counts in a solve's ``stats``."""
+
 _State = TypeVar("_State")
 
 
@@ -39,13 +49,29 @@ class AbstractSparseSolver(lx.AbstractLinearSolver[_State], Generic[_State]):
             definiteness (`claims_positive_definite`) also says whether the claim
             holds: a boolean scalar in ``stats["positive_definite"]``, read by
             `positive_definite`.
+        reports_inertia: Whether every solve reports the inertia of the matrix in
+            ``stats["inertia"]``.
     """
 
     reports_definiteness: AbstractClassVar[bool]
+    reports_inertia: ClassVar[bool] = False
+
+
+def reports_inertia(solver: lx.AbstractLinearSolver) -> bool:
+    """Whether ``solver`` declares that it reports the inertia (static).
+
+    Examples:
+        >>> import lineax as lx
+        >>> from asdex_opt._lineax._definite import reports_inertia
+        >>> from asdex_opt.lineax import SparseLDL, SparseLU
+        >>> reports_inertia(SparseLDL()), reports_inertia(SparseLU())
+        (True, False)
+    """
+    return isinstance(solver, AbstractSparseSolver) and solver.reports_inertia
 
 
 def reports_definiteness(solver: lx.AbstractLinearSolver) -> bool:
-    """Whether ``solver`` declares that it reports definiteness (static).
+    """Whether ``solver`` declares that it reports definiteness, either way (static).
 
     Examples:
         >>> import lineax as lx
@@ -54,14 +80,20 @@ def reports_definiteness(solver: lx.AbstractLinearSolver) -> bool:
         >>> reports_definiteness(SparseLU()), reports_definiteness(lx.LU())
         (True, False)
     """
-    return isinstance(solver, AbstractSparseSolver) and solver.reports_definiteness
+    return isinstance(solver, AbstractSparseSolver) and (
+        solver.reports_definiteness or solver.reports_inertia
+    )
 
 
 def positive_definite(solver: lx.AbstractLinearSolver, solution: lx.Solution) -> Array:
     """Whether the claimed positive definiteness holds, as ``solver`` reported it.
 
-    ``True`` for a solver that does not report definiteness (see `reports_definiteness`).
+    From the inertia where the solver reports it (no negative and no zero pivot),
+    else from its definiteness flag; ``True`` for a solver that reports neither.
     """
+    if reports_inertia(solver):
+        _, negative, zero = solution.stats[INERTIA]
+        return (negative == 0) & (zero == 0)
     if reports_definiteness(solver):
         return solution.stats[POSITIVE_DEFINITE]
     return jnp.array(True)

@@ -7,9 +7,10 @@ with added multiple of the identity" (Algorithm 3.3): start at ``τ = 0`` when t
 diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multiply by four
 (starting from ``β = 10⁻³ max|diag H|``) until
 
-* ``H + τI`` is positive definite, where the solver reports it: the direct solvers of
+* ``H + τI`` is positive definite, where the solver reports it: `SparseLDL` by the
+  inertia of its ``LDLᵀ`` factorization (``(n, 0, 0)``), the LU-based direct solvers of
   `asdex_opt.lineax` (`SparseLU`, `BlockDiagonalLU`, `BorderedBlockLU`,
-  `TridiagonalLU`) do, like the Cholesky factorization of the algorithm; and
+  `TridiagonalLU`) by a check like the Cholesky factorization of the algorithm; and
 * ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
   fails for a non-finite ``p``, e.g. from a singular matrix);
 
@@ -50,11 +51,11 @@ def _solve(
 ) -> tuple[Array, Array]:
     """Solves ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
 
-    Definiteness as the solver reports it (the direct solvers of `asdex_opt.lineax`
-    do); true when it does not. The solver's ``result`` is not read: the descent test
-    that follows rejects a non-finite ``x`` (e.g. of a singular matrix), and an inexact
-    but descent direction (say, of an iterative solver that ran out of steps) is still a
-    valid step.
+    Definiteness as the solver reports it (by the inertia for `SparseLDL`, see
+    `positive_definite`); true when it does not. The solver's ``result`` is not read:
+    the descent test that follows rejects a non-finite ``x`` (e.g. of a singular
+    matrix), and an inexact but descent direction (say, of an iterative solver that ran
+    out of steps) is still a valid step.
     """
     solution = lx.linear_solve(shifted(operator, shift), vector, linear_solver, throw=False)
     return solution.value, positive_definite(linear_solver, solution)

@@ -49,6 +49,13 @@ def _index(array: np.ndarray) -> Array:
     return jnp.asarray(array.astype(np.uint64))
 
 
+def _loop(count: int, body, init):
+    """``lax.fori_loop(0, count, body, init)``; the body alone when ``count`` is one."""
+    if count == 1:
+        return body(jnp.zeros((), jnp.int32), init)
+    return lax.fori_loop(0, count, body, init)
+
+
 def _safe(pivot: Array) -> Array:
     """The pivot, or one where it is zero or not finite (flagged separately)."""
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
@@ -177,7 +184,7 @@ def _factor_class(
         return fronts, diagonal
 
     init = (jnp.zeros((count, width, size, size), dtype), jnp.ones((count, width, size), dtype))
-    return lax.fori_loop(0, count, step, init)
+    return _loop(count, step, init)
 
 
 def _pivot_mask(plan: SizeClass) -> np.ndarray:
@@ -254,7 +261,7 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
             change = jnp.where(is_pivot, new / _safe(pivots[t]), new) - old
             return x.at[variables[t]].add(change, mode="drop")
 
-        x = lax.fori_loop(0, plan.chunks, forward, x)
+        x = _loop(plan.chunks, forward, x)
     for plan, fronts, _ in plans[::-1]:
         variables = _index(plan.variables)
 
@@ -265,5 +272,5 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
             new = jnp.einsum("bji,bj->bi", h, values)
             return x.at[variables[t]].add(jnp.where(is_pivot, new - values, 0), mode="drop")
 
-        x = lax.fori_loop(0, plan.chunks, backward, x)
+        x = _loop(plan.chunks, backward, x)
     return x

@@ -3,9 +3,10 @@
 Each supernode ``s`` owns a dense front over its ``k`` pivots (its columns) and the
 ``r`` rows below them that its columns reach in ``L``. Fronts are padded to a size
 class, a power of two ``M >= k + r``, raised where needed so that no front's class is
-smaller than a child's. Classes are factored in increasing order; within a class the
-fronts are taken by height in the supernodal tree and cut into chunks of ``B`` fronts,
-a chunk never holding a front together with its child. The numeric factorization is
+smaller than a child's (and small classes merged into the next). Classes are factored
+in increasing order; within a class the fronts are taken by height in the supernodal
+tree and cut into chunks of ``B`` fronts, a chunk never holding a front together
+with its child. The numeric factorization is
 then one loop per class over its chunks, all of one shape ``(B, M, M)``: the number
 of compiled operations grows with the number of classes (about ``log2`` of the
 largest front), not with ``n`` or the height of the tree.
@@ -19,6 +20,9 @@ __all__ = ["Extend", "SizeClass", "schedule"]
 
 _CHUNK_ENTRIES = 1 << 17
 """A chunk holds at most about this many front entries (``B M²``), at least one front."""
+
+_CHUNK_OVERHEAD = 1 << 15
+"""The fixed cost of one chunk (one loop step), in front entries."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -98,6 +102,25 @@ def _merge_small(
     return size_class
 
 
+def _width(per_height: np.ndarray, size: int) -> int:
+    """Fronts per chunk: the power of two with the least padded work plus overhead.
+
+    Each chunk costs its ``B M²`` entries plus an overhead worth `_CHUNK_OVERHEAD`
+    entries; at most `_CHUNK_ENTRIES` entries per chunk.
+    """
+    per_height = per_height[per_height > 0]
+    cap = max(1, _CHUNK_ENTRIES // (size * size))
+    best, best_cost = 1, np.inf
+    width = 1
+    while width <= min(cap, 2 * per_height.max()):
+        chunks = np.sum(-(-per_height // width))
+        cost = chunks * (width * size * size + _CHUNK_OVERHEAD)
+        if cost < best_cost:
+            best, best_cost = width, cost
+        width *= 2
+    return min(best, int(per_height.max()))
+
+
 def _pad_rows(groups: list[np.ndarray], count: int, fill: int, tail: tuple = ()) -> np.ndarray:
     """Stacks ``count`` arrays of different lengths, padded with ``fill``."""
     length = max((g.shape[0] for g in groups), default=0)
@@ -154,20 +177,18 @@ def schedule(
             height[p] = max(height[p], height[s] + 1)
             size_class[p] = max(size_class[p], size_class[s])
     size_class = _merge_small(size_class)
-    used = np.unique(size_class)
-    class_of = np.searchsorted(used, size_class)
+    used = [1 << int(c) for c in np.unique(size_class)]
+    class_of = np.searchsorted(np.unique(size_class), size_class)
     # Chunks: per class, fronts by height, a new chunk when full or when a child of the
     # front is in the current one.
     chunk = np.empty(ns, np.int64)
     slot = np.empty(ns, np.int64)
     child_chunk = np.full(ns, -1, np.int64)  # latest chunk of a child in the same class
     widths, counts = [], []
-    for c, log_size in enumerate(used):
-        size = 1 << int(log_size)
+    for c, size in enumerate(used):
         fronts = np.flatnonzero(class_of == c)
         fronts = fronts[np.lexsort((fronts, height[fronts]))]
-        per_height = np.bincount(height[fronts]).max()
-        width = int(max(1, min(_CHUNK_ENTRIES // (size * size), per_height)))
+        width = _width(np.bincount(height[fronts]), size)
         current, filled = 0, 0
         for s in fronts:
             if filled == width or child_chunk[s] == current:
@@ -179,7 +200,7 @@ def schedule(
                 child_chunk[p] = current
         widths.append(width)
         counts.append(current + 1)
-    sizes = [1 << int(s) for s in used]
+    sizes = used
     flat = chunk * np.asarray(widths)[class_of] + slot
     # Position of every structure row in its supernode's front (pivots come first).
     owner_of_row = np.repeat(np.arange(ns), nrows)

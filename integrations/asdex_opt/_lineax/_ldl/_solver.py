@@ -2,7 +2,7 @@
 
 import collections
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -11,15 +11,13 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
+from .._definite import INERTIA, AbstractSparseSolver
 from .._fold import fold_sparse
 from .._operator import SparseMatrixLinearOperator
 from ._numeric import Factor, factorize, solve
 from ._symbolic import Analysis, analyse, pattern_key
 
 __all__ = ["INERTIA", "SparseLDL", "cached_analysis"]
-
-INERTIA = "inertia"
-"""The key of ``(positive, negative, zero)`` pivot counts in a solve's ``stats``."""
 
 _ANALYSES: collections.OrderedDict[bytes, Analysis] = collections.OrderedDict()
 _LOCK = threading.Lock()
@@ -70,7 +68,7 @@ def _pattern(operator: SparseMatrixLinearOperator) -> tuple[np.ndarray, np.ndarr
     return indices[:, 0].astype(np.int64), indices[:, 1].astype(np.int64)
 
 
-class SparseLDL(lx.AbstractLinearSolver[_LDLState]):
+class SparseLDL(AbstractSparseSolver[_LDLState]):
     """Supernodal sparse ``LDLᵀ`` for symmetric matrices, all inside ``jit``, with inertia.
 
     The sparsity pattern is analysed once, on the host, when the solve is traced (and
@@ -121,6 +119,8 @@ class SparseLDL(lx.AbstractLinearSolver[_LDLState]):
     """
 
     pivot_rtol: float | None = None
+    reports_definiteness: ClassVar[bool] = False
+    reports_inertia: ClassVar[bool] = True
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _LDLState:
         """Analyses the pattern (once per pattern) and factors the matrix."""

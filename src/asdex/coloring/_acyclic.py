@@ -230,17 +230,16 @@ def acyclic_schedule(
     levels = [direct_level(graph.diag_pos, graph.diag_vertices, colors[graph.diag_vertices])]
     by_level = np.argsort(level, kind="stable")
     bounds = np.searchsorted(level[by_level], np.arange(level.max(initial=-1) + 2))
+    # within a level, targets and their subtractions both follow the edge ids
     sub_order = np.lexsort((sub_of, level[sub_of]))
     sub_bounds = np.searchsorted(level[sub_of][sub_order], np.arange(level.max(initial=-1) + 2))
+    sub_counts = np.bincount(sub_of, minlength=graph.num_edges)
     for r in range(bounds.size - 1):
         edges = by_level[bounds[r]:bounds[r + 1]]
         subs = sub_order[sub_bounds[r]:sub_bounds[r + 1]]
-        slot = np.empty(graph.num_edges, dtype=np.int64)
-        slot[edges] = np.arange(edges.size)
-        counts = np.bincount(slot[sub_of[subs]], minlength=edges.size)
-        subs = subs[np.argsort(slot[sub_of[subs]], kind="stable")]
         levels.append(make_level(graph.edge_pos[edges], b_rows[edges], b_cols[edges],
-                                 np.r_[0, np.cumsum(counts)], graph.edge_pos[sub_edge[subs]]))
+                                 np.r_[0, np.cumsum(sub_counts[edges])],
+                                 graph.edge_pos[sub_edge[subs]]))
     has_mirror = graph.mirror_pos >= 0
     return make_schedule(levels, nnz, (graph.n, num_colors),
                          graph.mirror_pos[has_mirror], graph.edge_pos[has_mirror])

@@ -36,16 +36,20 @@ def _stack(levels: list[_Level], nnz: int, zero: int) -> _Level:
     `zero`; padded subtractions read the scratch (always zero) into an extra segment.
     """
     width = max(lv.targets.size for lv in levels)
-    depth = max(lv.subtract.size for lv in levels)
 
-    def pad(array: np.ndarray, size: int, fill: int) -> np.ndarray:
-        return np.concatenate([array, np.full(size - array.size, fill, np.int64)])
+    def stacked(arrays: list[np.ndarray], fill: int) -> np.ndarray:
+        sizes = np.array([array.size for array in arrays])
+        table = np.full((len(arrays), sizes.max()), fill, np.int64)
+        rows = np.repeat(np.arange(len(arrays)), sizes)
+        cols = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        table[rows, cols] = np.concatenate(arrays)
+        return table
 
     return _Level(
-        np.stack([pad(lv.targets, width, nnz) for lv in levels]),
-        np.stack([pad(lv.reads, width, zero) for lv in levels]),
-        np.stack([pad(lv.subtract, depth, nnz) for lv in levels]),
-        np.stack([pad(lv.segments, depth, width) for lv in levels]),
+        stacked([lv.targets for lv in levels], nnz),
+        stacked([lv.reads for lv in levels], zero),
+        stacked([lv.subtract for lv in levels], nnz),
+        stacked([lv.segments for lv in levels], width),
     )
 
 
@@ -111,10 +115,7 @@ class GatherPlan:
                 continue
             keep = ~plain
             segments = np.repeat(np.arange(keep.sum()), counts[keep])
-            entries = np.asarray(level.sub_entries, dtype=np.int64)
-            subtract = np.concatenate(
-                [entries[indptr[i] : indptr[i + 1]] for i in np.flatnonzero(keep)]
-            )
+            subtract = np.asarray(level.sub_entries, dtype=np.int64)  # only kept ones have any
             levels.append(_Level(targets[keep], reads[keep], subtract, segments))
         mirror_targets = np.asarray(schedule.mirror_targets, dtype=np.int64)
         mirror_sources = np.asarray(schedule.mirror_sources, dtype=np.int64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import jax
@@ -129,7 +129,8 @@ def propagate_equation(eqn: Any, states: Sequence[State], n: int) -> list[State]
             return observer.call(eqn, entry, list(states), n)
         return entry.propagator(eqn, list(states), n)
     equation, outputs, results = apply_rule(
-        eqn, entry.rule, states, n, evaluation=entry.evaluation, trusts_zeros=entry.trusts_zeros
+        eqn, entry.rule, states, n, evaluation=entry.evaluation, numpy=entry.numpy,
+        trusts_zeros=entry.trusts_zeros,
     )
     if observer is not None:
         observer.equation(entry, equation, outputs, states, results)
@@ -143,6 +144,7 @@ def apply_rule(
     n: int,
     *,
     evaluation: Evaluation = Evaluation.JAX,
+    numpy: Callable[..., Any] | None = None,
     trusts_zeros: bool = False,
 ) -> tuple[Equation, list[Output], list[State]]:
     """Apply a map rule to one equation: its `Equation`, the rule's outputs, the results.
@@ -163,7 +165,7 @@ def apply_rule(
             f"The rule for '{eqn.primitive}' returned {len(outputs)} outputs, "
             f"expected {len(eqn.outvars)}."
         )
-    values = _known_values(eqn, equation, evaluation, states, outputs)
+    values = _known_values(eqn, equation, evaluation, numpy, states, outputs)
     trusted_inputs = not any(s.operand.approximate for s in states)
     results = [
         _output_state(output, states, shape, dtype, value, n, trusts_zeros and trusted_inputs,
@@ -275,8 +277,8 @@ def _moved_values(output: Output, states: Sequence[State], dtype: Any, size: int
 
 
 def _known_values(
-    eqn: Any, equation: Equation, evaluation: Evaluation, states: Sequence[State],
-    outputs: list[Output],
+    eqn: Any, equation: Equation, evaluation: Evaluation, numpy: Callable[..., Any] | None,
+    states: Sequence[State], outputs: list[Output],
 ) -> list[Any]:
     """Values of the results when every operand is known: from the rule, or computed."""
     values = [o.value for o in outputs]
@@ -294,6 +296,10 @@ def _known_values(
         if all(v is not None for v in moved):
             return moved
     operands = [s.operand.value for s in states]
+    if numpy is not None:
+        value = _numpy_value(numpy, equation, operands)
+        if value is not None:
+            return [value]
     try:
         if evaluation is Evaluation.ELEMENTWISE:
             computed = _bind_elementwise(eqn, operands, equation.out_shapes)
@@ -302,6 +308,20 @@ def _known_values(
     except Exception:
         return values
     return [v if v is not None else c for v, c in zip(values, computed, strict=True)]
+
+
+def _numpy_value(numpy: Callable[..., Any], equation: Equation, operands: Sequence[Any]
+                 ) -> np.ndarray | None:
+    """The result of an entry's NumPy function, when it has the result's shape and dtype."""
+    with np.errstate(all="ignore"):
+        value = numpy(equation.params, *(np.asarray(v) for v in operands))
+    if value is None:
+        return None
+    value = np.asarray(value)
+    (shape,), (dtype,) = equation.out_shapes, equation.out_dtypes
+    if value.dtype != dtype or value.shape != shape:
+        return None
+    return value
 
 
 def _bind(eqn: Any, operands: Sequence[Any]) -> list[np.ndarray | None]:

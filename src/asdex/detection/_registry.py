@@ -26,6 +26,10 @@ class Entry:
         curvature: How the primitive's second derivative couples its operands:
             a `Curvature`, or a callable of the `Equation` returning a `Coupling`.
         evaluation: How results are computed when every operand is known.
+        numpy: For an elementwise primitive: the same function in NumPy,
+            `(params, *operand_values) -> value`, bit for bit what XLA computes (or
+            `None` where it cannot say, e.g. for some dtypes); the engine uses it for
+            known values before `evaluation`.
         trusts_zeros: Whether the primitive's computed float zeros are zeros under any
             compilation (`mul`, `max`, `select_n`, ...; not sums, where a fused
             multiply-add may leave a tiny nonzero), so that rules may skip them.
@@ -41,6 +45,7 @@ class Entry:
     propagator: Callable[..., Any] | None = None
     curvature: Curvature | Callable[..., Any] = Curvature.NONLINEAR
     evaluation: Evaluation = Evaluation.JAX
+    numpy: Callable[..., Any] | None = None
     trusts_zeros: bool = False
     transparent: bool = False
     second_order: Callable[..., Any] | None = None
@@ -69,6 +74,7 @@ def register_rule(
     *,
     curvature: Curvature | Callable[..., Any] = Curvature.NONLINEAR,
     evaluation: Evaluation = Evaluation.JAX,
+    numpy: Callable[..., Any] | None = None,
     trusts_zeros: bool = False,
     override: bool = False,
 ) -> None:
@@ -89,6 +95,8 @@ def register_rule(
         evaluation: How the engine computes results whose operands are all known.
             `Evaluation.JAX` (the default) applies the primitive itself;
             `Evaluation.NEVER` for results that are not functions of the operands.
+        numpy: Optionally, the primitive in NumPy, `(params, *operand_values) ->
+            value`, bit for bit what XLA computes, or `None` where it cannot say.
         trusts_zeros: Whether float zeros the primitive computes from exact operands
             are exact under any compilation (`False`, the default, is always sound).
         override: Replace an existing entry; without it, registering a primitive that
@@ -103,7 +111,7 @@ def register_rule(
         ...     return [Output(maps=((0, Identity()),))]
         >>> register_rule("my_unary_op", my_unary_rule)
     """
-    _add(primitive, Entry(rule=rule, curvature=curvature, evaluation=evaluation,
+    _add(primitive, Entry(rule=rule, curvature=curvature, evaluation=evaluation, numpy=numpy,
                           trusts_zeros=trusts_zeros), override)
 
 

@@ -375,9 +375,38 @@ def _pow_curvature(eqn: Equation) -> Curvature | list[Terms]:
     return [Terms(0, elements, 0, ids[elements], 0, ids[elements])]
 
 
+def _binary(ufunc: np.ufunc) -> Callable[..., np.ndarray]:
+    return lambda params, a, b: ufunc(a, b)
+
+
+def _select_n(params: dict[str, Any], which: np.ndarray, *cases: np.ndarray) -> np.ndarray:
+    return np.choose(which.astype(np.int64), np.broadcast_arrays(*cases))
+
+
+def _convert(params: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
+    """Conversions NumPy does as XLA does: not from floats to integers (rounding, NaN)."""
+    target = np.dtype(params["new_dtype"])
+    if np.issubdtype(x.dtype, np.inexact) and not np.issubdtype(target, np.inexact):
+        return None
+    return x.astype(target)
+
+
+NUMPY = {
+    "add": _binary(np.add), "sub": _binary(np.subtract), "mul": _binary(np.multiply),
+    "max": _binary(np.maximum), "min": _binary(np.minimum),
+    "lt": _binary(np.less), "le": _binary(np.less_equal), "gt": _binary(np.greater),
+    "ge": _binary(np.greater_equal), "eq": _binary(np.equal), "ne": _binary(np.not_equal),
+    "and": _binary(np.bitwise_and), "or": _binary(np.bitwise_or),
+    "neg": lambda params, x: np.negative(x), "not": lambda params, x: np.invert(x),
+    "select_n": _select_n, "convert_element_type": _convert,
+}
+"""NumPy functions that compute what XLA computes, bit for bit (IEEE arithmetic,
+wrapping integers), for the known values of the most common elementwise primitives."""
+
+
 def _register(name: str, rule: Rule, curvature: Curvature | Callable[..., Any]) -> None:
     register_rule(name, rule, curvature=curvature, evaluation=Evaluation.ELEMENTWISE,
-                  trusts_zeros=name in EXACT_ZEROS)
+                  numpy=NUMPY.get(name), trusts_zeros=name in EXACT_ZEROS)
 
 
 for _name in LINEAR_UNARY:

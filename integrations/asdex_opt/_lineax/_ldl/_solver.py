@@ -75,12 +75,15 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     cached by pattern): a fill-reducing nested-dissection ordering (vertex separators
     from breadth-first level structures; reverse Cuthill-McKee is tried too and taken
     when it fills in less and its elimination tree stays short), the elimination tree,
-    column counts, supernodes with relaxed amalgamation, and a plan that groups the
-    supernodes' dense fronts by tree level and padded size. The numeric factorization
-    and the solves are then a fixed sequence of batched dense operations (assembly by
-    precomputed scatters, partial ``LDLᵀ`` of each front, Schur complements added
-    into the parents' fronts, triangular solves level by level): no host callback, any
-    device, ``jax.vmap`` over matrices with one pattern batches them into one program.
+    column counts, supernodes with relaxed amalgamation, and a plan that pads the
+    supernodes' dense fronts to power-of-two size classes and cuts each class into
+    chunks of equal shape. The numeric factorization and the solves are then one loop
+    per size class over its chunks of batched dense operations (assembly by
+    precomputed scatters, tiled partial ``LDLᵀ`` of each front, Schur complements added
+    into the parents' fronts, triangular solves by one product per front): the
+    compiled program grows with the number of classes, not with ``n``; no host
+    callback, any device, ``jax.vmap`` over matrices with one pattern batches them into
+    one program.
 
     Pivots are taken in the analysed order, without pivoting: this is stable for
     positive definite matrices and for quasi-definite ones (Vanderbei 1995), such as
@@ -88,7 +91,9 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     methods. The solve's ``stats["inertia"]`` holds the numbers of positive, negative
     and zero pivots, which by Sylvester's law of inertia are those of the matrix's
     eigenvalues when no pivot is zero: the matrix is positive definite exactly when
-    the inertia is ``(n, 0, 0)``. A pivot whose magnitude is at most ``pivot_rtol``
+    the inertia is ``(n, 0, 0)``. This is the solver's public contract
+    (``reports_inertia = True``): the shifted Newton direction and the interior-point
+    method read ``stats["inertia"]``. A pivot whose magnitude is at most ``pivot_rtol``
     times the largest one, or one that is not finite, counts as zero and makes the
     solve return ``lineax.RESULTS.singular`` (an error with ``throw=True``).
 

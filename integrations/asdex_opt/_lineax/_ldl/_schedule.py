@@ -238,10 +238,14 @@ def schedule(
         tile = min(size, 8 if size <= 128 else 16)
         tiles = -(-pivots.max(axis=1) // tile)
         variables = np.full((count, width, size), n, np.int64)
-        for s in members:
-            row = variables[chunk[s], slot[s]]
-            row[: ncols[s]] = order[first[s] : first[s + 1]]
-            row[ncols[s] : ncols[s] + nrows[s]] = order[srows[sptr[s] : sptr[s + 1]]]
+        cols = np.flatnonzero(class_of[s_of_col] == c)
+        owner = s_of_col[cols]
+        variables[chunk[owner], slot[owner], cols - first[owner]] = order[cols]
+        below = np.flatnonzero(class_of[owner_of_row] == c)
+        owner = owner_of_row[below]
+        variables[chunk[owner], slot[owner], ncols[owner] + rank_in_struct[below]] = order[
+            srows[below]
+        ]
         mine = np.flatnonzero(class_of[entry_owner] == c)
         groups = _split(chunk[entry_owner[mine]], count)
         source = _pad_rows([entry_source[mine[g]] for g in groups], count, 0)
@@ -253,9 +257,11 @@ def schedule(
             m_child = sizes[source_class]
             groups = _split(chunk[sparent[kids]], count)
             position = np.full((kids.size, m_child), size, np.int64)
-            for q, kid in enumerate(kids):
-                rows = child_position[sptr[kid] : sptr[kid + 1]]
-                position[q, ncols[kid] : ncols[kid] + rows.size] = rows
+            kid_index = np.full(ns, -1, np.int64)
+            kid_index[kids] = np.arange(kids.size)
+            rows = np.flatnonzero(kid_index[owner_of_row] >= 0)
+            owner = owner_of_row[rows]
+            position[kid_index[owner], ncols[owner] + rank_in_struct[rows]] = child_position[rows]
             extends.append(
                 Extend(
                     source=int(source_class),

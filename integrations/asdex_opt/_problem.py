@@ -63,6 +63,7 @@ from ._warnings import at_user, warn_at_user
 
 __all__ = [
     "ColoringCache",
+    "DenseJacobianEvaluator",
     "WithConstants",
     "constant_mask",
     "FlatFunction",
@@ -73,6 +74,7 @@ __all__ = [
     "detect_jacobian",
     "dynamic_part",
     "flatten",
+    "no_sparsity_gain",
     "problem_key",
     "shape_struct",
 ]
@@ -313,11 +315,14 @@ class HessianEvaluator:
 
 
 class JacobianEvaluation(eqx.Module):
-    """Residuals, sparse Jacobian and (optionally) the Gauss-Newton matrix ``JᵀJ``."""
+    """Residuals, Jacobian and (optionally) the Gauss-Newton matrix ``JᵀJ``.
+
+    The operators are sparse (`JacobianEvaluator`) or dense (`DenseJacobianEvaluator`).
+    """
 
     residual: Array
-    jac: SparseMatrixLinearOperator
-    normal: SparseMatrixLinearOperator | None
+    jac: SparseMatrixLinearOperator | lx.MatrixLinearOperator
+    normal: SparseMatrixLinearOperator | lx.MatrixLinearOperator | None
     aux: PyTree
 
 
@@ -350,6 +355,60 @@ class JacobianEvaluator:
         _check_layout(matrix, self.structure.nse)
         jac = SparseMatrixLinearOperator.from_structure(matrix.data, self.structure)
         normal = None if self.normal is None else self.normal(jac)
+        return JacobianEvaluation(residual, jac, normal, aux)
+
+
+def no_sparsity_gain(coloring: asdex.ColoredPattern) -> bool:
+    """Whether the coloring needs as many passes as a dense Jacobian would.
+
+    The test of ``asdex.DenseColoringWarning``: at least ``min(m, n)`` colors.
+
+    Examples:
+        >>> import jax.numpy as jnp, asdex
+        >>> from asdex_opt._problem import no_sparsity_gain
+        >>> no_sparsity_gain(asdex.jacobian_coloring(lambda x: x * jnp.sum(x), jnp.ones(3)))
+        True
+    """
+    dense = min(coloring.sparsity.shape)
+    return dense > 1 and coloring.num_colors >= dense
+
+
+class DenseJacobianEvaluator:
+    """Residuals and the dense Jacobian of a `FlatFunction` (and ``JᵀJ``), no coloring.
+
+    For Jacobians whose coloring brings no gain (`no_sparsity_gain`): ``J`` comes from
+    ``jax.jacfwd`` (at most as many columns as rows) or ``jax.jacrev``, and ``JᵀJ`` is
+    one dense product, instead of a sparse ``JᵀJ`` planned from every pair of
+    nonzeros in a row. Called like `JacobianEvaluator`; the operators are
+    ``lineax.MatrixLinearOperator``.
+
+    Attributes:
+        structure: ``None``: there is no sparse structure.
+        normal: Whether ``JᵀJ`` is formed.
+    """
+
+    structure = None
+
+    def __init__(self, flat_fn: FlatFunction, shape: tuple[int, int], normal: bool):
+        """Plans ``flat_fn``'s ``(m, n)`` Jacobian; ``normal``: also ``JᵀJ``."""
+        self._flat_fn = flat_fn
+        m, n = shape
+        self._jac = jax.jacfwd if n <= m else jax.jacrev
+        self.normal = normal
+
+    def __call__(self, y_flat: Array, dynamic: PyTree) -> JacobianEvaluation:
+        """Residuals, ``J`` and (if planned) ``JᵀJ`` at ``y_flat``."""
+
+        def with_value(y: Array) -> tuple[Array, tuple[Array, PyTree]]:
+            out, aux = self._flat_fn(y, dynamic)
+            return out, (out, aux)
+
+        matrix, (residual, aux) = self._jac(with_value, has_aux=True)(y_flat)
+        jac = lx.MatrixLinearOperator(matrix)
+        normal = None
+        if self.normal:
+            tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+            normal = lx.MatrixLinearOperator(matrix.T @ matrix, tags)
         return JacobianEvaluation(residual, jac, normal, aux)
 
 

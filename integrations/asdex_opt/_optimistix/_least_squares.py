@@ -15,7 +15,17 @@ import asdex
 
 from .._lineax._choice import choose_solver
 from .._lineax._superlu import SparseLU
-from .._problem import FlatFunction, JacobianEvaluator, detect_jacobian, dynamic_part, flatten
+from .._problem import (
+    DenseJacobianEvaluator,
+    FlatFunction,
+    JacobianEvaluator,
+    detect_jacobian,
+    dynamic_part,
+    flatten,
+    no_sparsity_gain,
+)
+from .._warnings import warn_at_user
+from ._dense import DenseGaussNewtonDescent, DenseLevenbergMarquardtDescent
 from ._descents import (
     AbstractGaussNewtonDescent,
     GaussNewtonDescent,
@@ -32,7 +42,7 @@ __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMar
 class _SparseGaussNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
     flat_fn: FlatFunction
-    jacobian_fn: JacobianEvaluator = eqx.field(static=True)
+    jacobian_fn: JacobianEvaluator | DenseJacobianEvaluator = eqx.field(static=True)
     descent: optx.AbstractDescent  # ``self.descent`` with the linear solver chosen at init
     # Updated every search step.
     first_step: Array
@@ -93,11 +103,14 @@ class AbstractSparseGaussNewton(
         num_residuals = sum(s.size for s in jax.tree.leaves(f_struct))
         normal = self.descent.needs_normal(square=num_residuals == y_flat.size)
         coloring = detect_jacobian(flat_fn, y_flat, dynamic, self.coloring)
-        jacobian_fn = JacobianEvaluator(flat_fn, coloring, dynamic, normal=normal)
         descent = self.descent
-        if self.choose_solver:
-            solver = choose_solver(jacobian_fn.solved)
-            descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
+        if self.choose_solver and no_sparsity_gain(coloring):
+            jacobian_fn, descent = _dense(flat_fn, coloring, descent, normal)
+        else:
+            jacobian_fn = JacobianEvaluator(flat_fn, coloring, dynamic, normal=normal)
+            if self.choose_solver:
+                solver = choose_solver(jacobian_fn.solved)
+                descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         f_info_struct = eqx.filter_eval_shape(_evaluate, jacobian_fn, y_flat, dynamic)[0]
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
         is_struct = lambda x: isinstance(x, jax.ShapeDtypeStruct)  # noqa: E731
@@ -217,8 +230,31 @@ class AbstractSparseGaussNewton(
         return y, aux, {"num_jacobians": state.num_accepted_steps}
 
 
+def _dense(
+    flat_fn: FlatFunction,
+    coloring: asdex.ColoredPattern,
+    descent: AbstractGaussNewtonDescent,
+    normal: bool,
+) -> tuple[DenseJacobianEvaluator, optx.AbstractDescent]:
+    """The dense evaluator and descent for a Jacobian whose coloring brings no gain."""
+    m, n = coloring.sparsity.shape
+    warn_at_user(
+        f"The coloring needs {coloring.num_colors} colors for this {m}x{n} Jacobian, no "
+        f"fewer than the {min(m, n)} passes of dense differentiation: sparsity brings no "
+        "gain here, so the solver uses the dense Jacobian (and a dense JᵀJ, Cholesky) "
+        "instead. "
+        "Pass `linear_solver=` to keep the sparse path.",
+        asdex.DenseColoringWarning,
+    )
+    dense_descent = {
+        GaussNewtonDescent: DenseGaussNewtonDescent,
+        LevenbergMarquardtDescent: DenseLevenbergMarquardtDescent,
+    }[type(descent)]()
+    return DenseJacobianEvaluator(flat_fn, (m, n), normal), dense_descent
+
+
 def _evaluate(
-    jacobian_fn: JacobianEvaluator, y: Array, dynamic: PyTree
+    jacobian_fn: JacobianEvaluator | DenseJacobianEvaluator, y: Array, dynamic: PyTree
 ) -> tuple[ResidualJacNormal, Any]:
     evaluation = jacobian_fn(y, dynamic)
     return residual_jac_info(evaluation), evaluation.aux

@@ -363,7 +363,11 @@ _INIT_DOC = """Builds the solver.
             norm: The norm for the convergence criteria.
             linear_solver: The Lineax solver for the sparse systems. ``None`` picks a
                 direct solver from the pattern at ``init`` (see `choose_solver`):
-                in JAX for block, arrowhead and tridiagonal patterns, else `SparseLU`.
+                in JAX for block, arrowhead and tridiagonal patterns, else `SparseLU`;
+                and where the coloring brings no gain (as many colors as a dense
+                Jacobian has columns or rows: an ``asdex.DenseColoringWarning``, e.g.
+                a neural network), the dense ``J`` and ``JᵀJ`` with a dense Cholesky
+                factorization instead of sparse ones.
                 ``Preconditioned(lineax.CG(...))`` suits the symmetric positive
                 definite normal equations of large problems.
             verbose: What to report at every step, as Optimistix solvers take it: a

@@ -26,7 +26,9 @@ constrained.md``), every record to ``constrained.jsonl`` and the Dolan-Moré pro
 Run: ``python benchmarks/bench_constrained.py`` (``--quick``: five small
 Hock-Schittkowski problems; ``--names HS71 HS35``: those only; ``--budget S``: stop
 starting new problems after S seconds; ``--report-only``: rewrite the table from the
-records of the last run).
+records of the last run; ``--append --names A B``: re-run those problems, their new
+records replacing the old in the table). The first line of the records lists the
+problems the run set out to solve.
 """
 
 import argparse
@@ -251,10 +253,10 @@ def _timed_out(partial: dict | None, name: str, timeout: float) -> dict:
 
 
 def drive(names: list[str], timeout: float, budget: float, jsonl: Path,
-          worker_args: list[str], append: bool = False) -> list[dict]:
-    """Runs workers over ``names``; a problem past ``timeout`` keeps what finished."""
+          worker_args: list[str]) -> list[dict]:
+    """Runs workers over ``names``, appending to ``jsonl``; a timeout keeps what finished."""
     records, remaining, begin = [], list(names), time.perf_counter()
-    with jsonl.open("a" if append else "w") as sink:
+    with jsonl.open("a") as sink:
         while remaining and time.perf_counter() - begin < budget:
             process = subprocess.Popen(
                 [sys.executable, __file__, *worker_args, "--worker", *remaining],
@@ -497,17 +499,26 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.trust_constr_max_n, args.trust_constr_seconds)
         return
-    names = list(QUICK) if args.quick else args.names or _problem_names(args.max_n)
     jsonl = args.output.with_suffix(".jsonl")
+    if args.report_only or args.append:
+        lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+        listed = next((r["listed"] for r in lines if "listed" in r), None)
     if args.report_only:
-        records = _latest([json.loads(line) for line in jsonl.read_text().splitlines()])
+        records = _latest([r for r in lines if "name" in r])
+        listed = listed or [r["name"] for r in records]
     else:
+        names = list(QUICK) if args.quick else args.names or _problem_names(args.max_n)
+        if not args.append:
+            listed = names
+            jsonl.write_text(json.dumps({"listed": names}) + "\n")
         worker_args = ["--trust-constr-max-n", str(args.trust_constr_max_n),
                        "--trust-constr-seconds", str(args.trust_constr_seconds)]
-        records = drive(names, args.timeout, args.budget, jsonl, worker_args, args.append)
+        records = drive(names, args.timeout, args.budget, jsonl, worker_args)
         if args.append:
-            records = _latest([json.loads(line) for line in jsonl.read_text().splitlines()])
-    args.output.write_text(report(records, len(names), args.max_n))
+            lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+            records = _latest([r for r in lines if "name" in r])
+            listed = listed or [r["name"] for r in records]
+    args.output.write_text(report(records, len(listed), args.max_n))
     plot(records, args.output.with_suffix(".png"))
 
 

@@ -154,6 +154,16 @@ def test_nonfinite_start_is_a_failure():
         constrained_minimise(fn, SOLVER, jnp.array([-1.0, 1.0]))
 
 
+@pytest.mark.parametrize("where", ["equality", "inequality"])
+def test_nonfinite_constraint_at_start_is_a_failure(where):
+    kwargs = {where: lambda y, _: 1.0 / y[0] - 1.0}
+    sol = constrained_minimise(
+        lambda y, _: jnp.sum(y**2), SOLVER, jnp.zeros(2), None, throw=False, **kwargs
+    )
+    assert sol.result == optx.RESULTS.nonfinite
+    assert int(sol.stats["status"]) == Status.NONFINITE_START
+
+
 def test_jit_and_vmap_over_problems_inequality_only():
     """One structure, a batch of targets: min ‖y - t‖² s.t. Σy ≤ 1, y ≥ 0 (inequalities)."""
 

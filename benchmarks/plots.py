@@ -76,13 +76,19 @@ def _loglog(ax, rows: list[Row], series: dict[str, Callable[[Row], float | None]
     ax.set_xlabel("n")
     ax.set_ylabel("time (s)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax)
+
+
+def _legend(ax) -> None:
+    """The legend below the panel, in two columns, readable at page width."""
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+              frameon=False)
 
 
 def _figure(panels: int, stamp: str, title: str):
     cols = min(panels, 3)
     rows = -(-panels // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.8 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 4.8 * rows + 0.6), squeeze=False)
     for ax in axes.flat[panels:]:
         ax.set_visible(False)
     fig.suptitle(title)
@@ -131,7 +137,7 @@ def plot_coloring(tables: list[list[Row]], stamp: str):
     left.plot([0, top], [0, top], color="gray", lw=0.8, label="colors = lower bound")
     left.set_xlabel("lower bound (max nonzeros in a row or column)")
     left.set_ylabel("colors")
-    left.legend(fontsize=6)
+    _legend(left)
     series = {
         f"{pattern}, {kind}": (lambda r, p=pattern, k=kind: seconds(r["time (s)"])
                                if (r["pattern"], r["coloring"]) == (p, k) else None)
@@ -218,7 +224,7 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
         ax.set_xlabel("n")
         ax.set_ylabel("time to tolerance (s)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+        _legend(ax)
         ax.set_title(f"{name} (x: tolerance not reached)", fontsize=9)
     if single:
         ax = axes[len(scaling)]
@@ -238,7 +244,7 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
                            fontsize=6, rotation=30, ha="right")
         ax.set_ylabel("time (s)")
         ax.grid(True, axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+        _legend(ax)
         ax.set_title("one size each (hatched: tolerance not reached)", fontsize=9)
     return fig
 
@@ -278,7 +284,7 @@ def plot_profile(tables: list[list[Row]], stamp: str):
             ax.set_xlabel(f"τ ({clock} time / fastest {clock} time on the problem)")
             ax.set_ylabel("fraction of problems solved within τ")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=6, loc="lower right")
+            _legend(ax)
             ax.set_title(f"{kind}: {clock} ({len(problems)} problems)", fontsize=9)
     return fig
 
@@ -307,7 +313,7 @@ def plot_results(results: pathlib.Path, names: list[str] | None = None) -> list[
         text = table.read_text()
         fig = plot(read_tables(text), environment(text))
         fig.tight_layout(rect=(0, 0.04, 1, 1))
-        fig.savefig(results / f"{name}.png", dpi=100)
+        fig.savefig(results / f"{name}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         written.append(results / f"{name}.png")
     return written

@@ -53,7 +53,6 @@ from ._optimistix._descents import (
     LevenbergMarquardtDescent,
     ShiftedDampedNewtonDescent,
     ShiftedNewtonDescent,
-    TruncatedNewtonDescent,
 )
 from ._optimistix._least_squares import (
     AbstractSparseGaussNewton,
@@ -62,13 +61,7 @@ from ._optimistix._least_squares import (
 )
 from ._optimistix._newton import AbstractSparseNewton, SparseNewton, SparseTrustRegionNewton
 from ._optimistix._root import SparseNewtonRootFinder
-from ._optimistix._searches import (
-    AbstractRevisingSearch,
-    NonmonotoneArmijo,
-    Point,
-    TrustRegion,
-    Watchdog,
-)
+from ._optimistix._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, Watchdog
 
 __all__ = [
     "SparseNewton",
@@ -83,10 +76,8 @@ __all__ = [
     "Point",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
-    "TruncatedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
-    "TrustRegion",
     "Watchdog",
 ]

@@ -25,7 +25,6 @@ __all__ = [
     "AbstractGaussNewtonDescent",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
-    "TruncatedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
 ]
@@ -46,11 +45,8 @@ class ShiftedNewtonDescent(
     """Newton direction with the smallest identity shift that makes it a descent direction.
 
     For line searches (e.g. ``optimistix.BacktrackingArmijo``): the step of size ``s`` is
-    ``-s p`` with ``(H + τI) p = g`` (see `shifted_newton_direction`), and ``p``
-    stretched, when ``τ > 0``, to where the unshifted quadratic model is least along it
-    (at most 1000-fold): the search then starts from a step as long as the model allows
-    instead of one the shift made short. Works on flat ``y`` with a sparse Hessian, as
-    `SparseNewton` provides.
+    ``-s p`` with ``(H + τI) p = g`` (see `shifted_newton_direction`). Works on flat
+    ``y`` with a sparse Hessian, as `SparseNewton` provides.
 
     Attributes:
         linear_solver: The Lineax solver for the shifted systems.
@@ -68,80 +64,12 @@ class ShiftedNewtonDescent(
     ) -> _DirectionState:
         """Computes the shifted Newton direction at the accepted point."""
         del y, state
-        return _stretched_direction(f_info, self.linear_solver)
+        p, _, finite = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
+        return _DirectionState(p, _result(finite))
 
     def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
         """``-step_size * p``."""
         return -step_size * state.direction, state.result
-
-
-class TruncatedNewtonDescent(
-    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _DirectionState]
-):
-    """The direction of `ShiftedNewtonDescent`, cut to a trust radius.
-
-    For trust-region searches whose step size is a radius (`TrustRegion`): the step is
-    ``-p`` if ``‖p‖₂`` is within the radius, else ``-p`` scaled down to it. One sparse
-    solve per accepted point, none per rejected trial. Along ``-t p`` the quadratic
-    model ``gᵀd + ½dᵀHd`` decreases for every ``0 < t ≤ 1``, since
-    ``pᵀHp = gᵀp - τ‖p‖² ≤ gᵀp``, so the trust region's predicted reduction is negative.
-
-    Attributes:
-        linear_solver: The Lineax solver for the shifted systems.
-    """
-
-    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
-
-    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
-        """Dummy state of the right shape."""
-        del f_info_struct
-        return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
-
-    def query(
-        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DirectionState
-    ) -> _DirectionState:
-        """Computes the shifted Newton direction at the accepted point."""
-        del y, state
-        return _stretched_direction(f_info, self.linear_solver)
-
-    def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
-        """``-p``, scaled down to length ``step_size`` if longer."""
-        length = jnp.sqrt(jnp.vdot(state.direction, state.direction))
-        inside = length <= step_size
-        scale = jnp.where(inside, 1, step_size / jnp.where(inside, 1, length))
-        return -scale * state.direction, state.result
-
-
-# How far beyond ``p`` a shifted direction may be stretched (`_stretch`): where the
-# model has no minimum along it, the search (or the trust region) bounds the step.
-_MAX_STRETCH = 1e3
-
-
-def _stretched_direction(
-    f_info: optx.FunctionInfo.EvalGradHessian, linear_solver: lx.AbstractLinearSolver
-) -> _DirectionState:
-    """The shifted Newton direction, stretched where the shift shortened it."""
-    p, shift, finite = shifted_newton_direction(f_info.grad, f_info.hessian, linear_solver)
-    return _DirectionState(_stretch(f_info.grad, f_info.hessian, p, shift) * p, _result(finite))
-
-
-def _stretch(grad: Array, hessian: SparseMatrixLinearOperator, p: Array, shift: Array) -> Array:
-    """The minimiser of the unshifted quadratic model along ``-p``, as a multiple of ``p``.
-
-    A shift ``τ > 0`` (``H`` indefinite, or nearly singular) shortens the Newton step:
-    ``p`` solves ``(H + τI) p = g`` and the model ``gᵀd + ½dᵀHd`` keeps decreasing
-    beyond ``-p``, down to ``-(gᵀp / pᵀHp) p``, or without end where ``pᵀHp ≤ 0``
-    (negative curvature). Far from a minimum of a nonconvex function the shift alone
-    keeps every step short, and a search that only shortens steps never recovers the
-    length (as a zoom line search, which also lengthens them, does). The multiple is
-    ``gᵀp / pᵀHp`` clipped to ``[1, 1000]`` (``1000`` for ``pᵀHp ≤ 0``),
-    and 1 for ``τ = 0``, where ``p`` is the model's minimiser already.
-    """
-    slope = jnp.vdot(grad, p)
-    curvature = jnp.vdot(p, hessian.mv(p))
-    positive = curvature > 0
-    multiple = jnp.where(positive, slope / jnp.where(positive, curvature, 1), _MAX_STRETCH)
-    return jnp.where(shift > 0, jnp.clip(multiple, 1, _MAX_STRETCH), 1)
 
 
 class _DampedState(eqx.Module):

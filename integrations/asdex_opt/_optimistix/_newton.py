@@ -16,8 +16,8 @@ import asdex
 from .._lineax._choice import choose_solver
 from .._lineax._superlu import SparseLU
 from .._problem import FlatFunction, HessianEvaluator, detect_hessian, dynamic_part, flatten
-from ._descents import ShiftedNewtonDescent, TruncatedNewtonDescent
-from ._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, TrustRegion, revising
+from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
+from ._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, revising
 from ._termination import cauchy_termination, step_outcome, stop_when_done_or_failed
 from ._verbose import as_verbose
 
@@ -218,13 +218,12 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     ) -> optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian:
         """What the search and the solver state keep of an accepted point's evaluation.
 
-        Trust regions (`TrustRegion`, ``optimistix.ClassicalTrustRegion``) predict the
-        reduction with the Hessian; line searches read ``f`` and ``∇f`` only. Without
-        the Hessian in the state, its values flow straight from the Hessian-vector
-        products into the descent's solve, which XLA then fuses, instead of being
-        stored and carried along.
+        ``optimistix.ClassicalTrustRegion`` predicts the reduction with the Hessian;
+        line searches read ``f`` and ``∇f`` only. Without the Hessian in the state, its
+        values flow straight from the Hessian-vector products into the descent's solve,
+        which XLA then fuses, instead of being stored and carried along.
         """
-        if isinstance(self.search, (TrustRegion, optx.ClassicalTrustRegion)):
+        if isinstance(self.search, optx.ClassicalTrustRegion):
             return info
         return optx.FunctionInfo.EvalGrad(info.f, info.grad)
 
@@ -361,7 +360,9 @@ class SparseNewton(AbstractSparseNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedNewtonDescent(SparseLU() if linear_solver is None else linear_solver)
+        self.descent = ShiftedNewtonDescent(
+            SparseLU() if linear_solver is None else linear_solver
+        )
         self.choose_solver = linear_solver is None
         if search is None:
             search = NonmonotoneArmijo(memory=1)
@@ -371,14 +372,15 @@ class SparseNewton(AbstractSparseNewton):
 
 
 class SparseTrustRegionNewton(AbstractSparseNewton):
-    """Newton's method with the exact sparse Hessian in a trust region.
+    """Newton's method with the exact sparse Hessian in a classical trust region.
 
-    Each accepted point solves ``(H + τI) p = g`` once, with the shift ``τ`` and the
-    stretch along negative curvature of `SparseNewton`'s direction; every trial then
-    cuts ``-p`` to the radius of a `TrustRegion` (Nocedal & Wright's updates: the
-    radius shrinks to a fraction of the step taken when the quadratic model predicts
-    poorly, grows when a step at the radius does well). A rejected trial costs one
-    function evaluation and no solve.
+    The trust region (``optimistix.ClassicalTrustRegion``) sets a damping ``λ = 1/s``
+    from its step size ``s`` and each step solves ``(H + τI) p = g`` with ``τ ≥ λ``,
+    raised further while ``H + τI`` does not give a descent direction (indefinite
+    ``H``). The predicted reduction is therefore always negative, so only steps that
+    really decrease the objective are accepted. Every solve reuses the Hessian of the
+    last accepted point; rejected steps cost one function evaluation and one sparse
+    solve.
 
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx
@@ -392,9 +394,9 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     rtol: float
     atol: float
     norm: Callable[[PyTree], Scalar]
-    descent: TruncatedNewtonDescent
+    descent: ShiftedDampedNewtonDescent
     choose_solver: bool
-    search: TrustRegion
+    search: optx.ClassicalTrustRegion
     verbose: Callable[..., None]
     coloring: asdex.ColoredPattern | None
 
@@ -410,11 +412,11 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = TruncatedNewtonDescent(
+        self.descent = ShiftedDampedNewtonDescent(
             SparseLU() if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
-        self.search = TrustRegion()
+        self.search = optx.ClassicalTrustRegion()
         self.verbose = as_verbose(verbose)
         self.coloring = coloring
 

@@ -124,6 +124,7 @@ def sparse_jacobian_operator(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex_opt.lineax import sparse_jacobian_operator
         >>> op = sparse_jacobian_operator(lambda x, a: a * x**2, jnp.arange(3.0), 2.0)
         >>> op.as_matrix()[1, 1]
         Array(4., dtype=float32)
@@ -162,6 +163,7 @@ def sparse_hessian_operator(
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
+        >>> from asdex_opt.lineax import sparse_hessian_operator
         >>> op = sparse_hessian_operator(lambda x, _: jnp.sum(x**3), jnp.arange(3.0))
         >>> lx.diagonal(op)
         Array([ 0.,  6., 12.], dtype=float32)

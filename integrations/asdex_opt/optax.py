@@ -134,6 +134,7 @@ def scale_by_sparse_newton(
 
     Examples:
         >>> import jax, jax.numpy as jnp
+        >>> from asdex_opt.optax import scale_by_sparse_newton
         >>> f = lambda x: jnp.sum(x**4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> newton = scale_by_sparse_newton()
         >>> x = jnp.ones(5)
@@ -218,6 +219,7 @@ def scale_by_sparse_gauss_newton(
 
     Examples:
         >>> import jax, jax.numpy as jnp
+        >>> from asdex_opt.optax import scale_by_sparse_gauss_newton
         >>> r = lambda x: jnp.concatenate([x[1:] - x[:-1] ** 2, x - 2.0])
         >>> gn = scale_by_sparse_gauss_newton(r)
         >>> x = jnp.ones(4)
@@ -312,7 +314,8 @@ def sparse_newton(
         An ``optax.GradientTransformationExtraArgs``.
 
     Examples:
-        >>> import jax.numpy as jnp, optax
+        >>> import jax, jax.numpy as jnp, optax
+        >>> from asdex_opt.optax import sparse_newton
         >>> f = lambda x: jnp.sum((x - 3.0) ** 4) + jnp.sum((x[1:] - x[:-1]) ** 2)
         >>> opt, x = sparse_newton(), jnp.zeros(8)
         >>> state = opt.init(x)
@@ -360,6 +363,7 @@ def sparse_gauss_newton(
 
     Examples:
         >>> import jax, jax.numpy as jnp, optax
+        >>> from asdex_opt.optax import sparse_gauss_newton
         >>> r = lambda x: jnp.concatenate([10 * (x[1:] - x[:-1] ** 2), 1 - x])
         >>> f = lambda x: 0.5 * jnp.sum(r(x) ** 2)
         >>> opt, x = sparse_gauss_newton(r), jnp.zeros(6)

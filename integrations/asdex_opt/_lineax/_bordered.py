@@ -113,7 +113,9 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx, numpy as np
-        >>> from asdex_opt.lineax import SparseMatrixLinearOperator, SparseStructure
+        >>> from asdex_opt.lineax import (
+        ...     BorderedBlockLU, SparseMatrixLinearOperator, SparseStructure
+        ... )
         >>> n = 6
         >>> rows = np.r_[np.arange(n), np.zeros(n - 1, int), np.arange(1, n)]
         >>> cols = np.r_[np.arange(n), np.arange(1, n), np.zeros(n - 1, int)]

@@ -53,6 +53,7 @@ def fold_sparse(
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator, fold_sparse
         >>> H = SparseMatrixLinearOperator(BCOO.fromdense(jnp.eye(3)), lx.symmetric_tag)
         >>> I = lx.IdentityLinearOperator(H.in_structure())
         >>> fold_sparse(H + 0.5 * I).as_matrix()[0, 0]

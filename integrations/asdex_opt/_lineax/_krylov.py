@@ -29,7 +29,7 @@ def jacobi_preconditioner(operator: lx.AbstractLinearOperator) -> lx.AbstractLin
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
-        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> from asdex_opt.lineax import SparseMatrixLinearOperator, jacobi_preconditioner
         >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]])))
         >>> lx.diagonal(jacobi_preconditioner(A))
         Array([0.25, 0.5 ], dtype=float32)
@@ -73,7 +73,7 @@ class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
-        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> from asdex_opt.lineax import Preconditioned, SparseMatrixLinearOperator
         >>> A = BCOO.fromdense(jnp.array([[4.0, 1.0], [1.0, 2.0]]))
         >>> op = SparseMatrixLinearOperator(A, lx.positive_semidefinite_tag)
         >>> solver = Preconditioned(lx.CG(rtol=1e-6, atol=1e-6))

@@ -256,7 +256,7 @@ class SparseLU(AbstractSparseDirectSolver):
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
         >>> from jax.experimental.sparse import BCOO
-        >>> from asdex_opt.lineax import SparseMatrixLinearOperator
+        >>> from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator
         >>> A = SparseMatrixLinearOperator(BCOO.fromdense(jnp.array([[4.0, 1.0], [0.0, 2.0]])))
         >>> lx.linear_solve(A, jnp.array([1.0, 2.0]), SparseLU()).value
         Array([0., 1.], dtype=float32)

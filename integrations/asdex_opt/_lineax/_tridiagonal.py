@@ -29,6 +29,7 @@ class TridiagonalLU(AbstractSparseSolver[_TridiagonalState]):
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
+        >>> from asdex_opt.lineax import TridiagonalLU
         >>> tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
         >>> bands = jnp.full(3, 2.0), jnp.full(2, 3.0), jnp.full(2, 3.0)
         >>> A = lx.TaggedLinearOperator(lx.TridiagonalLinearOperator(*bands), tags)
@@ -87,6 +88,7 @@ def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex_opt._lineax._tridiagonal import tridiagonal_positive_definite
         >>> bool(tridiagonal_positive_definite(jnp.full(4, 2.0), jnp.full(3, -1.0)))
         True
         >>> bool(tridiagonal_positive_definite(jnp.full(4, 1.0), jnp.full(3, -1.0)))

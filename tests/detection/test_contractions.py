@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from jax import lax
 
 from asdex.detection import Curvature, jacobian_sparsity
-from asdex.detection._rules.contractions import dot_general_terms
 from asdex.detection._registry import lookup
+from asdex.detection._rules.contractions import dot_general_terms
 
 
 def detected(f, *args, argnums=0):

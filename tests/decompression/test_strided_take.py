@@ -18,7 +18,7 @@ def periodic_indices(draw: st.DrawFn) -> tuple[np.ndarray, int]:
     return indices, int(indices.max()) + 1
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(periodic_indices())
 def test_periodic_indices_are_found_and_read_as_the_gather_reads_them(case):
     indices, size = case
@@ -29,7 +29,7 @@ def test_periodic_indices_are_found_and_read_as_the_gather_reads_them(case):
     np.testing.assert_array_equal(strided_take(flat, indices), flat[indices])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=60))
 def test_any_indices_read_as_the_gather_reads_them(indices):
     indices = np.array(indices)

@@ -47,17 +47,8 @@ sys.exit(1 if runner.failures or not count else 0)
 """
 
 
-_MODULE_GLOBALS = pytest.mark.xfail(
-    strict=True,
-    reason="108 of asdex's 223 public examples use names of their module without importing "
-    "them (e.g. `jacobian`, `SparsityPattern`), counted on 2026-12-06",
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "package", [pytest.param("asdex", marks=_MODULE_GLOBALS), "asdex_opt"]
-)
+@pytest.mark.parametrize("package", ["asdex", "asdex_opt"])
 def test_docstring_examples_run_on_their_own(package):
     run = subprocess.run(
         [sys.executable, "-c", _RUN, package], capture_output=True, text=True, timeout=900

@@ -201,6 +201,7 @@ def jacobian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
+        >>> from asdex import jacobian_from_coloring
         >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
         >>> jac_fn = jacobian_from_coloring(jnp.sin, coloring, "dense")
         >>> jac_fn(jnp.zeros(3)).tolist()
@@ -242,6 +243,7 @@ def value_and_jacobian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, jacobian_coloring_from_sparsity
+        >>> from asdex import value_and_jacobian_from_coloring
         >>> coloring = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
         >>> value, jac = value_and_jacobian_from_coloring(jnp.exp, coloring, "dense")(
         ...     jnp.zeros(2))
@@ -298,6 +300,7 @@ def hessian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
+        >>> from asdex import hessian_from_coloring
         >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
         >>> hessian_from_coloring(lambda x: (x**2).sum(), coloring, "dense")(
         ...     jnp.ones(2)).tolist()
@@ -338,6 +341,7 @@ def value_and_hessian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> from asdex import SparsityPattern, hessian_coloring_from_sparsity
+        >>> from asdex import value_and_hessian_from_coloring
         >>> coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
         >>> value, hess = value_and_hessian_from_coloring(
         ...     lambda x: (x**2).sum(), coloring, "dense")(jnp.ones(2))
@@ -386,6 +390,7 @@ def jacobian_coloring(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import jacobian_coloring
         >>> jacobian_coloring(lambda x: x[1:] - x[:-1], jnp.zeros(5)).num_colors
         2
     """
@@ -425,6 +430,7 @@ def hessian_coloring(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import hessian_coloring
         >>> hessian_coloring(lambda x: (x**3).sum(), jnp.zeros(4)).num_colors
         1
     """
@@ -486,6 +492,7 @@ def jacobian(
     Examples:
         >>> import jax
         >>> import jax.numpy as jnp
+        >>> from asdex import jacobian
         >>> jac_fn = jax.jit(jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4)))
         >>> jac_fn(jnp.arange(4.0)).todense().tolist()
         [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0], [0.0, 0.0, 3.0, 2.0]]
@@ -519,6 +526,7 @@ def value_and_jacobian(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import value_and_jacobian
         >>> value, jac = value_and_jacobian(jnp.sin, jnp.zeros(2))(jnp.zeros(2))
         >>> value.tolist(), jac.todense().tolist()
         ([0.0, 0.0], [[1.0, 0.0], [0.0, 1.0]])
@@ -570,6 +578,7 @@ def hessian(
     Examples:
         >>> import jax
         >>> import jax.numpy as jnp
+        >>> from asdex import hessian
         >>> hess_fn = jax.jit(hessian(lambda x: (x**3).sum(), jnp.zeros(3)))
         >>> hess_fn(jnp.ones(3)).todense().tolist()
         [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]]
@@ -603,6 +612,7 @@ def value_and_hessian(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import value_and_hessian
         >>> value, hess = value_and_hessian(lambda x: (x**2).sum(), jnp.zeros(2))(
         ...     jnp.ones(2))
         >>> value.tolist(), hess.todense().tolist()

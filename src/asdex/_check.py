@@ -155,6 +155,7 @@ def check_jacobian_correctness(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import check_jacobian_correctness
         >>> f = lambda x: x[1:] * x[:-1]
         >>> x = jnp.arange(1.0, 5.0)
         >>> check_jacobian_correctness(f, x)
@@ -209,6 +210,7 @@ def check_hessian_correctness(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import check_hessian_correctness
         >>> f = lambda x: (x[1:] * x[:-1]).sum()
         >>> check_hessian_correctness(f, jnp.ones(4))
         >>> check_hessian_correctness(f, jnp.ones(4), asdex.hessian_coloring(f, jnp.ones(4)))

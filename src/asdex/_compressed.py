@@ -124,6 +124,7 @@ def compressed_jacobian_from_coloring(
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import compressed_jacobian_from_coloring
         >>> f = lambda x: x[1:] * x[:-1]
         >>> coloring = asdex.jacobian_coloring(f, jnp.zeros(4), mode="fwd")
         >>> B = jax.jit(compressed_jacobian_from_coloring(f, coloring))(jnp.arange(4.0))
@@ -156,6 +157,7 @@ def value_and_compressed_jacobian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import value_and_compressed_jacobian_from_coloring
         >>> coloring = asdex.jacobian_coloring(jnp.sin, jnp.zeros(3))
         >>> value, B = value_and_compressed_jacobian_from_coloring(jnp.sin, coloring)(
         ...     jnp.zeros(3))
@@ -192,6 +194,7 @@ def compressed_hessian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import compressed_hessian_from_coloring
         >>> f = lambda x: (x**3).sum()
         >>> coloring = asdex.hessian_coloring(f, jnp.zeros(3))
         >>> compressed_hessian_from_coloring(f, coloring)(jnp.ones(3)).tolist()
@@ -223,6 +226,7 @@ def value_and_compressed_hessian_from_coloring(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import value_and_compressed_hessian_from_coloring
         >>> f = lambda x: (x**2).sum()
         >>> coloring = asdex.hessian_coloring(f, jnp.zeros(2))
         >>> value, B = value_and_compressed_hessian_from_coloring(f, coloring)(jnp.ones(2))
@@ -269,6 +273,7 @@ def compressed_jacobian(
     Examples:
         >>> import jax, jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import compressed_jacobian
         >>> B_fn = compressed_jacobian(lambda x: x[1:] * x[:-1], jnp.zeros(4), mode="fwd")
         >>> B = jax.jit(B_fn)(jnp.arange(4.0))
         >>> asdex.decompress(B, B_fn.coloring, "dense").tolist()
@@ -303,6 +308,7 @@ def value_and_compressed_jacobian(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import value_and_compressed_jacobian
         >>> fn = value_and_compressed_jacobian(jnp.sin, jnp.zeros(3))
         >>> value, B = fn(jnp.zeros(3))
         >>> B.shape, fn.coloring.num_colors
@@ -338,6 +344,7 @@ def compressed_hessian(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import compressed_hessian
         >>> f = lambda x: jnp.sum(x[1:] * x[:-1])
         >>> B_fn = compressed_hessian(f, jnp.zeros(3))
         >>> asdex.decompress(B_fn(jnp.ones(3)), B_fn.coloring, "dense").tolist()
@@ -372,6 +379,7 @@ def value_and_compressed_hessian(
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex import value_and_compressed_hessian
         >>> value, B = value_and_compressed_hessian(lambda x: (x**2).sum(), jnp.zeros(2))(
         ...     jnp.ones(2))
         >>> value.tolist(), B.shape

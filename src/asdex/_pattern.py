@@ -52,6 +52,7 @@ class SparsityPattern:
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
         >>> p = SparsityPattern.from_coo([0, 1], [1, 0], (2, 2))
         >>> p.nnz
         2
@@ -122,6 +123,7 @@ class SparsityPattern:
         """Create a pattern from row and column index arrays.
 
         Examples:
+            >>> from asdex import SparsityPattern
             >>> SparsityPattern.from_coo([0, 0], [0, 2], (1, 3)).nnz
             2
         """
@@ -132,6 +134,8 @@ class SparsityPattern:
         """Create a pattern from a dense matrix; nonzero entries are pattern positions.
 
         Examples:
+            >>> import numpy as np
+            >>> from asdex import SparsityPattern
             >>> SparsityPattern.from_dense(np.eye(3)).nnz
             3
         """
@@ -149,6 +153,8 @@ class SparsityPattern:
 
         Examples:
             >>> from jax.experimental import sparse
+            >>> import numpy as np
+            >>> from asdex import SparsityPattern
             >>> SparsityPattern.from_bcoo(sparse.BCOO.fromdense(np.eye(2))).nnz
             2
         """
@@ -300,6 +306,7 @@ class SparsityPattern:
 
         Examples:
             >>> import tempfile, pathlib
+            >>> from asdex import SparsityPattern
             >>> file = pathlib.Path(tempfile.mkdtemp()) / "p.npz"
             >>> SparsityPattern.from_coo([0], [1], (1, 2)).save(file)
             >>> SparsityPattern.load(file).nnz
@@ -375,6 +382,8 @@ class ColoredPattern:
             saved, but not evaluated.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import ColoredPattern, SparsityPattern
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").plan is None
         True
@@ -403,6 +412,8 @@ class ColoredPattern:
         """The plan, or a `ValueError` naming `name` when there is none.
 
         Examples:
+            >>> import numpy as np
+            >>> from asdex import ColoredPattern, SparsityPattern
             >>> p = SparsityPattern.from_dense(np.eye(2))
             >>> try:
             ...     ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").require_plan("f")
@@ -432,6 +443,8 @@ class ColoredPattern:
 
         Examples:
             >>> import tempfile, pathlib
+            >>> import numpy as np
+            >>> from asdex import ColoredPattern, SparsityPattern
             >>> p = SparsityPattern.from_coo([0], [1], (1, 2))
             >>> file = pathlib.Path(tempfile.mkdtemp()) / "c.npz"
             >>> ColoredPattern(p, np.array([0, 0]), 1, False, "fwd").save(file)

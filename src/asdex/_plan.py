@@ -57,6 +57,8 @@ class SeedPass:
         count: Number of products in the pass.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex.coloring import SeedPass
         >>> SeedPass("jvp", np.array([0, 1, 0]), 2).kind
         'jvp'
     """
@@ -118,9 +120,11 @@ class DecompressionSchedule:
         b_shape: Shape `(N, num_colors)` of the compressed matrix `B` read by the levels.
 
     Examples:
-        >>> level = Level(*(index_array(a) for a in ([0], [1], [0], [0, 0], [])))
-        >>> schedule = DecompressionSchedule((level,), index_array([]), index_array([]), 1,
-        ...                                  (2, 1))
+        >>> import numpy as np
+        >>> from asdex.coloring import DecompressionSchedule, Level
+        >>> level = Level(*(np.asarray(a, np.int32) for a in ([0], [1], [0], [0, 0], [])))
+        >>> empty = np.zeros(0, np.int32)
+        >>> schedule = DecompressionSchedule((level,), empty, empty, 1, (2, 1))
         >>> schedule.apply(np.array([[3.0], [4.0]])).tolist()
         [4.0]
     """
@@ -170,9 +174,12 @@ class DecompressionPlan:
         schedule: How every nonzero is recovered from that matrix.
 
     Examples:
-        >>> level = Level(*(index_array(a) for a in ([0, 1], [0, 1], [0, 0], [0, 0, 0], [])))
-        >>> schedule = DecompressionSchedule((level,), index_array([]), index_array([]), 2,
-        ...                                  (2, 1))
+        >>> import numpy as np
+        >>> from asdex.coloring import DecompressionPlan, DecompressionSchedule, Level, SeedPass
+        >>> level = Level(
+        ...     *(np.asarray(a, np.int32) for a in ([0, 1], [0, 1], [0, 0], [0, 0, 0], [])))
+        >>> empty = np.zeros(0, np.int32)
+        >>> schedule = DecompressionSchedule((level,), empty, empty, 2, (2, 1))
         >>> DecompressionPlan((SeedPass("jvp", np.array([0, 0]), 1),), schedule).num_colors
         1
     """
@@ -189,9 +196,11 @@ class DecompressionPlan:
         """Split the plan into JSON-ready metadata and named index arrays (for saving).
 
         Examples:
-            >>> level = Level(*(index_array(a) for a in ([0], [0], [0], [0, 0], [])))
-            >>> schedule = DecompressionSchedule((level,), index_array([]), index_array([]),
-            ...                                  1, (1, 1))
+            >>> import numpy as np
+            >>> from asdex.coloring import DecompressionPlan, DecompressionSchedule, Level, SeedPass
+            >>> level = Level(*(np.asarray(a, np.int32) for a in ([0], [0], [0], [0, 0], [])))
+            >>> empty = np.zeros(0, np.int32)
+            >>> schedule = DecompressionSchedule((level,), empty, empty, 1, (1, 1))
             >>> plan = DecompressionPlan((SeedPass("hvp", [0], 1),), schedule)
             >>> DecompressionPlan.from_arrays(*plan.to_arrays()).schedule.num_levels
             1

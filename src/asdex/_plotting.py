@@ -114,6 +114,8 @@ def spy(
 
     Examples:
         >>> import matplotlib
+        >>> import numpy as np
+        >>> from asdex import SparsityPattern, spy
         >>> matplotlib.use("Agg")
         >>> ax = spy(SparsityPattern.from_dense(np.eye(3)))
         >>> print(ax.get_title())

@@ -123,6 +123,8 @@ def jacobian_coloring_from_sparsity(
         ValueError: On an unknown mode or method, or a non-square symmetric pattern.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import jacobian_coloring_from_sparsity
         >>> jacobian_coloring_from_sparsity(np.eye(3)).num_colors
         1
     """
@@ -183,6 +185,8 @@ def hessian_coloring_from_sparsity(
         ValueError: On an unknown mode or method, or a non-square pattern.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import hessian_coloring_from_sparsity
         >>> hessian_coloring_from_sparsity(np.ones((3, 3))).num_colors
         3
     """

@@ -88,6 +88,8 @@ def color_bidirectional(
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import color_bidirectional
         >>> arrow = np.eye(6); arrow[0] = 1; arrow[:, 0] = 1
         >>> _, jvps, vjps = color_bidirectional(SparsityPattern.from_dense(arrow))
         >>> jvps + vjps

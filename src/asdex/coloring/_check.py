@@ -62,6 +62,8 @@ def check_coloring_cols(sparsity: SparsityPattern, colors: Any) -> None:
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import check_coloring_cols
         >>> check_coloring_cols(SparsityPattern.from_dense(np.eye(2)), [0, 0])
         >>> check_coloring_cols(SparsityPattern.from_dense(np.ones((1, 2))), [0, 0])
         Traceback (most recent call last):
@@ -80,6 +82,8 @@ def check_coloring_rows(sparsity: SparsityPattern, colors: Any) -> None:
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import check_coloring_rows
         >>> check_coloring_rows(SparsityPattern.from_dense(np.eye(2)), [0, 0])
     """
     colors = as_colors(colors, sparsity.m, "row")
@@ -100,6 +104,8 @@ def check_coloring_symmetric(sparsity: SparsityPattern, colors: Any) -> None:
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import check_coloring_symmetric
         >>> path = np.eye(4) + np.eye(4, k=1) + np.eye(4, k=-1)
         >>> check_coloring_symmetric(SparsityPattern.from_dense(path), [0, 1, 0, 1])
         Traceback (most recent call last):
@@ -123,6 +129,8 @@ def check_coloring_acyclic(sparsity: SparsityPattern, colors: Any) -> None:
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import check_coloring_acyclic
         >>> cycle = np.eye(4) + np.roll(np.eye(4), 1, 1) + np.roll(np.eye(4), -1, 1)
         >>> check_coloring_acyclic(SparsityPattern.from_dense(cycle), [0, 1, 0, 2])
     """

@@ -83,6 +83,7 @@ def color_cols(
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern, color_cols
         >>> colors, k = color_cols(SparsityPattern.from_dense(np.eye(3)))
         >>> colors.tolist(), k
         ([0, 0, 0], 1)
@@ -107,6 +108,7 @@ def color_rows(
 
     Examples:
         >>> import numpy as np
+        >>> from asdex import SparsityPattern, color_rows
         >>> color_rows(SparsityPattern.from_dense(np.ones((2, 3))))[1]
         2
     """

@@ -75,6 +75,9 @@ def column_schedule(
     """Direct schedule of a column coloring: `J[i, j] = B[i, colors[j]]`, `B = J @ S`.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import column_schedule
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> column_schedule(p, np.array([0, 0]), 1).b_shape
         (2, 1)
@@ -92,6 +95,9 @@ def row_schedule(
     """Direct schedule of a row coloring: `J[i, j] = B[j, colors[i]]`, `B = J.T @ S`.
 
     Examples:
+        >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import row_schedule
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> row_schedule(p, np.array([0, 0]), 1).b_shape
         (2, 1)
@@ -111,6 +117,9 @@ def schedule(colored: ColoredPattern) -> DecompressionSchedule:
 
     Examples:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
+        >>> import numpy as np
+        >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import schedule
         >>> p = SparsityPattern.from_dense(np.eye(2))
         >>> schedule(jacobian_coloring_from_sparsity(p)).num_levels
         1

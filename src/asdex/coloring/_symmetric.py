@@ -163,6 +163,7 @@ def color_symmetric(
     Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
+        >>> from asdex import color_symmetric
         >>> arrow = np.eye(5); arrow[0] = 1; arrow[:, 0] = 1
         >>> colors, k, stars = color_symmetric(SparsityPattern.from_dense(arrow))
         >>> k, stars.num_stars
@@ -208,6 +209,7 @@ def color_acyclic(
     Examples:
         >>> import numpy as np
         >>> from asdex import SparsityPattern
+        >>> from asdex.coloring import color_acyclic
         >>> band = sum(np.eye(6, k=k) for k in (-2, -1, 0, 1, 2))
         >>> color_acyclic(SparsityPattern.from_dense(band))[1]
         3

@@ -89,6 +89,7 @@ def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import decompress_data
         >>> coloring = asdex.jacobian_coloring(lambda x: x[1:] * x[:-1], jnp.zeros(4))
         >>> B = asdex.compressed_jacobian_from_coloring(lambda x: x[1:] * x[:-1],
         ...                                             coloring)(jnp.arange(4.0))
@@ -119,6 +120,7 @@ def decompress(
     Examples:
         >>> import jax.numpy as jnp
         >>> import asdex
+        >>> from asdex import decompress
         >>> coloring = asdex.hessian_coloring(lambda x: (x**3).sum(), jnp.zeros(3))
         >>> B = asdex.compressed_hessian_from_coloring(lambda x: (x**3).sum(),
         ...                                            coloring)(jnp.ones(3))

@@ -92,6 +92,9 @@ class GatherPlan:
 
         Examples:
             >>> from asdex.coloring._schedule import direct_level, make_schedule
+            >>> import jax.numpy as jnp
+            >>> import numpy as np
+            >>> from asdex.decompression import GatherPlan
             >>> level = direct_level(np.array([0, 1]), np.array([0, 1]), np.array([0, 0]))
             >>> plan = GatherPlan.from_schedule(make_schedule([level], 2, (2, 1)))
             >>> plan(jnp.array([[3.0, 4.0]])).tolist()

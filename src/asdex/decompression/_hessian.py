@@ -65,6 +65,9 @@ def hessian_compressor(
     Examples:
         >>> from asdex.coloring import hessian_coloring_from_sparsity
         >>> from asdex import SparsityPattern
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> from asdex.decompression import hessian_compressor
         >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
         >>> compress = hessian_compressor(lambda x: (x**3).sum(), c, has_aux=False,
         ...     holomorphic=False, allow_int=False, chunk_size=None, name="hessian")
@@ -163,6 +166,9 @@ def sparse_hessian(
     Examples:
         >>> from asdex.coloring import hessian_coloring_from_sparsity
         >>> from asdex import SparsityPattern
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> from asdex.decompression import sparse_hessian
         >>> c = hessian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(2)))
         >>> evaluate = sparse_hessian(lambda x: (x**3).sum(), c,
         ...     output_format="dense", has_aux=False, holomorphic=False,

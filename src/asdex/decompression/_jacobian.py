@@ -92,6 +92,9 @@ def jacobian_compressor(
     Examples:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> from asdex import SparsityPattern
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> from asdex.decompression import jacobian_compressor
         >>> c = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
         >>> compress = jacobian_compressor(jnp.sin, c, has_aux=False, holomorphic=False,
         ...     allow_int=False, chunk_size=None, name="jacobian")
@@ -195,6 +198,9 @@ def sparse_jacobian(
     Examples:
         >>> from asdex.coloring import jacobian_coloring_from_sparsity
         >>> from asdex import SparsityPattern
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> from asdex.decompression import sparse_jacobian
         >>> c = jacobian_coloring_from_sparsity(SparsityPattern.from_dense(np.eye(3)))
         >>> evaluate = sparse_jacobian(jnp.sin, c, output_format="dense",
         ...     has_aux=False, holomorphic=False, allow_int=False, chunk_size=None,

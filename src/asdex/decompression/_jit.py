@@ -101,6 +101,7 @@ def filter_jit(fun: Callable[..., Any]) -> Callable[..., Any]:
 
     Examples:
         >>> import jax.numpy as jnp
+        >>> from asdex.decompression import filter_jit
         >>> scale = filter_jit(lambda x, how: 2 * x if how == "double" else x)
         >>> scale(jnp.ones(2), "double").tolist()
         [2.0, 2.0]

@@ -49,6 +49,7 @@ class ColorSharding:
 
         Examples:
             >>> import jax
+            >>> from asdex.decompression import ColorSharding
             >>> mesh = jax.make_mesh((1,), ("colors",))
             >>> ColorSharding.of((mesh, "colors")).shards
             1
@@ -101,6 +102,7 @@ class ColorSharding:
 
         Examples:
             >>> import jax, jax.numpy as jnp
+            >>> from asdex.decompression import ColorSharding
             >>> layout = ColorSharding.of((jax.make_mesh((1,), ("colors",)), "colors"))
             >>> layout.following([jnp.ones(3)]) is layout
             True

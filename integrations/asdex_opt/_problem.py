@@ -54,12 +54,11 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PyTree
 
 import asdex
-
-from ._lineax._normal import NormalProduct
-from ._lineax._operator import SparseMatrixLinearOperator
-from ._lineax._structure import SparseStructure
-from ._lineax._take import take
-from ._warnings import at_user, warn_at_user
+from asdex_opt._lineax._normal import NormalProduct
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._structure import SparseStructure
+from asdex_opt._lineax._take import take
+from asdex_opt._warnings import at_user, warn_at_user
 
 __all__ = [
     "ColoringCache",
@@ -99,7 +98,7 @@ class FlatFunction(eqx.Module):
     ravel_out: bool = eqx.field(static=True)
 
     def __call__(self, y_flat: Array, dynamic: PyTree) -> tuple[Array, PyTree]:
-        """Evaluates ``fn(unravel(y_flat), args)``."""
+        """Evaluate ``fn(unravel(y_flat), args)``."""
         fn, args = eqx.combine(dynamic, self.static)
         out, aux = fn(self.unravel(y_flat), args)
         if self.ravel_out:
@@ -287,7 +286,7 @@ class HessianEvaluator:
     """
 
     def __init__(self, flat_fn: FlatFunction, coloring: asdex.ColoredPattern, dynamic: PyTree):
-        """Plans the evaluation of ``flat_fn``'s Hessian with ``coloring``.
+        """Plan the evaluation of ``flat_fn``'s Hessian with ``coloring``.
 
         ``dynamic`` is the dynamic part detection saw: which of its leaves were
         constants is kept, and later evaluations pass those leaves as constants.
@@ -338,7 +337,7 @@ class JacobianEvaluator:
     def __init__(
         self, flat_fn: FlatFunction, coloring: asdex.ColoredPattern, dynamic: PyTree, normal: bool
     ):
-        """Plans the evaluation with ``coloring`` (see `HessianEvaluator`); ``normal``: ``JᵀJ``."""
+        """Plan the evaluation with ``coloring`` (see `HessianEvaluator`); ``normal``: ``JᵀJ``."""
         self._mask = constant_mask(dynamic)
         with at_user():
             self._jacobian = asdex.value_and_jacobian_from_coloring(
@@ -390,7 +389,7 @@ class DenseJacobianEvaluator:
     structure = None
 
     def __init__(self, flat_fn: FlatFunction, shape: tuple[int, int], normal: bool):
-        """Plans ``flat_fn``'s ``(m, n)`` Jacobian; ``normal``: also ``JᵀJ``."""
+        """Plan ``flat_fn``'s ``(m, n)`` Jacobian; ``normal``: also ``JᵀJ``."""
         self._flat_fn = flat_fn
         m, n = shape
         self._jac = jax.jacfwd if n <= m else jax.jacrev

@@ -52,7 +52,7 @@ def warn_at_user(message: str, category: type[Warning] = UserWarning) -> None:
 
 @contextlib.contextmanager
 def at_user() -> Iterator[None]:
-    """Re-issues the warnings raised inside the block at the user's line."""
+    """Re-issue the warnings raised inside the block at the user's line."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield

@@ -46,9 +46,9 @@ import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, PyTree
 
-from ._constrained._problem import ConstrainedProblem
-from ._constrained._solver import Run, SparseInteriorPoint
-from ._constrained._status import MESSAGES, Status, to_result
+from asdex_opt._constrained._problem import ConstrainedProblem
+from asdex_opt._constrained._solver import Run, SparseInteriorPoint
+from asdex_opt._constrained._status import MESSAGES, Status, to_result
 
 __all__ = ["SparseInteriorPoint", "constrained_minimise", "MESSAGES"]
 
@@ -66,7 +66,7 @@ def constrained_minimise(
     max_steps: int = 3000,
     throw: bool = True,
 ) -> optx.Solution:
-    """Minimises ``fn(y, args)`` subject to equality, inequality and bound constraints.
+    """Minimise ``fn(y, args)`` subject to equality, inequality and bound constraints.
 
     Args:
         fn: The scalar objective ``fn(y, args)`` (``(value, aux)`` with ``has_aux``).
@@ -130,9 +130,7 @@ def _report(problem: ConstrainedProblem, state, scale, dynamic) -> tuple:
     zl, zu = state.zl[:n] / obj_scale, state.zu[:n] / obj_scale
     jty = jax.ops.segment_sum(jac * y[problem.jac_rows], problem.jac_cols, num_segments=n)
     stationarity = jnp.max(jnp.abs(g + jty - zl + zu))
-    violation = jnp.maximum(
-        jnp.max(jnp.abs(c[:me]), initial=0.0), jnp.max(-c[me:], initial=0.0)
-    )
+    violation = jnp.maximum(jnp.max(jnp.abs(c[:me]), initial=0.0), jnp.max(-c[me:], initial=0.0))
     lam = -y
     compl = jnp.max(jnp.abs(lam[me:] * c[me:]), initial=0.0)
     compl = jnp.maximum(compl, jnp.max(jnp.where(jnp.isfinite(lower), zl * (x - lower), 0)))

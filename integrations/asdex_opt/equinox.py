@@ -46,8 +46,7 @@ import numpy as np
 from jaxtyping import Array, PyTree
 
 import asdex
-
-from ._problem import (
+from asdex_opt._problem import (
     ColoringCache,
     WithConstants,
     constant_mask,
@@ -73,7 +72,7 @@ _Kind = Literal["jacobian", "value_and_jacobian", "hessian", "value_and_hessian"
 def filter_ravel_pytree(
     pytree: PyTree[Any], filter_spec: PyTree[Any] = eqx.is_inexact_array
 ) -> tuple[Array, Callable[[Array], PyTree[Any]]]:
-    """Flattens the filtered leaves of a pytree into one vector.
+    """Flatten the filtered leaves of a pytree into one vector.
 
     Args:
         pytree: Any pytree, e.g. an ``eqx.Module``.
@@ -176,7 +175,7 @@ class _Transform:
         return evaluate(x, args, kwargs)
 
     def _prepare(self, selected: PyTree, inputs: tuple) -> Callable:
-        """Detects and colors the sparsity at these inputs; the compiled evaluation."""
+        """Detect and color the sparsity at these inputs; the compiled evaluation."""
         jacobian = self._kind.endswith("jacobian")
         flat_fn, y_flat, dynamic = flatten(self._problem, selected, inputs, ravel_out=jacobian)
         if jacobian:
@@ -211,9 +210,7 @@ class _Transform:
     ) -> Any:
         selected, rest = eqx.partition(x, self._filter_spec)
         flat, _ = jfu.ravel_pytree(selected)
-        constants, unknowns = eqx.partition(
-            dynamic_part(self._problem, (rest, args, kwargs)), mask
-        )
+        constants, unknowns = eqx.partition(dynamic_part(self._problem, (rest, args, kwargs)), mask)
         if self._kind.startswith("value_and"):
             (value, aux), result = derivative(flat, unknowns, constants)
             if unravel_out is not None:
@@ -224,7 +221,7 @@ class _Transform:
 
 
 def _transform(name: str, equinox_name: str | None) -> Callable[[Callable], Callable]:
-    """Rejects the former call form ``name(fun, sample_pytree, *sample_args)``."""
+    """Reject the former call form ``name(fun, sample_pytree, *sample_args)``."""
 
     def decorate(make: Callable) -> Callable:
         @functools.wraps(make)
@@ -444,6 +441,4 @@ def filter_value_and_hessian(
         >>> value.shape, H.shape
         ((), (8, 8))
     """
-    return _Transform(
-        fun, "value_and_hessian", has_aux, filter_spec, mode, output_format, coloring
-    )
+    return _Transform(fun, "value_and_hessian", has_aux, filter_spec, mode, output_format, coloring)

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jaxtyping import PyTree
 
-from ._constrained._problem import ConstrainedProblem
+from asdex_opt._constrained._problem import ConstrainedProblem
 
 __all__ = ["IpoptProblem", "minimize_ipopt"]
 
@@ -148,7 +148,7 @@ def minimize_ipopt(
     bounds: tuple[PyTree, PyTree] | None = None,
     options: dict[str, Any] | None = None,
 ) -> tuple[PyTree, dict[str, Any]]:
-    """Solves the problem with IPOPT, using exact sparse derivatives from asdex.
+    """Solve the problem with IPOPT, using exact sparse derivatives from asdex.
 
     Args:
         fn: The scalar objective ``fn(y, args)``.

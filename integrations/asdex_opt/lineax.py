@@ -35,18 +35,17 @@ import jax
 from jaxtyping import Array, PyTree
 
 import asdex
-
-from ._lineax._block_diagonal import BlockDiagonalLU
-from ._lineax._bordered import BorderedBlockLU
-from ._lineax._choice import choose_solver
-from ._lineax._fold import fold_sparse
-from ._lineax._krylov import Preconditioned, jacobi_preconditioner
-from ._lineax._ldl import SparseLDL
-from ._lineax._operator import DenseMaterialisationWarning, SparseMatrixLinearOperator
-from ._lineax._structure import SparseStructure
-from ._lineax._superlu import SparseLU
-from ._lineax._tridiagonal import TridiagonalLU
-from ._problem import (
+from asdex_opt._lineax._block_diagonal import BlockDiagonalLU
+from asdex_opt._lineax._bordered import BorderedBlockLU
+from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._lineax._fold import fold_sparse
+from asdex_opt._lineax._krylov import Preconditioned, jacobi_preconditioner
+from asdex_opt._lineax._ldl import SparseLDL
+from asdex_opt._lineax._operator import DenseMaterialisationWarning, SparseMatrixLinearOperator
+from asdex_opt._lineax._structure import SparseStructure
+from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._lineax._tridiagonal import TridiagonalLU
+from asdex_opt._problem import (
     HessianEvaluator,
     JacobianEvaluator,
     detect_hessian,

@@ -48,10 +48,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import asdex
-
-from ._lineax._choice import choose_solver
-from ._lineax._newton import shifted_newton_direction
-from ._problem import (
+from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._lineax._newton import shifted_newton_direction
+from asdex_opt._problem import (
     ColoringCache,
     FlatFunction,
     HessianEvaluator,
@@ -82,7 +81,7 @@ class _WithAux(eqx.Module):
 def _flat_problem(
     fn: Callable, params: Any, extra_args: dict[str, Any]
 ) -> tuple[FlatFunction, jax.Array, Any]:
-    """Closure-converts ``fn`` (its closed-over arrays become constants) and flattens it."""
+    """Closure-convert ``fn`` (its closed-over arrays become constants) and flatten it."""
     closed = eqx.filter_closure_convert(_WithAux(fn), params, extra_args)
     return flatten(closed, params, extra_args, ravel_out=True)
 
@@ -111,7 +110,7 @@ def scale_by_sparse_newton(
     *,
     coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    """Scales the gradient by the inverse of the exact sparse Hessian of ``value_fn``.
+    """Scale the gradient by the inverse of the exact sparse Hessian of ``value_fn``.
 
     The output is the positive direction ``p = (H + τI)⁻¹ g`` (``g`` the incoming
     updates, normally the gradient; ``H`` the sparse Hessian of ``value_fn`` at
@@ -197,7 +196,7 @@ def scale_by_sparse_gauss_newton(
     *,
     coloring: asdex.ColoredPattern | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    """Scales the gradient by the inverse of the sparse Gauss-Newton matrix ``JᵀJ``.
+    """Scale the gradient by the inverse of the sparse Gauss-Newton matrix ``JᵀJ``.
 
     ``J`` is the sparse Jacobian of ``residual_fn(params, **extra_args)`` (any pytree
     of residuals). The output is ``p = (JᵀJ + τI)⁻¹ g``, ``τ ≥ 0`` being the smallest

@@ -47,21 +47,30 @@ Examples:
     True
 """
 
-from ._optimistix._descents import (
+from asdex_opt._optimistix._descents import (
     AbstractGaussNewtonDescent,
     GaussNewtonDescent,
     LevenbergMarquardtDescent,
     ShiftedDampedNewtonDescent,
     ShiftedNewtonDescent,
 )
-from ._optimistix._least_squares import (
+from asdex_opt._optimistix._least_squares import (
     AbstractSparseGaussNewton,
     SparseGaussNewton,
     SparseLevenbergMarquardt,
 )
-from ._optimistix._newton import AbstractSparseNewton, SparseNewton, SparseTrustRegionNewton
-from ._optimistix._root import SparseNewtonRootFinder
-from ._optimistix._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, Watchdog
+from asdex_opt._optimistix._newton import (
+    AbstractSparseNewton,
+    SparseNewton,
+    SparseTrustRegionNewton,
+)
+from asdex_opt._optimistix._root import SparseNewtonRootFinder
+from asdex_opt._optimistix._searches import (
+    AbstractRevisingSearch,
+    NonmonotoneArmijo,
+    Point,
+    Watchdog,
+)
 
 __all__ = [
     "SparseNewton",

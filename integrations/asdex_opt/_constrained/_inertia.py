@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
-from ._kkt import KKTStructure
-from ._linear import Factorization, KKTSolver
+from asdex_opt._constrained._kkt import KKTStructure
+from asdex_opt._constrained._linear import Factorization, KKTSolver
 
 __all__ = ["CorrectedFactorization", "factor_with_inertia"]
 
@@ -75,7 +75,7 @@ def factor_with_inertia(
     delta_w_last: Array,
     rhs: Array,
 ) -> CorrectedFactorization:
-    """Factors ``[[W + Σ + δ_w I, Aᵀ], [A, -δ_c I]]`` with the smallest ``δ_w`` tried that works.
+    """Factor ``[[W + Σ + δ_w I, Aᵀ], [A, -δ_c I]]`` with the smallest ``δ_w`` tried that works.
 
     Args:
         solver: The KKT solver.
@@ -114,9 +114,7 @@ def factor_with_inertia(
         k, delta_w, delta_c, *_ = carry
         factor, data, ok, solution = attempt(delta_w, delta_c)
         # After a failed first attempt (no shift): δ_c if it was singular, δ_w from `start`.
-        next_delta_c = jnp.where(
-            (k == 0) & (factor.inertia[2] > 0), regularised, delta_c
-        )
+        next_delta_c = jnp.where((k == 0) & (factor.inertia[2] > 0), regularised, delta_c)
         next_delta_w = jnp.where(k == 0, start, growth * delta_w)
         return (
             k + 1,

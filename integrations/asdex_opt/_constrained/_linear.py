@@ -14,8 +14,8 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
-from ..lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
-from ._kkt import KKTStructure
+from asdex_opt._constrained._kkt import KKTStructure
+from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
 
 INERTIA = "inertia"  # SparseLDL's key of (positive, negative, zero) in a solve's stats
 
@@ -43,7 +43,7 @@ class KKTSolver(Protocol):
     regularise: bool
 
     def factor(self, data: Array) -> Factorization:
-        """Factors the matrix whose stored lower-triangle entries are ``data``."""
+        """Factor the matrix whose stored lower-triangle entries are ``data``."""
         ...
 
 
@@ -157,7 +157,5 @@ class SparseKKTSolver:
 
     def factor(self, data: Array) -> _LDLFactorization:
         """The ``LDLᵀ`` factorization of the matrix whose stored entries are ``data``."""
-        operator = SparseMatrixLinearOperator.from_structure(
-            data, self.structure, lx.symmetric_tag
-        )
+        operator = SparseMatrixLinearOperator.from_structure(data, self.structure, lx.symmetric_tag)
         return _LDLFactorization(operator, self.solver, self.solver.init(operator, {}))

@@ -22,19 +22,19 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, PyTree
 
-from ._barrier import (
+from asdex_opt._constrained._barrier import (
     KAPPA_EPSILON,
     fraction_to_boundary,
     next_barrier,
     optimality_error,
     push_inside,
 )
-from ._filter import GAMMA_PHI, GAMMA_THETA, Filter
-from ._inertia import factor_with_inertia, refined_solve
-from ._kkt import KKTStructure
-from ._linear import DenseKKTSolver, KKTSolver, SparseKKTSolver
-from ._problem import ConstrainedProblem
-from ._status import Status
+from asdex_opt._constrained._filter import GAMMA_PHI, GAMMA_THETA, Filter
+from asdex_opt._constrained._inertia import factor_with_inertia, refined_solve
+from asdex_opt._constrained._kkt import KKTStructure
+from asdex_opt._constrained._linear import DenseKKTSolver, KKTSolver, SparseKKTSolver
+from asdex_opt._constrained._problem import ConstrainedProblem
+from asdex_opt._constrained._status import Status
 
 __all__ = ["SparseInteriorPoint", "State"]
 
@@ -284,9 +284,7 @@ class Run:
         """IPOPT's gradient-based scaling: largest gradient entries at most 100."""
         _, g, _, jac = self.raw(x)
         obj_scale = jnp.minimum(1.0, 100.0 / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300))
-        row_max = jax.ops.segment_max(
-            jnp.abs(jac), self.problem.jac_rows, num_segments=self.m
-        )
+        row_max = jax.ops.segment_max(jnp.abs(jac), self.problem.jac_rows, num_segments=self.m)
         con_scale = jnp.minimum(1.0, 100.0 / jnp.maximum(row_max, 1e-300))
         finite = jnp.isfinite(obj_scale) & jnp.all(jnp.isfinite(con_scale))
         return (
@@ -384,16 +382,20 @@ class Run:
 
         def body(st):
             mu, tau = next_barrier(st.mu, tol)
-            return eqx.tree_at(
-                lambda s: (s.mu, s.tau, s.filter), st, (mu, tau, st.filter.reset())
-            )
+            return eqx.tree_at(lambda s: (s.mu, s.tau, s.filter), st, (mu, tau, st.filter.reset()))
 
         return lax.while_loop(cond, body, state)
 
     def step(self, state: State, scale: tuple[Array, Array]) -> State:
         state = self.update_barrier(state)
         w, y, zl, zu, point, mu, tau = (
-            state.w, state.y, state.zl, state.zu, state.point, state.mu, state.tau
+            state.w,
+            state.y,
+            state.zl,
+            state.zu,
+            state.point,
+            state.mu,
+            state.tau,
         )
         obj_scale, con_scale = scale
         dl, du = self.distances(w)
@@ -433,8 +435,13 @@ class Run:
                 state.filter,
             )
             return (
-                w_new, y + alpha * dy, zl_new, zu_new, flt,
-                jnp.array(Status.RUNNING, jnp.int32), jnp.array(0, jnp.int32),
+                w_new,
+                y + alpha * dy,
+                zl_new,
+                zu_new,
+                flt,
+                jnp.array(Status.RUNNING, jnp.int32),
+                jnp.array(0, jnp.int32),
             )
 
         def restoration(_):
@@ -447,9 +454,7 @@ class Run:
             accepted, take_step, restoration, None
         )
         point = self.evaluate(w, scale)
-        y = lax.cond(
-            accepted, lambda: y, lambda: self.multipliers_estimate(point, zl, zu)
-        )
+        y = lax.cond(accepted, lambda: y, lambda: self.multipliers_estimate(point, zl, zu))
         state = State(
             w=w,
             y=y,
@@ -544,21 +549,33 @@ class Run:
             )
             start_soc = (k == 0) & (theta_t >= theta_k) & (max_soc > 0)
             soc_failed = in_soc & ((soc + 1 >= max_soc) | (theta_t > KAPPA_SOC * theta_old))
-            next_soc = jnp.where(
-                start_soc, 0, jnp.where(in_soc & ~soc_failed, soc + 1, -1)
-            )
-            next_c = jnp.where(
-                start_soc, alpha_max * point.c + c_t, step * c_soc + c_t
-            )
+            next_soc = jnp.where(start_soc, 0, jnp.where(in_soc & ~soc_failed, soc + 1, -1))
+            next_c = jnp.where(start_soc, alpha_max * point.c + c_t, step * c_soc + c_t)
             next_alpha = jnp.where(start_soc | (in_soc & ~soc_failed), alpha, alpha / 2)
             return (
-                k + 1, next_alpha, next_soc, next_c, theta_t,
-                direction[0], direction[1], step, ok, aug,
+                k + 1,
+                next_alpha,
+                next_soc,
+                next_c,
+                theta_t,
+                direction[0],
+                direction[1],
+                step,
+                ok,
+                aug,
             )
 
         init = (
-            jnp.array(0), alpha_max, jnp.array(-1), point.c, theta_k,
-            dw, dy, alpha_max, tiny, jnp.array(False),
+            jnp.array(0),
+            alpha_max,
+            jnp.array(-1),
+            point.c,
+            theta_k,
+            dw,
+            dy,
+            alpha_max,
+            tiny,
+            jnp.array(False),
         )
         *_, dw_acc, dy_acc, alpha_acc, ok, aug = lax.while_loop(cond, body, init)
         return {
@@ -609,8 +626,10 @@ class Run:
             dl, du = self.distances(w)
             barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
             grad = zeta * d_r2 * (w - w_r) + barrier_grad
-            diag = zeta * d_r2 + jnp.where(self.has_lo, mu / dl**2, 0) + jnp.where(
-                self.has_up, mu / du**2, 0
+            diag = (
+                zeta * d_r2
+                + jnp.where(self.has_lo, mu / dl**2, 0)
+                + jnp.where(self.has_up, mu / du**2, 0)
             )
             data = self.kkt.assemble(hess, diag, point.jac, jnp.ones((), self.dtype))
             factor = self.solver.factor(data)
@@ -666,7 +685,7 @@ class Run:
     # ------------------------------------------------------------ the loop
 
     def run(self, x0: Array) -> tuple[State, tuple[Array, Array]]:
-        """Solves from ``x0``; returns the final state and the scaling factors."""
+        """Solve from ``x0``; return the final state and the scaling factors."""
         state, scale = self.init(x0)
 
         def cond(st):

@@ -12,15 +12,15 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._definite import (
+from asdex_opt._lineax._definite import (
     POSITIVE_DEFINITE,
     blocks_positive_definite,
     claims_positive_definite,
     entries_2x2,
 )
-from ._direct import AbstractSparseDirectSolver, SparseSolveState
-from ._structure import HashedByKey, SparseStructure, gather_plan
-from ._take import gather_entries, pad_take, take
+from asdex_opt._lineax._direct import AbstractSparseDirectSolver, SparseSolveState
+from asdex_opt._lineax._structure import HashedByKey, SparseStructure, gather_plan
+from asdex_opt._lineax._take import gather_entries, pad_take, take
 
 __all__ = ["BlockDiagonalLU", "BlockLayout", "BlockPlan", "gather_blocks", "solve_blocks"]
 
@@ -36,7 +36,7 @@ class BlockLayout(HashedByKey):
     """
 
     def __init__(self, block: np.ndarray, position: np.ndarray, num_blocks: int, size: int):
-        """Stores read-only copies of ``block`` and ``position``."""
+        """Store read-only copies of ``block`` and ``position``."""
         self.block, self.position = np.array(block, np.int64), np.array(position, np.int64)
         self.block.setflags(write=False)
         self.position.setflags(write=False)
@@ -169,7 +169,7 @@ class BlockDiagonalLU(AbstractSparseDirectSolver):
     def compute(
         self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Assembles the dense blocks and solves them all at once."""
+        """Assemble the dense blocks and solve them all at once."""
         del options
         layout, operator = self.layout, state.operator
         if operator.shape[0] != layout.block.size:
@@ -204,7 +204,7 @@ def gather_blocks(layout: BlockLayout, data: Array, plan: np.ndarray) -> Array:
 
 
 def solve_blocks(blocks: Array, rhs: Array) -> Array:
-    """Solves a batch ``(B, s, s)`` of small systems, vectorised over the batch.
+    """Solve a batch ``(B, s, s)`` of small systems, vectorised over the batch.
 
     ``s ≤ 2`` in closed form (Cramer's rule, forward stable for 2 x 2), larger blocks by
     Gaussian elimination with partial pivoting unrolled over ``s`` (no per-block LAPACK

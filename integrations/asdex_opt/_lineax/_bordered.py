@@ -13,11 +13,15 @@ import scipy.sparse
 import scipy.sparse.csgraph
 from jaxtyping import Array
 
-from ._block_diagonal import BlockDiagonalLU, gather_blocks, solve_blocks
-from ._definite import POSITIVE_DEFINITE, blocks_positive_definite, claims_positive_definite
-from ._direct import AbstractSparseDirectSolver, SparseSolveState
-from ._structure import HashedByKey, SparseStructure, gather_plan
-from ._take import gather_entries, take
+from asdex_opt._lineax._block_diagonal import BlockDiagonalLU, gather_blocks, solve_blocks
+from asdex_opt._lineax._definite import (
+    POSITIVE_DEFINITE,
+    blocks_positive_definite,
+    claims_positive_definite,
+)
+from asdex_opt._lineax._direct import AbstractSparseDirectSolver, SparseSolveState
+from asdex_opt._lineax._structure import HashedByKey, SparseStructure, gather_plan
+from asdex_opt._lineax._take import gather_entries, take
 
 __all__ = ["BorderedBlockLU"]
 
@@ -165,9 +169,7 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         interior = np.setdiff1d(np.arange(n), border)
         inner = graph[interior][:, interior]
         inner_rows, inner_cols = inner.nonzero()
-        blocks = BlockDiagonalLU.from_pattern(
-            inner_rows, inner_cols, interior.size, max_block_size
-        )
+        blocks = BlockDiagonalLU.from_pattern(inner_rows, inner_cols, interior.size, max_block_size)
         if blocks is None:
             return None
         return cls(_Border(interior, border, blocks))
@@ -175,7 +177,7 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
     def compute(
         self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Solves the blocks with ``k + 1`` right-hand sides, then the Schur complement."""
+        """Solve the blocks with ``k + 1`` right-hand sides, then the Schur complement."""
         del options
         border, operator = self.border, state.operator
         layout, k = border.blocks.layout, border.border.size
@@ -193,9 +195,7 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         solved = jax.vmap(solve_blocks, in_axes=(None, 2), out_axes=2)(blocks, rhs)
         a_ki = a_ki.reshape((k, *shape))
         schur = a_kk.reshape(k, k) - jnp.einsum("kbs,bsj->kj", a_ki, solved[..., :k])
-        reduced = take(vector, border.border) - jnp.einsum(
-            "kbs,bs->k", a_ki, solved[..., k]
-        )
+        reduced = take(vector, border.border) - jnp.einsum("kbs,bs->k", a_ki, solved[..., k])
         x_k = jnp.linalg.solve(schur, reduced)
         x_i = solved[..., k] - solved[..., :k] @ x_k
         x_i = take(x_i.reshape(-1), layout.slot)
@@ -204,7 +204,7 @@ class BorderedBlockLU(AbstractSparseDirectSolver):
         stats = {}
         if claims_positive_definite(operator):
             # Positive definite exactly when the blocks and the Schur complement are.
-            stats[POSITIVE_DEFINITE] = blocks_positive_definite(
-                blocks
-            ) & blocks_positive_definite(schur[None])
+            stats[POSITIVE_DEFINITE] = blocks_positive_definite(blocks) & blocks_positive_definite(
+                schur[None]
+            )
         return solution, lx.RESULTS.successful, stats

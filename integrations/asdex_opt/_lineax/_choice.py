@@ -3,11 +3,11 @@
 import lineax as lx
 import numpy as np
 
-from ._block_diagonal import BlockDiagonalLU
-from ._bordered import BorderedBlockLU
-from ._structure import SparseStructure
-from ._superlu import SparseLU
-from ._tridiagonal import TridiagonalLU
+from asdex_opt._lineax._block_diagonal import BlockDiagonalLU
+from asdex_opt._lineax._bordered import BorderedBlockLU
+from asdex_opt._lineax._structure import SparseStructure
+from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 

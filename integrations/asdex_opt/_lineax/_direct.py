@@ -5,9 +5,9 @@ from typing import Any, ClassVar
 import equinox as eqx
 import lineax as lx
 
-from ._definite import AbstractSparseSolver
-from ._fold import fold_sparse
-from ._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._definite import AbstractSparseSolver
+from asdex_opt._lineax._fold import fold_sparse
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
 __all__ = ["AbstractSparseDirectSolver", "SparseSolveState"]
 
@@ -31,7 +31,7 @@ class AbstractSparseDirectSolver(AbstractSparseSolver[SparseSolveState]):
     non_square_hint: ClassVar[str] = ""
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Folds the operator into one sparse matrix."""
+        """Fold the operator into one sparse matrix."""
         del options
         if operator.in_size() != operator.out_size():
             raise ValueError(

@@ -7,7 +7,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
-from ._operator import SparseMatrixLinearOperator, canonical_entries
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator, canonical_entries
 
 __all__ = ["fold_sparse"]
 
@@ -26,7 +26,7 @@ _TAG_CHECKS = (
 def fold_sparse(
     operator: lx.AbstractLinearOperator, tags: object = ()
 ) -> SparseMatrixLinearOperator:
-    """Folds an expression of sparse operators into one `SparseMatrixLinearOperator`.
+    """Fold an expression of sparse operators into one `SparseMatrixLinearOperator`.
 
     Understands `SparseMatrixLinearOperator`, sums (`AddLinearOperator`, also from
     ``a - b``), scalings (`MulLinearOperator`, `DivLinearOperator`), negations,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, PyTree
 
-from ._definite import AbstractSparseSolver
+from asdex_opt._lineax._definite import AbstractSparseSolver
 
 __all__ = ["Preconditioned", "jacobi_preconditioner"]
 
@@ -93,7 +93,7 @@ class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
             )
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Builds the preconditioner and the inner solver's state (CG: its own)."""
+        """Build the preconditioner and the inner solver's state (CG: its own)."""
         if "preconditioner" in options:
             raise ValueError(
                 "`Preconditioned` builds its own preconditioner; pass "
@@ -118,7 +118,7 @@ class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
     def compute(
         self, state: _PreconditionedState, vector: PyTree[Array], options: dict[str, Any]
     ) -> tuple[PyTree[Array], lx.RESULTS, dict[str, Any]]:
-        """Runs the inner solver with the preconditioner (CG: see `_preconditioned_cg`)."""
+        """Run the inner solver with the preconditioner (CG: see `_preconditioned_cg`)."""
         if state.operator is None:
             options = {**options, "preconditioner": state.preconditioner}
             return self.solver.compute(state.inner, vector, options)
@@ -130,7 +130,7 @@ class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
         return solution, result, stats
 
     def transpose(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Transposes the inner state (or operator) and the preconditioner."""
+        """Transpose the inner state (or operator) and the preconditioner."""
         preconditioner = state.preconditioner.transpose()
         if state.operator is None:
             inner, options = self.solver.transpose(state.inner, options)
@@ -139,7 +139,7 @@ class Preconditioned(AbstractSparseSolver[_PreconditionedState]):
         return _PreconditionedState(None, operator, state.negated, preconditioner), options
 
     def conj(self, state: _PreconditionedState, options: dict[str, Any]):
-        """Conjugates the inner state (or operator) and the preconditioner."""
+        """Conjugate the inner state (or operator) and the preconditioner."""
         preconditioner = lx.conj(state.preconditioner)
         if state.operator is None:
             inner, options = self.solver.conj(state.inner, options)

@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Scalar
 
-from ._definite import positive_definite, reports_definiteness
-from ._finite import all_finite
-from ._fold import fold_sparse
-from ._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._definite import positive_definite, reports_definiteness
+from asdex_opt._lineax._finite import all_finite
+from asdex_opt._lineax._fold import fold_sparse
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
 __all__ = ["shifted", "shifted_newton_direction"]
 
@@ -49,7 +49,7 @@ def _solve(
     vector: Array,
     linear_solver: lx.AbstractLinearSolver,
 ) -> tuple[Array, Array]:
-    """Solves ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
+    """Solve ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
 
     Definiteness as the solver reports it (by the inertia for `SparseLDL`, see
     `positive_definite`); true when it does not. The solver's ``result`` is not read:

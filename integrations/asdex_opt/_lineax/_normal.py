@@ -4,8 +4,8 @@ import jax
 import lineax as lx
 import numpy as np
 
-from ._operator import SparseMatrixLinearOperator
-from ._structure import SparseStructure
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._structure import SparseStructure
 
 __all__ = ["NormalProduct"]
 

@@ -8,9 +8,9 @@ import numpy as np
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array
 
-from .._warnings import warn_at_user
-from ._structure import SparseStructure
-from ._take import gather_entries, take
+from asdex_opt._lineax._structure import SparseStructure
+from asdex_opt._lineax._take import gather_entries, take
+from asdex_opt._warnings import warn_at_user
 
 __all__ = ["DenseMaterialisationWarning", "SparseMatrixLinearOperator", "canonical_entries"]
 
@@ -68,7 +68,7 @@ class SparseMatrixLinearOperator(lx.AbstractLinearOperator):
     tags: frozenset[object] = eqx.field(static=True)
 
     def __init__(self, matrix: jsparse.BCOO, tags: object = ()):
-        """Wraps ``matrix``, whose indices must be concrete; see the class docstring."""
+        """Wrap ``matrix``, whose indices must be concrete; see the class docstring."""
         if not isinstance(matrix, jsparse.BCOO):
             raise TypeError(
                 "`SparseMatrixLinearOperator` expects a `jax.experimental.sparse.BCOO` "

@@ -58,7 +58,7 @@ class SparseStructure(HashedByKey):
     """
 
     def __init__(self, indices: np.ndarray, shape: tuple[int, int]):
-        """Checks and copies the ``(nse, 2)`` entries of a matrix of ``shape``.
+        """Check and copy the ``(nse, 2)`` entries of a matrix of ``shape``.
 
         Raises:
             ValueError: If the entries are out of range, unsorted or duplicated (use

@@ -12,8 +12,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 from jaxtyping import Array
 
-from ._definite import POSITIVE_DEFINITE, claims_positive_definite
-from ._direct import AbstractSparseDirectSolver, SparseSolveState
+from asdex_opt._lineax._definite import POSITIVE_DEFINITE, claims_positive_definite
+from asdex_opt._lineax._direct import AbstractSparseDirectSolver, SparseSolveState
 
 __all__ = ["SparseLU"]
 
@@ -148,7 +148,7 @@ class _Factorization:
             self.positive_definite = bool(symmetric and np.all(diagonal.real > 0))
 
     def solve(self, b: np.ndarray, trans: str) -> np.ndarray:
-        """Solves ``A x = b`` (``trans="N"``) or ``Aᵀ x = b`` (``"T"``)."""
+        """Solve ``A x = b`` (``trans="N"``) or ``Aᵀ x = b`` (``"T"``)."""
         order = self.pattern.order
         permuted = self.lu.solve(b[order], trans=trans)
         x = np.empty_like(permuted)
@@ -179,9 +179,11 @@ class _FactorizationCache:
             if pattern is not None:
                 entry = _find(
                     self.entries,
-                    lambda e: e.pattern is pattern
-                    and e.diagonal_pivots == diagonal_pivots
-                    and np.array_equal(e.data, data),
+                    lambda e: (
+                        e.pattern is pattern
+                        and e.diagonal_pivots == diagonal_pivots
+                        and np.array_equal(e.data, data)
+                    ),
                 )
                 if entry is not None:
                     return entry
@@ -272,7 +274,7 @@ class SparseLU(AbstractSparseDirectSolver):
     def compute(
         self, state: SparseSolveState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Solves against ``vector``, factoring on the first use of this matrix."""
+        """Solve against ``vector``, factoring on the first use of this matrix."""
         del options
         matrix = state.operator.matrix
         n = matrix.shape[0]

@@ -8,7 +8,11 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array
 
-from ._definite import POSITIVE_DEFINITE, AbstractSparseSolver, claims_positive_definite
+from asdex_opt._lineax._definite import (
+    POSITIVE_DEFINITE,
+    AbstractSparseSolver,
+    claims_positive_definite,
+)
 
 __all__ = ["TridiagonalLU", "tridiagonal_positive_definite"]
 

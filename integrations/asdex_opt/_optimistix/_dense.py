@@ -16,7 +16,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Scalar
 
-from ._descents import ResidualJacNormal
+from asdex_opt._optimistix._descents import ResidualJacNormal
 
 __all__ = ["DenseGaussNewtonDescent", "DenseLevenbergMarquardtDescent", "damped_direction"]
 
@@ -110,7 +110,7 @@ class DenseGaussNewtonDescent(optx.AbstractDescent[Array, ResidualJacNormal, _Di
         return _Direction(jnp.zeros_like(y), optx.RESULTS.successful)
 
     def query(self, y: Array, f_info: ResidualJacNormal, state: _Direction) -> _Direction:
-        """Solves for the Gauss-Newton direction."""
+        """Solve for the Gauss-Newton direction."""
         del y, state
         if f_info.normal is None:
             solution = lx.linear_solve(f_info.jac, f_info.residual, lx.LU(), throw=False)
@@ -137,7 +137,7 @@ class DenseLevenbergMarquardtDescent(optx.AbstractDescent[Array, ResidualJacNorm
         return _Damped(jnp.zeros_like(y), jnp.zeros((y.size, y.size), y.dtype))
 
     def query(self, y: Array, f_info: ResidualJacNormal, state: _Damped) -> _Damped:
-        """Stores ``Jᵀr`` and ``JᵀJ`` of the accepted point."""
+        """Store ``Jᵀr`` and ``JᵀJ`` of the accepted point."""
         del y, state
         return _Damped(f_info.compute_grad(), f_info.normal.as_matrix())
 

@@ -16,10 +16,10 @@ import optimistix as optx
 from equinox import AbstractClassVar
 from jaxtyping import Array, Scalar
 
-from .._lineax._newton import shifted_newton_direction
-from .._lineax._operator import SparseMatrixLinearOperator
-from .._lineax._superlu import SparseLU
-from .._problem import JacobianEvaluation
+from asdex_opt._lineax._newton import shifted_newton_direction
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._problem import JacobianEvaluation
 
 __all__ = [
     "AbstractGaussNewtonDescent",
@@ -62,7 +62,7 @@ class ShiftedNewtonDescent(
     def query(
         self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DirectionState
     ) -> _DirectionState:
-        """Computes the shifted Newton direction at the accepted point."""
+        """Compute the shifted Newton direction at the accepted point."""
         del y, state
         p, _, finite = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
         return _DirectionState(p, _result(finite))
@@ -105,7 +105,7 @@ class ShiftedDampedNewtonDescent(
     def query(
         self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DampedState
     ) -> _DampedState:
-        """Stores the gradient and Hessian of the accepted point."""
+        """Store the gradient and Hessian of the accepted point."""
         del y, state
         return _DampedState(f_info.grad, f_info.hessian)
 
@@ -135,7 +135,7 @@ class ResidualJacNormal(optx.FunctionInfo.ResidualJac):
 
 
 def residual_jac_info(evaluation: JacobianEvaluation) -> ResidualJacNormal:
-    """Wraps a Jacobian evaluation as Optimistix function information."""
+    """Wrap a Jacobian evaluation as Optimistix function information."""
     return ResidualJacNormal(evaluation.residual, evaluation.jac, evaluation.normal)
 
 
@@ -181,7 +181,7 @@ class GaussNewtonDescent(AbstractGaussNewtonDescent):
         return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
 
     def query(self, y: Array, f_info: ResidualJacNormal, state: _DirectionState) -> _DirectionState:
-        """Solves for the Gauss-Newton direction."""
+        """Solve for the Gauss-Newton direction."""
         del y, state
         if f_info.normal is None:
             solution = lx.linear_solve(f_info.jac, f_info.residual, self.linear_solver, throw=False)
@@ -218,7 +218,7 @@ class LevenbergMarquardtDescent(AbstractGaussNewtonDescent):
         return _DampedState(jnp.zeros_like(y), info)
 
     def query(self, y: Array, f_info: ResidualJacNormal, state: _DampedState) -> _DampedState:
-        """Stores ``Jᵀr`` and ``JᵀJ`` of the accepted point."""
+        """Store ``Jᵀr`` and ``JᵀJ`` of the accepted point."""
         del y, state
         return _DampedState(f_info.compute_grad(), f_info.normal)
 

@@ -12,10 +12,23 @@ from equinox import AbstractVar
 from jaxtyping import Array, PyTree, Scalar
 
 import asdex
-
-from .._lineax._choice import choose_solver
-from .._lineax._superlu import SparseLU
-from .._problem import (
+from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._optimistix._dense import DenseGaussNewtonDescent, DenseLevenbergMarquardtDescent
+from asdex_opt._optimistix._descents import (
+    AbstractGaussNewtonDescent,
+    GaussNewtonDescent,
+    LevenbergMarquardtDescent,
+    ResidualJacNormal,
+    residual_jac_info,
+)
+from asdex_opt._optimistix._termination import (
+    cauchy_termination,
+    step_outcome,
+    stop_when_done_or_failed,
+)
+from asdex_opt._optimistix._verbose import as_verbose
+from asdex_opt._problem import (
     DenseJacobianEvaluator,
     FlatFunction,
     JacobianEvaluator,
@@ -24,17 +37,7 @@ from .._problem import (
     flatten,
     no_sparsity_gain,
 )
-from .._warnings import warn_at_user
-from ._dense import DenseGaussNewtonDescent, DenseLevenbergMarquardtDescent
-from ._descents import (
-    AbstractGaussNewtonDescent,
-    GaussNewtonDescent,
-    LevenbergMarquardtDescent,
-    ResidualJacNormal,
-    residual_jac_info,
-)
-from ._termination import cauchy_termination, step_outcome, stop_when_done_or_failed
-from ._verbose import as_verbose
+from asdex_opt._warnings import warn_at_user
 
 __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMarquardt"]
 
@@ -97,7 +100,7 @@ class AbstractSparseGaussNewton(
         aux_struct: PyTree[jax.ShapeDtypeStruct],
         tags: frozenset[object],
     ) -> _SparseGaussNewtonState:
-        """Detects and colors the Jacobian sparsity; builds the initial state."""
+        """Detect and color the Jacobian sparsity; build the initial state."""
         del options, tags
         flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=True)
         num_residuals = sum(s.size for s in jax.tree.leaves(f_struct))
@@ -210,7 +213,7 @@ class AbstractSparseGaussNewton(
         state: _SparseGaussNewtonState,
         tags: frozenset[object],
     ) -> tuple[Array, optx.RESULTS]:
-        """Stops on Cauchy convergence or a failed step."""
+        """Stop on Cauchy convergence or a failed step."""
         del fn, y, args, options, tags
         return stop_when_done_or_failed(state)
 
@@ -225,7 +228,7 @@ class AbstractSparseGaussNewton(
         tags: frozenset[object],
         result: optx.RESULTS,
     ) -> tuple[PyTree, Any, dict[str, Any]]:
-        """Reports the number of Jacobian evaluations in ``stats``."""
+        """Report the number of Jacobian evaluations in ``stats``."""
         del fn, args, options, tags, result
         return y, aux, {"num_jacobians": state.num_accepted_steps}
 

@@ -12,14 +12,22 @@ from equinox import AbstractVar
 from jaxtyping import Array, PyTree, Scalar
 
 import asdex
-
-from .._lineax._choice import choose_solver
-from .._lineax._superlu import SparseLU
-from .._problem import FlatFunction, HessianEvaluator, detect_hessian, dynamic_part, flatten
-from ._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
-from ._searches import AbstractRevisingSearch, NonmonotoneArmijo, Point, revising
-from ._termination import cauchy_termination, step_outcome, stop_when_done_or_failed
-from ._verbose import as_verbose
+from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._optimistix._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
+from asdex_opt._optimistix._searches import (
+    AbstractRevisingSearch,
+    NonmonotoneArmijo,
+    Point,
+    revising,
+)
+from asdex_opt._optimistix._termination import (
+    cauchy_termination,
+    step_outcome,
+    stop_when_done_or_failed,
+)
+from asdex_opt._optimistix._verbose import as_verbose
+from asdex_opt._problem import FlatFunction, HessianEvaluator, detect_hessian, dynamic_part, flatten
 
 __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
 
@@ -84,7 +92,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         aux_struct: PyTree[jax.ShapeDtypeStruct],
         tags: frozenset[object],
     ) -> _SparseNewtonState:
-        """Detects and colors the Hessian sparsity; builds the initial state."""
+        """Detect and color the Hessian sparsity; build the initial state."""
         del options, tags
         if getattr(f_struct, "shape", None) != () or not jnp.issubdtype(
             f_struct.dtype, jnp.floating
@@ -236,7 +244,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         state: _SparseNewtonState,
         tags: frozenset[object],
     ) -> tuple[Array, optx.RESULTS]:
-        """Stops on Cauchy convergence or a failed step."""
+        """Stop on Cauchy convergence or a failed step."""
         del fn, y, args, options, tags
         return stop_when_done_or_failed(state)
 
@@ -360,9 +368,7 @@ class SparseNewton(AbstractSparseNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedNewtonDescent(
-            SparseLU() if linear_solver is None else linear_solver
-        )
+        self.descent = ShiftedNewtonDescent(SparseLU() if linear_solver is None else linear_solver)
         self.choose_solver = linear_solver is None
         if search is None:
             search = NonmonotoneArmijo(memory=1)

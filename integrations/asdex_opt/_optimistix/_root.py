@@ -11,11 +11,16 @@ import optimistix as optx
 from jaxtyping import Array, PyTree, Scalar
 
 import asdex
-
-from .._lineax._choice import choose_solver
-from .._problem import FlatFunction, JacobianEvaluator, detect_jacobian, dynamic_part, flatten
-from ._termination import cauchy_termination, check_finite_result
-from ._verbose import as_verbose
+from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._optimistix._termination import cauchy_termination, check_finite_result
+from asdex_opt._optimistix._verbose import as_verbose
+from asdex_opt._problem import (
+    FlatFunction,
+    JacobianEvaluator,
+    detect_jacobian,
+    dynamic_part,
+    flatten,
+)
 
 __all__ = ["SparseNewtonRootFinder"]
 
@@ -81,7 +86,7 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
         aux_struct: PyTree[jax.ShapeDtypeStruct],
         tags: frozenset[object],
     ) -> _RootState:
-        """Detects and colors the Jacobian sparsity; builds the initial state."""
+        """Detect and color the Jacobian sparsity; build the initial state."""
         del options, aux_struct, tags
         flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=True)
         num_out = sum(s.size for s in jax.tree.leaves(f_struct))

@@ -99,7 +99,7 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
             )
 
     def init(self, y: PyTree, f_info_struct: Any) -> _NonmonotoneState:
-        """Starts with no accepted value."""
+        """Start with no accepted value."""
         del y
         recent = jnp.full(self.memory, -jnp.inf, f_info_struct.f.dtype)
         return _NonmonotoneState(jnp.array(self.step_init), recent)
@@ -113,7 +113,7 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
         f_eval_info: Any,
         state: _NonmonotoneState,
     ) -> tuple[Scalar, Array, optx.RESULTS, _NonmonotoneState]:
-        """Accepts or rejects ``y_eval``; the next step size."""
+        """Accept or reject ``y_eval``; the next step size."""
         if not hasattr(f_info, "compute_grad_dot"):
             raise ValueError(
                 "`NonmonotoneArmijo` needs the gradient at accepted points, which this "
@@ -342,18 +342,15 @@ class Watchdog(AbstractRevisingSearch[_WatchdogState]):
     def __check_init__(self):
         if not (isinstance(self.relaxed_steps, int) and self.relaxed_steps >= 1):
             raise ValueError(
-                "`Watchdog(relaxed_steps=...)` must be an int >= 1, got "
-                f"{self.relaxed_steps!r}."
+                f"`Watchdog(relaxed_steps=...)` must be an int >= 1, got {self.relaxed_steps!r}."
             )
         _check_fraction("Watchdog", "decrease_factor", self.decrease_factor)
         _check_fraction("Watchdog", "slope", self.slope)
 
     def init(self, point: Point, f_info_struct: Any) -> _WatchdogState:
-        """Starts at a checkpoint (the initial point)."""
+        """Start at a checkpoint (the initial point)."""
         zero = jnp.zeros((), f_info_struct.f.dtype)
-        return _WatchdogState(
-            jnp.array(1.0), jnp.array(0), zero, zero, jnp.array(False), point
-        )
+        return _WatchdogState(jnp.array(1.0), jnp.array(0), zero, zero, jnp.array(False), point)
 
     def step(self, *args: Any, **kwargs: Any) -> None:
         """Not an Optimistix search step: see `judge`."""
@@ -371,7 +368,7 @@ class Watchdog(AbstractRevisingSearch[_WatchdogState]):
         f_eval_info: Any,
         state: _WatchdogState,
     ) -> tuple[Scalar, Array, optx.RESULTS, _WatchdogState]:
-        """Judges ``y_eval``: a checkpoint, on probation, rejected, or back to the checkpoint.
+        """Judge ``y_eval``: a checkpoint, on probation, rejected, or back to the checkpoint.
 
         ``y`` is the current point (a checkpoint, or on probation) and ``f_info`` its
         function information. ``accept`` means a new checkpoint or a point on
@@ -382,9 +379,9 @@ class Watchdog(AbstractRevisingSearch[_WatchdogState]):
         at_checkpoint = state.at_checkpoint
         reference = jnp.where(at_checkpoint, f_info.f, state.base_f)
         decrease = jnp.where(at_checkpoint, predicted, state.base_decrease)
-        armijo = _sufficient_decrease(
-            f_new, reference, self.slope * decrease, y, y_eval
-        ) & (decrease <= 0)
+        armijo = _sufficient_decrease(f_new, reference, self.slope * decrease, y, y_eval) & (
+            decrease <= 0
+        )
         checkpoint = first_step | armijo
         full_step = jnp.invert(at_checkpoint) | (state.step_size == 1)
         relax = (
@@ -414,7 +411,7 @@ class Watchdog(AbstractRevisingSearch[_WatchdogState]):
     def revise(
         self, previous: Point, current: Point, state: _WatchdogState
     ) -> tuple[Point, _WatchdogState]:
-        """Keeps the checkpoint a path on probation leaves; goes back to it if it failed."""
+        """Keep the checkpoint a path on probation leaves; go back to it if it failed."""
         checkpoint = jax.lax.cond(state.leaving, lambda: previous, lambda: state.checkpoint)
         current = jax.lax.cond(state.restore, lambda: checkpoint, lambda: current)
         return current, eqx.tree_at(lambda s: s.checkpoint, state, checkpoint)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, PyTree, Scalar
 
-from .._lineax._finite import all_finite
+from asdex_opt._lineax._finite import all_finite
 
 __all__ = [
     "cauchy_termination",

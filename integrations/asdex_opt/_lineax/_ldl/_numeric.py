@@ -19,8 +19,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from ._schedule import SizeClass
-from ._symbolic import Analysis
+from asdex_opt._lineax._ldl._schedule import SizeClass
+from asdex_opt._lineax._ldl._symbolic import Analysis
 
 __all__ = ["Factor", "factorize", "pivot_values", "solve"]
 
@@ -62,7 +62,7 @@ def _safe(pivot: Array) -> Array:
 
 
 def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]:
-    """Eliminates the active pivots of a batch of blocks, one at a time.
+    """Eliminate the active pivots of a batch of blocks, one at a time.
 
     ``block`` is ``(B, T, T + C)``: a symmetric ``(B, T, T)`` block and ``C`` more
     columns that the row operations also transform. Active pivots (``active``,
@@ -92,7 +92,7 @@ def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]
 
 
 def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
-    """Eliminates the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
+    """Eliminate the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
 
     Right-looking in tiles of ``tile`` pivots, on ``[F | H]`` with ``H`` starting as the
     identity: each tile's rows are transformed by `_eliminate` (which gives the tile's
@@ -145,10 +145,8 @@ def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
     return both[:, :, size:], d, both[:, :, :size]
 
 
-def _factor_class(
-    plan: SizeClass, data: Array, done: list[Array]
-) -> tuple[Array, Array]:
-    """Factors the fronts of one class, chunk by chunk; ``done``: earlier classes'."""
+def _factor_class(plan: SizeClass, data: Array, done: list[Array]) -> tuple[Array, Array]:
+    """Factor the fronts of one class, chunk by chunk; ``done``: earlier classes'."""
     count, width, size = plan.chunks, plan.width, plan.size
     dtype = data.dtype
     entry_source = _index(plan.entry_source)
@@ -203,10 +201,12 @@ def pivot_values(analysis: Analysis, factor: Factor) -> Array:
         >>> sorted(float(d) for d in pivot_values(analysis, factor))
         [-1.5, 2.0]
     """
-    return jnp.concatenate([
-        d.reshape(-1)[_index(np.flatnonzero(_pivot_mask(plan)))]
-        for plan, d in zip(analysis.classes, factor.pivots, strict=True)
-    ])
+    return jnp.concatenate(
+        [
+            d.reshape(-1)[_index(np.flatnonzero(_pivot_mask(plan)))]
+            for plan, d in zip(analysis.classes, factor.pivots, strict=True)
+        ]
+    )
 
 
 def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
@@ -235,7 +235,7 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
 
 
 def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
-    """Solves ``A x = vector`` with the factorization of ``A``.
+    """Solve ``A x = vector`` with the factorization of ``A``.
 
     Per chunk, one gather, one product and one scatter each way: forward
     ``z = H x_front``, then ``x_c = z_c / d`` and ``x_r = z_r``; backward, on

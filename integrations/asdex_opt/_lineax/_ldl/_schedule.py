@@ -85,7 +85,7 @@ class SizeClass:
 def _merge_small(
     size_class: np.ndarray, share: float = 0.05, allowance: float = 2.0**16
 ) -> np.ndarray:
-    """Moves the fronts of a small class up into the next one.
+    """Move the fronts of a small class up into the next one.
 
     A class whose fronts, padded to the next class's size, would hold under ``share``
     of all padded entries, or under ``allowance`` entries, costs a compiled loop of its
@@ -122,7 +122,7 @@ def _width(per_height: np.ndarray, size: int) -> int:
 
 
 def _pad_rows(groups: list[np.ndarray], count: int, fill: int, tail: tuple = ()) -> np.ndarray:
-    """Stacks ``count`` arrays of different lengths, padded with ``fill``."""
+    """Stack ``count`` arrays of different lengths, padded with ``fill``."""
     length = max((g.shape[0] for g in groups), default=0)
     out = np.full((count, length, *tail), fill, np.int64)
     for t, g in enumerate(groups):
@@ -267,9 +267,7 @@ def schedule(
                     source=int(source_class),
                     front=_pad_rows([flat[kids[g]] for g in groups], count, 0),
                     slot=_pad_rows([slot[sparent[kids[g]]] for g in groups], count, 0),
-                    position=_pad_rows(
-                        [position[g] for g in groups], count, size, (m_child,)
-                    ),
+                    position=_pad_rows([position[g] for g in groups], count, size, (m_child,)),
                 )
             )
         classes.append(

@@ -11,11 +11,11 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
-from .._definite import INERTIA, AbstractSparseSolver
-from .._fold import fold_sparse
-from .._operator import SparseMatrixLinearOperator
-from ._numeric import Factor, factorize, solve
-from ._symbolic import Analysis, analyse, pattern_key
+from asdex_opt._lineax._definite import INERTIA, AbstractSparseSolver
+from asdex_opt._lineax._fold import fold_sparse
+from asdex_opt._lineax._ldl._numeric import Factor, factorize, solve
+from asdex_opt._lineax._ldl._symbolic import Analysis, analyse, pattern_key
+from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
 __all__ = ["INERTIA", "SparseLDL", "cached_analysis"]
 
@@ -128,7 +128,7 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     reports_inertia: ClassVar[bool] = True
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _LDLState:
-        """Analyses the pattern (once per pattern) and factors the matrix."""
+        """Analyse the pattern (once per pattern) and factor the matrix."""
         del options
         if operator.in_size() != operator.out_size():
             raise ValueError(
@@ -155,7 +155,7 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     def compute(
         self, state: _LDLState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Solves with the factorization; reports the inertia in ``stats``."""
+        """Solve with the factorization; report the inertia in ``stats``."""
         del options
         factor = state.factor
         dtype = jnp.result_type(vector.dtype, factor.pivots[0].dtype)

@@ -18,9 +18,15 @@ import hashlib
 import numpy as np
 import scipy.sparse
 
-from ._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
-from ._schedule import SizeClass, schedule
-from ._trees import amalgamate, column_counts, elimination_tree, postorder, structures
+from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
+from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
+from asdex_opt._lineax._ldl._trees import (
+    amalgamate,
+    column_counts,
+    elimination_tree,
+    postorder,
+    structures,
+)
 
 __all__ = ["Analysis", "analyse"]
 

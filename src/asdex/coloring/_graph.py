@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asdex._pattern import SparsityPattern
+from asdex._plan import index_array
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -100,7 +101,7 @@ class SymmetricGraph:
     def bipartite(self) -> Bipartite:
         """The distance-1 view: each vertex's nets are its neighbors, nets are vertices."""
         identity = np.arange(self.n + 1, dtype=np.int64)
-        return Bipartite(self.indptr, self.indices, identity, identity[:-1].astype(np.int32))
+        return Bipartite(self.indptr, self.indices, identity, index_array(identity[:-1]))
 
 
 def symmetric_graph(sparsity: SparsityPattern) -> SymmetricGraph:
@@ -133,8 +134,8 @@ def symmetric_graph(sparsity: SparsityPattern) -> SymmetricGraph:
     lower_pos[edge_index[~upper]] = positions[off][~upper]
     edge_pos = np.where(upper_pos >= 0, upper_pos, lower_pos)
     mirror_pos = np.where(upper_pos >= 0, lower_pos, -1)
-    edge_lo = (keys // max(n, 1)).astype(np.int32)
-    edge_hi = (keys % max(n, 1)).astype(np.int32)
+    edge_lo = index_array(keys // max(n, 1))
+    edge_hi = index_array(keys % max(n, 1))
     edge_ids = np.arange(num_edges, dtype=np.int64)
     src = np.concatenate([edge_lo, edge_hi])
     dst = np.concatenate([edge_hi, edge_lo])
@@ -145,12 +146,12 @@ def symmetric_graph(sparsity: SparsityPattern) -> SymmetricGraph:
     return SymmetricGraph(
         n=n,
         indptr=indptr,
-        indices=dst[order].astype(np.int32),
+        indices=index_array(dst[order]),
         edge_of=eid[order],
         edge_lo=edge_lo,
         edge_hi=edge_hi,
         edge_pos=edge_pos,
         mirror_pos=mirror_pos,
-        diag_vertices=rows[diag].astype(np.int32),
+        diag_vertices=index_array(rows[diag]),
         diag_pos=positions[diag],
     )

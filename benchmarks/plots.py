@@ -79,10 +79,16 @@ def _loglog(ax, rows: list[Row], series: dict[str, Callable[[Row], float | None]
     _legend(ax)
 
 
-def _legend(ax) -> None:
-    """The legend below the panel, in two columns, readable at page width."""
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
-              frameon=False)
+def _legend(ax, below: float = 4.0) -> None:
+    """Put the legend under the panel, `below` font sizes down, readable at page width.
+
+    Two columns when every label is short, else one, so that a legend never runs into
+    the legend of the panel beside it.
+    """
+    labels = ax.get_legend_handles_labels()[1]
+    ncol = 2 if max(map(len, labels), default=0) <= 24 else 1
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=ncol,
+              borderaxespad=below, frameon=False)
 
 
 def _figure(panels: int, stamp: str, title: str):
@@ -240,11 +246,11 @@ def plot_optimizers(tables: list[list[Row]], stamp: str):
                 labelled.add(r["solver"])
         ax.set_yscale("log")
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([f"{name}\nn = {single[name][0]['n']}" for name in names],
-                           fontsize=6, rotation=30, ha="right")
+        ax.set_xticklabels([f"{name}, n = {single[name][0]['n']}" for name in names],
+                           fontsize=7, rotation=45, ha="right", rotation_mode="anchor")
         ax.set_ylabel("time (s)")
         ax.grid(True, axis="y", which="both", alpha=0.3)
-        _legend(ax)
+        _legend(ax, below=8.0)
         ax.set_title("one size each (hatched: tolerance not reached)", fontsize=9)
     return fig
 

@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import sparse as jsparse
 
-from asdex_opt._lineax._ldl import SparseLDL, analyse
+from asdex_opt._lineax._ldl import analyse
 from asdex_opt._lineax._ldl._numeric import factorize, solve
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
-from asdex_opt._lineax._operator import SparseMatrixLinearOperator
-from asdex_opt._lineax._structure import SparseStructure
+from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,6 +94,29 @@ def test_indefinite_diagonally_dominant(seed, n):
     signs = rng.choice([-1.0, 1.0], n)
     matrix = off + np.diag(signs * (np.abs(off).sum(axis=1) + 0.5))
     _check(matrix, rng)
+
+
+@pytest.mark.parametrize("epsilon", [1e-8, 1e-10])
+def test_kkt_with_tiny_regularisation_is_refined(epsilon):
+    """Quasi-definite [[H + εI, Aᵀ], [A, -εI]]: exact inertia, and accurate after refinement."""
+    rng = np.random.default_rng(0)
+    n, m = 120, 60
+    h = np.diag(np.full(n, 3.0)) - np.diag(np.ones(n - 1), 1) - np.diag(np.ones(n - 1), -1)
+    a = np.zeros((m, n))
+    a[np.repeat(np.arange(m), 3), rng.integers(0, n, 3 * m)] = rng.standard_normal(3 * m)
+    kkt = np.block([[h + epsilon * np.eye(n), a.T], [a, -epsilon * np.eye(m)]])
+    rhs = rng.standard_normal(n + m)
+    expected = np.linalg.solve(kkt, rhs)
+    errors = []
+    for steps in (0, 3):
+        solution = lx.linear_solve(
+            _operator(kkt), jnp.asarray(rhs), SparseLDL(refinement_steps=steps), throw=False
+        )
+        assert solution.result == lx.RESULTS.successful
+        assert tuple(int(i) for i in solution.stats["inertia"]) == (n, m, 0)
+        errors.append(np.linalg.norm(solution.value - expected) / np.linalg.norm(expected))
+    assert errors[0] > 1e-6  # the unrefined solve loses digits to element growth
+    assert errors[1] < 1e-9
 
 
 def _poisson(grid: int) -> np.ndarray:

@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from asdex_opt._lineax._ldl import SparseLDL
-from asdex_opt._lineax._operator import SparseMatrixLinearOperator
-from asdex_opt._lineax._structure import SparseStructure
-from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt.lineax import SparseLDL, SparseLU, SparseMatrixLinearOperator, SparseStructure
 
 
 def _resident_mb() -> float:

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jax import lax
 
+from asdex.detection import Equation, Operand
 from asdex.detection._maps import apply_map, identity_pattern
 from asdex.detection._registry import lookup
-from asdex.detection._rule import Equation, Operand
 from asdex.detection._rules.indexing import boxes
 
 MODES = [lax.GatherScatterMode.CLIP, lax.GatherScatterMode.FILL_OR_DROP,

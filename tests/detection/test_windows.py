@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from jax import lax
 
-from asdex.detection import Curvature, jacobian_sparsity
+from asdex.detection import Curvature, Equation, Operand, jacobian_sparsity
 from asdex.detection._registry import lookup
-from asdex.detection._rule import Equation, Operand
 from asdex.detection._rules.windows import axis_table, window_table
 
 

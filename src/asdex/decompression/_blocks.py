@@ -21,6 +21,7 @@ from jax.experimental import sparse
 
 from asdex._pattern import SparsityPattern
 from asdex.decompression._host import check_concrete, host_block, host_cast
+from asdex.decompression._sharding import replicated_layout
 
 OutputFormat = Literal["bcoo", "dense", "numpy_dense", "scipy_coo", "scipy_csr", "scipy_csc"]
 """Type of the returned derivative blocks.
@@ -81,7 +82,9 @@ class Block:
                 unique_indices=True,
             )
         dense = jnp.zeros((math.prod(self.out_shape), math.prod(self.in_shape)), data.dtype)
-        dense = dense.at[self.rows, self.cols].set(data, unique_indices=True)
+        dense = dense.at[self.rows, self.cols].set(
+            data, unique_indices=True, out_sharding=replicated_layout(data)
+        )
         return dense.reshape(self.shape)
 
 

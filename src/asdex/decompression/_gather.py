@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from asdex._plan import DecompressionSchedule
+from asdex.decompression._sharding import replicated_layout
 
 MAX_UNROLLED_LEVELS = 16
 """Substitution schedules with more levels run as one `lax.scan` over padded levels."""
@@ -149,13 +150,11 @@ class GatherPlan:
         """Return the nonzero values, shape `(nnz,)`, from `C` of shape `(k, N)`."""
         flat = compressed.reshape(-1)
         if self.padded:
-            flat = jnp.concatenate([flat, jnp.zeros(1, flat.dtype)])
+            flat = jnp.pad(flat, (0, 1))
         values = self._read_initial(flat)
         for level in self.levels:
-            correction = jax.ops.segment_sum(
-                values[level.subtract], level.segments, num_segments=level.targets.size,
-                indices_are_sorted=True,
-            )
+            correction = _segment_sum(values[level.subtract], level.segments,
+                                      level.targets.size)
             values = values.at[level.targets].set(
                 flat[level.reads] - correction, unique_indices=True
             )
@@ -180,9 +179,7 @@ class GatherPlan:
 
         def level(values: jax.Array, arrays: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
             targets, reads, subtract, segments = arrays
-            correction = jax.ops.segment_sum(
-                values[subtract], segments, num_segments=width + 1, indices_are_sorted=True
-            )
+            correction = _segment_sum(values[subtract], segments, width + 1)
             return values.at[targets].set(flat[reads] - correction[:width]), None
 
         scratch = jnp.concatenate([values, jnp.zeros(1, values.dtype)])
@@ -262,6 +259,17 @@ def read_strided(
     if len(columns) == 1:
         return columns[0]
     return jnp.stack(columns, axis=1).reshape(-1)
+
+
+def _segment_sum(data: jax.Array, segments: jax.Array, count: int) -> jax.Array:
+    """`jax.ops.segment_sum` over sorted segments, with the layout JAX asks for.
+
+    Under `jax.vmap` over inputs placed on a mesh with explicit axes the new sums need
+    their layout spelled out; `replicated_layout` gives it.
+    """
+    return jnp.zeros(count, data.dtype).at[segments].add(
+        data, indices_are_sorted=True, out_sharding=replicated_layout(data)
+    )
 
 
 def _compact(index: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, r
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import split_by_sizes
 from asdex.decompression._jit import filter_jit
-from asdex.decompression._sharding import ColorSharding, replicated
+from asdex.decompression._sharding import ColorSharding, on_inputs_mesh, replicated
 
 HVP_MODES = ("fwd_over_rev", "rev_over_fwd", "rev_over_rev")
 
@@ -121,6 +121,8 @@ def hessian_compressor(
                                   layout)
         elif mode == "rev_over_rev":
             _, pullback, (value, aux) = jax.vjp(gradient, *primals, has_aux=True)
+            if layout is None:
+                seeds = on_inputs_mesh(seeds, primals)
             compressed = compress(lambda s: flat(pullback(cast(s))), seeds, chunk_size, count,
                                   layout)
         else:
@@ -201,6 +203,8 @@ def sparse_hessian(
         values = plan(replicated(compressed)[:num_colors])
         if on_device:
             values = blocks_of(values, in_dtypes)
+        if sharding is not None:
+            values = sharding.following([compressed]).spread(values)
         return value, values, aux, in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

@@ -236,6 +236,8 @@ def sparse_jacobian(
         if on_device:
             out_tree = jax.tree_util.tree_structure(result.value)
             values = blocks_of(values, result.out_shapes, result.in_dtypes, out_tree)
+        if sharding is not None:
+            values = sharding.following(result.parts).spread(values)
         return result.value, values, result.aux, result.out_shapes, result.in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

@@ -155,6 +155,75 @@ class ColorSharding:
 
         return jax.tree_util.tree_map(one, tree)
 
+    def spread(self, tree: Any) -> Any:
+        """Split the leading axis of every leaf whose length the shards divide.
+
+        Applied to what decompression returns (the nonzero values, the data and indices
+        of BCOO blocks, the rows of dense blocks), so that each device computes and
+        holds its share. Leaves without axes, or whose leading axis the shards do not
+        divide, are left as they are (XLA shards only axes that divide evenly).
+
+        Examples:
+            >>> import jax, jax.numpy as jnp
+            >>> from asdex.decompression import ColorSharding
+            >>> layout = ColorSharding.of((jax.make_mesh((1,), ("colors",)), "colors"))
+            >>> layout.spread({"values": jnp.ones(4)})["values"].tolist()
+            [1.0, 1.0, 1.0, 1.0]
+        """
+
+        def one(leaf: Any) -> Any:
+            if not isinstance(leaf, jax.Array) or not leaf.ndim or leaf.shape[0] % self.shards:
+                return leaf
+            layout = NamedSharding(self.mesh, PartitionSpec(self.axes))
+            if self.explicit:
+                return jax.sharding.reshard(leaf, layout)
+            return jax.lax.with_sharding_constraint(leaf, layout)
+
+        return jax.tree_util.tree_map(one, tree)
+
+
+def replicated_layout(array: jax.Array) -> NamedSharding | None:
+    """The replicated layout on `array`'s mesh when its type has explicit axes, else `None`.
+
+    Scatters into a new array (the "dense" output) read updates whose layout is part
+    of their type on such a mesh; JAX then asks for the result's layout, which this
+    gives (under `jax.vmap` the batch axis keeps its own split).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex.decompression._sharding import replicated_layout
+        >>> replicated_layout(jnp.ones(2)) is None
+        True
+    """
+    mesh = jax.typeof(array).sharding.mesh
+    if mesh.empty or AxisType.Explicit not in mesh.axis_types:
+        return None
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def on_inputs_mesh(seeds: Any, primals: Any) -> Any:
+    """`seeds` replicated on the inputs' mesh when the inputs' types have explicit axes.
+
+    Seeds are constants without a mesh. Pulled back through a gradient under `jax.vmap`
+    over inputs placed on explicit axes, such constants meet cotangents that carry the
+    batch's layout, which JAX (0.10) fails to add; seeds placed on the inputs' mesh
+    avoid it. Without such inputs the seeds come back as they are.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex.decompression._sharding import on_inputs_mesh
+        >>> on_inputs_mesh([jnp.ones(2)], [jnp.zeros(3)])[0].tolist()
+        [1.0, 1.0]
+    """
+    layouts = {
+        layout for leaf in jax.tree_util.tree_leaves(primals)
+        if (layout := replicated_layout(leaf)) is not None
+    }
+    if len(layouts) != 1:
+        return seeds
+    (layout,) = layouts
+    return jax.tree_util.tree_map(lambda seed: jax.sharding.reshard(seed, layout), seeds)
+
 
 def replicated(array: jax.Array) -> jax.Array:
     """`array` gathered onto every device when its type splits it over explicit axes.

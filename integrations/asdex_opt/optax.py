@@ -278,7 +278,22 @@ def _chain(
     scaling = (
         optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
     )
-    return optax.chain(direction, scaling, optax.identity() if linesearch is None else linesearch)
+    chained = optax.chain(
+        direction, scaling, optax.identity() if linesearch is None else linesearch
+    )
+
+    def init_fn(params: optax.Params) -> optax.OptState:
+        # Optax's zoom line search starts some counters as weakly typed scalars that
+        # its update returns strongly typed: a jitted update would then compile twice.
+        return jax.tree.map(_strongly_typed, chained.init(params))
+
+    return optax.GradientTransformationExtraArgs(init_fn, chained.update)
+
+
+def _strongly_typed(leaf: Any) -> Any:
+    if isinstance(leaf, jax.Array):
+        return jax.lax.convert_element_type(leaf, leaf.dtype)
+    return leaf
 
 
 def _default_linesearch() -> optax.GradientTransformationExtraArgs:

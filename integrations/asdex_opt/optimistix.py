@@ -53,6 +53,7 @@ from asdex_opt._optimistix._descents import (
     LevenbergMarquardtDescent,
     ShiftedDampedNewtonDescent,
     ShiftedNewtonDescent,
+    TruncatedNewtonDescent,
 )
 from asdex_opt._optimistix._least_squares import (
     AbstractSparseGaussNewton,
@@ -69,6 +70,7 @@ from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
     NonmonotoneArmijo,
     Point,
+    TrustRegion,
     Watchdog,
 )
 
@@ -85,8 +87,10 @@ __all__ = [
     "Point",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
+    "TruncatedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
+    "TrustRegion",
     "Watchdog",
 ]

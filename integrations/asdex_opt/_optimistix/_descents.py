@@ -25,6 +25,7 @@ __all__ = [
     "AbstractGaussNewtonDescent",
     "ShiftedNewtonDescent",
     "ShiftedDampedNewtonDescent",
+    "TruncatedNewtonDescent",
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
 ]
@@ -39,14 +40,76 @@ class _DirectionState(eqx.Module):
     result: optx.RESULTS
 
 
+class _StretchedState(eqx.Module):
+    direction: Array  # p, from (H + τI) p = g
+    stretch: Array  # the multiple of p the first trial takes (see `_stretch`)
+    result: optx.RESULTS
+
+
 class ShiftedNewtonDescent(
-    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _DirectionState]
+    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _StretchedState]
 ):
     """Newton direction with the smallest identity shift that makes it a descent direction.
 
-    For line searches (e.g. ``optimistix.BacktrackingArmijo``): the step of size ``s`` is
-    ``-s p`` with ``(H + τI) p = g`` (see `shifted_newton_direction`). Works on flat
-    ``y`` with a sparse Hessian, as `SparseNewton` provides.
+    For backtracking line searches (e.g. ``optimistix.BacktrackingArmijo``) whose first
+    trial has step size 1 and each further one ``backtrack`` times the last: ``p`` solves
+    ``(H + τI) p = g`` (see `shifted_newton_direction`). When ``τ = 0`` the step of size
+    ``s`` is ``-s p``. When ``τ > 0`` the first trial is ``-m p``, ``p`` stretched to
+    where the unshifted quadratic model is least along it (``1 ≤ m ≤ 1000``): the shift
+    made ``p`` short, and a search that only shortens steps would never recover the
+    length. If that trial fails, the search goes on from the plain step: size ``s < 1``
+    gives ``-(s / backtrack) p``, so the second trial is ``-p`` and the ones after it
+    backtrack from there. Works on flat ``y`` with a sparse Hessian, as `SparseNewton`
+    provides.
+
+    Attributes:
+        linear_solver: The Lineax solver for the shifted systems.
+        backtrack: The search's step size factor after a rejected trial, in (0, 1).
+    """
+
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
+    backtrack: float = 0.5
+
+    def __check_init__(self):
+        if not 0 < self.backtrack < 1:
+            raise ValueError(
+                f"`ShiftedNewtonDescent(backtrack=...)` must be in (0, 1), got {self.backtrack}."
+            )
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
+        """Dummy state of the right shape."""
+        del f_info_struct
+        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
+
+    def query(
+        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
+    ) -> _StretchedState:
+        """Compute the shifted Newton direction at the accepted point."""
+        del y, state
+        return _stretched_direction(f_info, self.linear_solver)
+
+    def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
+        """``-m p`` for ``step_size ≥ 1``; below, backtracking from ``-p``."""
+        stretched = state.stretch > 1
+        fallback = jnp.minimum(step_size / self.backtrack, 1)
+        multiple = jnp.where(
+            step_size >= 1, step_size * state.stretch, jnp.where(stretched, fallback, step_size)
+        )
+        return -multiple * state.direction, state.result
+
+
+class TruncatedNewtonDescent(
+    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _StretchedState]
+):
+    """The stretched direction of `ShiftedNewtonDescent`, cut to a trust radius.
+
+    For trust-region searches whose step size is a radius (`TrustRegion`): with ``m p``
+    the stretched direction, the step is ``-m p`` if ``‖m p‖₂`` is within the radius,
+    else ``-m p`` scaled down to it. One sparse solve per accepted point, none per
+    rejected trial. Along ``-t p`` the quadratic model ``gᵀd + ½dᵀHd`` decreases for
+    every ``0 < t ≤ m``, since ``pᵀHp = gᵀp - τ‖p‖² ≤ gᵀp`` and ``m`` is at most the
+    model's minimiser along ``-p`` (where it has one), so the trust region's predicted
+    reduction is negative.
 
     Attributes:
         linear_solver: The Lineax solver for the shifted systems.
@@ -54,22 +117,58 @@ class ShiftedNewtonDescent(
 
     linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
 
-    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
         """Dummy state of the right shape."""
         del f_info_struct
-        return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
+        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
 
     def query(
-        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _DirectionState
-    ) -> _DirectionState:
+        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
+    ) -> _StretchedState:
         """Compute the shifted Newton direction at the accepted point."""
         del y, state
-        p, _, finite = shifted_newton_direction(f_info.grad, f_info.hessian, self.linear_solver)
-        return _DirectionState(p, _result(finite))
+        return _stretched_direction(f_info, self.linear_solver)
 
-    def step(self, step_size: Scalar, state: _DirectionState) -> tuple[Array, optx.RESULTS]:
-        """``-step_size * p``."""
-        return -step_size * state.direction, state.result
+    def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
+        """``-m p``, scaled down to length ``step_size`` if longer."""
+        direction = state.stretch * state.direction
+        length = jnp.sqrt(jnp.vdot(direction, direction))
+        inside = length <= step_size
+        scale = jnp.where(inside, 1, step_size / jnp.where(inside, 1, length))
+        return -scale * direction, state.result
+
+
+# How far beyond ``p`` a shifted direction may be stretched (`_stretch`): where the
+# model has no minimum along it, the search (or the trust region) bounds the step.
+_MAX_STRETCH = 1e3
+
+
+def _stretched_direction(
+    f_info: optx.FunctionInfo.EvalGradHessian, linear_solver: lx.AbstractLinearSolver
+) -> _StretchedState:
+    """Return the shifted Newton direction and how far the shift shortened it."""
+    p, shift, finite = shifted_newton_direction(f_info.grad, f_info.hessian, linear_solver)
+    stretch = _stretch(f_info.grad, f_info.hessian, p, shift)
+    return _StretchedState(p, stretch.astype(p.dtype), _result(finite))
+
+
+def _stretch(grad: Array, hessian: SparseMatrixLinearOperator, p: Array, shift: Array) -> Array:
+    """Return the unshifted quadratic model's minimiser along ``-p`` as a multiple of ``p``.
+
+    A shift ``τ > 0`` (``H`` indefinite, or nearly singular) shortens the Newton step:
+    ``p`` solves ``(H + τI) p = g`` and the model ``gᵀd + ½dᵀHd`` keeps decreasing
+    beyond ``-p``, down to ``-(gᵀp / pᵀHp) p``, or without end where ``pᵀHp ≤ 0``
+    (negative curvature). Far from a minimum of a nonconvex function the shift alone
+    keeps every step short, and a search that only shortens steps never recovers the
+    length (as a zoom line search, which also lengthens them, does). The multiple is
+    ``gᵀp / pᵀHp`` clipped to ``[1, 1000]`` (``1000`` for ``pᵀHp ≤ 0``),
+    and 1 for ``τ = 0``, where ``p`` is the model's minimiser already.
+    """
+    slope = jnp.vdot(grad, p)
+    curvature = jnp.vdot(p, hessian.mv(p))
+    positive = curvature > 0
+    multiple = jnp.where(positive, slope / jnp.where(positive, curvature, 1), _MAX_STRETCH)
+    return jnp.where(shift > 0, jnp.clip(multiple, 1, _MAX_STRETCH), 1)
 
 
 class _DampedState(eqx.Module):

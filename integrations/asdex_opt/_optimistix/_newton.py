@@ -14,11 +14,12 @@ from jaxtyping import Array, PyTree, Scalar
 import asdex
 from asdex_opt._lineax._choice import choose_solver
 from asdex_opt._lineax._superlu import SparseLU
-from asdex_opt._optimistix._descents import ShiftedDampedNewtonDescent, ShiftedNewtonDescent
+from asdex_opt._optimistix._descents import ShiftedNewtonDescent, TruncatedNewtonDescent
 from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
     NonmonotoneArmijo,
     Point,
+    TrustRegion,
     revising,
 )
 from asdex_opt._optimistix._termination import (
@@ -226,12 +227,13 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     ) -> optx.FunctionInfo.EvalGrad | optx.FunctionInfo.EvalGradHessian:
         """What the search and the solver state keep of an accepted point's evaluation.
 
-        ``optimistix.ClassicalTrustRegion`` predicts the reduction with the Hessian;
-        line searches read ``f`` and ``∇f`` only. Without the Hessian in the state, its
-        values flow straight from the Hessian-vector products into the descent's solve,
-        which XLA then fuses, instead of being stored and carried along.
+        Trust regions (`TrustRegion`, ``optimistix.ClassicalTrustRegion``) predict the
+        reduction with the Hessian; line searches read ``f`` and ``∇f`` only. Without
+        the Hessian in the state, its values flow straight from the Hessian-vector
+        products into the descent's solve, which XLA then fuses, instead of being
+        stored and carried along.
         """
-        if isinstance(self.search, optx.ClassicalTrustRegion):
+        if isinstance(self.search, (TrustRegion, optx.ClassicalTrustRegion)):
             return info
         return optx.FunctionInfo.EvalGrad(info.f, info.grad)
 
@@ -368,25 +370,27 @@ class SparseNewton(AbstractSparseNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedNewtonDescent(SparseLU() if linear_solver is None else linear_solver)
-        self.choose_solver = linear_solver is None
         if search is None:
             search = NonmonotoneArmijo(memory=1)
+        self.descent = ShiftedNewtonDescent(
+            SparseLU() if linear_solver is None else linear_solver,
+            backtrack=getattr(search, "decrease_factor", 0.5),
+        )
+        self.choose_solver = linear_solver is None
         self.search = search
         self.verbose = as_verbose(verbose)
         self.coloring = coloring
 
 
 class SparseTrustRegionNewton(AbstractSparseNewton):
-    """Newton's method with the exact sparse Hessian in a classical trust region.
+    """Newton's method with the exact sparse Hessian in a trust region.
 
-    The trust region (``optimistix.ClassicalTrustRegion``) sets a damping ``λ = 1/s``
-    from its step size ``s`` and each step solves ``(H + τI) p = g`` with ``τ ≥ λ``,
-    raised further while ``H + τI`` does not give a descent direction (indefinite
-    ``H``). The predicted reduction is therefore always negative, so only steps that
-    really decrease the objective are accepted. Every solve reuses the Hessian of the
-    last accepted point; rejected steps cost one function evaluation and one sparse
-    solve.
+    Each accepted point solves ``(H + τI) p = g`` once, with the shift ``τ`` and the
+    stretch along negative curvature of `SparseNewton`'s direction; every trial then
+    cuts ``-p`` to the radius of a `TrustRegion` (Nocedal & Wright's updates: the
+    radius shrinks to a fraction of the step taken when the quadratic model predicts
+    poorly, grows when a step at the radius does well). A rejected trial costs one
+    function evaluation and no solve.
 
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx
@@ -400,9 +404,9 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
     rtol: float
     atol: float
     norm: Callable[[PyTree], Scalar]
-    descent: ShiftedDampedNewtonDescent
+    descent: TruncatedNewtonDescent
     choose_solver: bool
-    search: optx.ClassicalTrustRegion
+    search: TrustRegion
     verbose: Callable[..., None]
     coloring: asdex.ColoredPattern | None
 
@@ -418,11 +422,11 @@ class SparseTrustRegionNewton(AbstractSparseNewton):
         self.rtol = rtol
         self.atol = atol
         self.norm = norm
-        self.descent = ShiftedDampedNewtonDescent(
+        self.descent = TruncatedNewtonDescent(
             SparseLU() if linear_solver is None else linear_solver
         )
         self.choose_solver = linear_solver is None
-        self.search = optx.ClassicalTrustRegion()
+        self.search = TrustRegion()
         self.verbose = as_verbose(verbose)
         self.coloring = coloring
 

@@ -40,6 +40,7 @@ __all__ = [
     "AbstractRevisingSearch",
     "NonmonotoneArmijo",
     "Point",
+    "TrustRegion",
     "Watchdog",
     "revising",
 ]
@@ -170,6 +171,109 @@ def _within_rounding(y: PyTree, y_eval: PyTree) -> Array:
     steps = [jnp.max(jnp.abs(b - a), initial=0) for a, b in pairs]
     scale = jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0) for a in leaves]))
     return jnp.max(jnp.stack(steps)) <= _rounding(scale)
+
+
+class _TrustRegionState(eqx.Module):
+    radius: Scalar
+
+
+class TrustRegion(optx.AbstractSearch[PyTree, Any, Any, _TrustRegionState]):
+    """A trust region whose radius is a length, updated from the step taken.
+
+    The step size is the radius (the 2-norm of the step; infinite at first), for
+    descents that cut their step to it (`TruncatedNewtonDescent`, or
+    ``optimistix.DoglegDescent``). With ``r`` the ratio of the actual to the predicted
+    reduction ``gᵀd + ½dᵀHd`` of the step ``d``: a trial is accepted if
+    ``r > accept_cutoff`` (with the rounding slack of `NonmonotoneArmijo`), and a
+    rejected trial sets the radius to ``low_constant ‖d‖``, a fraction of the step
+    actually taken, so that the next trial is shorter whatever the radius was; if
+    ``r > high_cutoff`` and the step reached the radius, the radius grows by
+    ``high_constant``. The radius shrinks only on rejection, as with
+    ``optimistix.ClassicalTrustRegion`` (whose cutoffs follow Gould et al., 2005), but
+    ``ClassicalTrustRegion`` multiplies the old step size, which leaves a radius far
+    longer than the steps taken without effect for several rejections, and grows it
+    only for ratios above 0.99, which a nonconvex function rarely gives.
+
+    Attributes:
+        accept_cutoff: Smallest ratio accepted, in [0, 1).
+        high_cutoff: Ratio above which a step at the radius lets it grow, in (0, 1).
+        low_constant: The radius after a rejection, as a fraction of the step's length,
+            in (0, 1).
+        high_constant: The radius's growth factor, > 1.
+
+    Examples:
+        >>> import jax.numpy as jnp, optimistix as optx
+        >>> from asdex_opt.optimistix import SparseTrustRegionNewton, TrustRegion
+        >>> def rosenbrock(x, _):
+        ...     return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        >>> solver = SparseTrustRegionNewton(1e-8, 1e-8)
+        >>> isinstance(solver.search, TrustRegion)
+        True
+        >>> sol = optx.minimise(rosenbrock, solver, jnp.zeros(20))
+        >>> bool(jnp.allclose(sol.value, 1.0))
+        True
+    """
+
+    accept_cutoff: float = 1e-4
+    high_cutoff: float = 0.75
+    low_constant: float = 0.25
+    high_constant: float = 3.5
+
+    def __check_init__(self):
+        if not 0 <= self.accept_cutoff < 1:
+            raise ValueError(
+                f"`TrustRegion(accept_cutoff=...)` must be in [0, 1), got {self.accept_cutoff}."
+            )
+        _check_fraction("TrustRegion", "high_cutoff", self.high_cutoff)
+        _check_fraction("TrustRegion", "low_constant", self.low_constant)
+        if not self.high_constant > 1:
+            raise ValueError(
+                f"`TrustRegion(high_constant=...)` must be > 1, got {self.high_constant}."
+            )
+
+    def init(self, y: PyTree, f_info_struct: Any) -> _TrustRegionState:
+        """Start from an infinite radius: the first trial is the descent's full step."""
+        del y
+        return _TrustRegionState(jnp.array(jnp.inf, f_info_struct.f.dtype))
+
+    def step(
+        self,
+        first_step: Array,
+        y: PyTree,
+        y_eval: PyTree,
+        f_info: Any,
+        f_eval_info: Any,
+        state: _TrustRegionState,
+    ) -> tuple[Scalar, Array, optx.RESULTS, _TrustRegionState]:
+        """Accept or reject ``y_eval``; return the next radius."""
+        if not isinstance(f_info, optx.FunctionInfo.EvalGradHessian):
+            raise ValueError(
+                "`TrustRegion` predicts the reduction with the Hessian, which this solver "
+                f"does not give it (it gives `{type(f_info).__name__}`)."
+            )
+        diff = (y_eval**ω - y**ω).ω
+        curvature = _tree_dot(diff, f_info.hessian.mv(diff))
+        predicted = f_info.compute_grad_dot(diff) + 0.5 * curvature
+        f_new = f_eval_info.as_min()
+        sufficient = _sufficient_decrease(
+            f_new, f_info.f, self.accept_cutoff * predicted, y, y_eval
+        )
+        accept = first_step | (sufficient & (predicted <= 0))
+        length = jnp.sqrt(_tree_dot(diff, diff))
+        good = (
+            jnp.invert(first_step)
+            & (predicted < 0)
+            & (f_new - f_info.f <= self.high_cutoff * predicted)
+            & (length >= 0.99 * state.radius)
+        )
+        radius = jnp.where(good, self.high_constant * state.radius, state.radius)
+        radius = jnp.where(accept, radius, self.low_constant * length)
+        return radius, accept, optx.RESULTS.successful, _TrustRegionState(radius)
+
+
+def _tree_dot(a: PyTree, b: PyTree) -> Array:
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return sum((jnp.vdot(x, y) for x, y in pairs), jnp.zeros(()))
 
 
 def _check_fraction(owner: str, name: str, value: float) -> None:

@@ -113,6 +113,7 @@ def jacobian_compressor(
             pattern, args, name=name, holomorphic=holomorphic, allow_int=allow_int
         )
         primals = split.active_leaves
+        layout = None if sharding is None else sharding.following(primals)
 
         def fun(*active: jax.Array) -> Any:
             return f(*split.rebuild(active), **kwargs)
@@ -149,7 +150,6 @@ def jacobian_compressor(
                                  count)
 
         products = {"jvp": jvp_product, "vjp": vjp_product}
-        layout = None if sharding is None else sharding.following(primals)
         parts = []
         for seed_pass in passes:
             count = seed_pass.count if layout is None else layout.padded(seed_pass.count)

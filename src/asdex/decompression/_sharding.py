@@ -58,10 +58,13 @@ class ColorSharding:
             return None
         if isinstance(sharding, tuple) and len(sharding) == 2 and isinstance(sharding[0], Mesh):
             mesh, axis = sharding
-            if axis not in mesh.axis_names:
+            unknown = [name for name in (axis if isinstance(axis, tuple) else (axis,))
+                       if name not in mesh.axis_names]
+            if unknown:
                 raise ValueError(
-                    f"`sharding`: axis {axis!r} is not an axis of the mesh, whose axes are "
-                    f"{mesh.axis_names}."
+                    f"`sharding`: {', '.join(map(repr, unknown))} is not an axis of the mesh, "
+                    f"whose axes are {mesh.axis_names}; name one of them (or a tuple of "
+                    "them) to split the colors over."
                 )
             return cls(_auto(mesh), axis)
         if isinstance(sharding, NamedSharding):
@@ -127,6 +130,7 @@ class ColorSharding:
                 f"but `sharding` names the mesh {dict(self.mesh.shape)}; pass the inputs' "
                 "mesh to `sharding` (or place the inputs on the mesh of `sharding`)."
             )
+        self._check_inputs_whole(primals)
         types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
         color_types = {types[name] for name in self.names}
         if color_types - {AxisType.Explicit, AxisType.Auto} or len(color_types) > 1:
@@ -139,6 +143,22 @@ class ColorSharding:
             self, mesh=typed, explicit=color_types == {AxisType.Explicit}
         )
 
+    def _check_inputs_whole(self, primals: Any) -> None:
+        """A `ValueError` when an input's type splits it over a color axis."""
+        for leaf in jax.tree_util.tree_leaves(primals):
+            used = {
+                name for part in jax.typeof(leaf).sharding.spec if part is not None
+                for name in (part if isinstance(part, tuple) else (part,))
+            }
+            if used & set(self.names):
+                raise ValueError(
+                    f"`sharding`: an input is split over the mesh axis(es) "
+                    f"{sorted(used & set(self.names))}, which `sharding` uses for the "
+                    "colors; place the inputs whole along it (e.g. jax.device_put(x, "
+                    "NamedSharding(mesh, PartitionSpec())), or a batch over another axis) "
+                    "or split the colors over another mesh axis."
+                )
+
     def padded(self, count: int) -> int:
         """`count` rounded up to a multiple of `shards`."""
         return -(-count // self.shards) * self.shards
@@ -148,12 +168,26 @@ class ColorSharding:
 
         def one(leaf: Any) -> Any:
             trailing = (self.rest,) if rest and self.rest is not None else ()
+            if trailing:
+                self._check_rest(leaf.shape[-1])
             layout = NamedSharding(self.mesh, PartitionSpec(self.axes, *trailing))
             if self.explicit:
                 return jax.sharding.reshard(leaf, layout)
             return jax.lax.with_sharding_constraint(leaf, layout)
 
         return jax.tree_util.tree_map(one, tree)
+
+    def _check_rest(self, length: int) -> None:
+        """A `ValueError` when the spec's second entry cannot split an axis this long."""
+        names = self.rest if isinstance(self.rest, tuple) else (self.rest,)
+        pieces = math.prod(self.mesh.shape[name] for name in names)
+        if length % pieces:
+            raise ValueError(
+                f"`sharding`: the spec's second entry {self.rest!r} splits the compressed "
+                f"matrix's second axis, of length {length}, into {pieces} pieces, which do "
+                "not divide it; leave it out (PartitionSpec(colors_axis)) or name mesh "
+                f"axes whose sizes divide {length}."
+            )
 
     def spread(self, tree: Any) -> Any:
         """Split the leading axis of every leaf whose length the shards divide.

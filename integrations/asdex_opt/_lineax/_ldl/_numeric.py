@@ -215,7 +215,10 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
     Args:
         analysis: The symbolic factorization of the pattern of ``data``.
         data: The stored values, one per entry of the analysed pattern.
-        pivot_rtol: Pivots at most this times the largest in magnitude count as zero.
+        pivot_rtol: Pivots at most this times the largest entry of the matrix in
+            magnitude count as zero (relative to the matrix, not to the largest pivot:
+            a quasi-definite matrix with a tiny ``-εI`` block has pivots as small as
+            ``ε`` next to ones as large as ``1/ε``, none of them zero).
 
     Returns:
         The factors.
@@ -227,7 +230,7 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
         pivots.append(d)
     factor = Factor(tuple(fronts), tuple(pivots), (), jnp.array(False))
     d = pivot_values(analysis, factor)
-    tolerance = pivot_rtol * jnp.max(jnp.abs(d), initial=0.0)
+    tolerance = pivot_rtol * jnp.max(jnp.abs(data), initial=0.0)
     positive = jnp.sum(d > tolerance, dtype=jnp.int32)
     negative = jnp.sum(d < -tolerance, dtype=jnp.int32)
     zero = analysis.n - positive - negative

@@ -45,6 +45,8 @@ class Analysis:
         stored: Entries stored by the padded fronts.
         height: Number of levels of the supernodal tree.
         key: The pattern's digest.
+        lower: ``(3, E)``: row, column and place in the data vector of each stored
+            entry on or below the diagonal (the entries the factorization reads).
     """
 
     n: int
@@ -55,6 +57,7 @@ class Analysis:
     stored: int
     height: int
     key: bytes
+    lower: np.ndarray
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -240,4 +243,5 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
         stored=sum(plan.pivots.size * plan.size**2 for plan in classes),
         height=int(height.max(initial=0)) + 1,
         key=b"",
+        lower=np.stack([r, c, use]),
     )

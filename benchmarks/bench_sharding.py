@@ -49,15 +49,19 @@ def timed(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
     return cold, statistics.median(warm)
 
 
-def device_bytes(fn: Callable[..., Any], *args: Any) -> int | None:
-    """XLA's per-device estimate for the compiled `fn`: arguments + outputs + temporaries."""
+def device_bytes(fn: Callable[..., Any], *args: Any) -> tuple[int | None, int | None]:
+    """XLA's per-device estimates for the compiled `fn`: in all, and of its outputs.
+
+    In all: arguments + outputs + temporaries.
+    """
     import jax
 
     analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
     if analysis is None:
-        return None
-    return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
-            + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+        return None, None
+    total = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+             + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+    return total, analysis.output_size_in_bytes
 
 
 def worker(grid: int, repeats: int) -> dict[str, Any]:
@@ -80,6 +84,9 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     cold, warm = timed(lambda: jac(y), repeats)
     _, warm_compressed = timed(lambda: compressed(y), repeats)
     B = compressed(y)
+    J = jac(y)
+    program_bytes, output_bytes = device_bytes(
+        asdex.jacobian_from_coloring(f, coloring, sharding=sharding), y)
     row = {
         "devices": devices,
         "n": int(y.size),
@@ -92,10 +99,11 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
         "B_rows_per_device": {int(s.data.shape[0]) for s in B.addressable_shards}.pop(),
         "B_bytes_per_device": max(s.data.nbytes for s in B.addressable_shards),
         "B_devices": len({s.device for s in B.addressable_shards}),
-        "program_bytes_per_device": device_bytes(
-            asdex.jacobian_from_coloring(f, coloring, sharding=sharding), y),
+        "nonzeros_per_device": max(s.data.shape[0] for s in J.data.addressable_shards),
+        "program_bytes_per_device": program_bytes,
+        "output_bytes_per_device": output_bytes,
         "compressed_bytes_per_device": device_bytes(
-            asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y),
+            asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y)[0],
         "memory_stats": jax.devices()[0].memory_stats() is not None,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
@@ -145,15 +153,17 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
     lines = [
         "# Sharding: the color axis over forced host devices", "", first, "",
         "| devices | B rows / device | B MB / device | compressed program MB / device "
-        "| sparse Jacobian program MB / device | compressed warm (ms) "
+        "| nonzeros / device | sparse Jacobian program MB / device "
+        "| its output MB / device | compressed warm (ms) "
         "| sparse Jacobian warm (ms) | vs 1 device | cold (s) | peak RSS MB (process) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['devices']} | {row['B_rows_per_device']} "
             f"| {_mb(row['B_bytes_per_device'])} | {_mb(row['compressed_bytes_per_device'])} "
-            f"| {_mb(row['program_bytes_per_device'])} "
+            f"| {row['nonzeros_per_device']:,} | {_mb(row['program_bytes_per_device'])} "
+            f"| {_mb(row['output_bytes_per_device'])} "
             f"| {_ms(row['warm_compressed_s'])} | {_ms(row['warm_s'])} "
             f"| {row['warm_s'] / base['warm_s']:.2f} | {row['cold_s']:.2f} "
             f"| {_mb(row['peak_rss_bytes'])} |"
@@ -179,8 +189,9 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
             "`jax.devices()[i].memory_stats()` returns None on CPU devices, so the per-device "
             "memory is XLA's estimate for each compiled program (`memory_analysis()`: "
             "arguments + outputs + temporaries) and the bytes of the local shard of `B`. "
-            "The sparse Jacobian's output (the nonzeros and their indices) is replicated on "
-            "every device; the compressed program's output `B` is split."
+            "The compressed program's output `B` is split by colors; the sparse "
+            "Jacobian's output (the BCOO nonzeros and their indices) is split by "
+            "nonzeros, each device decompressing its share (`nonzeros / device`)."
         )
     notes.append(
         "Forced host devices share one process's cores and memory: no speed-up is "

@@ -1,6 +1,7 @@
 """The color axis (and the batch axis under vmap) sharded over 4 forced host devices.
 
-Results equal the unsharded ones, and the compressed matrices are really sharded.
+Results equal the unsharded ones, the compressed matrices are really sharded, and so are
+the decompressed nonzeros (each device holds its share).
 
 XLA reads `--xla_force_host_platform_device_count` when JAX starts, so the checks run in
 a fresh interpreter.
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import textwrap
 
-SCRIPT = textwrap.dedent(
+import pytest
+
+PRELUDE = textwrap.dedent(
     """
     import jax
     import jax.numpy as jnp
@@ -31,7 +34,29 @@ SCRIPT = textwrap.dedent(
         return jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + jnp.sum(jnp.cos(x) * x[::-1])
 
     x = jnp.linspace(0.2, 1.3, 12)
+    auto = jax.make_mesh((2, 2), ("batch", "colors"), axis_types=(AxisType.Auto,) * 2)
+    explicit = jax.make_mesh((2, 2), ("batch", "colors"),
+                             axis_types=(AxisType.Explicit,) * 2)
+    xs = jnp.stack([x, 2 * x, -x, 0.5 * x])
+    placed = jax.device_put(xs, NamedSharding(explicit, P("batch")))
+    pattern = asdex.jacobian_sparsity(residual, x)
+    hess_pattern = asdex.hessian_sparsity(objective, x)
+    Js = jax.vmap(jax.jacfwd(residual))(xs)
+    Hs = jax.vmap(jax.hessian(objective))(xs)
 
+
+    def raises(call, words):
+        try:
+            call()
+        except ValueError as error:
+            assert words in str(error), error
+        else:
+            raise AssertionError(f"expected a ValueError saying {words!r}")
+    """
+)
+
+SCRIPT = PRELUDE + textwrap.dedent(
+    """
     def check_sharded(B, num_colors):
         assert isinstance(B.sharding, NamedSharding), B.sharding
         assert B.sharding.spec[0] == "colors", B.sharding.spec
@@ -41,7 +66,6 @@ SCRIPT = textwrap.dedent(
         assert len({s.device for s in B.addressable_shards}) == 4
 
     J = jax.jacfwd(residual)(x)
-    pattern = asdex.jacobian_sparsity(residual, x)
     for method, mode in [(None, "fwd"), (None, "rev"), ("bidirectional", None)]:
         coloring = asdex.jacobian_coloring_from_sparsity(pattern, mode=mode, method=method)
         for sharding in [(mesh, "colors"), NamedSharding(mesh, P("colors"))]:
@@ -64,7 +88,6 @@ SCRIPT = textwrap.dedent(
                                        rtol=1e-5, atol=1e-6)
 
     H = jax.hessian(objective)(x)
-    hess_pattern = asdex.hessian_sparsity(objective, x)
     for method, mode in [("star", "fwd_over_rev"), ("acyclic", "rev_over_fwd"),
                          ("star", "rev_over_rev")]:
         coloring = asdex.hessian_coloring_from_sparsity(hess_pattern, mode=mode,
@@ -81,19 +104,40 @@ SCRIPT = textwrap.dedent(
 
     jac_fn = asdex.jacobian(residual, x, sharding=(mesh, "colors"), chunk_size=2)
     np.testing.assert_allclose(jac_fn(x).todense(), J, rtol=1e-5, atol=1e-6)
-    try:
-        asdex.jacobian(residual, x, sharding=(mesh, "devices"))
-    except ValueError as error:
-        assert "not an axis of the mesh" in str(error)
-    else:
-        raise AssertionError("an unknown axis name must raise")
+    raises(lambda: asdex.jacobian(residual, x, sharding=(mesh, "devices")),
+           "not an axis of the mesh")
+
+    # Decompression is split too: each device holds its share of the nonzeros (and of
+    # the rows of a dense output), where the shards divide them.
+    def cyclic(x):
+        return jnp.roll(x, 1) * x  # 24 nonzeros
+
+    coloring = asdex.jacobian_coloring(cyclic, x)
+    jac = jax.jit(asdex.jacobian_from_coloring(cyclic, coloring, sharding=(mesh, "colors")))(x)
+    np.testing.assert_allclose(jac.todense(), jax.jacfwd(cyclic)(x), rtol=1e-6)
+    for leaf, block in [(jac.data, (6,)), (jac.indices, (6, 2))]:
+        assert leaf.sharding.spec[0] == "colors", leaf.sharding
+        assert {s.data.shape for s in leaf.addressable_shards} == {block}
+    def cubic(x):
+        return jnp.sum(jnp.roll(x, 1) * x**2)  # 36 nonzeros
+
+    hess = jax.jit(asdex.hessian(cubic, x, output_format="dense",
+                                 sharding=(mesh, "colors")))(x)
+    np.testing.assert_allclose(hess, jax.hessian(cubic)(x), rtol=1e-5)
+    assert {s.data.shape for s in hess.addressable_shards} == {(3, 12)}, hess.sharding
+
+    # Bad input: a second spec entry that does not divide B (15 rows of the JVPs over
+    # 2 devices), and inputs split over the axis of the colors.
+    fwd = asdex.jacobian_coloring_from_sparsity(pattern, mode="fwd")
+    raises(lambda: jax.jit(asdex.compressed_jacobian_from_coloring(
+        residual, fwd, sharding=NamedSharding(auto, P("colors", "batch"))))(x),
+        "do not divide it")
+    raises(lambda: jax.jit(asdex.jacobian_from_coloring(residual, fwd,
+                                                        sharding=(explicit, "colors")))(
+        jax.device_put(x, NamedSharding(explicit, P("colors")))),
+        "an input is split over the mesh axis")
 
     # The batch axis under jax.vmap: a 2 x 2 mesh, batch over "batch", colors over "colors".
-    auto = jax.make_mesh((2, 2), ("batch", "colors"), axis_types=(AxisType.Auto,) * 2)
-    explicit = jax.make_mesh((2, 2), ("batch", "colors"),
-                             axis_types=(AxisType.Explicit,) * 2)
-    xs = jnp.stack([x, 2 * x, -x, 0.5 * x])
-    Js = jax.vmap(jax.jacfwd(residual))(xs)
     coloring = asdex.jacobian_coloring_from_sparsity(pattern)
     k = coloring.num_colors
     B_fn = asdex.compressed_jacobian_from_coloring(residual, coloring,
@@ -121,7 +165,6 @@ SCRIPT = textwrap.dedent(
                                           sharding=(auto, "colors"))
     np.testing.assert_allclose(jax.jit(jax.vmap(jac_fn, spmd_axis_name="batch"))(xs), Js,
                                rtol=1e-5, atol=1e-6)
-    Hs = jax.vmap(jax.hessian(objective))(xs)
     coloring = asdex.hessian_coloring_from_sparsity(hess_pattern)
     hess_fn = asdex.hessian_from_coloring(objective, coloring, "dense",
                                           sharding=(auto, "colors"))
@@ -135,15 +178,65 @@ SCRIPT = textwrap.dedent(
         assert "pass the inputs' mesh to `sharding`" in str(error), error
     else:
         raise AssertionError("inputs on another explicit mesh must raise")
+    # Inputs placed on explicit axes: the dense output and Hessian decompression.
+    coloring = asdex.hessian_coloring_from_sparsity(hess_pattern, method="acyclic")
+    hess_fn = asdex.hessian_from_coloring(objective, coloring, "dense",
+                                          sharding=(explicit, "colors"))
+    np.testing.assert_allclose(jax.jit(jax.vmap(hess_fn))(placed), Hs, rtol=1e-4, atol=1e-5)
+    jac_fn = asdex.jacobian_from_coloring(residual, fwd, "dense")
+    np.testing.assert_allclose(jax.jit(jax.vmap(jac_fn))(placed), Js, rtol=1e-5, atol=1e-6)
+    print("SHARDING OK")
+    """
+)
+
+EXPLICIT_SCRIPT = PRELUDE + textwrap.dedent(
+    """
+    # Every output format and Hessian mode under vmap over batches placed on explicit
+    # axes, with and without `sharding=`.
+    def dense(out):
+        return np.asarray(out) if isinstance(out, jax.Array) else np.asarray(
+            jax.vmap(lambda block: block.todense())(jax.device_get(out)))
+
+    for sharding in [None, (explicit, "colors")]:
+        for method, mode in [("star", "fwd_over_rev"), ("acyclic", "fwd_over_rev"),
+                             ("star", "rev_over_fwd"), ("star", "rev_over_rev")]:
+            coloring = asdex.hessian_coloring_from_sparsity(hess_pattern, method=method,
+                                                            mode=mode)
+            for fmt in ["dense", "bcoo"]:
+                fn = asdex.hessian_from_coloring(objective, coloring, fmt, sharding=sharding)
+                np.testing.assert_allclose(dense(jax.jit(jax.vmap(fn))(placed)), Hs,
+                                           rtol=1e-4, atol=1e-5, err_msg=(mode, fmt))
+            B = jax.jit(jax.vmap(asdex.compressed_hessian_from_coloring(
+                objective, coloring, sharding=sharding)))(placed)
+            values = jax.jit(jax.vmap(lambda B: asdex.decompress_data(B, coloring)))(B)
+            np.testing.assert_allclose(
+                values, Hs[:, coloring.sparsity.rows, coloring.sparsity.cols],
+                rtol=1e-4, atol=1e-5)
+        for method, mode in [(None, "fwd"), (None, "rev"), ("bidirectional", None)]:
+            coloring = asdex.jacobian_coloring_from_sparsity(pattern, mode=mode,
+                                                             method=method)
+            for fmt in ["dense", "bcoo"]:
+                fn = asdex.jacobian_from_coloring(residual, coloring, fmt, sharding=sharding)
+                np.testing.assert_allclose(dense(jax.jit(jax.vmap(fn))(placed)), Js,
+                                           rtol=1e-5, atol=1e-6, err_msg=(mode, fmt))
     print("SHARDING OK")
     """
 )
 
 
-def test_color_axis_sharded_over_four_host_devices():
+def _run(script: str) -> None:
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "SHARDING OK" in result.stdout
+
+
+def test_color_axis_sharded_over_four_host_devices():
+    _run(SCRIPT)
+
+
+@pytest.mark.slow
+def test_every_format_and_mode_with_batches_on_explicit_axes():
+    _run(EXPLICIT_SCRIPT)

@@ -204,7 +204,7 @@ def sparse_hessian(
         if on_device:
             values = blocks_of(values, in_dtypes)
         if sharding is not None:
-            values = sharding.following([compressed]).spread(values)
+            values = sharding.following([compressed], inputs=False).spread(values)
         return value, values, aux, in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

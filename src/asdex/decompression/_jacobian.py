@@ -237,7 +237,7 @@ def sparse_jacobian(
             out_tree = jax.tree_util.tree_structure(result.value)
             values = blocks_of(values, result.out_shapes, result.in_dtypes, out_tree)
         if sharding is not None:
-            values = sharding.following(result.parts).spread(values)
+            values = sharding.following(result.parts, inputs=False).spread(values)
         return result.value, values, result.aux, result.out_shapes, result.in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

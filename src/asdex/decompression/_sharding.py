@@ -96,12 +96,13 @@ class ColorSharding:
         """Number of pieces the color axis is cut into."""
         return math.prod(self.mesh.shape[name] for name in self.names)
 
-    def following(self, primals: Any) -> ColorSharding:
+    def following(self, primals: Any, *, inputs: bool = True) -> ColorSharding:
         """The layout for these traced inputs: theirs if they live on an explicit mesh.
 
         Inputs placed with `jax.device_put` on a mesh with `Explicit` axes (the default
         of `jax.make_mesh`) carry that mesh in their types, and the seeds must share it.
-        Inputs without explicit axes leave the layout as it is.
+        Inputs without explicit axes leave the layout as it is. With `inputs=False` the
+        arrays are compressed matrices, which the color axes split by design.
 
         Examples:
             >>> import jax, jax.numpy as jnp
@@ -130,7 +131,8 @@ class ColorSharding:
                 f"but `sharding` names the mesh {dict(self.mesh.shape)}; pass the inputs' "
                 "mesh to `sharding` (or place the inputs on the mesh of `sharding`)."
             )
-        self._check_inputs_whole(primals)
+        if inputs:
+            self._check_inputs_whole(primals)
         types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
         color_types = {types[name] for name in self.names}
         if color_types - {AxisType.Explicit, AxisType.Auto} or len(color_types) > 1:

@@ -27,8 +27,11 @@ Run: ``python benchmarks/bench_constrained.py`` (``--quick``: five small
 Hock-Schittkowski problems; ``--names HS71 HS35``: those only; ``--budget S``: stop
 starting new problems after S seconds; ``--report-only``: rewrite the table from the
 records of the last run; ``--append --names A B``: re-run those problems, their new
-records replacing the old in the table). The first line of the records lists the
-problems the run set out to solve.
+records replacing the old in the table; ``--append --min-n 1000``: the problems with
+at least 1000 variables, e.g. from a second process beside a full run, so that the
+large problems are reached; ``--report-only`` afterwards merges the records). The first
+line of the records lists the problems the run set out to solve. The selection of
+problems is ``cutest_constrained.py``'s, shared with the tests.
 """
 
 import argparse
@@ -41,6 +44,8 @@ import threading
 import time
 from pathlib import Path
 
+from cutest_constrained import MAX_N, inputs, load, num_variables, problems
+
 RESULTS = Path(__file__).parent / "results" / "constrained.md"
 TOL = 1e-8
 MAX_STEPS = 3000
@@ -50,15 +55,6 @@ MARK = "@@bench "  # the worker's records; other output (IPOPT's banner) is igno
 
 
 # ---------------------------------------------------------------- worker
-
-
-def _inputs(problem):
-    eq, ineq = problem.constraint(problem.y0)
-    return {
-        "equality": None if eq is None else (lambda y, a: problem.constraint(y)[0]),
-        "inequality": None if ineq is None else (lambda y, a: problem.constraint(y)[1]),
-        "bounds": problem.bounds,
-    }
 
 
 def _sip(problem, kwargs):
@@ -181,20 +177,17 @@ def worker(names: list[str], trust_constr_max_n: int, trust_constr_seconds: floa
 
     jax.config.update("jax_enable_x64", True)
     warnings.filterwarnings("ignore")
-    import sif2jax
-
-    problems = {type(p).__name__: p for p in sif2jax.constrained_minimisation_problems}
     for name in names:
         print(MARK + json.dumps({"start": name}), flush=True)
-        problem = problems[name]
+        problem = load(name)
         expected = problem.expected_objective_value
         record = {
             "name": name,
-            "n": int(jax.eval_shape(lambda p=problem: p.y0).size),
+            "n": num_variables(problem),
             "expected": None if expected is None else float(expected),
         }
         try:
-            kwargs = _inputs(problem)
+            kwargs = inputs(problem)
             from asdex_opt._constrained._problem import ConstrainedProblem
 
             nlp = ConstrainedProblem(problem.objective, problem.y0, problem.args,
@@ -225,21 +218,6 @@ def worker(names: list[str], trust_constr_max_n: int, trust_constr_seconds: floa
 
 
 # ---------------------------------------------------------------- driver
-
-
-def _problem_names(max_n: int) -> list[str]:
-    import warnings
-
-    import jax
-
-    warnings.filterwarnings("ignore")
-    import sif2jax
-
-    sizes = {
-        type(p).__name__: jax.eval_shape(lambda p=p: p.y0).size
-        for p in sif2jax.constrained_minimisation_problems
-    }
-    return sorted((n for n, s in sizes.items() if s <= max_n), key=lambda n: (sizes[n], n))
 
 
 def _timed_out(partial: dict | None, name: str, timeout: float) -> dict:
@@ -483,7 +461,10 @@ def _latest(records: list[dict]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--max-n", type=int, default=5000)
+    parser.add_argument("--max-n", type=int, default=MAX_N)
+    parser.add_argument("--min-n", type=int, default=0,
+                        help="run only the problems with at least this many variables "
+                        "(e.g. a second process, with --append, on the large ones)")
     parser.add_argument("--names", nargs="+")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -507,10 +488,15 @@ def main() -> None:
         records = _latest([r for r in lines if "name" in r])
         listed = listed or [r["name"] for r in records]
     else:
-        names = list(QUICK) if args.quick else args.names or _problem_names(args.max_n)
+        if args.quick or args.names:
+            names = every = list(QUICK) if args.quick else args.names
+        else:
+            selected = problems(args.max_n)
+            every = list(selected)
+            names = [n for n, p in selected.items() if num_variables(p) >= args.min_n]
         if not args.append:
-            listed = names
-            jsonl.write_text(json.dumps({"listed": names}) + "\n")
+            listed = every
+            jsonl.write_text(json.dumps({"listed": every}) + "\n")
         worker_args = ["--trust-constr-max-n", str(args.trust_constr_max_n),
                        "--trust-constr-seconds", str(args.trust_constr_seconds)]
         records = drive(names, args.timeout, args.budget, jsonl, worker_args)

@@ -6,28 +6,23 @@ ends with the first-order conditions holding at the returned point, or reports a
 ``RESULTS`` failure.
 """
 
-import jax
+import sys
+from pathlib import Path
+
 import optimistix as optx
 import pytest
 from test_interior_point import check_kkt
 
 from asdex_opt.constrained import SparseInteriorPoint, constrained_minimise
 
-sif2jax = pytest.importorskip("sif2jax")
+pytest.importorskip("sif2jax")
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from cutest_constrained import MAX_N, inputs, problems
+
 pytestmark = pytest.mark.usefixtures("x64")
 
-PROBLEMS = {type(p).__name__: p for p in sif2jax.constrained_minimisation_problems}
-MAX_N = 5000
+PROBLEMS = problems(MAX_N)
 SOLVER = SparseInteriorPoint()
-
-
-def _inputs(problem):
-    eq, ineq = problem.constraint(problem.y0)
-    return {
-        "equality": None if eq is None else (lambda y, a: problem.constraint(y)[0]),
-        "inequality": None if ineq is None else (lambda y, a: problem.constraint(y)[1]),
-        "bounds": problem.bounds,
-    }
 
 
 @pytest.mark.parametrize(
@@ -41,7 +36,7 @@ def _inputs(problem):
 def test_known_optimum(name):
     """The known optimal objective, and the first-order conditions."""
     problem = PROBLEMS[name]
-    kwargs = _inputs(problem)
+    kwargs = inputs(problem)
     sol = constrained_minimise(problem.objective, SOLVER, problem.y0, problem.args, **kwargs)
     assert sol.result == optx.RESULTS.successful
     check_kkt(sol, problem.objective, problem.y0, problem.args, **kwargs)
@@ -50,13 +45,11 @@ def test_known_optimum(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PROBLEMS))
+@pytest.mark.parametrize("name", list(PROBLEMS))
 def test_every_problem_up_to_5000_variables(name):
     """A solution satisfies the first-order conditions; anything else is a failure result."""
     problem = PROBLEMS[name]
-    if jax.eval_shape(lambda: problem.y0).size > MAX_N:
-        pytest.skip(f"more than {MAX_N} variables")
-    kwargs = _inputs(problem)
+    kwargs = inputs(problem)
     try:
         sol = constrained_minimise(
             problem.objective, SOLVER, problem.y0, problem.args, throw=False, **kwargs

@@ -27,6 +27,10 @@ KAPPA_C = 0.25
 KAPPA_W_MINUS = 1 / 3
 KAPPA_W_PLUS = 8.0
 KAPPA_W_PLUS_FIRST = 100.0
+MIN_REFINEMENT = 1
+MAX_REFINEMENT = 10
+RESIDUAL_RATIO = 1e-10
+_TINY = 1e-300
 
 
 class CorrectedFactorization(eqx.Module):
@@ -35,6 +39,7 @@ class CorrectedFactorization(eqx.Module):
     Attributes:
         factor: The factorization.
         data: The stored entries of the factored matrix.
+        exact: The same without ``δ_c`` (solutions are refined against it).
         delta_w: The primal regularisation used (zero if none).
         delta_c: The constraint regularisation used (zero if none).
         ok: Whether the inertia is right.
@@ -43,22 +48,81 @@ class CorrectedFactorization(eqx.Module):
 
     factor: Factorization
     data: Array
+    exact: Array
     delta_w: Array
     delta_c: Array
     ok: Array
     solution: Array
 
 
-def refined_solve(factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array) -> Array:
-    """The solution with one step of iterative refinement."""
-    solution = factor.solve(rhs)
-    return solution + factor.solve(rhs - kkt.matvec(data, solution))
+def refined_solve(
+    factor: Factorization,
+    kkt: KKTStructure,
+    data: Array,
+    rhs: Array,
+    exact: Array | None = None,
+) -> Array:
+    """Return the solution of the factored system after iterative refinement.
+
+    Refinement as IPOPT refines: at least ``MIN_REFINEMENT`` and at most
+    ``MAX_REFINEMENT`` steps, until the residual ratio ``‖K x - rhs‖ / (‖K‖ ‖x‖ +
+    ‖rhs‖)`` (max norms) is at most ``RESIDUAL_RATIO`` or a step no longer reduces it.
+    With ``exact`` (the matrix without the ``δ_c`` that a factorization without
+    pivoting needs), the solution is then refined against that matrix, the factored one
+    serving as preconditioner, and kept where this converges: ``δ_c`` then perturbs
+    nothing, and remains only where the unregularised matrix is singular.
+    """
+    solution, _ = _refine(factor, kkt, data, rhs, factor.solve(rhs))
+    if exact is None:
+        return solution
+    candidate, ratio = _refine(factor, kkt, exact, rhs, solution)
+    return jnp.where(ratio <= RESIDUAL_RATIO, candidate, solution)
 
 
-def _right(factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array):
+def _refine(
+    factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array, solution: Array
+) -> tuple[Array, Array]:
+    norm_k = jnp.max(jnp.abs(data), initial=0.0)
+    norm_rhs = jnp.max(jnp.abs(rhs), initial=0.0)
+
+    def ratio(solution):
+        residual = rhs - kkt.matvec(data, solution)
+        size = norm_k * jnp.max(jnp.abs(solution), initial=0.0) + norm_rhs
+        value = jnp.max(jnp.abs(residual), initial=0.0) / jnp.maximum(size, _TINY)
+        return jnp.where(jnp.isfinite(value), value, jnp.inf), residual
+
+    def cond(carry):
+        k, _, value, _, improved = carry
+        return (k < MIN_REFINEMENT) | (
+            (k < MAX_REFINEMENT) & (value > RESIDUAL_RATIO) & improved
+        )
+
+    def body(carry):
+        k, solution, value, residual, _ = carry
+        candidate = solution + factor.solve(residual)
+        new_value, new_residual = ratio(candidate)
+        better = new_value < value
+        return (
+            k + 1,
+            jnp.where(better, candidate, solution),
+            jnp.where(better, new_value, value),
+            jnp.where(better, new_residual, residual),
+            better | (k + 1 < MIN_REFINEMENT),
+        )
+
+    value, residual = ratio(solution)
+    init = (jnp.array(0), solution, value, residual, jnp.array(True))
+    _, solution, value, _, _ = lax.while_loop(cond, body, init)
+    return solution, value
+
+
+def _right(factor: Factorization, kkt: KKTStructure, data: Array, exact: Array, rhs: Array):
     pos, neg, zero = factor.inertia
-    solution = refined_solve(factor, kkt, data, rhs)
-    residual = jnp.max(jnp.abs(kkt.matvec(data, solution) - rhs))
+    solution = refined_solve(factor, kkt, data, rhs, exact)
+    residual = jnp.minimum(
+        jnp.max(jnp.abs(kkt.matvec(data, solution) - rhs)),
+        jnp.max(jnp.abs(kkt.matvec(exact, solution) - rhs)),
+    )
     scale = jnp.max(jnp.abs(data)) * jnp.max(jnp.abs(solution)) + jnp.max(jnp.abs(rhs))
     accurate = residual <= jnp.sqrt(jnp.finfo(data.dtype).eps) * scale
     right = (pos == kkt.num_primal) & (neg == kkt.num_dual) & (zero == 0)
@@ -102,9 +166,10 @@ def factor_with_inertia(
 
     def attempt(delta_w, delta_c):
         data = kkt.assemble(hess, diag + delta_w, jac, delta_c)
+        exact = kkt.assemble(hess, diag + delta_w, jac, zero)
         factor = solver.factor(data)
-        ok, solution = _right(factor, kkt, data, rhs)
-        return factor, data, ok, solution
+        ok, solution = _right(factor, kkt, data, exact, rhs)
+        return factor, data, exact, ok, solution
 
     def cond(carry):
         k, delta_w, _, *_, ok, _ = carry
@@ -112,7 +177,7 @@ def factor_with_inertia(
 
     def body(carry):
         k, delta_w, delta_c, *_ = carry
-        factor, data, ok, solution = attempt(delta_w, delta_c)
+        factor, data, exact, ok, solution = attempt(delta_w, delta_c)
         # After a failed first attempt (no shift): δ_c if it was singular, δ_w from `start`.
         next_delta_c = jnp.where((k == 0) & (factor.inertia[2] > 0), regularised, delta_c)
         next_delta_w = jnp.where(k == 0, start, growth * delta_w)
@@ -122,6 +187,7 @@ def factor_with_inertia(
             jnp.where(ok, delta_c, next_delta_c),
             factor,
             data,
+            exact,
             ok,
             solution,
         )
@@ -129,5 +195,5 @@ def factor_with_inertia(
     shapes = jax.eval_shape(attempt, zero, delta_c_first)
     blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     init = (jnp.array(0), zero, delta_c_first, *blank)
-    _, delta_w, delta_c, factor, data, ok, solution = lax.while_loop(cond, body, init)
-    return CorrectedFactorization(factor, data, delta_w, delta_c, ok, solution)
+    _, delta_w, delta_c, factor, data, exact, ok, solution = lax.while_loop(cond, body, init)
+    return CorrectedFactorization(factor, data, exact, delta_w, delta_c, ok, solution)

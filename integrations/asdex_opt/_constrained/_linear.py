@@ -100,7 +100,7 @@ class DenseKKTSolver:
 
 class _LDLFactorization(eqx.Module):
     operator: SparseMatrixLinearOperator
-    solver: SparseLDL
+    solver: SparseLDL = eqx.field(static=True)  # its options never enter a loop's carry
     state: Any
 
     def _solve(self, rhs: Array) -> lx.Solution:

@@ -340,12 +340,8 @@ class Run:
         opts = self.options
         w, y, zl, zu, point = state.w, state.y, state.zl, state.zu, state.point
         error = self.error(w, y, zl, zu, point, jnp.zeros((), self.dtype))
-        x, s = w[: self.n], w[self.n :]
-        raw_c = point.c.at[self.me :].add(s) / con_scale
-        violation = jnp.maximum(
-            jnp.max(jnp.abs(raw_c[: self.me]), initial=0.0),
-            jnp.max(-raw_c[self.me :], initial=0.0),
-        )
+        x = w[: self.n]
+        violation = self.violation(w, point, con_scale)
         dual = jnp.max(jnp.abs(self.dual_residual(point, y, zl, zu)), initial=0.0) / obj_scale
         compl = jnp.max(jnp.abs(self.complementarity(w, zl, zu, 0.0)), initial=0.0) / obj_scale
         solved = (
@@ -369,6 +365,14 @@ class Run:
         )
         return eqx.tree_at(
             lambda st: (st.error, st.acceptable_count, st.status), state, (error, count, status)
+        )
+
+    def violation(self, w: Array, point: Point, con_scale: Array) -> Array:
+        """Return the largest violation of the original (unscaled) constraints."""
+        raw_c = point.c.at[self.me :].add(w[self.n :]) / con_scale
+        return jnp.maximum(
+            jnp.max(jnp.abs(raw_c[: self.me]), initial=0.0),
+            jnp.max(-raw_c[self.me :], initial=0.0),
         )
 
     # ------------------------------------------------------------ one iteration
@@ -410,7 +414,7 @@ class Run:
 
         def solve(c_rhs):
             rhs = -jnp.concatenate([r_dual, c_rhs])
-            sol = refined_solve(corrected.factor, self.kkt, corrected.data, rhs)
+            sol = refined_solve(corrected.factor, self.kkt, corrected.data, rhs, corrected.exact)
             return sol[: self.size_w], sol[self.size_w :]
 
         dw, dy = corrected.solution[: self.size_w], corrected.solution[self.size_w :]
@@ -600,8 +604,9 @@ class Run:
         fraction-to-the-boundary rule and Armijo backtracking. It stops at the first
         point with ``θ ≤ 0.9 θ_k`` that the filter (with ``(θ_k, φ_k)`` added)
         accepts; when the steps stall first, the status is ``INFEASIBLE`` if
-        ``‖Aᵀc‖`` is small against ``‖c‖`` (a stationary point of the violation) and
-        ``RESTORATION_FAILED`` otherwise.
+        ``‖Aᵀc‖`` is small against ``‖c‖`` (a stationary point of the violation)
+        while the original constraints are violated by more than ``constr_viol_tol``,
+        and ``RESTORATION_FAILED`` otherwise.
 
         Returns:
             ``(w, status, iterations)``.
@@ -660,9 +665,10 @@ class Run:
             stalled = ~moved | (
                 jnp.max(jnp.abs(alpha * d) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps
             )
-            stationary = jnp.max(jnp.abs(self.jac_t(point_new.jac, point_new.c)), initial=0.0) <= (
-                1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(point_new.c), initial=0.0))
-            )
+            stationary = (
+                jnp.max(jnp.abs(self.jac_t(point_new.jac, point_new.c)), initial=0.0)
+                <= 1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(point_new.c), initial=0.0))
+            ) & (self.violation(w_new, point_new, scale[1]) > self.options.constr_viol_tol)
             status = jnp.where(
                 done,
                 Status.RUNNING,

@@ -262,7 +262,7 @@ def read_strided(
 
 
 def _segment_sum(data: jax.Array, segments: jax.Array, count: int) -> jax.Array:
-    """`jax.ops.segment_sum` over sorted segments, with the layout JAX asks for.
+    """Sum `data` by sorted `segments` (`jax.ops.segment_sum`), in the layout JAX asks for.
 
     Under `jax.vmap` over inputs placed on a mesh with explicit axes the new sums need
     their layout spelled out; `replicated_layout` gives it.

@@ -9,6 +9,9 @@ Under `jax.vmap` the batch axis follows JAX's rules for sharding constraints: wi
 `spmd_axis_name` it is split over that mesh axis, without it its layout is left to the
 inputs (unconstrained). Inputs placed on a mesh with `Explicit` axes carry their layout
 in their types; the color axis then follows that mesh (`ColorSharding.following`).
+
+Decompression's outputs are split over the same axes by their leading axis
+(`ColorSharding.spread`): each device computes and holds its share of the nonzeros.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class ColorSharding:
         return math.prod(self.mesh.shape[name] for name in self.names)
 
     def following(self, primals: Any, *, inputs: bool = True) -> ColorSharding:
-        """The layout for these traced inputs: theirs if they live on an explicit mesh.
+        """Return the layout for these traced inputs: theirs if on an explicit mesh.
 
         Inputs placed with `jax.device_put` on a mesh with `Explicit` axes (the default
         of `jax.make_mesh`) carry that mesh in their types, and the seeds must share it.
@@ -146,7 +149,7 @@ class ColorSharding:
         )
 
     def _check_inputs_whole(self, primals: Any) -> None:
-        """A `ValueError` when an input's type splits it over a color axis."""
+        """Raise a `ValueError` if an input's type splits it over a color axis."""
         for leaf in jax.tree_util.tree_leaves(primals):
             used = {
                 name for part in jax.typeof(leaf).sharding.spec if part is not None
@@ -180,7 +183,7 @@ class ColorSharding:
         return jax.tree_util.tree_map(one, tree)
 
     def _check_rest(self, length: int) -> None:
-        """A `ValueError` when the spec's second entry cannot split an axis this long."""
+        """Raise a `ValueError` if the spec's second entry cannot split an axis this long."""
         names = self.rest if isinstance(self.rest, tuple) else (self.rest,)
         pieces = math.prod(self.mesh.shape[name] for name in names)
         if length % pieces:
@@ -219,7 +222,7 @@ class ColorSharding:
 
 
 def replicated_layout(array: jax.Array) -> NamedSharding | None:
-    """The replicated layout on `array`'s mesh when its type has explicit axes, else `None`.
+    """Return the replicated layout on `array`'s mesh if its type has explicit axes.
 
     Scatters into a new array (the "dense" output) read updates whose layout is part
     of their type on such a mesh; JAX then asks for the result's layout, which this
@@ -238,7 +241,7 @@ def replicated_layout(array: jax.Array) -> NamedSharding | None:
 
 
 def on_inputs_mesh(seeds: Any, primals: Any) -> Any:
-    """`seeds` replicated on the inputs' mesh when the inputs' types have explicit axes.
+    """Place `seeds` replicated on the inputs' mesh if the inputs' types have explicit axes.
 
     Seeds are constants without a mesh. Pulled back through a gradient under `jax.vmap`
     over inputs placed on explicit axes, such constants meet cotangents that carry the

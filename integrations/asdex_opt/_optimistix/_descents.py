@@ -148,11 +148,11 @@ def _stretched_direction(
 ) -> _StretchedState:
     """Return the shifted Newton direction and how far the shift shortened it."""
     p, shift, finite = shifted_newton_direction(f_info.grad, f_info.hessian, linear_solver)
-    stretch = _stretch(f_info.grad, f_info.hessian, p, shift)
+    stretch = _stretch(f_info.grad, p, shift)
     return _StretchedState(p, stretch.astype(p.dtype), _result(finite))
 
 
-def _stretch(grad: Array, hessian: SparseMatrixLinearOperator, p: Array, shift: Array) -> Array:
+def _stretch(grad: Array, p: Array, shift: Array) -> Array:
     """Return the unshifted quadratic model's minimiser along ``-p`` as a multiple of ``p``.
 
     A shift ``τ > 0`` (``H`` indefinite, or nearly singular) shortens the Newton step:
@@ -162,10 +162,12 @@ def _stretch(grad: Array, hessian: SparseMatrixLinearOperator, p: Array, shift: 
     keeps every step short, and a search that only shortens steps never recovers the
     length (as a zoom line search, which also lengthens them, does). The multiple is
     ``gᵀp / pᵀHp`` clipped to ``[1, 1000]`` (``1000`` for ``pᵀHp ≤ 0``),
-    and 1 for ``τ = 0``, where ``p`` is the model's minimiser already.
+    and 1 for ``τ = 0``, where ``p`` is the model's minimiser already. The curvature
+    comes from the solve, ``pᵀHp = gᵀp - τ‖p‖²``, not from a product with ``H``:
+    a sparse matrix-vector product would cost as much as the rest of the step.
     """
     slope = jnp.vdot(grad, p)
-    curvature = jnp.vdot(p, hessian.mv(p))
+    curvature = slope - shift * jnp.vdot(p, p)
     positive = curvature > 0
     multiple = jnp.where(positive, slope / jnp.where(positive, curvature, 1), _MAX_STRETCH)
     return jnp.where(shift > 0, jnp.clip(multiple, 1, _MAX_STRETCH), 1)

@@ -595,11 +595,14 @@ class Run:
     # ------------------------------------------------------------ restoration
 
     def restore(self, state: State, scale: tuple[Array, Array], flt: Filter):
-        """A simple feasibility restoration: regularised Gauss-Newton on the violation.
+        """A simple feasibility restoration: damped Gauss-Newton on the violation.
 
-        Minimises ``½‖c(w)‖² + ½ζ‖D_R (w - w_R)‖² - μ Σ log(bound distances)`` from
-        ``w_R = w_k`` (``ζ = √μ``, ``D_R = diag(min(1, 1/|w_R|))``, as in IPOPT's
-        restoration objective) by steps from the quasi-definite system
+        Minimises ``½‖c(w)‖² - μ Σ log(bound distances)`` from ``w_k`` by proximal
+        steps: each minimises the model of ``½‖c(w)‖² + ½ζ‖D_R (w - w_j)‖²`` about the
+        current ``w_j`` (``ζ = √μ``, ``D_R = diag(min(1, 1/|w_k|))``, IPOPT's
+        restoration proximity term, re-anchored at every step so that the steps can
+        reach a feasible point rather than a compromise with ``w_k``), from the
+        quasi-definite system
         ``[[ζ D_R² + μ X⁻², Aᵀ], [A, -I]]`` (always the right inertia), the
         fraction-to-the-boundary rule and Armijo backtracking. It stops at the first
         point with ``θ ≤ 0.9 θ_k`` that the filter (with ``(θ_k, φ_k)`` added)
@@ -612,25 +615,24 @@ class Run:
             ``(w, status, iterations)``.
         """
         mu, tau = state.mu, state.tau
-        w_r = state.w
         theta_k = jnp.sum(jnp.abs(state.point.c))
         zeta = jnp.sqrt(mu)
-        d_r2 = jnp.minimum(1.0, 1.0 / jnp.abs(w_r)) ** 2
+        d_r2 = jnp.minimum(1.0, 1.0 / jnp.abs(state.w)) ** 2
         hess = jnp.zeros(self.kkt_hess_size, self.dtype)
         eps = jnp.finfo(self.dtype).eps
 
-        def merit(w, c):
+        def merit(w, c, anchor):
             dl, du = self.distances(w)
             logs = jnp.sum(jnp.where(self.has_lo, jnp.log(dl), 0)) + jnp.sum(
                 jnp.where(self.has_up, jnp.log(du), 0)
             )
-            return 0.5 * jnp.sum(c**2) + 0.5 * zeta * jnp.sum(d_r2 * (w - w_r) ** 2) - mu * logs
+            return 0.5 * jnp.sum(c**2) + 0.5 * zeta * jnp.sum(d_r2 * (w - anchor) ** 2) - mu * logs
 
         def body(carry):
             w, point, _, k = carry
             dl, du = self.distances(w)
             barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
-            grad = zeta * d_r2 * (w - w_r) + barrier_grad
+            grad = barrier_grad
             diag = (
                 zeta * d_r2
                 + jnp.where(self.has_lo, mu / dl**2, 0)
@@ -644,7 +646,7 @@ class Run:
                 fraction_to_boundary(dl, d, tau, self.has_lo),
                 fraction_to_boundary(du, -d, tau, self.has_up),
             )
-            m0 = merit(w, point.c)
+            m0 = merit(w, point.c, w)
 
             def bt_cond(c):
                 _, ok, count = c
@@ -653,7 +655,7 @@ class Run:
             def bt_body(c):
                 alpha, _, count = c
                 _, c_t, finite = self.trial(w + alpha * d, scale)
-                ok = finite & (merit(w + alpha * d, c_t) <= m0 + 1e-4 * alpha * slope)
+                ok = finite & (merit(w + alpha * d, c_t, w) <= m0 + 1e-4 * alpha * slope)
                 return jnp.where(ok, alpha, alpha / 2), ok, count + 1
 
             alpha, moved, _ = lax.while_loop(bt_cond, bt_body, (alpha_max, jnp.array(False), 0))

@@ -27,6 +27,8 @@ downhill, but Newton's method may then converge to a saddle point. If no shift p
 direction falls back to the limit ``g / τ`` of shifted Newton, i.e. steepest descent.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -37,7 +39,7 @@ from asdex_opt._lineax._finite import all_finite
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
-__all__ = ["shifted", "shifted_newton_direction"]
+__all__ = ["raise_shift", "shifted", "shifted_newton_direction"]
 
 _MAX_SHIFTS = 40
 _GROWTH = 4.0
@@ -85,6 +87,52 @@ def shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrix
         return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
     identity = lx.IdentityLinearOperator(operator.in_structure())
     return fold_sparse(operator + shift * identity, tags=tags)
+
+
+def raise_shift(
+    attempt: Callable[[Array], tuple[Array, Array]],
+    grad: Array,
+    p: Array,
+    tau: Array,
+    ok: Array,
+    beta: Array,
+    finite: Array,
+) -> tuple[Array, Array]:
+    """Raise the shift fourfold (to at least ``beta``) until ``attempt`` accepts it.
+
+    The schedule's loop, for any solve: ``attempt(τ)`` returns ``(p, ok)`` for
+    ``(A + τI) p = g``; ``(p, tau, ok)`` is the last attempt. At most 40 shifts, none
+    where ``finite`` is false. If no shift passes, the limit of shifted Newton is
+    returned: steepest descent ``g / τ``.
+
+    Returns:
+        ``(p, τ)``, the accepted (or last) shift.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex_opt._lineax._newton import raise_shift
+        >>> A, g = jnp.diag(jnp.array([1.0, -1.0])), jnp.ones(2)
+        >>> def attempt(tau):
+        ...     p = jnp.linalg.solve(A + tau * jnp.eye(2), g)
+        ...     return p, jnp.all(jnp.linalg.eigvalsh(A + tau * jnp.eye(2)) > 0)
+        >>> p, tau = raise_shift(attempt, g, g, jnp.array(0.0), jnp.array(False),
+        ...                      jnp.array(1e-3), jnp.array(True))
+        >>> bool(tau > 1.0), bool(jnp.vdot(p, g) > 0)
+        (True, True)
+    """
+
+    def cond(carry):
+        _, _, ok, tries = carry
+        return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
+
+    def body(carry):
+        _, tau, _, tries = carry
+        tau = jnp.maximum(_GROWTH * tau, beta)
+        p, ok = attempt(tau)
+        return p, tau, ok, tries + 1
+
+    p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
+    return jnp.where(ok, p, grad / jnp.maximum(tau, beta)), tau
 
 
 def shifted_newton_direction(
@@ -143,20 +191,7 @@ def shifted_newton_direction(
         start, beta = schedule_start()
         # Go on from the schedule's first shift, unless it was the one tried.
         tau = jnp.where(start > tau, start / _GROWTH, tau)
-
-        def cond(carry):
-            _, _, ok, tries = carry
-            return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
-
-        def body(carry):
-            _, tau, _, tries = carry
-            tau = jnp.maximum(_GROWTH * tau, beta)
-            p, ok = attempt(tau)
-            return p, tau, ok, tries + 1
-
-        p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
-        # If no shift passes, the limit of shifted Newton: steepest descent.
-        p = jnp.where(ok, p, grad / jnp.maximum(tau, beta))
+        p, tau = raise_shift(attempt, grad, p, tau, ok, beta, finite)
         return p, tau, finite
 
     # A solver that reports definiteness rejects too small a shift itself (a matrix

@@ -16,12 +16,10 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Scalar
 
-from asdex_opt._optimistix._descents import ResidualJacNormal
+from asdex_opt._lineax._newton import raise_shift
+from asdex_opt._optimistix._descents import ResidualJacNormal, _damping, _result
 
 __all__ = ["DenseGaussNewtonDescent", "DenseLevenbergMarquardtDescent", "damped_direction"]
-
-_MAX_SHIFTS = 40
-_GROWTH = 4.0
 
 
 def damped_direction(grad: Array, normal: Array, damping: Scalar) -> tuple[Array, Array]:
@@ -63,32 +61,11 @@ def damped_direction(grad: Array, normal: Array, damping: Scalar) -> tuple[Array
         descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
         return p, (definite & descent) | stationary
 
-    def cond(carry: tuple) -> Array:
-        _, _, ok, tries = carry
-        return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
-
-    def body(carry: tuple) -> tuple:
-        _, tau, _, tries = carry
-        tau = jnp.maximum(_GROWTH * tau, beta)
-        p, ok = attempt(tau)
-        return p, tau, ok, tries + 1
-
     finite = jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(normal))
     tau = jnp.asarray(damping, grad.dtype)
     p, ok = attempt(tau)
-    p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
-    p = jnp.where(ok, p, grad / jnp.maximum(tau, beta))  # steepest descent as a last resort
+    p, _ = raise_shift(attempt, grad, p, tau, ok, beta, finite)
     return jnp.where(stationary, jnp.zeros_like(p), p), finite
-
-
-def _result(finite: Array) -> optx.RESULTS:
-    return optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.nonfinite)
-
-
-def _damping(step_size: Scalar) -> Array:
-    """``1 / step_size``, or the largest float for a vanishing step size (as Optimistix)."""
-    tiny = step_size <= jnp.finfo(step_size.dtype).eps
-    return jnp.where(tiny, jnp.finfo(step_size.dtype).max, 1 / jnp.where(tiny, 1, step_size))
 
 
 class _Direction(eqx.Module):

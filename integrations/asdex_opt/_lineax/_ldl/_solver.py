@@ -175,23 +175,24 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.fronts, factor.pivots))
         cast = Factor(*cast, factor.inertia, factor.singular)
         vector = vector.astype(dtype)
-        solution = self._refine(state, cast, vector, solve(state.analysis, cast, vector))
+        solution = self._refined_solve(state, cast, vector)
         result = lx.RESULTS.where(factor.singular, lx.RESULTS.singular, lx.RESULTS.successful)
         return solution, result, {INERTIA: factor.inertia}
 
-    def _refine(self, state: _LDLState, factor: Factor, vector: Array, x: Array) -> Array:
-        """Refine ``x`` by steps ``x += solve(b - A x)`` against the original matrix.
+    def _refined_solve(self, state: _LDLState, factor: Factor, vector: Array) -> Array:
+        """Solve, then refine by steps ``x += solve(b - A x)`` against the original matrix.
 
         At most `refinement_steps`; a step is kept only if it lowers ``‖b - A x‖``, and
         they stop once the residual is at the rounding level ``√n ε (max|A| ‖x‖ + ‖b‖)``
-        or falls by less than half.
+        or falls by less than half. The first solve is the loop's first step (from
+        ``x = 0``), so that the solve is compiled once.
         """
         if self.refinement_steps == 0:
-            return x
+            return solve(state.analysis, factor, vector)
         rows, cols, place = state.analysis.lower
-        values = state.data.astype(x.dtype)[place]
+        values = state.data.astype(vector.dtype)[place]
         strict = rows != cols
-        eps = jnp.finfo(x.dtype).eps * np.sqrt(x.size)
+        eps = jnp.finfo(vector.dtype).eps * np.sqrt(vector.size)
         scale = jnp.max(jnp.abs(values), initial=0.0)
 
         def residual(x):
@@ -204,23 +205,24 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         def cond(carry):
             x, _, norm, previous, step = carry
             level = eps * (scale * jnp.linalg.norm(x) + jnp.linalg.norm(vector))
-            return (step < self.refinement_steps) & (norm > level) & (norm < 0.5 * previous)
+            refine = (norm > level) & (norm < 0.5 * previous)
+            return (step == 0) | ((step <= self.refinement_steps) & refine)
 
         def body(carry):
             x, r, norm, _, step = carry
             candidate = x + solve(state.analysis, factor, r)
             r_candidate, norm_candidate = residual(candidate)
-            better = norm_candidate < norm
+            keep = (step == 0) | (norm_candidate < norm)
             return (
-                jnp.where(better, candidate, x),
-                jnp.where(better, r_candidate, r),
-                jnp.where(better, norm_candidate, norm),
-                norm,
+                jnp.where(keep, candidate, x),
+                jnp.where(keep, r_candidate, r),
+                jnp.where(keep, norm_candidate, norm),
+                jnp.where(step == 0, jnp.inf, norm),
                 step + 1,
             )
 
-        r, norm = residual(x)
-        init = (x, r, norm, jnp.asarray(jnp.inf, norm.dtype), jnp.zeros((), jnp.int32))
+        norm = jnp.linalg.norm(vector)
+        init = (jnp.zeros_like(vector), vector, norm, norm, jnp.zeros((), jnp.int32))
         return jax.lax.while_loop(cond, body, init)[0]
 
     def transpose(self, state: _LDLState, options: dict[str, Any]):

@@ -11,6 +11,10 @@ Problems (SciPy matrices built by index arithmetic):
   Laplacian plus identity, ``A`` with 3 random entries a row; quasi-definite).
 * ``dixmaan``: the Hessian pattern of the DIXMAAN family (sif2jax DIXMAANF): a band of
   width 1 plus couplings at distance n/3 and 2n/3, positive definite values.
+* ``kkt_tiny``: ``kkt`` with ``δ = ε = 1e-10``.
+* ``sif2jax:NAME``: the Hessian pattern of a sif2jax unconstrained problem, detected by
+  `asdex.hessian_sparsity` at the size nearest ``size`` (where the SIF file lets n vary),
+  with diagonally dominant values (off-diagonal ``-1``, diagonal the row's degree + 1).
 
 Columns (each a minimum over ``--repeats`` runs after a warm-up):
 
@@ -89,12 +93,12 @@ def arrowhead(n: int) -> sp.coo_matrix:
     return matrix.tocoo()
 
 
-def kkt(n: int, m: int, seed: int = 0) -> sp.coo_matrix:
+def kkt(n: int, m: int, seed: int = 0, epsilon: float = 1e-8) -> sp.coo_matrix:
     rng = np.random.default_rng(seed)
-    h = sp.diags([-1.0, 3.0, -1.0], [-1, 0, 1], shape=(n, n)) + 1e-8 * sp.identity(n)
+    h = sp.diags([-1.0, 3.0, -1.0], [-1, 0, 1], shape=(n, n)) + epsilon * sp.identity(n)
     rows = np.repeat(np.arange(m), 3)
     a = sp.csr_matrix((rng.standard_normal(3 * m), (rows, rng.integers(0, n, 3 * m))), (m, n))
-    return sp.bmat([[h, a.T], [a, -1e-8 * sp.identity(m)]]).tocoo()
+    return sp.bmat([[h, a.T], [a, -epsilon * sp.identity(m)]]).tocoo()
 
 
 def dixmaan(n: int) -> sp.coo_matrix:
@@ -106,6 +110,21 @@ def dixmaan(n: int) -> sp.coo_matrix:
     r, c = np.concatenate(rows), np.concatenate(cols)
     off = sp.coo_matrix((np.full(r.size, 0.25), (r, c)), shape=(n, n))
     return (off + off.T + sp.diags(np.full(n, 2.0))).tocoo()
+
+
+def sif2jax_hessian(name: str, size: int) -> sp.coo_matrix:
+    import asdex
+    import cutest
+
+    problem, _ = cutest.sized("unconstrained", name, size)
+    t = cutest.task("unconstrained", problem)
+    pattern = asdex.hessian_sparsity(t.f, t.y0).to_scipy().tocoo()
+    n = pattern.shape[0]
+    off = pattern.row != pattern.col
+    r, c = pattern.row[off], pattern.col[off]
+    degree = np.bincount(r, minlength=n)
+    matrix = sp.coo_matrix((-np.ones(r.size), (r, c)), shape=(n, n))
+    return (matrix + sp.diags(degree + 1.0)).tocoo()
 
 
 def _best(fn, repeats: int) -> float:
@@ -191,7 +210,7 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
             lx.MatrixLinearOperator(a, pd_tags), b, lx.Cholesky()).value)
         dense_lu_fn = jax.jit(lambda a, b: lx.linear_solve(
             lx.MatrixLinearOperator(a), b, lx.LU()).value)
-        if name not in ("kkt",):
+        if not name.startswith("kkt"):
             cholesky = _best(lambda: dense_chol(dense, rhs).block_until_ready(), repeats)
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
     return (
@@ -211,6 +230,7 @@ PROBLEMS = {
     "tridiagonal": lambda size: banded(size, 1),
     "arrowhead": lambda size: arrowhead(size),
     "kkt": lambda size: kkt(2 * size // 3, size // 3),
+    "kkt_tiny": lambda size: kkt(2 * size // 3, size // 3, epsilon=1e-10),
     "dixmaan": lambda size: dixmaan(size),
 }
 
@@ -243,8 +263,12 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in args.cases:
-        name, size = case.split(":")
-        line = measure(name, PROBLEMS[name](int(size)), args.repeats, args.dense_max)
+        name, size = case.rsplit(":", 1)
+        if name.startswith("sif2jax:"):
+            matrix = sif2jax_hessian(name.split(":")[1], int(size))
+        else:
+            matrix = PROBLEMS[name](int(size))
+        line = measure(name, matrix, args.repeats, args.dense_max)
         print(line, flush=True)
         lines.append(line)
     text = "\n".join(lines) + "\n"

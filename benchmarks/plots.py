@@ -295,6 +295,43 @@ def plot_profile(tables: list[list[Row]], stamp: str):
     return fig
 
 
+def plot_factorization(tables: list[list[Row]], stamp: str):
+    """Factor + solve time per problem: `SparseLDL` against SuperLU and structured solvers."""
+    rows = tables[0]
+    series = {
+        "SparseLDL f+s": "LDL f+s",
+        "splu new": "splu new",
+        "SparseLU": "SparseLU",
+        "structured": "structured",
+    }
+    fig, axes = _figure(2, stamp, "Sparse symmetric factorization + solve (CPU)")
+    ax = axes[0]
+    height = 0.8 / len(series)
+    labels = [f"{r['problem']} {r['n']}" for r in rows]
+    for j, (label, column) in enumerate(series.items()):
+        values = [seconds(r.get(column), "ms") or 0.0 for r in rows]
+        ax.barh([i + (j - (len(series) - 1) / 2) * height for i in range(len(rows))],
+                values, height, label=label)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("time (s)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    _legend(ax)
+    ax = axes[1]
+    compile_times = [seconds(r.get("compile"), "ms") or 0.0 for r in rows]
+    analysis = [seconds(r.get("analysis"), "ms") or 0.0 for r in rows]
+    ax.barh([i - 0.2 for i in range(len(rows))], compile_times, 0.4, label="compile")
+    ax.barh([i + 0.2 for i in range(len(rows))], analysis, 0.4, label="analysis")
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("time (s)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    _legend(ax)
+    return fig
+
+
 PLOTS: dict[str, Callable] = {
     "evaluation": plot_evaluation,
     "coloring": plot_coloring,
@@ -305,6 +342,7 @@ PLOTS: dict[str, Callable] = {
     "optimizers": plot_optimizers,
     "least_squares": plot_optimizers,
     "profile": plot_profile,
+    "factorization": plot_factorization,
 }
 """Plot function for each results table, by table name (`results/<name>.md`)."""
 

@@ -5,15 +5,39 @@ import numpy as np
 
 from asdex_opt._lineax._block_diagonal import BlockDiagonalLU
 from asdex_opt._lineax._bordered import BorderedBlockLU
+from asdex_opt._lineax._ldl import SparseLDL, cached_analysis
 from asdex_opt._lineax._structure import SparseStructure
 from asdex_opt._lineax._superlu import SparseLU
 from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 
+_LDL_MIN_FILL = 28.0
+"""`SparseLDL` pays when ``L`` holds at least this many entries per column (large fronts)."""
 
-def choose_solver(structure: SparseStructure) -> lx.AbstractLinearSolver:
-    """The default direct solver for a square matrix of this structure (plus its diagonal).
+_LDL_MAX_PADDING = 40.0
+"""... and its padded fronts store at most this many entries per entry of ``L``."""
+
+
+def _ldl_pays(structure: SparseStructure) -> bool:
+    """Return whether the symbolic analysis predicts `SparseLDL` near SuperLU's speed on CPU.
+
+    In ``benchmarks/results/factorization.md`` SparseLDL's factor + solve is within 1.3x
+    of `SparseLU`'s, or faster, where the fronts are large (2-D and 3-D Poisson,
+    SPARSINE, NONCVXUN: 28 to 234 entries of ``L`` per column, padding 13x to 17x), and
+    1.5x to 8x slower where they are small (band-like DIXMAAN, BROYDN7D, CURLY10,
+    BDQRTIC, NONDQUAR, a band of width 10: 4 to 22 per column) or padded beyond 40x
+    (random KKT patterns). The analysis is cached: `SparseLDL` reuses it.
+    """
+    n = structure.shape[0]
+    analysis = cached_analysis(n, structure.rows, structure.cols)
+    fill = analysis.nnz_factor / max(n, 1)
+    padding = analysis.stored / max(analysis.nnz_factor, 1)
+    return fill >= _LDL_MIN_FILL and padding <= _LDL_MAX_PADDING
+
+
+def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.AbstractLinearSolver:
+    """Return the default direct solver for a square matrix of this structure (plus its diagonal).
 
     `BlockDiagonalLU` (dense LU of every block, in JAX) when the pattern splits into
     connected components of at most 16 variables, e.g. separable or block-separable
@@ -23,6 +47,17 @@ def choose_solver(structure: SparseStructure) -> lx.AbstractLinearSolver:
     pattern in the given order, e.g. a chain; `SparseLU` (SuperLU on the host)
     otherwise. All four report whether a matrix that claims positive definiteness has
     it. Every asdex_opt front end asks here, so a new solver is plugged in here only.
+
+    With ``symmetric=True`` (the caller knows the matrix is symmetric: a Hessian, ``JᵀJ``)
+    the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
+    inertia) replaces `SparseLU` where its symbolic analysis predicts large fronts (at
+    least 28 entries of ``L`` per column, padding at most 40x), the patterns on which
+    the factorization benchmark measured it within 1.3x of `SparseLU` on CPU. Without
+    the flag the choice ignores symmetry.
+
+    Args:
+        structure: The square sparsity structure.
+        symmetric: Whether the matrices with this structure are symmetric.
 
     Examples:
         >>> import numpy as np
@@ -43,4 +78,6 @@ def choose_solver(structure: SparseStructure) -> lx.AbstractLinearSolver:
         return bordered
     if np.all(np.abs(rows - cols) <= 1):
         return TridiagonalLU()
+    if symmetric and _ldl_pays(structure):
+        return SparseLDL()
     return SparseLU()

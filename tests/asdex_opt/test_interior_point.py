@@ -8,6 +8,7 @@ import optimistix as optx
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from asdex_opt._constrained._inertia import refined_solve
 from asdex_opt._constrained._kkt import KKTStructure
 from asdex_opt._constrained._linear import DenseKKTSolver, SparseKKTSolver
 from asdex_opt._constrained._status import Status
@@ -290,3 +291,33 @@ def test_sparse_kkt_inertia_flags_a_wrong_hessian(shift):
     inertia = [int(i) for i in SparseKKTSolver(kkt).factor(data).inertia]
     assert inertia == [np.sum(eig > 0), np.sum(eig < 0), 0]
     assert (inertia == [n, me, 0]) == (shift > 0)
+
+
+@pytest.mark.parametrize("redundant", [False, True])
+def test_refinement_removes_the_constraint_regularisation(redundant):
+    """Solutions of the ``δ_c``-regularised factorization, refined against the exact matrix.
+
+    With a full-rank Jacobian the refined solution solves the matrix without ``δ_c``
+    (the regularised one alone misses by about ``δ_c |y|``); with a repeated constraint
+    row that matrix is singular and the regularised solution is kept.
+    """
+    n = 3
+    me = 2 if redundant else 1
+    hr, hc = np.arange(n), np.arange(n)
+    jr, jc = np.repeat(np.arange(me), n), np.tile(np.arange(n), me)
+    kkt = KKTStructure(n, me, 0, hr, hc, jr, jc)
+    hess, diag = jnp.array([2.0, 3.0, 4.0]), jnp.zeros(n)
+    jac = jnp.tile(jnp.array([1.0, 2.0, 3.0]), me)
+    delta_c = 1e-4
+    data = kkt.assemble(hess, diag, jac, jnp.asarray(delta_c))
+    exact = kkt.assemble(hess, diag, jac, jnp.asarray(0.0))
+    rhs = jnp.arange(1.0, n + me + 1.0)
+    factor = DenseKKTSolver(kkt).factor(data)  # any factorization of the regularised matrix
+    refined = refined_solve(factor, kkt, data, rhs, exact)
+    regularised = np.linalg.solve(np.asarray(kkt.dense(data)), np.asarray(rhs))
+    if redundant:
+        np.testing.assert_allclose(refined, regularised, rtol=1e-10, atol=1e-10)
+    else:
+        expected = np.linalg.solve(np.asarray(kkt.dense(exact)), np.asarray(rhs))
+        np.testing.assert_allclose(refined, expected, rtol=1e-9, atol=1e-9)
+        assert np.max(np.abs(regularised - expected)) > 1e-7

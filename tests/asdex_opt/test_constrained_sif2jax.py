@@ -31,7 +31,7 @@ SOLVER = SparseInteriorPoint()
         "HS35",  # bounds and an inequality
         "HS6",  # an equality
         *(pytest.param(n, marks=pytest.mark.slow)
-          for n in ("HS7", "HS21", "HS71", "BT1", "HS27", "HS88")),
+          for n in ("HS7", "HS21", "HS71", "BT1", "HS27")),
     ],
 )
 def test_known_optimum(name):

@@ -6,13 +6,20 @@ step alone is short. The chained Rosenbrock function from (-1.2, 1, -1.2, 1, ...
 at a local minimum after about 1,500 Newton steps at n = 1000 (IPOPT's count too).
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt.optimistix import SparseNewton, SparseTrustRegionNewton, Watchdog
+from asdex_opt.optimistix import (
+    NonmonotoneArmijo,
+    ShiftedNewtonDescent,
+    SparseNewton,
+    SparseTrustRegionNewton,
+    Watchdog,
+)
 
 SOLVERS = {
     "armijo": lambda: SparseNewton(1e-10, 1e-10),
@@ -39,6 +46,27 @@ def _chained_rosenbrock(y, args):
 def _genrose(y, args):
     del args
     return 1.0 + jnp.sum(100 * (y[1:] - y[:-1] ** 2) ** 2 + (1 - y[1:]) ** 2)
+
+
+def test_a_failed_stretched_trial_falls_back_to_the_plain_step():
+    descent = ShiftedNewtonDescent(backtrack=0.5)
+    p = jnp.array([1.0, -2.0])
+    state = eqx.tree_at(
+        lambda s: (s.direction, s.stretch), descent.init(p, None), (p, jnp.asarray(10.0))
+    )
+    trials = [descent.step(jnp.asarray(size), state)[0] for size in (1.0, 0.5, 0.25)]
+    np.testing.assert_allclose(trials, [-10 * p, -p, -0.5 * p])
+    unstretched = eqx.tree_at(lambda s: s.stretch, state, jnp.asarray(1.0))
+    trials = [descent.step(jnp.asarray(size), unstretched)[0] for size in (1.0, 0.5)]
+    np.testing.assert_allclose(trials, [-p, -0.5 * p])
+
+
+def test_the_fallback_follows_the_search_backtracking_factor():
+    assert SparseNewton(1e-6, 1e-6).descent.backtrack == 0.5
+    solver = SparseNewton(1e-6, 1e-6, search=NonmonotoneArmijo(decrease_factor=0.3))
+    assert solver.descent.backtrack == 0.3
+    with pytest.raises(ValueError, match="backtrack"):
+        ShiftedNewtonDescent(backtrack=1.0)
 
 
 def _solve(fn, solver, y0, max_steps):

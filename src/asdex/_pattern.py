@@ -83,7 +83,10 @@ class SparsityPattern:
                              f"[{cols.min()}, {cols.max()}].")
         keys = rows.astype(np.int64) * max(n, 1) + cols
         if not np.all(keys[1:] > keys[:-1]):
-            keys = np.unique(keys)
+            # Sorted, then deduplicated: ``np.unique`` hashes wide-range integers first,
+            # many times slower than a sort.
+            keys = np.sort(keys)
+            keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
             rows = (keys // max(n, 1)).astype(np.int32)
             cols = (keys % max(n, 1)).astype(np.int32)
         rows.setflags(write=False)

@@ -94,8 +94,8 @@ def lower_entries(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarra
     inside = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
     r, c = rows[inside], cols[inside]
     if np.any(r < c):
-        upper = np.unique(r[r < c] * n + c[r < c])
-        lower = np.unique(c[r > c] * n + r[r > c])
+        upper = _sorted_unique(r[r < c] * n + c[r < c])
+        lower = _sorted_unique(c[r > c] * n + r[r > c])
         if upper.size != lower.size or not np.array_equal(upper, lower):
             raise ValueError(
                 "`SparseLDL` needs a symmetric sparsity pattern (or only its lower "
@@ -122,10 +122,17 @@ def _evaluate(n: int, lower: scipy.sparse.csr_matrix, order: np.ndarray):
     return order, rowptr, colidx, parent, column_counts(rowptr, colidx, parent)
 
 
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """Return the distinct values of ``keys`` in increasing order."""
+    # ``np.unique`` hashes wide-range integers first, many times slower than a sort.
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
+
+
 def _by_rows(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Strictly lower entries ``(i > j)`` by rows, without duplicates."""
     strict = i > j
-    keys = np.unique(i[strict] * n + j[strict])
+    keys = _sorted_unique(i[strict] * n + j[strict])
     rows, cols = keys // n, keys % n
     rowptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=rowptr[1:])

@@ -20,7 +20,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGES = {"asdex": ROOT / "src" / "asdex", "asdex_opt": ROOT / "integrations" / "asdex_opt"}
 
 _RUN = """
-import doctest, importlib, pkgutil, sys
+import doctest, gc, importlib, pkgutil, sys
+
+import jax
 
 package = importlib.import_module(sys.argv[1])
 names = [package.__name__]
@@ -41,6 +43,10 @@ runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_
 for test in tests.values():
     test.globs = {"__name__": "__main__"}  # only the example's own imports
     runner.run(test)
+    # Free each example's compiled programs: one process holding them all runs out of
+    # the kernel's memory mappings (LLVM "Unable to allocate section memory").
+    jax.clear_caches()
+    gc.collect()
 count = sum(len(test.examples) for test in tests.values())
 print(f"{count} examples of public objects, {runner.failures} failed")
 sys.exit(1 if runner.failures or not count else 0)

@@ -29,7 +29,8 @@ starting new problems after S seconds; ``--report-only``: rewrite the table from
 records of the last run; ``--append --names A B``: re-run those problems, their new
 records replacing the old in the table; ``--append --min-n 1000``: the problems with
 at least 1000 variables, e.g. from a second process beside a full run, so that the
-large problems are reached; ``--report-only`` afterwards merges the records). The first
+large problems are reached; ``--append --resume``: only the problems without a record
+yet, to carry on a stopped run; ``--report-only`` afterwards merges the records). The first
 line of the records lists the problems the run set out to solve. The selection of
 problems is ``cutest_constrained.py``'s, shared with the tests.
 """
@@ -472,6 +473,8 @@ def main() -> None:
     parser.add_argument("--trust-constr-seconds", type=float, default=30.0)
     parser.add_argument("--append", action="store_true",
                         help="add to the records of the last run (re-run some problems)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --append: skip the problems that already have a record")
     parser.add_argument("--budget", type=float, default=math.inf)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true",
@@ -494,6 +497,9 @@ def main() -> None:
             selected = problems(args.max_n)
             every = list(selected)
             names = [n for n, p in selected.items() if num_variables(p) >= args.min_n]
+        if args.append and args.resume:
+            done = {r["name"] for r in lines if "name" in r}
+            names = [n for n in names if n not in done]
         if not args.append:
             listed = every
             jsonl.write_text(json.dumps({"listed": every}) + "\n")

@@ -14,7 +14,9 @@ coloring, tracing, compilation and the solve; imports excluded), "warm" the fast
 up to five further solves (as many as fit in `--budget` seconds). A solve that passes
 `--timeout` seconds is killed and counts as not solved; step limits: 2000 (Newton-type,
 SciPy, IPOPT), 20000 (quasi-Newton). Writes `benchmarks/results/profile.md` (the
-runner draws `profile.png`) and the raw rows to `profile.jsonl`.
+runner draws `profile.png`) and the raw rows to `profile.jsonl`, a line per finished
+(problem, solver), and the survey to `profile.survey.json`, a problem at a time:
+``--append`` resumes a stopped run from both, so a partial run still counts.
 
 Run: ``python benchmarks/bench_profile.py`` (``--quick``: five problems at n ≈ 100).
 """
@@ -252,6 +254,9 @@ def main() -> None:
                         help="five problems at n ≈ 100 (a few minutes)")
     parser.add_argument("--only-problems", nargs="+", default=None,
                         help="run only these sif2jax problems")
+    parser.add_argument("--skip-problems", nargs="+", default=None,
+                        help="leave these sif2jax problems out (e.g. rows merged from "
+                        "another run)")
     parser.add_argument("--n", type=int, default=1000,
                         help="target n for problems whose n is free (default 1000)")
     parser.add_argument("--max-n", type=int, default=5000,
@@ -272,18 +277,28 @@ def main() -> None:
     parser.add_argument("--label", default="",
                         help="a note for the table's header (e.g. which code was measured)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--append", action="store_true",
+                        help="resume: reuse the survey and keep the rows already in "
+                        "the output's .jsonl, running only the (problem, solver) pairs "
+                        "missing there")
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="run nothing: write the tables from earlier runs' outputs "
-                        "(their .jsonl and .survey.json files)")
+                        "(their .jsonl and .survey.json files; a later file's row for "
+                        "the same (kind, problem, solver) replaces an earlier one's)")
     cli = parser.parse_args()
     if cli.merge:
-        runs, excluded, not_run = [], [], {}
+        merged, excluded, not_run = {}, {}, {}
         for earlier in cli.merge:
-            runs += [json.loads(line) for line in earlier.with_suffix(".jsonl").open()]
+            for line in earlier.with_suffix(".jsonl").open():
+                row = json.loads(line)
+                merged[row["kind"], row["problem"], row["solver"]] = row
             survey_file = json.loads(earlier.with_suffix(".survey.json").read_text())
-            excluded += survey_file["excluded"]
-            not_run |= survey_file["not_run"]
-        write(cli, runs, excluded, not_run, sum(r.get("wall", 0.0) for r in runs))
+            for e in survey_file.get("excluded", []):
+                excluded[e["category"], e["problem"]] = e
+            not_run |= survey_file.get("not_run", {})
+        runs = list(merged.values())
+        write(cli, runs, list(excluded.values()), not_run,
+              sum(r.get("wall", 0.0) for r in runs))
         return
     if cli.quick:
         cli.n = min(cli.n, 100)
@@ -298,14 +313,23 @@ def main() -> None:
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - start:7.1f} s] {message}", flush=True)
 
+    survey_file = cli.output.with_suffix(".survey.json")
+    surveys = {}
+    if cli.append and survey_file.exists():
+        surveys = json.loads(survey_file.read_text()).get("surveyed", {})
     excluded, eligible, not_run = [], {}, {}
     for category in ("unconstrained", "equations"):
         names = sorted(cutest.catalogue(category))
         if cli.only_problems:
             names = [name for name in names if name in cli.only_problems]
+        names = [name for name in names if name not in (cli.skip_problems or ())]
         eligible[category] = []
         for name in names:
-            info = surveyed(category, name, cli.n, cli.max_n, cli.timeout)
+            key = f"{category}/{name}"
+            if key not in surveys:
+                surveys[key] = surveyed(category, name, cli.n, cli.max_n, cli.timeout)
+                survey_file.write_text(json.dumps({"surveyed": surveys}))
+            info = dict(surveys[key])
             if "why" not in info and info["density"] > cli.max_density:
                 info["why"] = f"density {info['density']:.2f} > {cli.max_density}"
             if "why" in info:
@@ -322,8 +346,8 @@ def main() -> None:
         if skipped:
             not_run[category] = skipped
         eligible[category] = chosen
-    cli.output.with_suffix(".survey.json").write_text(
-        json.dumps({"excluded": excluded, "not_run": not_run}))
+    survey_file.write_text(
+        json.dumps({"excluded": excluded, "not_run": not_run, "surveyed": surveys}))
     jobs = [("unconstrained", "unconstrained", name, info)
             for name, info in eligible["unconstrained"]]
     jobs += [("least squares", "equations", name, info) for name, info in eligible["equations"]]
@@ -331,10 +355,13 @@ def main() -> None:
              if info["m"] == info["n"]]
     jsonl = cli.output.with_suffix(".jsonl")
     runs: list[dict] = []
-    with jsonl.open("w") as raw:
+    if cli.append and jsonl.exists():
+        runs = [json.loads(line) for line in jsonl.open()]
+    done = {(r["kind"], r["problem"], r["solver"]) for r in runs}
+    with jsonl.open("a" if cli.append else "w") as raw:
         for kind, category, name, info in jobs:
             for solver, (_, limit) in cutest.solvers(kind).items():
-                if cli.solvers and solver not in cli.solvers:
+                if (cli.solvers and solver not in cli.solvers) or (kind, name, solver) in done:
                     continue
                 row = {"kind": kind, "problem": name, "n": info["n"], "solver": solver}
                 if limit is not None and info["n"] > limit:

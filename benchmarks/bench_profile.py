@@ -257,6 +257,8 @@ def main() -> None:
     parser.add_argument("--skip-problems", nargs="+", default=None,
                         help="leave these sif2jax problems out (e.g. rows merged from "
                         "another run)")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="run only these kinds of problem")
     parser.add_argument("--n", type=int, default=1000,
                         help="target n for problems whose n is free (default 1000)")
     parser.add_argument("--max-n", type=int, default=5000,
@@ -318,7 +320,9 @@ def main() -> None:
     if cli.append and survey_file.exists():
         surveys = json.loads(survey_file.read_text()).get("surveyed", {})
     excluded, eligible, not_run = [], {}, {}
-    for category in ("unconstrained", "equations"):
+    categories = ["unconstrained"] * ("unconstrained" in cli.kinds) + ["equations"] * (
+        "least squares" in cli.kinds or "root" in cli.kinds)
+    for category in categories:
         names = sorted(cutest.catalogue(category))
         if cli.only_problems:
             names = [name for name in names if name in cli.only_problems]
@@ -349,10 +353,12 @@ def main() -> None:
     survey_file.write_text(
         json.dumps({"excluded": excluded, "not_run": not_run, "surveyed": surveys}))
     jobs = [("unconstrained", "unconstrained", name, info)
-            for name, info in eligible["unconstrained"]]
-    jobs += [("least squares", "equations", name, info) for name, info in eligible["equations"]]
-    jobs += [("root", "equations", name, info) for name, info in eligible["equations"]
+            for name, info in eligible.get("unconstrained", [])]
+    jobs += [("least squares", "equations", name, info)
+             for name, info in eligible.get("equations", [])]
+    jobs += [("root", "equations", name, info) for name, info in eligible.get("equations", [])
              if info["m"] == info["n"]]
+    jobs = [job for job in jobs if job[0] in cli.kinds]
     jsonl = cli.output.with_suffix(".jsonl")
     runs: list[dict] = []
     if cli.append and jsonl.exists():

@@ -295,6 +295,20 @@ def plot_profile(tables: list[list[Row]], stamp: str):
     return fig
 
 
+def _grouped_bars(ax, labels: list[str], bars: dict[str, list[float]]) -> None:
+    """Horizontal bars of seconds, one group per label, on a log axis."""
+    height = 0.8 / len(bars)
+    for j, (label, values) in enumerate(bars.items()):
+        ax.barh([i + (j - (len(bars) - 1) / 2) * height for i in range(len(labels))],
+                values, height, label=label)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("time (s)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    _legend(ax)
+
+
 def plot_factorization(tables: list[list[Row]], stamp: str):
     """Factor + solve time per problem: `SparseLDL` against SuperLU and structured solvers."""
     rows = tables[0]
@@ -305,30 +319,14 @@ def plot_factorization(tables: list[list[Row]], stamp: str):
         "structured": "structured",
     }
     fig, axes = _figure(2, stamp, "Sparse symmetric factorization + solve (CPU)")
-    ax = axes[0]
-    height = 0.8 / len(series)
     labels = [f"{r['problem']} {r['n']}" for r in rows]
-    for j, (label, column) in enumerate(series.items()):
-        values = [seconds(r.get(column), "ms") or 0.0 for r in rows]
-        ax.barh([i + (j - (len(series) - 1) / 2) * height for i in range(len(rows))],
-                values, height, label=label)
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("time (s)")
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    _legend(ax)
-    ax = axes[1]
-    compile_times = [seconds(r.get("compile"), "ms") or 0.0 for r in rows]
-    analysis = [seconds(r.get("analysis"), "ms") or 0.0 for r in rows]
-    ax.barh([i - 0.2 for i in range(len(rows))], compile_times, 0.4, label="compile")
-    ax.barh([i + 0.2 for i in range(len(rows))], analysis, 0.4, label="analysis")
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("time (s)")
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    _legend(ax)
+
+    def column(name: str) -> list[float]:
+        return [seconds(r.get(name), "ms") or 0.0 for r in rows]
+
+    _grouped_bars(axes[0], labels, {label: column(name) for label, name in series.items()})
+    _grouped_bars(axes[1], labels, {"compile": column("compile"),
+                                    "analysis": column("analysis")})
     return fig
 
 

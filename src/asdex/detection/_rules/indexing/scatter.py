@@ -4,11 +4,19 @@ A result position depends on every update element that may land on it, and on th
 operand element there unless a plain `scatter` surely overwrites it. Repeated indices
 make several updates land on one position; for plain `scatter` which of them wins is
 up to the backend, so all of them count.
+
+XLA departs from those semantics when the index vector is empty and several updates
+land on the one window: on CPU it may keep only one of them, or lay the updates out
+elementwise over the operand. There every update element counts for every position.
 """
 
 from __future__ import annotations
 
-from asdex.detection._maps import DependencyMap, Identity
+import math
+
+import numpy as np
+
+from asdex.detection._maps import DependencyMap, Groups, Identity
 from asdex.detection._registry import register_rule
 from asdex.detection._rule import Curvature, Equation, Output
 from asdex.detection._rules.indexing.boxes import (
@@ -62,8 +70,33 @@ def scatter_outputs(
     return [Output(maps=tuple(maps))]
 
 
+def _collides_without_indices(eqn: Equation) -> bool:
+    """Whether several updates land on one window through an empty index vector."""
+    _, _, updates = eqn.operands
+    dn = eqn.params["dimension_numbers"]
+    scatter_sizes = [
+        side for a, side in enumerate(updates.shape) if a not in set(dn.update_window_dims)
+    ]
+    return not dn.scatter_dims_to_operand_dims and math.prod(scatter_sizes) > 1
+
+
+def _anywhere_outputs(eqn: Equation) -> list[Output]:
+    """Every result position may depend on its operand element and on every update."""
+    operand, _, updates = eqn.operands
+    if not math.prod(operand.shape):
+        return [Output(maps=())]
+    everywhere = Groups(
+        np.zeros(math.prod(operand.shape), np.int64),
+        np.zeros(math.prod(updates.shape), np.int64),
+        1,
+    )
+    return [Output(maps=((0, Identity()), (2, everywhere)))]
+
+
 def combining_rule(eqn: Equation) -> list[Output]:
     """`scatter-add` and friends: every operand element is kept and combined."""
+    if _collides_without_indices(eqn):
+        return _anywhere_outputs(eqn)
     return scatter_outputs(scatter_boxes(eqn), Identity(), 2)
 
 
@@ -73,6 +106,8 @@ def scatter_rule(eqn: Equation) -> list[Output]:
     With an `update_jaxpr` (`lax.scatter_apply`) the positions hit are functions of the
     operand's elements, which are then kept.
     """
+    if _collides_without_indices(eqn):
+        return _anywhere_outputs(eqn)
     boxes = scatter_boxes(eqn)
     overwrites = eqn.params["update_jaxpr"] is None
     return scatter_outputs(boxes, surviving_map(boxes) if overwrites else Identity(), 2)

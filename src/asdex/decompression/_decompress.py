@@ -10,14 +10,24 @@ import jax.numpy as jnp
 
 from asdex._pattern import ColoredPattern, _coloring_key, _static
 from asdex._plan import SeedPass
-from asdex.decompression._blocks import OUTPUT_FORMATS, OutputFormat, assemble, block_layout
+from asdex.decompression._blocks import (
+    DEVICE_FORMATS,
+    OUTPUT_FORMATS,
+    OutputFormat,
+    assemble,
+    block_layout,
+)
+from asdex.decompression._exchange import SplitDecompression
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import stack_parts
+from asdex.decompression._sharding import ColorSharding, ShardingLike, color_layout
 
 
 @functools.lru_cache(maxsize=32)
-def _gather_plan(key: Any) -> GatherPlan:
-    return GatherPlan.from_schedule(key.value.plan.schedule)
+def _split_plan(key: Any) -> SplitDecompression:
+    plan = key.value.plan
+    return SplitDecompression(GatherPlan.from_schedule(plan.schedule),
+                              [p.count for p in plan.passes])
 
 
 def _check_part(part: Any, rows: int, dim: int, what: str) -> jax.Array:
@@ -31,8 +41,8 @@ def _check_part(part: Any, rows: int, dim: int, what: str) -> jax.Array:
     return part
 
 
-def _stacked(compressed: Any, coloring: ColoredPattern) -> jax.Array:
-    """The compressed matrix the plan reads, after checking it against the coloring."""
+def _parts(compressed: Any, coloring: ColoredPattern) -> tuple[list[jax.Array], Any]:
+    """The compressed matrices of the passes, checked against the coloring, and the passes."""
     if not isinstance(coloring, ColoredPattern):
         raise TypeError(
             f"decompress expects a ColoredPattern as `coloring`, got {type(coloring).__name__}."
@@ -47,11 +57,30 @@ def _stacked(compressed: Any, coloring: ColoredPattern) -> jax.Array:
         parts = compressed
     else:
         parts = (compressed,)
-    return stack_parts(
-        [_check_part(part, p.count, _dim(coloring, p), _what(p, len(passes)))
-         for part, p in zip(parts, passes, strict=True)],
-        passes,
-    )
+    checked = [_check_part(part, p.count, _dim(coloring, p), _what(p, len(passes)))
+               for part, p in zip(parts, passes, strict=True)]
+    return checked, passes
+
+
+def _given_layout(sharding: ShardingLike, parts: list[jax.Array]) -> ColorSharding:
+    """The layout `sharding` names, checked against the parts' color axes."""
+    layout = ColorSharding.of(sharding).following(parts, inputs=False)
+    for part in parts:
+        if part.shape[0] % layout.shards:
+            raise ValueError(
+                f"decompress: `sharding` splits the color axis over {layout.shards} "
+                f"devices, but B has {part.shape[0]} rows, which they do not divide; pass "
+                "B as the compressed function computed it with this `sharding` (its "
+                "colors padded to a multiple of the devices), or leave `sharding` out."
+            )
+    return layout
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _split_values(
+    parts: list[jax.Array], split: SplitDecompression, layout: ColorSharding
+) -> jax.Array:
+    return split(parts, layout)
 
 
 def _dim(coloring: ColoredPattern, seed_pass: SeedPass) -> int:
@@ -68,7 +97,9 @@ def _what(seed_pass: SeedPass, num_passes: int) -> str:
     return "B (mode 'fwd')" if seed_pass.kind == "jvp" else "B (mode 'rev')"
 
 
-def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
+def decompress_data(
+    compressed: Any, coloring: ColoredPattern, *, sharding: ShardingLike | None = None
+) -> jax.Array:
     """The nonzero values of the matrix, in the pattern's order, from its compressed form.
 
     `values[k]` is the entry at `(coloring.sparsity.rows[k], coloring.sparsity.cols[k])`.
@@ -82,9 +113,17 @@ def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
             row coloring (mode "rev") or a Hessian coloring, and the pair
             `(B_fwd, B_rev)` for a bidirectional coloring.
         coloring: The coloring `B` was computed with.
+        sharding: How `B`'s color axis is split over devices: the `sharding=` it was
+            computed with. Needed only inside `jax.jit` on meshes with `Auto` axes;
+            otherwise it is read from `B` (a `NamedSharding` whose spec names mesh
+            axes first, or, inside `jax.jit`, the type of `B` on `Explicit` axes).
 
     Returns:
-        The `nnz` values, shape `(nnz,)`, with `B`'s dtype.
+        The `nnz` values, shape `(nnz,)`, with `B`'s dtype. Where `B`'s color axis is
+        split over devices, the values are split over the same axes (where they divide
+        `nnz`). For direct decompression (column, row, star and bidirectional
+        colorings) each device then receives only the entries of `B` that its values
+        read (one `all_to_all`); substitution (acyclic) colorings gather `B` first.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -96,12 +135,28 @@ def decompress_data(compressed: Any, coloring: ColoredPattern) -> jax.Array:
         >>> decompress_data(B, coloring).tolist()
         [1.0, 0.0, 2.0, 1.0, 3.0, 2.0]
     """
-    stacked = _stacked(compressed, coloring)
-    return _gather_plan(_static(coloring, _coloring_key))(stacked)
+    return _values(compressed, coloring, sharding)[0]
+
+
+def _values(
+    compressed: Any, coloring: ColoredPattern, sharding: ShardingLike | None
+) -> tuple[jax.Array, ColorSharding | None]:
+    """The nonzero values, and the layout that splits `B`'s colors (which they keep)."""
+    parts, passes = _parts(compressed, coloring)
+    split = _split_plan(_static(coloring, _coloring_key))
+    layout = color_layout(parts) if sharding is None else _given_layout(sharding, parts)
+    if split.applies(layout):
+        return _split_values(parts, split, layout), layout
+    values = split.plan(stack_parts(parts, passes))
+    return (values, None) if layout is None else (layout.spread(values), layout)
 
 
 def decompress(
-    compressed: Any, coloring: ColoredPattern, output_format: OutputFormat = "bcoo"
+    compressed: Any,
+    coloring: ColoredPattern,
+    output_format: OutputFormat = "bcoo",
+    *,
+    sharding: ShardingLike | None = None,
 ) -> Any:
     """The flat `(m, n)` matrix from its compressed form.
 
@@ -111,11 +166,14 @@ def decompress(
         output_format: Any of the output formats: "bcoo" (default) and "dense" are
             traceable; "numpy_dense" and the SciPy formats are built on the host and
             raise a `TypeError` inside `jax.jit`.
+        sharding: How `B`'s color axis is split (see `decompress_data`).
 
     Returns:
         The `(m, n)` matrix, whatever the shapes of `f`'s arguments and outputs (rows
         run over the flattened outputs, columns over the flattened differentiated
-        inputs).
+        inputs). From a `B` whose color axis is split over devices, the BCOO data and
+        indices (or the dense rows) are split over the same axes, as in
+        `decompress_data`.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -131,7 +189,10 @@ def decompress(
         raise ValueError(
             f"`output_format` must be one of {OUTPUT_FORMATS}, got {output_format!r}."
         )
-    values = decompress_data(compressed, coloring)
+    values, split = _values(compressed, coloring, sharding)
     m, n = coloring.sparsity.shape
     layout = block_layout(coloring.sparsity, [(m,)], [(n,)])
-    return assemble(values, layout, [[values.dtype]], output_format)[0][0]
+    matrix = assemble(values, layout, [[values.dtype]], output_format)[0][0]
+    if split is None or output_format not in DEVICE_FORMATS:
+        return matrix
+    return split.spread(matrix)

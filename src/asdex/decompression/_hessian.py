@@ -14,6 +14,7 @@ from asdex._plan import SeedPass
 from asdex.decompression._args import check_output_dtype, split_args
 from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
+from asdex.decompression._exchange import SplitDecompression
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jacobian import split_by_sizes
 from asdex.decompression._jit import filter_jit
@@ -184,6 +185,7 @@ def sparse_hessian(
         chunk_size=chunk_size, name=name, sharding=sharding,
     )
     plan = GatherPlan.from_schedule(coloring.require_plan(name).schedule)
+    split_plan = SplitDecompression(plan, [coloring.num_colors])
     shapes = pattern.leaf_shapes
     in_tree = jax.tree_util.tree_structure(pattern.example_input)
     layout = block_layout(pattern, shapes, shapes)
@@ -200,11 +202,15 @@ def sparse_hessian(
     @filter_jit
     def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
         value, compressed, aux, in_dtypes = compress_call(*args, **kwargs)
-        values = plan(replicated(compressed)[:num_colors])
+        layout = None if sharding is None else sharding.following([compressed], inputs=False)
+        if split_plan.applies(layout):
+            values = split_plan([compressed], layout)
+        else:
+            values = plan(replicated(compressed)[:num_colors])
         if on_device:
             values = blocks_of(values, in_dtypes)
-        if sharding is not None:
-            values = sharding.following([compressed], inputs=False).spread(values)
+        if layout is not None:
+            values = layout.spread(values)
         return value, values, aux, in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

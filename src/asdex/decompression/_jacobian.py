@@ -16,6 +16,7 @@ from asdex._plan import SeedPass
 from asdex.decompression._args import check_outputs, split_args
 from asdex.decompression._blocks import DEVICE_FORMATS, OutputFormat, assemble, block_layout
 from asdex.decompression._compress import cast_seeds, compress, one_hot_seeds, ravel_leaves
+from asdex.decompression._exchange import SplitDecompression
 from asdex.decompression._gather import GatherPlan
 from asdex.decompression._jit import filter_jit
 from asdex.decompression._sharding import ColorSharding, replicated
@@ -215,6 +216,7 @@ def sparse_jacobian(
     )
     passes = coloring.require_plan(name).passes
     plan = GatherPlan.from_schedule(coloring.plan.schedule)
+    split_plan = SplitDecompression(plan, [p.count for p in passes])
     in_tree = jax.tree_util.tree_structure(pattern.example_input)
     layouts: dict[tuple[tuple[int, ...], ...], Any] = {}
     on_device = output_format in DEVICE_FORMATS
@@ -232,12 +234,16 @@ def sparse_jacobian(
     @filter_jit
     def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
         result = compress_call(*args, **kwargs)
-        values = plan(stack_parts(result.parts, passes))
+        layout = None if sharding is None else sharding.following(result.parts, inputs=False)
+        if split_plan.applies(layout):
+            values = split_plan(result.parts, layout)
+        else:
+            values = plan(stack_parts(result.parts, passes))
         if on_device:
             out_tree = jax.tree_util.tree_structure(result.value)
             values = blocks_of(values, result.out_shapes, result.in_dtypes, out_tree)
-        if sharding is not None:
-            values = sharding.following(result.parts, inputs=False).spread(values)
+        if layout is not None:
+            values = layout.spread(values)
         return result.value, values, result.aux, result.out_shapes, result.in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:

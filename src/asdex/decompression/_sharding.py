@@ -221,6 +221,40 @@ class ColorSharding:
         return jax.tree_util.tree_map(one, tree)
 
 
+def color_layout(parts: Any) -> ColorSharding | None:
+    """Return the layout that splits the leading (color) axis of these compressed matrices.
+
+    Read from each array's sharding (inside `jax.jit`, from its type, which carries it
+    on meshes with `Explicit` axes). `None` where the color axis is not split, or where
+    the parts are split differently.
+
+    Examples:
+        >>> import jax
+        >>> from jax.sharding import NamedSharding, PartitionSpec
+        >>> from asdex.decompression._sharding import color_layout
+        >>> mesh = jax.make_mesh((1,), ("colors",))
+        >>> B = jax.device_put(jax.numpy.ones((2, 3)), NamedSharding(mesh, PartitionSpec("colors")))
+        >>> color_layout([B]).names
+        ('colors',)
+    """
+    found = set()
+    for part in parts:
+        if not part.shape[0]:
+            continue
+        sharding = (jax.typeof(part).sharding if isinstance(part, jax.core.Tracer)
+                    else getattr(part, "sharding", None))
+        spec = tuple(sharding.spec) if isinstance(sharding, NamedSharding) else ()
+        if not spec or spec[0] is None or sharding.mesh.empty:
+            return None
+        found.add((sharding.mesh, spec[0]))
+    if len(found) != 1:
+        return None
+    ((mesh, axes),) = found
+    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+    names = axes if isinstance(axes, tuple) else (axes,)
+    return ColorSharding(mesh, axes, explicit=types[names[0]] == AxisType.Explicit)
+
+
 def replicated_layout(array: jax.Array) -> NamedSharding | None:
     """Return the replicated layout on `array`'s mesh if its type has explicit axes.
 

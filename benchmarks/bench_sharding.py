@@ -8,9 +8,12 @@ measures: detection and coloring, the cold call of the jitted sparse Jacobian (c
 and first run), the warm median of the compressed evaluation alone and of the whole
 sparse Jacobian (compressed evaluation and decompression into a BCOO), the bytes of `B`
 on one device, XLA's per-device memory estimate of the compiled program (arguments,
-outputs and temporaries, from `memory_analysis()`), and the process's peak RSS. The
-one-device process also times the unsharded evaluation, and dense `jax.jacfwd` where
-the dense matrix fits (`n <= DENSE_LIMIT`).
+outputs and temporaries, from `memory_analysis()`, which leaves out the program's
+constants), the bytes of the exchange tables (constants: with the colors split,
+decompression sends each device only the entries of `B` its nonzeros read, by tables
+built on the host), and the process's peak RSS. The one-device process also times the
+unsharded evaluation, and dense `jax.jacfwd` where the dense matrix fits
+(`n <= DENSE_LIMIT`).
 
 Run: `python benchmarks/bench_sharding.py --output benchmarks/results/sharding.md`
 (grid 707: n = 999,698), or `--quick` (grid 32, n = 2048).
@@ -69,6 +72,8 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     import jax
 
     import asdex
+    from asdex.decompression import GatherPlan
+    from asdex.decompression._exchange import ExchangePlan
     from problems import brusselator_2d
 
     devices = jax.device_count()
@@ -85,6 +90,11 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     _, warm_compressed = timed(lambda: compressed(y), repeats)
     B = compressed(y)
     J = jac(y)
+    exchange = None
+    if devices > 1:
+        plan = GatherPlan.from_schedule(coloring.plan.schedule)
+        exchange = ExchangePlan.build(plan, [coloring.num_colors], [B.shape[0]],
+                                      [B.shape[1]], devices)
     program_bytes, output_bytes = device_bytes(
         asdex.jacobian_from_coloring(f, coloring, sharding=sharding), y)
     row = {
@@ -102,6 +112,8 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
         "nonzeros_per_device": max(s.data.shape[0] for s in J.data.addressable_shards),
         "program_bytes_per_device": program_bytes,
         "output_bytes_per_device": output_bytes,
+        "exchange_table_bytes": None if exchange is None
+        else exchange.send.nbytes + exchange.receive.nbytes,
         "compressed_bytes_per_device": device_bytes(
             asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y)[0],
         "memory_stats": jax.devices()[0].memory_stats() is not None,
@@ -136,6 +148,10 @@ def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.2f}"
 
 
+def _less(total: int | None, part: int | None) -> int | None:
+    return None if total is None or part is None else total - part
+
+
 def _ms(seconds: float) -> str:
     ms = 1e3 * seconds
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
@@ -154,9 +170,10 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
         "# Sharding: the color axis over forced host devices", "", first, "",
         "| devices | B rows / device | B MB / device | compressed program MB / device "
         "| nonzeros / device | sparse Jacobian program MB / device "
-        "| its output MB / device | compressed warm (ms) "
+        "| its output MB / device | program less output MB / device "
+        "| exchange tables MB (whole) | compressed warm (ms) "
         "| sparse Jacobian warm (ms) | vs 1 device | cold (s) | peak RSS MB (process) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
@@ -164,6 +181,8 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
             f"| {_mb(row['B_bytes_per_device'])} | {_mb(row['compressed_bytes_per_device'])} "
             f"| {row['nonzeros_per_device']:,} | {_mb(row['program_bytes_per_device'])} "
             f"| {_mb(row['output_bytes_per_device'])} "
+            f"| {_mb(_less(row['program_bytes_per_device'], row['output_bytes_per_device']))} "
+            f"| {_mb(row['exchange_table_bytes'])} "
             f"| {_ms(row['warm_compressed_s'])} | {_ms(row['warm_s'])} "
             f"| {row['warm_s'] / base['warm_s']:.2f} | {row['cold_s']:.2f} "
             f"| {_mb(row['peak_rss_bytes'])} |"
@@ -191,7 +210,11 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
             "arguments + outputs + temporaries) and the bytes of the local shard of `B`. "
             "The compressed program's output `B` is split by colors; the sparse "
             "Jacobian's output (the BCOO nonzeros and their indices) is split by "
-            "nonzeros, each device decompressing its share (`nonzeros / device`)."
+            "nonzeros, each device decompressing its share (`nonzeros / device`) from "
+            "the entries of `B` it receives. `memory_analysis()` leaves out the "
+            "program's constants: the exchange tables (and the BCOO indices, copied to "
+            "the output) are constants of the whole program, held once per process "
+            "here."
         )
     notes.append(
         "Forced host devices share one process's cores and memory: no speed-up is "

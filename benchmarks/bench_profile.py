@@ -283,6 +283,8 @@ def main() -> None:
                         help="resume: reuse the survey and keep the rows already in "
                         "the output's .jsonl, running only the (problem, solver) pairs "
                         "missing there")
+    parser.add_argument("--drop-solvers", nargs="+", default=None,
+                        help="with --merge: leave these solvers' rows out of the tables")
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="run nothing: write the tables from earlier runs' outputs "
                         "(their .jsonl and .survey.json files; a later file's row for "
@@ -298,7 +300,7 @@ def main() -> None:
             for e in survey_file.get("excluded", []):
                 excluded[e["category"], e["problem"]] = e
             not_run |= survey_file.get("not_run", {})
-        runs = list(merged.values())
+        runs = [r for r in merged.values() if r["solver"] not in (cli.drop_solvers or ())]
         write(cli, runs, list(excluded.values()), not_run,
               sum(r.get("wall", 0.0) for r in runs))
         return

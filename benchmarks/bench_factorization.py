@@ -31,6 +31,7 @@ Columns (each a minimum over ``--repeats`` runs after a warm-up):
   `BorderedBlockLU` or `TridiagonalLU`, as `choose_solver` would pick it), same call.
 * ``peak RSS``: growth of the process's peak resident memory over this problem's
   SparseLDL runs (compile included; 0 when an earlier problem peaked higher).
+* ``nnz(L)``: nonzeros of the factor ``L`` (diagonal included), without padding.
 * ``stored``: entries of the padded supernodal factor (memory: 8 bytes each in float64).
 
 Run from the repository root:
@@ -215,7 +216,7 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
     return (
         f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.classes)} | "
-        f"{analysis.stored:,} | {_ms(analysis_time)} | {_ms(compile_time)} | {_ms(ldl_time)} | "
+        f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | {_ms(compile_time)} | {_ms(ldl_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
         f"{_ms(dense_lu)} | {_ms(structured_time)} | {rss:.0f} MB | {residual:.1e} |"
     )
@@ -257,10 +258,10 @@ def main() -> None:
         f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats "
         "after a warm-up; analysis and compile: one run each.",
         "",
-        "| problem | n | nnz | ordering | classes | stored | analysis | compile | LDL f+s "
+        "| problem | n | nnz | ordering | classes | nnz(L) | stored | analysis | compile | LDL f+s "
         "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | structured "
         "| peak RSS | residual |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in args.cases:
         name, size = case.rsplit(":", 1)

@@ -13,6 +13,7 @@ from jax.experimental import sparse as jsparse
 from asdex_opt._lineax._ldl import analyse
 from asdex_opt._lineax._ldl._numeric import factorize, solve
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
+from asdex_opt._lineax._ldl._schedule import _MAX_CLASSES, _merge_classes
 from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
 
 
@@ -135,6 +136,19 @@ def test_poisson_plan_is_shallow_and_has_few_size_classes():
     assert len(sizes) <= np.log2(max(sizes)) + 1
     assert sum(int(plan.pivots.sum()) for plan in analysis.classes) == matrix.shape[0]
     _check(matrix, np.random.default_rng(0))
+
+
+def test_size_classes_are_capped_and_only_move_up():
+    # Fronts in eight classes, the large ones dominating the work.
+    size_class = np.repeat(np.arange(3, 11), [4000, 2000, 800, 300, 80, 20, 5, 2])
+    merged = _merge_classes(size_class)
+    assert np.unique(merged).size <= _MAX_CLASSES
+    assert np.all(merged >= size_class)
+    # Moving up is monotone: a parent's class stays at least its child's.
+    order = np.argsort(size_class, kind="stable")
+    assert np.all(np.diff(merged[order]) >= 0)
+    # A cheap merge is made even under the cap: few small fronts beside many large.
+    assert np.unique(_merge_classes(np.array([4] * 3 + [8] * 500))).tolist() == [8]
 
 
 def test_nested_dissection_is_a_permutation_with_separator_last():

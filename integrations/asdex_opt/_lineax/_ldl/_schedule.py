@@ -3,7 +3,8 @@
 Each supernode ``s`` owns a dense front over its ``k`` pivots (its columns) and the
 ``r`` rows below them that its columns reach in ``L``. Fronts are padded to a size
 class, a power of two ``M >= k + r``, raised where needed so that no front's class is
-smaller than a child's (and small classes merged into the next). Classes are factored
+smaller than a child's, and classes merged into the next where that adds little work
+(at most five classes in all). Classes are factored
 in increasing order; within a class the fronts are taken by height in the supernodal
 tree and cut into chunks of ``B`` fronts, a chunk never holding a front together
 with its child. The numeric factorization is
@@ -82,24 +83,40 @@ class SizeClass:
         return self.pivots.shape[1]
 
 
-def _merge_small(
-    size_class: np.ndarray, share: float = 0.05, allowance: float = 2.0**16
-) -> np.ndarray:
-    """Move the fronts of a small class up into the next one.
+_MAX_CLASSES = 5
+"""At most this many size classes: each is a compiled loop of its own (about 1.5 s of
+XLA compilation on CPU), so past this the cheapest merges are made whatever they cost."""
 
-    A class whose fronts, padded to the next class's size, would hold under ``share``
-    of all padded entries, or under ``allowance`` entries, costs a compiled loop of its
-    own for little work: its fronts join the next class (parents stay at least as large
-    as their children).
+_FREE_MERGE = 0.1
+"""Classes are also merged while a merge adds at most this share of the padded work."""
+
+
+def _merge_classes(size_class: np.ndarray) -> np.ndarray:
+    """Move the fronts of a class up into the next one where it costs little work.
+
+    The work of a front padded to ``M`` is about ``M³`` (its partial factorization).
+    Repeatedly, the class whose move into the next one adds the least work is moved,
+    as long as that adds at most `_FREE_MERGE` of the total, or there are more than
+    `_MAX_CLASSES` classes. Moving a class up keeps parents at least as large as
+    their children.
+
+    Examples:
+        >>> import numpy as np
+        >>> # Two fronts of 2**3 next to a hundred of 2**9: the small ones join them.
+        >>> sorted(set(_merge_classes(np.array([3, 3] + [9] * 100)).tolist()))
+        [9]
     """
     size_class = size_class.copy()
-    classes, counts = np.unique(size_class, return_counts=True)
-    total = np.sum(counts * 4.0**classes)
-    for c in range(classes.size - 1):
-        if counts[c] * 4.0 ** classes[c + 1] < max(share * total, allowance):
-            size_class[size_class == classes[c]] = classes[c + 1]
-            counts[c + 1] += counts[c]
-    return size_class
+    while True:
+        classes, counts = np.unique(size_class, return_counts=True)
+        if classes.size < 2:
+            return size_class
+        work = counts * 8.0**classes
+        added = counts[:-1] * 8.0 ** classes[1:] - work[:-1]
+        c = int(np.argmin(added))
+        if classes.size <= _MAX_CLASSES and added[c] > _FREE_MERGE * work.sum():
+            return size_class
+        size_class[size_class == classes[c]] = classes[c + 1]
 
 
 def _width(per_height: np.ndarray, size: int) -> int:
@@ -176,7 +193,7 @@ def schedule(
         if p >= 0:
             height[p] = max(height[p], height[s] + 1)
             size_class[p] = max(size_class[p], size_class[s])
-    size_class = _merge_small(size_class)
+    size_class = _merge_classes(size_class)
     used = [1 << int(c) for c in np.unique(size_class)]
     class_of = np.searchsorted(np.unique(size_class), size_class)
     # Chunks: per class, fronts by height, a new chunk when full or when a child of the

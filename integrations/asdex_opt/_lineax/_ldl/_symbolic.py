@@ -187,7 +187,7 @@ def analyse(n: int, rows: np.ndarray, cols: np.ndarray) -> Analysis:
         shape=(n, n),
     )
     graph = adjacency(n, r, c)
-    candidates = {"nested dissection": nested_dissection(graph)}
+    candidates = {"nested dissection": nested_dissection(graph, leaf_size=16)}
     best = None
     for name, order in candidates.items():
         order, rowptr, colidx, parent, count = _evaluate(n, lower, order)

@@ -83,8 +83,12 @@ def survey(category: str, name: str, target: int, max_n: int) -> dict:
     import asdex
 
     problem, size = cutest.sized(category, name, target)
+    if size and out_of_bounds(category, problem):
+        problem, size = cutest.problem_class(category, name)(), {}
     n = cutest.num_variables(problem)
     info = {"size": size, "n": n}
+    if out_of_bounds(category, problem):
+        return info | {"why": "indexes out of bounds (checkify) at its default size"}
     if not size and n < 1000:
         return info | {"why": "fixed n < 1000"}
     if n > max_n:
@@ -107,6 +111,21 @@ def survey(category: str, name: str, target: int, max_n: int) -> dict:
         return info | {"why": "not finite at the start"}
     info["density"] = pattern.nnz / (pattern.shape[0] * pattern.shape[1])
     return info
+
+
+def out_of_bounds(category: str, problem) -> bool:
+    """Whether the problem's function indexes out of bounds at its start (checkify).
+
+    Some sif2jax problems keep a second size field (CHAINWOO's ``ns`` beside ``n``) that
+    `cutest.sized` does not change with the first: their functions then read past the
+    end of ``y``, which JAX clamps in the function and drops in its gradient.
+    """
+    from jax.experimental import checkify
+
+    t = cutest.task("unconstrained" if category == "unconstrained" else "least squares",
+                    problem)
+    error, _ = checkify.checkify(t.f, errors=checkify.index_checks)(t.y0)
+    return error.get() is not None
 
 
 def _solve_child(conn, kind: str, category: str, name: str, size: dict, solver: str,

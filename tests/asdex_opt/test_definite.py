@@ -12,7 +12,7 @@ from jax.experimental import sparse as jsparse
 
 from asdex_opt._lineax._definite import blocks_positive_definite
 from asdex_opt._lineax._newton import shifted_newton_direction
-from asdex_opt._lineax._tridiagonal import tridiagonal_positive_definite
+from asdex_opt._lineax._tridiagonal import tridiagonal_pivots, tridiagonal_positive_definite
 from asdex_opt.lineax import (
     BlockDiagonalLU,
     BorderedBlockLU,
@@ -210,3 +210,38 @@ def test_tridiagonal_solve_matches_lineax():
     # Reverse mode solves with the transpose.
     grad = jax.grad(lambda b: lx.linear_solve(operator, b, TridiagonalLU()).value.sum())(b)
     np.testing.assert_allclose(operator.as_matrix().T @ grad, jnp.ones(n), atol=1e-10)
+
+
+@pytest.mark.parametrize("shift", [-1.0, 0.5, 4.0])  # indefinite (nonzero pivots) to definite
+def test_tridiagonal_ldl_solve_under_the_claim(shift):
+    # The claimed path solves by LDLᵀ: the solution, its transpose (reverse mode) and
+    # the pivots against dense linear algebra.
+    rng = np.random.default_rng(7)
+    n = 9
+    off = rng.normal(size=n - 1)
+    diagonal = 2.0 + shift + 0.3 * rng.normal(size=n)
+    dense = np.diag(diagonal) + np.diag(off, 1) + np.diag(off, -1)
+    tridiagonal = lx.TridiagonalLinearOperator(*(jnp.asarray(v) for v in (diagonal, off, off)))
+    operator = lx.TaggedLinearOperator(tridiagonal, CLAIM)
+    b = jnp.asarray(rng.normal(size=n))
+    solution = lx.linear_solve(operator, b, TridiagonalLU())
+    np.testing.assert_allclose(solution.value, np.linalg.solve(dense, b), rtol=1e-9)
+    assert bool(solution.stats["positive_definite"]) == _definite(dense)
+    grad = jax.grad(lambda b: lx.linear_solve(operator, b, TridiagonalLU()).value.sum())(b)
+    np.testing.assert_allclose(dense @ grad, np.ones(n), atol=1e-9)
+    minors = [np.linalg.det(dense[:k, :k]) for k in range(1, n + 1)]
+    expected = np.array(minors) / np.array([1.0, *minors[:-1]])
+    np.testing.assert_allclose(tridiagonal_pivots(diagonal, off), expected, rtol=1e-8)
+
+
+def test_tridiagonal_ldl_solve_of_a_hermitian_claim():
+    diagonal = jnp.array([4.0, 5.0, 3.0], jnp.complex128)
+    lower = jnp.array([1.0 + 2.0j, -1.0j])
+    dense = np.diag(np.asarray(diagonal)) + np.diag(np.asarray(lower), -1)
+    dense += np.diag(np.conj(np.asarray(lower)), 1)
+    tridiagonal = lx.TridiagonalLinearOperator(diagonal, lower, jnp.conj(lower))
+    operator = lx.TaggedLinearOperator(tridiagonal, CLAIM)
+    b = jnp.array([1.0, 2.0j, -1.0])
+    solution = lx.linear_solve(operator, b, TridiagonalLU())
+    np.testing.assert_allclose(dense @ solution.value, b, atol=1e-12)
+    assert bool(solution.stats["positive_definite"]) == _definite(dense)

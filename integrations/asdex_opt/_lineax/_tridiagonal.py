@@ -1,4 +1,4 @@
-"""Lineax's tridiagonal solve, reporting definiteness like the other direct solvers."""
+"""Tridiagonal solves: ``LDLᵀ`` where definiteness is claimed, else ``lineax.Tridiagonal``."""
 
 from typing import Any, ClassVar
 
@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 from asdex_opt._lineax._definite import (
@@ -14,22 +15,24 @@ from asdex_opt._lineax._definite import (
     claims_positive_definite,
 )
 
-__all__ = ["TridiagonalLU", "tridiagonal_positive_definite"]
+__all__ = ["TridiagonalLU", "tridiagonal_pivots", "tridiagonal_positive_definite"]
 
 
 class _TridiagonalState(eqx.Module):
-    inner: Any  # the state of `lineax.Tridiagonal`, handed back to it unread
+    inner: Any  # the state of `lineax.Tridiagonal`, handed back to it unread; None if bands
     bands: tuple[Array, Array] | None  # diagonal and subdiagonal, where definiteness is claimed
 
 
 class TridiagonalLU(AbstractSparseSolver[_TridiagonalState]):
-    """``lineax.Tridiagonal`` (LAPACK's ``gtsv``), plus definiteness where it is claimed.
+    """A tridiagonal solve that reports definiteness where it is claimed.
 
-    Solves exactly as ``lineax.Tridiagonal`` does. For an operator tagged symmetric and
-    positive semidefinite, the solve's ``stats["positive_definite"]`` also says whether
-    it really is positive definite (`tridiagonal_positive_definite` of the bands that
-    ``lineax.tridiagonal`` reads), as `SparseLU`, `BlockDiagonalLU` and
-    `BorderedBlockLU` report it.
+    For an operator tagged symmetric and positive semidefinite, the solve is the
+    unpivoted ``LDLᵀ`` (Hermitian: ``LDLᴴ``) factorization of the bands that
+    ``lineax.tridiagonal`` reads, and its pivots give ``stats["positive_definite"]``
+    (all positive), as `SparseLU`, `BlockDiagonalLU` and `BorderedBlockLU` report it.
+    The factorization is exact for any matrix whose pivots are nonzero, and stable for
+    a positive definite one. Other operators are solved by ``lineax.Tridiagonal``
+    (LAPACK's ``gtsv``: Gaussian elimination with partial pivoting).
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx
@@ -40,55 +43,116 @@ class TridiagonalLU(AbstractSparseSolver[_TridiagonalState]):
         >>> solution = lx.linear_solve(A, jnp.ones(3), TridiagonalLU())
         >>> bool(solution.stats["positive_definite"])  # eigenvalues 2 ± 3√2 and 2
         False
+        >>> bool(jnp.allclose(A.mv(solution.value), 1.0))  # nonzero pivots: still solved
+        True
     """
 
     reports_definiteness: ClassVar[bool] = True
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]):
-        """Lineax's tridiagonal state; the bands where definiteness is claimed."""
-        inner = lx.Tridiagonal().init(operator, options)
-        bands = None
+        """Return the bands where definiteness is claimed, else Lineax's state."""
         if claims_positive_definite(operator):
+            if not lx.is_tridiagonal(operator):
+                raise ValueError(
+                    "`TridiagonalLU` needs a tridiagonal operator: tag it with "
+                    "`lineax.tridiagonal_tag` or pick another solver."
+                )
             diagonal, lower, _ = lx.tridiagonal(operator)
-            bands = (diagonal, lower)
-        return _TridiagonalState(inner, bands)
+            return _TridiagonalState(None, (diagonal, lower))
+        return _TridiagonalState(lx.Tridiagonal().init(operator, options), None)
 
     def compute(
-        self, state: _TridiagonalState, vector: Array, options: dict[str, Any]
-    ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Lineax's solve; the definiteness test for operators that claim it."""
-        solution, result, stats = lx.Tridiagonal().compute(state.inner, vector, options)
-        if state.bands is not None:
-            stats = {**stats, POSITIVE_DEFINITE: tridiagonal_positive_definite(*state.bands)}
-        return solution, result, stats
+        self, state: _TridiagonalState, vector: Any, options: dict[str, Any]
+    ) -> tuple[Any, lx.RESULTS, dict[str, Any]]:
+        """Solve by ``LDLᵀ`` with its pivots' verdict, or by Lineax's solve."""
+        if state.bands is None:
+            return lx.Tridiagonal().compute(state.inner, vector, options)
+        flat, unravel = ravel_pytree(vector)
+        solution, pivots = _ldl_solve(*state.bands, flat)
+        return unravel(solution), lx.RESULTS.successful, {POSITIVE_DEFINITE: jnp.all(pivots > 0)}
 
     def transpose(self, state: _TridiagonalState, options: dict[str, Any]):
-        """The transposed solve (the claim is symmetric)."""
-        inner, options = lx.Tridiagonal().transpose(state.inner, options)
-        return _TridiagonalState(inner, state.bands), options
+        """Return the transposed solve (of a Hermitian claim: the conjugate)."""
+        if state.bands is None:
+            inner, options = lx.Tridiagonal().transpose(state.inner, options)
+            return _TridiagonalState(inner, None), options
+        return self.conj(state, options)
 
     def conj(self, state: _TridiagonalState, options: dict[str, Any]):
-        """The conjugated solve."""
-        inner, options = lx.Tridiagonal().conj(state.inner, options)
-        bands = None if state.bands is None else tuple(jnp.conj(b) for b in state.bands)
-        return _TridiagonalState(inner, bands), options
+        """Return the conjugated solve."""
+        if state.bands is None:
+            inner, options = lx.Tridiagonal().conj(state.inner, options)
+            return _TridiagonalState(inner, None), options
+        return _TridiagonalState(None, tuple(jnp.conj(band) for band in state.bands)), options
 
     def assume_full_rank(self) -> bool:
-        """Only nonsingular operators are supported."""
+        """Return True: only nonsingular operators are supported."""
         return True
 
 
-def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array:
-    """Whether the symmetric tridiagonal matrix with these bands is positive definite.
+def _ldl_solve(diagonal: Array, lower: Array, vector: Array) -> tuple[Array, Array]:
+    """Solve ``T x = vector`` by ``T = L D Lᴴ``; return ``x`` and the pivots ``D``.
 
-    The leading principal minors ``pᵢ = aᵢ pᵢ₋₁ - bᵢ₋₁² pᵢ₋₂`` must all be positive
-    (Sylvester's criterion); equivalently the pivots ``pᵢ / pᵢ₋₁`` of ``LDLᵀ``. Written
-    as ``(pᵢ, pᵢ₋₁) = Mᵢ (pᵢ₋₁, pᵢ₋₂)`` with ``Mᵢ = [[aᵢ, -bᵢ₋₁²], [1, 0]]``, the minors
-    come from the prefix products of the ``Mᵢ``, computed by recursive doubling
-    (``log₂ n`` rounds of elementwise 2 x 2 products, where the recurrence is
-    sequential; ``jax.lax.associative_scan`` was faster but crashed XLA:CPU's compiler
-    in a long test process). Each product is divided by its largest entry: the signs,
-    which are all that count, stay, and nothing overflows.
+    One sequential pass computes the pivots and the forward substitution, a second the
+    backward substitution: on a CPU, XLA's loop over scalars beats ``gtsv``.
+    """
+    dtype = jnp.result_type(diagonal, lower, vector)
+    pivot_dtype = jnp.real(diagonal).dtype
+    coupling = jnp.concatenate([jnp.zeros(1, lower.dtype), lower]).astype(dtype)
+
+    def forward(carry, entry):
+        pivot, y = carry
+        a, b, r = entry
+        multiplier = b / pivot  # b = 0 before the first row, and 0 / inf = 0
+        pivot = jnp.real(a) - jnp.real(multiplier * jnp.conj(b))
+        y = r - multiplier * y
+        return (pivot, y), (pivot, y, multiplier)
+
+    start = (jnp.array(jnp.inf, pivot_dtype), jnp.zeros((), dtype))
+    _, (pivots, y, multipliers) = jax.lax.scan(
+        forward, start, (diagonal, coupling, vector.astype(dtype))
+    )
+    above = jnp.concatenate([jnp.conj(multipliers[1:]), jnp.zeros(1, dtype)])
+
+    def backward(x_next, entry):
+        m, z = entry
+        x = z - m * x_next
+        return x, x
+
+    _, solution = jax.lax.scan(backward, jnp.zeros((), dtype), (above, y / pivots), reverse=True)
+    return solution, pivots
+
+
+def tridiagonal_pivots(diagonal: Array, off_diagonal: Array) -> Array:
+    """Return the pivots of ``LDLᴴ`` of the Hermitian tridiagonal matrix with these bands.
+
+    ``d₁ = a₁``, ``dᵢ = aᵢ - |bᵢ₋₁|² / dᵢ₋₁``: one sequential pass. The matrix is
+    positive definite exactly when every pivot is positive (Sylvester's criterion, the
+    pivots being ratios of leading principal minors).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex_opt._lineax._tridiagonal import tridiagonal_pivots
+        >>> tridiagonal_pivots(jnp.array([1.0, 2.0, 0.5]), jnp.array([1.0, -1.0])).tolist()
+        [1.0, 1.0, -0.5]
+    """
+    squares = jnp.concatenate([jnp.zeros(1), jnp.abs(off_diagonal) ** 2])
+
+    def step(previous, entry):
+        a, square = entry
+        pivot = a - square / previous
+        return pivot, pivot
+
+    diagonal = jnp.real(diagonal)
+    start = jnp.array(jnp.inf, diagonal.dtype)
+    return jax.lax.scan(step, start, (diagonal, squares.astype(diagonal.dtype)))[1]
+
+
+def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array:
+    """Return whether the Hermitian tridiagonal matrix with these bands is positive definite.
+
+    Every pivot of `tridiagonal_pivots` must be positive. A zero pivot makes the next
+    one infinite or not a number, which is not positive either.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -98,51 +162,4 @@ def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array
         >>> bool(tridiagonal_positive_definite(jnp.full(4, 1.0), jnp.full(3, -1.0)))
         False
     """
-    diagonal = jnp.real(diagonal)
-    magnitude = jnp.abs(off_diagonal)
-    padded = jnp.pad(magnitude, 1)
-    # Strict diagonal dominance with a positive diagonal suffices (Gershgorin), and is
-    # one cheap reduction: the minors are only needed when it fails.
-    dominant = jnp.all(diagonal > padded[:-1] + padded[1:])
-    return jax.lax.cond(
-        dominant, lambda: jnp.array(True), lambda: _minors_positive(diagonal, magnitude)
-    )
-
-
-def _minors_positive(diagonal: Array, magnitude: Array) -> Array:
-    """Whether all leading principal minors are positive, by recursive doubling."""
-    squares = jnp.concatenate([jnp.zeros(1, diagonal.dtype), magnitude**2])
-    one = jnp.ones_like(diagonal)
-    zero = jnp.zeros_like(diagonal)
-    products = (diagonal, -squares.astype(diagonal.dtype), one, zero)
-    identity = (one, zero, zero, one)
-    shift = 1
-    while shift < diagonal.size:  # products[i] becomes M_i ⋯ M_max(i - 2 shift + 1, 1)
-        earlier = tuple(
-            jnp.concatenate([unit[:shift], entry[:-shift]])
-            for unit, entry in zip(identity, products, strict=True)
-        )
-        products = _then(earlier, products)
-        shift *= 2
-    minor, _, previous, _ = products
-    return jnp.all(minor * previous > 0)
-
-
-def _then(
-    earlier: tuple[Array, Array, Array, Array], later: tuple[Array, Array, Array, Array]
-) -> tuple[Array, Array, Array, Array]:
-    """The 2 x 2 product ``later @ earlier`` (entries row by row), scaled to max 1."""
-    a00, a01, a10, a11 = earlier
-    c00, c01, c10, c11 = later
-    product = (
-        c00 * a00 + c01 * a10,
-        c00 * a01 + c01 * a11,
-        c10 * a00 + c11 * a10,
-        c10 * a01 + c11 * a11,
-    )
-    scale = jnp.maximum(
-        jnp.maximum(jnp.abs(product[0]), jnp.abs(product[1])),
-        jnp.maximum(jnp.abs(product[2]), jnp.abs(product[3])),
-    )
-    scale = jnp.where(scale > 0, scale, 1)
-    return tuple(entry / scale for entry in product)
+    return jnp.all(tridiagonal_pivots(diagonal, off_diagonal) > 0)

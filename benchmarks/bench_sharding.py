@@ -90,6 +90,7 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     _, warm_compressed = timed(lambda: compressed(y), repeats)
     B = compressed(y)
     J = jac(y)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     exchange = None
     if devices > 1:
         plan = GatherPlan.from_schedule(coloring.plan.schedule)
@@ -117,7 +118,7 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
         "compressed_bytes_per_device": device_bytes(
             asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y)[0],
         "memory_stats": jax.devices()[0].memory_stats() is not None,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss,
     }
     if devices == 1:
         plain = jax.jit(asdex.jacobian_from_coloring(f, coloring))

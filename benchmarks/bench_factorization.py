@@ -216,7 +216,8 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
     return (
         f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.classes)} | "
-        f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | {_ms(compile_time)} | {_ms(ldl_time)} | "
+        f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | "
+        f"{_ms(compile_time)} | {_ms(ldl_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
         f"{_ms(dense_lu)} | {_ms(structured_time)} | {rss:.0f} MB | {residual:.1e} |"
     )

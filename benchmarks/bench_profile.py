@@ -320,7 +320,8 @@ def main() -> None:
                 excluded[e["category"], e["problem"]] = e
             not_run |= survey_file.get("not_run", {})
         runs = [r for r in merged.values() if r["solver"] not in (cli.drop_solvers or ())]
-        write(cli, runs, list(excluded.values()), not_run,
+        ran = {r["problem"] for r in runs}
+        write(cli, runs, [e for e in excluded.values() if e["problem"] not in ran], not_run,
               sum(r.get("wall", 0.0) for r in runs))
         return
     if cli.quick:

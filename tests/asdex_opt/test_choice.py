@@ -35,7 +35,7 @@ def _dixmaan(n: int) -> scipy.sparse.spmatrix:
 
 
 def test_symmetric_large_fronts_get_sparse_ldl():
-    structure = _structure(_poisson3d(10))
+    structure = _structure(_poisson3d(16))
     assert isinstance(choose_solver(structure, symmetric=True), SparseLDL)
     assert isinstance(choose_solver(structure), SparseLU)  # symmetry unknown: unchanged
 

@@ -12,7 +12,7 @@ from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 
-_LDL_MIN_FILL = 28.0
+_LDL_MIN_FILL = 50.0
 """`SparseLDL` pays when ``L`` holds at least this many entries per column (large fronts)."""
 
 _LDL_MAX_PADDING = 40.0
@@ -22,12 +22,10 @@ _LDL_MAX_PADDING = 40.0
 def _ldl_pays(structure: SparseStructure) -> bool:
     """Return whether the symbolic analysis predicts `SparseLDL` near SuperLU's speed on CPU.
 
-    In ``benchmarks/results/factorization.md`` SparseLDL's factor + solve is within 1.3x
-    of `SparseLU`'s, or faster, where the fronts are large (2-D and 3-D Poisson,
-    SPARSINE, NONCVXUN: 28 to 234 entries of ``L`` per column, padding 13x to 17x), and
-    1.5x to 8x slower where they are small (band-like DIXMAAN, BROYDN7D, CURLY10,
-    BDQRTIC, NONDQUAR, a band of width 10: 4 to 22 per column) or padded beyond 40x
-    (random KKT patterns). The analysis is cached: `SparseLDL` reuses it.
+    The thresholds follow ``benchmarks/results/factorization.md``: SparseLDL comes near
+    `SparseLU` only where ``L`` is dense per column (3-D Poisson, SPARSINE); on 2-D
+    grids, bands and small-front Hessians it is slower, and random KKT patterns pad
+    their fronts beyond 40x. The analysis is cached: `SparseLDL` reuses it.
     """
     n = structure.shape[0]
     analysis = cached_analysis(n, structure.rows, structure.cols)
@@ -51,7 +49,7 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
     With ``symmetric=True`` (the caller knows the matrix is symmetric: a Hessian, ``JᵀJ``)
     the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
     inertia) replaces `SparseLU` where its symbolic analysis predicts large fronts (at
-    least 28 entries of ``L`` per column, padding at most 40x), the patterns on which
+    least 50 entries of ``L`` per column, padding at most 40x), the patterns on which
     the factorization benchmark measured it within 1.3x of `SparseLU` on CPU. Without
     the flag the choice ignores symmetry.
 

@@ -8,7 +8,7 @@ import optimistix as optx
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from asdex_opt._constrained._inertia import refined_solve
+from asdex_opt._constrained._inertia import factor_with_inertia, refined_solve
 from asdex_opt._constrained._kkt import KKTStructure
 from asdex_opt._constrained._linear import DenseKKTSolver, SparseKKTSolver
 from asdex_opt._constrained._status import Status
@@ -321,3 +321,26 @@ def test_refinement_removes_the_constraint_regularisation(redundant):
         expected = np.linalg.solve(np.asarray(kkt.dense(exact)), np.asarray(rhs))
         np.testing.assert_allclose(refined, expected, rtol=1e-9, atol=1e-9)
         assert np.max(np.abs(regularised - expected)) > 1e-7
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0])
+def test_factor_with_inertia_solves_the_system_with_its_floor(floor):
+    """The constraint block ``-floor I`` belongs to the system; ``δ_c`` does not.
+
+    ``floor = 1`` is the restoration's quasi-definite matrix and ``floor = 0`` the KKT
+    matrix, factored with ``δ_c > 0`` without pivoting: both solutions match a dense
+    solve of the matrix with ``-floor I``, at ``δ_w = 0`` (the inertia is right).
+    """
+    n, me = 3, 1
+    kkt = KKTStructure(n, me, 0, np.arange(n), np.arange(n), np.zeros(n, int), np.arange(n))
+    hess, diag, jac = jnp.array([2.0, 3.0, 4.0]), jnp.full(n, 0.5), jnp.array([1.0, 2.0, 3.0])
+    rhs = jnp.arange(1.0, n + me + 1.0)
+    corrected = factor_with_inertia(
+        SparseKKTSolver(kkt), kkt, hess, diag, jac, jnp.asarray(0.1), jnp.asarray(0.0), rhs,
+        floor,
+    )
+    matrix = np.asarray(kkt.dense(kkt.assemble(hess, diag, jac, jnp.asarray(floor))))
+    assert bool(corrected.ok) and float(corrected.delta_w) == 0.0
+    np.testing.assert_allclose(
+        corrected.solution, np.linalg.solve(matrix, np.asarray(rhs)), rtol=1e-10, atol=1e-12
+    )

@@ -71,49 +71,61 @@ def refined_solve(
     pivoting needs), the solution is then refined against that matrix, the factored one
     serving as preconditioner, and kept where this converges: ``δ_c`` then perturbs
     nothing, and remains only where the unregularised matrix is singular.
+
+    The first solve, both refinements and the switch between them are one loop, so
+    that the factorization's solve is traced once.
     """
-    solution, _ = _refine(factor, kkt, data, rhs, factor.solve(rhs))
-    if exact is None:
-        return solution
-    candidate, ratio = _refine(factor, kkt, exact, rhs, solution)
-    return jnp.where(ratio <= RESIDUAL_RATIO, candidate, solution)
-
-
-def _refine(
-    factor: Factorization, kkt: KKTStructure, data: Array, rhs: Array, solution: Array
-) -> tuple[Array, Array]:
-    norm_k = jnp.max(jnp.abs(data), initial=0.0)
+    matrices = jnp.stack([data, data if exact is None else exact])
+    last_phase = 0 if exact is None else 1
     norm_rhs = jnp.max(jnp.abs(rhs), initial=0.0)
 
-    def ratio(solution):
-        residual = rhs - kkt.matvec(data, solution)
-        size = norm_k * jnp.max(jnp.abs(solution), initial=0.0) + norm_rhs
-        value = jnp.max(jnp.abs(residual), initial=0.0) / jnp.maximum(size, _TINY)
+    def ratio(matrix, solution):
+        residual = rhs - kkt.matvec(matrix, solution)
+        size = jnp.max(jnp.abs(matrix), initial=0.0) * jnp.max(jnp.abs(solution), initial=0.0)
+        value = jnp.max(jnp.abs(residual), initial=0.0) / jnp.maximum(size + norm_rhs, _TINY)
         return jnp.where(jnp.isfinite(value), value, jnp.inf), residual
 
-    def cond(carry):
-        k, _, value, _, improved = carry
-        return (k < MIN_REFINEMENT) | (
-            (k < MAX_REFINEMENT) & (value > RESIDUAL_RATIO) & improved
-        )
+    def more(k, value, improved):
+        return (k < MIN_REFINEMENT) | ((k < MAX_REFINEMENT) & (value > RESIDUAL_RATIO) & improved)
 
     def body(carry):
-        k, solution, value, residual, _ = carry
+        phase, k, solution, value, residual, _, first = carry
+        # k = -1: the first solve, from zero (the residual is then rhs).
         candidate = solution + factor.solve(residual)
-        new_value, new_residual = ratio(candidate)
-        better = new_value < value
+        new_value, new_residual = ratio(matrices[phase], candidate)
+        better = (k < 0) | (new_value < value)
+        solution = jnp.where(better, candidate, solution)
+        value = jnp.where(better, new_value, value)
+        residual = jnp.where(better, new_residual, residual)
+        k = jnp.maximum(k + 1, 0)
+        improved = better | (k < MIN_REFINEMENT)
+        switch = (phase < last_phase) & ~more(k, value, improved)
+        exact_value, exact_residual = ratio(matrices[last_phase], solution)
         return (
-            k + 1,
-            jnp.where(better, candidate, solution),
-            jnp.where(better, new_value, value),
-            jnp.where(better, new_residual, residual),
-            better | (k + 1 < MIN_REFINEMENT),
+            jnp.where(switch, last_phase, phase),
+            jnp.where(switch, 0, k),
+            solution,
+            jnp.where(switch, exact_value, value),
+            jnp.where(switch, exact_residual, residual),
+            improved | switch,
+            jnp.where(switch, solution, first),
         )
 
-    value, residual = ratio(solution)
-    init = (jnp.array(0), solution, value, residual, jnp.array(True))
-    _, solution, value, _, _ = lax.while_loop(cond, body, init)
-    return solution, value
+    init = (
+        jnp.array(0),
+        jnp.array(-1),
+        jnp.zeros_like(rhs),
+        jnp.asarray(jnp.inf, rhs.dtype),
+        rhs,
+        jnp.array(True),
+        jnp.zeros_like(rhs),
+    )
+    _, _, solution, value, _, _, first = lax.while_loop(
+        lambda carry: more(carry[1], carry[3], carry[5]), body, init
+    )
+    if exact is None:
+        return solution
+    return jnp.where(value <= RESIDUAL_RATIO, solution, first)
 
 
 def _right(factor: Factorization, kkt: KKTStructure, data: Array, exact: Array, rhs: Array):
@@ -138,8 +150,13 @@ def factor_with_inertia(
     mu: Array,
     delta_w_last: Array,
     rhs: Array,
+    floor: Array | float = 0.0,
 ) -> CorrectedFactorization:
     """Factor ``[[W + Σ + δ_w I, Aᵀ], [A, -δ_c I]]`` with the smallest ``δ_w`` tried that works.
+
+    The constraint block is ``-max(floor, δ_c) I``: ``floor`` belongs to the system
+    (the restoration's and the multiplier estimate's quasi-definite matrices), ``δ_c``
+    is regularisation, and solutions are refined against the matrix with ``-floor I``.
 
     Args:
         solver: The KKT solver.
@@ -150,6 +167,7 @@ def factor_with_inertia(
         mu: The barrier parameter (for ``δ_c = max(10⁻⁸ μ^{1/4}, eps^{2/3})``).
         delta_w_last: The last nonzero ``δ_w`` used (zero if none yet).
         rhs: The right-hand side to solve for.
+        floor: The system's own constraint block ``-floor I`` (zero for the KKT matrix).
     """
     dtype = diag.dtype
     zero = jnp.zeros((), dtype)
@@ -164,9 +182,11 @@ def factor_with_inertia(
     ).astype(dtype)
     growth = jnp.where(delta_w_last == 0, KAPPA_W_PLUS_FIRST, KAPPA_W_PLUS)
 
+    floor = jnp.asarray(floor, dtype)
+
     def attempt(delta_w, delta_c):
-        data = kkt.assemble(hess, diag + delta_w, jac, delta_c)
-        exact = kkt.assemble(hess, diag + delta_w, jac, zero)
+        data = kkt.assemble(hess, diag + delta_w, jac, jnp.maximum(floor, delta_c))
+        exact = kkt.assemble(hess, diag + delta_w, jac, floor)
         factor = solver.factor(data)
         ok, solution = _right(factor, kkt, data, exact, rhs)
         return factor, data, exact, ok, solution

@@ -130,7 +130,9 @@ class SparseKKTSolver:
     constraint block (``δ_c > 0``) from the first attempt and checks the residual of
     every step. Only exactly zero or non-finite pivots count as zero
     (``pivot_rtol=0``): ``SparseLDL``'s default relative threshold would flag the small
-    ``-δ_c`` pivots of constraints eliminated before their variables.
+    ``-δ_c`` pivots of constraints eliminated before their variables. ``SparseLDL``'s
+    own refinement is off (``refinement_steps=0``): the interior-point method refines
+    every solve itself, against the matrix with and without ``δ_c``.
 
     Examples:
         >>> import numpy as np, jax.numpy as jnp
@@ -153,7 +155,7 @@ class SparseKKTSolver:
         # lower-triangle pattern as such); the operator is only ever handed to SparseLDL.
         indices = np.stack([structure.rows, structure.cols], axis=1)
         self.structure = SparseStructure(indices, (structure.size, structure.size))
-        self.solver = SparseLDL(pivot_rtol=0.0)
+        self.solver = SparseLDL(pivot_rtol=0.0, refinement_steps=0)
 
     def factor(self, data: Array) -> _LDLFactorization:
         """The ``LDLᵀ`` factorization of the matrix whose stored entries are ``data``."""

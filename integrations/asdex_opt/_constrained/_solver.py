@@ -30,7 +30,11 @@ from asdex_opt._constrained._barrier import (
     push_inside,
 )
 from asdex_opt._constrained._filter import GAMMA_PHI, GAMMA_THETA, Filter
-from asdex_opt._constrained._inertia import factor_with_inertia, refined_solve
+from asdex_opt._constrained._inertia import (
+    CorrectedFactorization,
+    factor_with_inertia,
+    refined_solve,
+)
 from asdex_opt._constrained._kkt import KKTStructure
 from asdex_opt._constrained._linear import DenseKKTSolver, KKTSolver, SparseKKTSolver
 from asdex_opt._constrained._problem import ConstrainedProblem
@@ -44,6 +48,7 @@ KAPPA_SOC = 0.99
 S_THETA, S_PHI, DELTA, ETA_PHI, GAMMA_ALPHA = 1.1, 2.3, 1.0, 1e-8, 0.05
 MAX_BACKTRACKS = 60
 DIVERGENCE = 1e20
+REGULAR, RESTORATION, ESTIMATE = 0, 1, 2
 
 
 class SparseInteriorPoint(eqx.Module):
@@ -116,7 +121,13 @@ class Point(eqx.Module):
 
 
 class State(eqx.Module):
-    """The iterate, its evaluation and the algorithm's memory."""
+    """The iterate, its evaluation and the algorithm's memory.
+
+    ``mode`` says what the next iteration factors and does: `REGULAR` (a step of the
+    method), `RESTORATION` (a step of feasibility restoration, which began at
+    violation ``reference`` with proximity weights ``anchor``) or `ESTIMATE` (the
+    least-squares multipliers, at the start and after restoration).
+    """
 
     w: Array
     y: Array
@@ -134,6 +145,10 @@ class State(eqx.Module):
     error: Array
     theta_min: Array
     theta_max: Array
+    mode: Array
+    reference: Array
+    anchor: Array
+    restoration_count: Array
 
 
 class Run:
@@ -247,19 +262,16 @@ class Run:
             jnp.concatenate([zl, zu]),
         )
 
-    def multipliers_estimate(self, point: Point, zl: Array, zu: Array) -> Array:
-        """Least-squares ``y``, or zero when it is large (IPOPT's ``constr_mult_init_max``)."""
-        if self.m == 0:
-            return jnp.zeros(0, self.dtype)
-        data = self.kkt.assemble(
-            jnp.zeros(self.kkt_hess_size, self.dtype),
-            jnp.ones(self.size_w, self.dtype),
-            point.jac,
-            jnp.asarray(1e-8 if self.solver.regularise else 0.0, self.dtype),
-        )
-        factor = self.solver.factor(data)
+    def estimate_system(self, point: Point, zl: Array, zu: Array) -> tuple[Array, Array, Array]:
+        """``(Σ, δ_c, rhs)`` of the least-squares multiplier system at ``point``."""
+        diag = jnp.ones(self.size_w, self.dtype)
+        delta_c = jnp.asarray(1e-8 if self.solver.regularise else 0.0, self.dtype)
         rhs = jnp.concatenate([-(point.g - zl + zu), jnp.zeros(self.m, self.dtype)])
-        y = factor.solve(rhs)[self.size_w :]
+        return diag, delta_c, rhs
+
+    def estimate_multipliers(self, solution: Array) -> Array:
+        """``y`` from the solution of `estimate_system`, or zero when it is large."""
+        y = solution[self.size_w :]
         good = jnp.all(jnp.isfinite(y)) & (jnp.max(jnp.abs(y), initial=0.0) <= 1e3)
         return jnp.where(good, y, 0.0)
 
@@ -303,7 +315,7 @@ class Run:
         point = self.evaluate(w, scale)
         zl = jnp.where(self.has_lo, 1.0, 0.0).astype(self.dtype)
         zu = jnp.where(self.has_up, 1.0, 0.0).astype(self.dtype)
-        y = self.multipliers_estimate(point, zl, zu)
+        y = jnp.zeros(self.m, self.dtype)  # estimated by the first iteration
         mu = jnp.asarray(opts.mu_init, self.dtype)
         theta = jnp.sum(jnp.abs(point.c))
         status = jnp.where(
@@ -329,8 +341,17 @@ class Run:
             error=jnp.asarray(jnp.inf, self.dtype),
             theta_min=1e-4 * jnp.maximum(1.0, theta),
             theta_max=1e4 * jnp.maximum(1.0, theta),
+            mode=jnp.array(self.after_restoration, jnp.int32),
+            reference=jnp.zeros((), self.dtype),
+            anchor=jnp.zeros(self.size_w, self.dtype),
+            restoration_count=jnp.array(0, jnp.int32),
         )
-        return self.check(state, scale), scale
+        return (state if self.m else self.check(state, scale)), scale
+
+    @property
+    def after_restoration(self) -> int:
+        """The mode after restoration (and at the start): `ESTIMATE` if there are constraints."""
+        return ESTIMATE if self.m else REGULAR
 
     # ------------------------------------------------------------ termination
 
@@ -382,7 +403,11 @@ class Run:
 
         def cond(st):
             e_mu = self.error(st.w, st.y, st.zl, st.zu, st.point, st.mu)
-            return (e_mu <= KAPPA_EPSILON * st.mu) & (st.mu > tol / 10 * (1 + 1e-12))
+            return (
+                (st.mode == REGULAR)
+                & (e_mu <= KAPPA_EPSILON * st.mu)
+                & (st.mu > tol / 10 * (1 + 1e-12))
+            )
 
         def body(st):
             mu, tau = next_barrier(st.mu, tol)
@@ -390,27 +415,72 @@ class Run:
 
         return lax.while_loop(cond, body, state)
 
-    def step(self, state: State, scale: tuple[Array, Array]) -> State:
-        state = self.update_barrier(state)
-        w, y, zl, zu, point, mu, tau = (
-            state.w,
-            state.y,
-            state.zl,
-            state.zu,
-            state.point,
-            state.mu,
-            state.tau,
+    def system(self, state: State, sigma: Array, r_dual: Array) -> tuple[Array, Array, Array]:
+        """``(diagonal, constraint block floor, rhs)`` of the matrix the mode factors."""
+        w, point, mu = state.w, state.point, state.mu
+        dl, du = self.distances(w)
+        barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
+        restoration_diag = (
+            jnp.sqrt(mu) * state.anchor
+            + jnp.where(self.has_lo, mu / dl**2, 0)
+            + jnp.where(self.has_up, mu / du**2, 0)
         )
+        e_diag, e_floor, e_rhs = self.estimate_system(point, state.zl, state.zu)
+        regular_rhs = -jnp.concatenate([r_dual, point.c])
+        restoration_rhs = -jnp.concatenate([barrier_grad, point.c])
+        mode = state.mode
+        diag = jnp.where(
+            mode == REGULAR, sigma, jnp.where(mode == RESTORATION, restoration_diag, e_diag)
+        )
+        floor = jnp.where(
+            mode == REGULAR, 0.0, jnp.where(mode == RESTORATION, 1.0, e_floor)
+        ).astype(self.dtype)
+        rhs = jnp.where(
+            mode == REGULAR, regular_rhs, jnp.where(mode == RESTORATION, restoration_rhs, e_rhs)
+        )
+        return diag, floor, rhs
+
+    def step(self, state: State, scale: tuple[Array, Array]) -> State:
+        """One iteration: the mode's matrix factored (one place), then the mode's update."""
+        state = self.update_barrier(state)
+        w, y, zl, zu, point, mu = state.w, state.y, state.zl, state.zu, state.point, state.mu
         obj_scale, con_scale = scale
         dl, du = self.distances(w)
-        hess = self.problem.hessian(w[: self.n], obj_scale, con_scale * y, self.dynamic)
+        hess = lax.cond(
+            state.mode == REGULAR,
+            lambda: self.problem.hessian(w[: self.n], obj_scale, con_scale * y, self.dynamic),
+            lambda: jnp.zeros(self.kkt_hess_size, self.dtype),
+        )
         sigma = jnp.where(self.has_lo, zl / dl, 0) + jnp.where(self.has_up, zu / du, 0)
         grad_phi = point.g - jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
         r_dual = grad_phi + self.jac_t(point.jac, y)
-        rhs = -jnp.concatenate([r_dual, point.c])
+        diag, floor, rhs = self.system(state, sigma, r_dual)
         corrected = factor_with_inertia(
-            self.solver, self.kkt, hess, sigma, point.jac, mu, state.delta_w_last, rhs
+            self.solver, self.kkt, hess, diag, point.jac, mu, state.delta_w_last, rhs, floor
         )
+        state = lax.switch(
+            state.mode,
+            [
+                lambda: self.regular_update(state, scale, corrected, grad_phi, r_dual),
+                lambda: self.restoration_update(state, scale, corrected.solution),
+                lambda: self.estimate_update(state, corrected.solution),
+            ],
+        )
+        checked = self.check(state, scale)
+        regular = state.mode == REGULAR
+        return jax.tree.map(lambda a, b: jnp.where(regular, a, b), checked, state)
+
+    def regular_update(
+        self,
+        state: State,
+        scale: tuple[Array, Array],
+        corrected: CorrectedFactorization,
+        grad_phi: Array,
+        r_dual: Array,
+    ) -> State:
+        """The line search and the step, or the start of restoration when it fails."""
+        w, y, zl, zu, mu, tau = state.w, state.y, state.zl, state.zu, state.mu, state.tau
+        dl, du = self.distances(w)
 
         def solve(c_rhs):
             rhs = -jnp.concatenate([r_dual, c_rhs])
@@ -420,9 +490,16 @@ class Run:
         dw, dy = corrected.solution[: self.size_w], corrected.solution[self.size_w :]
         search = self.line_search(state, scale, grad_phi, dw, dy, solve, dl, du)
         accepted = corrected.ok & search["accepted"]
-        delta_w_last = jnp.where(corrected.delta_w > 0, corrected.delta_w, state.delta_w_last)
+        state = eqx.tree_at(
+            lambda st: (st.delta_w_last, st.steps),
+            state,
+            (
+                jnp.where(corrected.delta_w > 0, corrected.delta_w, state.delta_w_last),
+                state.steps + 1,
+            ),
+        )
 
-        def take_step(_):
+        def take_step():
             dw, dy, alpha = search["dw"], search["dy"], search["alpha"]
             dzl = jnp.where(self.has_lo, mu / dl - zl - zl / dl * dw, 0)
             dzu = jnp.where(self.has_up, mu / du - zu + zu / du * dw, 0)
@@ -438,46 +515,34 @@ class Run:
                 lambda f: f,
                 state.filter,
             )
-            return (
-                w_new,
-                y + alpha * dy,
-                zl_new,
-                zu_new,
-                flt,
-                jnp.array(Status.RUNNING, jnp.int32),
-                jnp.array(0, jnp.int32),
+            return eqx.tree_at(
+                lambda st: (st.w, st.y, st.zl, st.zu, st.point, st.filter),
+                state,
+                (w_new, y + alpha * dy, zl_new, zu_new, self.evaluate(w_new, scale), flt),
             )
 
-        def restoration(_):
-            flt = state.filter.add(search["theta"], search["phi"])
-            w_new, status, count = self.restore(state, scale, flt)
-            zl_new, zu_new = self.safeguard(w_new, zl, zu, mu)
-            return w_new, y, zl_new, zu_new, flt, status, count
+        def start_restoration():
+            return eqx.tree_at(
+                lambda st: (st.filter, st.mode, st.reference, st.anchor, st.restoration_count),
+                state,
+                (
+                    state.filter.add(search["theta"], search["phi"]),
+                    jnp.array(RESTORATION, jnp.int32),
+                    search["theta"],
+                    jnp.minimum(1.0, 1.0 / jnp.abs(w)) ** 2,
+                    jnp.array(0, jnp.int32),
+                ),
+            )
 
-        w, y, zl, zu, flt, status, restoration_count = lax.cond(
-            accepted, take_step, restoration, None
+        return lax.cond(accepted, take_step, start_restoration)
+
+    def estimate_update(self, state: State, solution: Array) -> State:
+        """The least-squares multipliers from the factored `estimate_system`."""
+        return eqx.tree_at(
+            lambda st: (st.y, st.mode),
+            state,
+            (self.estimate_multipliers(solution), jnp.array(REGULAR, jnp.int32)),
         )
-        point = self.evaluate(w, scale)
-        y = lax.cond(accepted, lambda: y, lambda: self.multipliers_estimate(point, zl, zu))
-        state = State(
-            w=w,
-            y=y,
-            zl=zl,
-            zu=zu,
-            point=point,
-            mu=mu,
-            tau=tau,
-            filter=flt,
-            delta_w_last=delta_w_last,
-            steps=state.steps + 1,
-            restoration_steps=state.restoration_steps + restoration_count,
-            acceptable_count=state.acceptable_count,
-            status=status,
-            error=state.error,
-            theta_min=state.theta_min,
-            theta_max=state.theta_max,
-        )
-        return self.check(state, scale)
 
     # ------------------------------------------------------------ line search
 
@@ -594,101 +659,107 @@ class Run:
 
     # ------------------------------------------------------------ restoration
 
-    def restore(self, state: State, scale: tuple[Array, Array], flt: Filter):
-        """A simple feasibility restoration: damped Gauss-Newton on the violation.
+    def restoration_update(
+        self, state: State, scale: tuple[Array, Array], solution: Array
+    ) -> State:
+        """One step of a simple feasibility restoration: damped Gauss-Newton on the violation.
 
-        Minimises ``½‖c(w)‖² - μ Σ log(bound distances)`` from ``w_k`` by proximal
-        steps: each minimises the model of ``½‖c(w)‖² + ½ζ‖D_R (w - w_j)‖²`` about the
-        current ``w_j`` (``ζ = √μ``, ``D_R = diag(min(1, 1/|w_k|))``, IPOPT's
+        Restoration minimises ``½‖c(w)‖² - μ Σ log(bound distances)`` from ``w_k`` by
+        proximal steps: each minimises the model of ``½‖c(w)‖² + ½ζ‖D_R (w - w_j)‖²``
+        about the current ``w_j`` (``ζ = √μ``, ``D_R = diag(min(1, 1/|w_k|))``, IPOPT's
         restoration proximity term, re-anchored at every step so that the steps can
         reach a feasible point rather than a compromise with ``w_k``), from the
-        quasi-definite system
-        ``[[ζ D_R² + μ X⁻², Aᵀ], [A, -I]]`` (always the right inertia), the
-        fraction-to-the-boundary rule and Armijo backtracking. It stops at the first
-        point with ``θ ≤ 0.9 θ_k`` that the filter (with ``(θ_k, φ_k)`` added)
-        accepts; when the steps stall first, the status is ``INFEASIBLE`` if
-        ``‖Aᵀc‖`` is small against ``‖c‖`` (a stationary point of the violation)
-        while the original constraints are violated by more than ``constr_viol_tol``,
-        and ``RESTORATION_FAILED`` otherwise.
-
-        Returns:
-            ``(w, status, iterations)``.
+        quasi-definite system ``[[ζ D_R² + μ X⁻², Aᵀ], [A, -I]]`` (always the right
+        inertia; ``solution`` is its solution, factored by `step`), the
+        fraction-to-the-boundary rule and Armijo backtracking. It ends at the first
+        point with ``θ ≤ 0.9 θ_k`` that the filter (with ``(θ_k, φ_k)`` added) accepts,
+        whose multipliers the next iteration estimates; when the steps stall first, the
+        status is ``INFEASIBLE`` if ``‖Aᵀc‖`` is small against ``‖c‖`` (a stationary
+        point of the violation) while the original constraints are violated by more
+        than ``constr_viol_tol``, and ``RESTORATION_FAILED`` otherwise, as it is after
+        ``max_restoration_steps`` steps.
         """
-        mu, tau = state.mu, state.tau
-        theta_k = jnp.sum(jnp.abs(state.point.c))
-        zeta = jnp.sqrt(mu)
-        d_r2 = jnp.minimum(1.0, 1.0 / jnp.abs(state.w)) ** 2
-        hess = jnp.zeros(self.kkt_hess_size, self.dtype)
+        w, point, mu, tau = state.w, state.point, state.mu, state.tau
         eps = jnp.finfo(self.dtype).eps
+        zeta = jnp.sqrt(mu)
+        dl, du = self.distances(w)
+        barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
+        d = solution[: self.size_w]
 
-        def merit(w, c, anchor):
-            dl, du = self.distances(w)
+        def merit(w_trial, c):
+            dl, du = self.distances(w_trial)
             logs = jnp.sum(jnp.where(self.has_lo, jnp.log(dl), 0)) + jnp.sum(
                 jnp.where(self.has_up, jnp.log(du), 0)
             )
-            return 0.5 * jnp.sum(c**2) + 0.5 * zeta * jnp.sum(d_r2 * (w - anchor) ** 2) - mu * logs
+            proximity = 0.5 * zeta * jnp.sum(state.anchor * (w_trial - w) ** 2)
+            return 0.5 * jnp.sum(c**2) + proximity - mu * logs
 
-        def body(carry):
-            w, point, _, k = carry
-            dl, du = self.distances(w)
-            barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
-            grad = barrier_grad
-            diag = (
-                zeta * d_r2
-                + jnp.where(self.has_lo, mu / dl**2, 0)
-                + jnp.where(self.has_up, mu / du**2, 0)
-            )
-            data = self.kkt.assemble(hess, diag, point.jac, jnp.ones((), self.dtype))
-            factor = self.solver.factor(data)
-            d = factor.solve(-jnp.concatenate([grad, point.c]))[: self.size_w]
-            slope = jnp.dot(grad + self.jac_t(point.jac, point.c), d)
-            alpha_max = jnp.minimum(
-                fraction_to_boundary(dl, d, tau, self.has_lo),
-                fraction_to_boundary(du, -d, tau, self.has_up),
-            )
-            m0 = merit(w, point.c, w)
+        slope = jnp.dot(barrier_grad + self.jac_t(point.jac, point.c), d)
+        alpha_max = jnp.minimum(
+            fraction_to_boundary(dl, d, tau, self.has_lo),
+            fraction_to_boundary(du, -d, tau, self.has_up),
+        )
+        m0 = merit(w, point.c)
 
-            def bt_cond(c):
-                _, ok, count = c
-                return ~ok & (count < MAX_BACKTRACKS)
+        def bt_cond(c):
+            _, ok, count = c
+            return ~ok & (count < MAX_BACKTRACKS)
 
-            def bt_body(c):
-                alpha, _, count = c
-                _, c_t, finite = self.trial(w + alpha * d, scale)
-                ok = finite & (merit(w + alpha * d, c_t, w) <= m0 + 1e-4 * alpha * slope)
-                return jnp.where(ok, alpha, alpha / 2), ok, count + 1
+        def bt_body(c):
+            alpha, _, count = c
+            _, c_t, finite = self.trial(w + alpha * d, scale)
+            ok = finite & (merit(w + alpha * d, c_t) <= m0 + 1e-4 * alpha * slope)
+            return jnp.where(ok, alpha, alpha / 2), ok, count + 1
 
-            alpha, moved, _ = lax.while_loop(bt_cond, bt_body, (alpha_max, jnp.array(False), 0))
-            w_new = jnp.where(moved, w + alpha * d, w)
-            point_new = self.evaluate(w_new, scale)
-            theta = jnp.sum(jnp.abs(point_new.c))
-            phi = self.barrier(w_new, point_new.f, mu)
-            done = (theta <= 0.9 * theta_k) & flt.acceptable(theta, phi)
-            stalled = ~moved | (
-                jnp.max(jnp.abs(alpha * d) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps
-            )
-            stationary = (
-                jnp.max(jnp.abs(self.jac_t(point_new.jac, point_new.c)), initial=0.0)
-                <= 1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(point_new.c), initial=0.0))
-            ) & (self.violation(w_new, point_new, scale[1]) > self.options.constr_viol_tol)
-            status = jnp.where(
-                done,
-                Status.RUNNING,
+        alpha, moved, _ = lax.while_loop(bt_cond, bt_body, (alpha_max, jnp.array(False), 0))
+        w_new = jnp.where(moved, w + alpha * d, w)
+        point_new = self.evaluate(w_new, scale)
+        theta = jnp.sum(jnp.abs(point_new.c))
+        phi = self.barrier(w_new, point_new.f, mu)
+        done = (theta <= 0.9 * state.reference) & state.filter.acceptable(theta, phi)
+        stalled = ~moved | (jnp.max(jnp.abs(alpha * d) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps)
+        stationary = (
+            jnp.max(jnp.abs(self.jac_t(point_new.jac, point_new.c)), initial=0.0)
+            <= 1e-6 * jnp.maximum(1.0, jnp.max(jnp.abs(point_new.c), initial=0.0))
+        ) & (self.violation(w_new, point_new, scale[1]) > self.options.constr_viol_tol)
+        count = state.restoration_count + 1
+        status = jnp.where(
+            done,
+            Status.RUNNING,
+            jnp.where(
+                stationary,
+                Status.INFEASIBLE,
                 jnp.where(
-                    stalled | stationary,
-                    jnp.where(stationary, Status.INFEASIBLE, Status.RESTORATION_FAILED),
+                    stalled | (count >= self.options.max_restoration_steps),
+                    Status.RESTORATION_FAILED,
                     Status.RUNNING,
                 ),
-            )
-            return w_new, point_new, jnp.where(done | stalled | stationary, status, -1), k + 1
-
-        w, _, status, k = lax.while_loop(
-            lambda c: (c[2] == -1) & (c[3] < self.options.max_restoration_steps),
-            body,
-            (state.w, state.point, jnp.array(-1), jnp.array(0)),
+            ),
         )
-        status = jnp.where(status == -1, Status.RESTORATION_FAILED, status)
-        return w, status.astype(jnp.int32), k.astype(jnp.int32)
+        zl, zu = self.safeguard(w_new, state.zl, state.zu, mu)
+        return eqx.tree_at(
+            lambda st: (
+                st.w,
+                st.zl,
+                st.zu,
+                st.point,
+                st.status,
+                st.mode,
+                st.restoration_count,
+                st.restoration_steps,
+            ),
+            state,
+            (
+                w_new,
+                jnp.where(done, zl, state.zl),
+                jnp.where(done, zu, state.zu),
+                point_new,
+                status.astype(jnp.int32),
+                jnp.where(done, self.after_restoration, RESTORATION).astype(jnp.int32),
+                count,
+                state.restoration_steps + 1,
+            ),
+        )
 
     # ------------------------------------------------------------ the loop
 

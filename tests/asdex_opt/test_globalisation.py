@@ -18,6 +18,7 @@ from asdex_opt.optimistix import (
     ShiftedNewtonDescent,
     SparseNewton,
     SparseTrustRegionNewton,
+    TrustRegion,
     Watchdog,
 )
 
@@ -67,6 +68,21 @@ def test_the_fallback_follows_the_search_backtracking_factor():
     assert solver.descent.backtrack == 0.3
     with pytest.raises(ValueError, match="backtrack"):
         ShiftedNewtonDescent(backtrack=1.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: NonmonotoneArmijo(memory=0), r"NonmonotoneArmijo\(memory=...\)` must be an int"),
+        (lambda: NonmonotoneArmijo(step_init=0.0), r"step_init=...\)` must be > 0"),
+        (lambda: TrustRegion(accept_cutoff=1.0), r"accept_cutoff=...\)` must be in \[0, 1\)"),
+        (lambda: TrustRegion(high_constant=1.0), r"high_constant=...\)` must be > 1"),
+        (lambda: Watchdog(slope=1.5), r"Watchdog\(slope=...\)` must be in \(0, 1\)"),
+    ],
+)
+def test_search_parameters_are_checked(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def _solve(fn, solver, y0, max_steps):

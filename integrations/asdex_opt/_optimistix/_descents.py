@@ -46,9 +46,33 @@ class _StretchedState(eqx.Module):
     result: optx.RESULTS
 
 
-class ShiftedNewtonDescent(
+class _AbstractStretchedDescent(
     optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _StretchedState]
 ):
+    """A shifted Newton direction per accepted point, stretched where the shift shortened it.
+
+    Subclasses turn a step size into a step along ``-m p`` (see `_stretched_direction`).
+
+    Attributes:
+        linear_solver: The Lineax solver for the shifted systems.
+    """
+
+    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
+
+    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
+        """Return a dummy state of the right shape."""
+        del f_info_struct
+        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
+
+    def query(
+        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
+    ) -> _StretchedState:
+        """Compute the shifted Newton direction at the accepted point."""
+        del y, state
+        return _stretched_direction(f_info, self.linear_solver)
+
+
+class ShiftedNewtonDescent(_AbstractStretchedDescent):
     """Newton direction with the smallest identity shift that makes it a descent direction.
 
     For backtracking line searches (e.g. ``optimistix.BacktrackingArmijo``) whose first
@@ -67,7 +91,6 @@ class ShiftedNewtonDescent(
         backtrack: The search's step size factor after a rejected trial, in (0, 1).
     """
 
-    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
     backtrack: float = 0.5
 
     def __check_init__(self):
@@ -75,18 +98,6 @@ class ShiftedNewtonDescent(
             raise ValueError(
                 f"`ShiftedNewtonDescent(backtrack=...)` must be in (0, 1), got {self.backtrack}."
             )
-
-    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
-        """Dummy state of the right shape."""
-        del f_info_struct
-        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
-
-    def query(
-        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
-    ) -> _StretchedState:
-        """Compute the shifted Newton direction at the accepted point."""
-        del y, state
-        return _stretched_direction(f_info, self.linear_solver)
 
     def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
         """``-m p`` for ``step_size ≥ 1``; below, backtracking from ``-p``."""
@@ -98,9 +109,7 @@ class ShiftedNewtonDescent(
         return -multiple * state.direction, state.result
 
 
-class TruncatedNewtonDescent(
-    optx.AbstractDescent[Array, optx.FunctionInfo.EvalGradHessian, _StretchedState]
-):
+class TruncatedNewtonDescent(_AbstractStretchedDescent):
     """The stretched direction of `ShiftedNewtonDescent`, cut to a trust radius.
 
     For trust-region searches whose step size is a radius (`TrustRegion`): with ``m p``
@@ -114,20 +123,6 @@ class TruncatedNewtonDescent(
     Attributes:
         linear_solver: The Lineax solver for the shifted systems.
     """
-
-    linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
-
-    def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
-        """Dummy state of the right shape."""
-        del f_info_struct
-        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
-
-    def query(
-        self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
-    ) -> _StretchedState:
-        """Compute the shifted Newton direction at the accepted point."""
-        del y, state
-        return _stretched_direction(f_info, self.linear_solver)
 
     def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
         """``-m p``, scaled down to length ``step_size`` if longer."""
@@ -196,7 +191,7 @@ class ShiftedDampedNewtonDescent(
     linear_solver: lx.AbstractLinearSolver = eqx.field(default_factory=SparseLU)
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
-        """Dummy state of the right shape."""
+        """Return a dummy state of the right shape."""
         del y
         info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype), f_info_struct, is_leaf=_is_struct
@@ -277,7 +272,7 @@ class GaussNewtonDescent(AbstractGaussNewtonDescent):
     solves_square_jacobian: ClassVar[bool] = True
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DirectionState:
-        """Dummy state of the right shape."""
+        """Return a dummy state of the right shape."""
         del f_info_struct
         return _DirectionState(jnp.zeros_like(y), optx.RESULTS.successful)
 
@@ -312,7 +307,7 @@ class LevenbergMarquardtDescent(AbstractGaussNewtonDescent):
     solves_square_jacobian: ClassVar[bool] = False
 
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _DampedState:
-        """Dummy state of the right shape."""
+        """Return a dummy state of the right shape."""
         info = jax.tree.map(
             lambda s: jnp.zeros(s.shape, s.dtype), f_info_struct.normal, is_leaf=_is_struct
         )

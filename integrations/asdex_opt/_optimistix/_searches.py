@@ -27,6 +27,7 @@ backtracks along its direction as usual (Chamberlain et al., Math. Programming S
 """
 
 import abc
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import equinox as eqx
@@ -88,16 +89,9 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
     step_init: float = 1.0
 
     def __check_init__(self):
-        if not (isinstance(self.memory, int) and self.memory >= 1):
-            raise ValueError(
-                f"`NonmonotoneArmijo(memory=...)` must be an int >= 1, got {self.memory!r}."
-            )
-        _check_fraction("NonmonotoneArmijo", "decrease_factor", self.decrease_factor)
-        _check_fraction("NonmonotoneArmijo", "slope", self.slope)
-        if not self.step_init > 0:
-            raise ValueError(
-                f"`NonmonotoneArmijo(step_init=...)` must be > 0, got {self.step_init}."
-            )
+        _check_parameters(
+            self, memory=_COUNT, decrease_factor=_FRACTION, slope=_FRACTION, step_init=_POSITIVE
+        )
 
     def init(self, y: PyTree, f_info_struct: Any) -> _NonmonotoneState:
         """Start with no accepted value."""
@@ -220,16 +214,13 @@ class TrustRegion(optx.AbstractSearch[PyTree, Any, Any, _TrustRegionState]):
     high_constant: float = 3.5
 
     def __check_init__(self):
-        if not 0 <= self.accept_cutoff < 1:
-            raise ValueError(
-                f"`TrustRegion(accept_cutoff=...)` must be in [0, 1), got {self.accept_cutoff}."
-            )
-        _check_fraction("TrustRegion", "high_cutoff", self.high_cutoff)
-        _check_fraction("TrustRegion", "low_constant", self.low_constant)
-        if not self.high_constant > 1:
-            raise ValueError(
-                f"`TrustRegion(high_constant=...)` must be > 1, got {self.high_constant}."
-            )
+        _check_parameters(
+            self,
+            accept_cutoff=_CUTOFF,
+            high_cutoff=_FRACTION,
+            low_constant=_FRACTION,
+            high_constant=_GROWTH,
+        )
 
     def init(self, y: PyTree, f_info_struct: Any) -> _TrustRegionState:
         """Start from an infinite radius: the first trial is the descent's full step."""
@@ -276,9 +267,23 @@ def _tree_dot(a: PyTree, b: PyTree) -> Array:
     return sum((jnp.vdot(x, y) for x, y in pairs), jnp.zeros(()))
 
 
-def _check_fraction(owner: str, name: str, value: float) -> None:
-    if not 0 < value < 1:
-        raise ValueError(f"`{owner}({name}=...)` must be in (0, 1), got {value}.")
+# A parameter's rule: a test of its value, and what the error message asks for.
+_Rule = tuple[Callable[[Any], bool], str]
+_COUNT: _Rule = (lambda value: isinstance(value, int) and value >= 1, "an int >= 1")
+_FRACTION: _Rule = (lambda value: 0 < value < 1, "in (0, 1)")
+_CUTOFF: _Rule = (lambda value: 0 <= value < 1, "in [0, 1)")
+_POSITIVE: _Rule = (lambda value: value > 0, "> 0")
+_GROWTH: _Rule = (lambda value: value > 1, "> 1")
+
+
+def _check_parameters(module: eqx.Module, **rules: _Rule) -> None:
+    """Raise a ``ValueError`` naming the first parameter of ``module`` its rule rejects."""
+    for name, (valid, meaning) in rules.items():
+        value = getattr(module, name)
+        if not valid(value):
+            raise ValueError(
+                f"`{type(module).__name__}({name}=...)` must be {meaning}, got {value!r}."
+            )
 
 
 class Point(eqx.Module):
@@ -444,12 +449,7 @@ class Watchdog(AbstractRevisingSearch[_WatchdogState]):
     slope: float = 1e-4
 
     def __check_init__(self):
-        if not (isinstance(self.relaxed_steps, int) and self.relaxed_steps >= 1):
-            raise ValueError(
-                f"`Watchdog(relaxed_steps=...)` must be an int >= 1, got {self.relaxed_steps!r}."
-            )
-        _check_fraction("Watchdog", "decrease_factor", self.decrease_factor)
-        _check_fraction("Watchdog", "slope", self.slope)
+        _check_parameters(self, relaxed_steps=_COUNT, decrease_factor=_FRACTION, slope=_FRACTION)
 
     def init(self, point: Point, f_info_struct: Any) -> _WatchdogState:
         """Start at a checkpoint (the initial point)."""

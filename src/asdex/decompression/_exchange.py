@@ -89,14 +89,15 @@ class ExchangePlan:
 
         share = -(-plan.nnz // shards)
         reader = np.arange(plan.nnz)[direct] // share
-        key = (reader * shards + owner) * max(int(first_local[-1]), 1) + local
+        span = max(int(first_local[-1]), 1)
+        key = (reader * shards + owner) * span + local
         order = np.argsort(key, kind="stable")
         first = np.ones(key.size, bool)
         first[1:] = key[order][1:] != key[order][:-1]
         unique = key[order][first]
         slot = np.empty(key.size, np.int64)
         slot[order] = np.cumsum(first) - 1
-        pair, position = np.divmod(unique, max(int(first_local[-1]), 1))
+        pair, position = np.divmod(unique, span)
         per_pair = np.bincount(pair, minlength=shards * shards)
         width = max(int(per_pair.max(initial=0)), 1)
         rank = np.arange(unique.size) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
@@ -114,8 +115,7 @@ class ExchangePlan:
 
         def local(send: jax.Array, receive: jax.Array, *shards: jax.Array) -> jax.Array:
             flat = jnp.concatenate([shard.reshape(-1).astype(dtype) for shard in shards])
-            outgoing = flat[send[0]] if flat.size else jnp.zeros(send.shape[1:], dtype)
-            incoming = jax.lax.all_to_all(outgoing, names, 0, 0, tiled=True)
+            incoming = jax.lax.all_to_all(flat[send[0]], names, 0, 0, tiled=True)
             padded = jnp.concatenate([incoming.reshape(-1), jnp.zeros(1, dtype)])
             return padded[receive[0]]
 

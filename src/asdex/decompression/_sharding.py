@@ -11,7 +11,9 @@ inputs (unconstrained). Inputs placed on a mesh with `Explicit` axes carry their
 in their types; the color axis then follows that mesh (`ColorSharding.following`).
 
 Decompression's outputs are split over the same axes by their leading axis
-(`ColorSharding.spread`): each device computes and holds its share of the nonzeros.
+(`ColorSharding.spread`): each device computes and holds its share of the nonzeros,
+and, for direct decompression, receives only the entries of `B` that its share reads
+(`asdex.decompression._exchange`). `color_layout` reads the split from a given `B`.
 """
 
 from __future__ import annotations

@@ -178,7 +178,11 @@ def scale_by_sparse_newton(
         def plan() -> tuple[HessianEvaluator, lx.AbstractLinearSolver]:
             detected = detect_hessian(flat_fn, y_flat, dynamic, coloring)
             evaluate = HessianEvaluator(flat_fn, detected, dynamic)
-            solver = choose_solver(evaluate.structure) if linear_solver is None else linear_solver
+            solver = (
+                choose_solver(evaluate.structure, symmetric=True)
+                if linear_solver is None
+                else linear_solver
+            )
             return evaluate, solver
 
         evaluate, solver = cache.get(problem_key(flat_fn, y_flat, dynamic), plan)
@@ -255,7 +259,11 @@ def scale_by_sparse_gauss_newton(
         def plan() -> tuple[JacobianEvaluator, lx.AbstractLinearSolver]:
             detected = detect_jacobian(flat_fn, y_flat, dynamic, coloring)
             evaluate = JacobianEvaluator(flat_fn, detected, dynamic, normal=True)
-            solver = choose_solver(evaluate.solved) if linear_solver is None else linear_solver
+            solver = (
+                choose_solver(evaluate.solved, symmetric=True)
+                if linear_solver is None
+                else linear_solver
+            )
             return evaluate, solver
 
         evaluate, solver = cache.get(problem_key(flat_fn, y_flat, dynamic), plan)

@@ -112,7 +112,7 @@ class AbstractSparseGaussNewton(
         else:
             jacobian_fn = JacobianEvaluator(flat_fn, coloring, dynamic, normal=normal)
             if self.choose_solver:
-                solver = choose_solver(jacobian_fn.solved)
+                solver = choose_solver(jacobian_fn.solved, symmetric=normal)
                 descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         f_info_struct = eqx.filter_eval_shape(_evaluate, jacobian_fn, y_flat, dynamic)[0]
         zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731

@@ -108,7 +108,7 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         hessian_fn = HessianEvaluator(flat_fn, coloring, dynamic)
         descent = self.descent
         if self.choose_solver:
-            solver = choose_solver(hessian_fn.structure)
+            solver = choose_solver(hessian_fn.structure, symmetric=True)
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
         evaluation_struct = eqx.filter_eval_shape(
             _evaluate, flat_fn, hessian_fn, y_flat, dynamic, jnp.zeros((), f_struct.dtype)

@@ -13,7 +13,8 @@
   factorization reuse; `BlockDiagonalLU`: a direct solve, all in JAX, for matrices that
   are block diagonal with small blocks up to a permutation; `BorderedBlockLU`: the same
   for such blocks bordered by a few dense rows and columns (arrowhead patterns), by a
-  Schur complement; `TridiagonalLU`: ``lineax.Tridiagonal``. These direct solvers
+  Schur complement; `TridiagonalLU`: an ``LDLᵀ`` in JAX under a definiteness claim,
+  else ``lineax.Tridiagonal``. These direct solvers
   declare ``reports_definiteness``: for an operator tagged symmetric and positive
   semidefinite they say whether it is positive definite. `choose_solver` picks one
   from a structure. `Preconditioned` and `jacobi_preconditioner`: Krylov solves

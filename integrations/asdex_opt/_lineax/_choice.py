@@ -41,7 +41,8 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
     connected components of at most 16 variables, e.g. separable or block-separable
     objectives; `BorderedBlockLU` (in JAX too) when it does so after setting aside at
     most 16 variables coupled to more than 16 others (arrowhead patterns);
-    `TridiagonalLU` (``lineax.Tridiagonal``, LAPACK's ``gtsv``) for a tridiagonal
+    `TridiagonalLU` (an unpivoted ``LDLᵀ`` in JAX under a definiteness claim,
+    else ``lineax.Tridiagonal``, LAPACK's ``gtsv``) for a tridiagonal
     pattern in the given order, e.g. a chain; `SparseLU` (SuperLU on the host)
     otherwise. All four report whether a matrix that claims positive definiteness has
     it. Every asdex_opt front end asks here, so a new solver is plugged in here only.

@@ -202,7 +202,8 @@ def fmt_run(r: dict) -> str:
 
 
 def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: float) -> None:
-    argv = " ".join(sys.argv[1:])
+    argv = " ".join("<the note at the end of this paragraph>" if cli.label and a == cli.label
+                    else a for a in sys.argv[1:])
     lines = [
         "# Performance profiles: sparse solvers on sif2jax (CUTEst) problems",
         "",

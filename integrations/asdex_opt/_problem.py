@@ -167,14 +167,30 @@ def _detection_problem(
         warn_at_user(
             f"{len(traced_indices)} integer or boolean array(s) of the problem are traced, "
             "so sparsity detection cannot read their values: used as indices, they make "
-            "the detected pattern denser than the true one. Inside `optimistix.minimise`, "
-            "`least_squares` and `root_find` (jitted) the arrays in `args` are traced, and "
-            "with the default `adjoint=optimistix.ImplicitAdjoint()` also those `fn` "
-            "closes over. Pass `coloring=` computed outside `jit` (e.g. "
-            "`asdex.hessian_coloring(lambda y: fn(y, args), y0)`), or close over the "
-            "index arrays and solve with `adjoint=optimistix.RecursiveCheckpointAdjoint()`."
+            f"the detected pattern denser than the true one. {_TRACED_FIXES}"
         )
     return detected, unknowns, constants
+
+
+_TRACED_FIXES = (
+    "Inside `optimistix.minimise`, `least_squares` and `root_find` (jitted) the arrays in "
+    "`args` are traced, and with the default `adjoint=optimistix.ImplicitAdjoint()` also "
+    "those `fn` closes over. Pass `coloring=` computed outside `jit` (e.g. "
+    "`asdex.hessian_coloring(lambda y: fn(y, args), y0)`), or close over the arrays and "
+    "solve with `adjoint=optimistix.RecursiveCheckpointAdjoint()`."
+)
+
+
+def _warn_if_dense_from_traced(coloring: asdex.ColoredPattern, dynamic: PyTree) -> None:
+    """Warn where a dense pattern may come from closed-over float arrays being traced."""
+    traced = [x for x in jax.tree.leaves(dynamic[0]) if _is_traced(x) and not _is_discrete(x)]
+    if traced and no_sparsity_gain(coloring):
+        warn_at_user(
+            f"The detected pattern is dense, and {len(traced)} floating-point array(s) "
+            "`fn` closes over are traced, so detection could not read their values: if "
+            "`fn` computes indices from them, the true pattern may be sparse. "
+            f"{_TRACED_FIXES}"
+        )
 
 
 class WithConstants(eqx.Module):
@@ -236,9 +252,11 @@ def detect_hessian(
         return _as_flat(_check_coloring(coloring, (n, n), "hessian"), y_flat)
     detected, unknowns, _ = _detection_problem(flat_fn, dynamic)
     with at_user():
-        return asdex.hessian_coloring(
+        result = asdex.hessian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
+    _warn_if_dense_from_traced(result, dynamic)
+    return result
 
 
 def detect_jacobian(
@@ -264,9 +282,11 @@ def detect_jacobian(
         return _as_flat(_check_coloring(coloring, (m, y_flat.size), "jacobian"), y_flat)
     detected, unknowns, _ = _detection_problem(flat_fn, dynamic)
     with at_user():
-        return asdex.jacobian_coloring(
+        result = asdex.jacobian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
+    _warn_if_dense_from_traced(result, dynamic)
+    return result
 
 
 def _check_layout(matrix: jsparse.BCOO, nse: int) -> None:

@@ -164,6 +164,26 @@ def test_newton_with_closed_over_indices_matches_bfgs():
     np.testing.assert_allclose(sol.value, reference.value, rtol=1e-5, atol=1e-6)
 
 
+def test_indices_from_closed_over_floats_under_the_implicit_adjoint_warn():
+    # As sif2jax's LUKSAN17LS does: gather indices computed from float constants.
+    offsets = jnp.array([0.0, 1.0, 2.0])
+
+    def objective(y, _):
+        starts = jnp.arange(y.size - 2)[:, None] + offsets.astype(jnp.int32)
+        return jnp.sum((y - 1.0) ** 2) + 0.1 * jnp.sum(y[starts[:, 0]] * y[starts[:, 2]])
+
+    y0 = jnp.full(30, 0.5)
+    with pytest.warns(UserWarning, match="floating-point array"):
+        optx.minimise(objective, SparseNewton(1e-8, 1e-8), y0, max_steps=50, throw=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sparse pattern: no DenseColoringWarning
+        adjoint = optx.RecursiveCheckpointAdjoint()
+        solver = SparseNewton(1e-10, 1e-10)
+        sol = optx.minimise(objective, solver, y0, max_steps=50, adjoint=adjoint)
+    assert float(jnp.max(jnp.abs(jax.grad(objective)(sol.value, None)))) < 1e-6
+
+
+
 def test_optax_cache_is_keyed_on_the_program_not_the_function_object(monkeypatch):
     residuals, u, args = mesh_laplacian(side=5)
     calls = []

@@ -126,7 +126,7 @@ def _ldl_solve(diagonal: Array, lower: Array, vector: Array) -> tuple[Array, Arr
 def tridiagonal_pivots(diagonal: Array, off_diagonal: Array) -> Array:
     """Return the pivots of ``LDLᴴ`` of the Hermitian tridiagonal matrix with these bands.
 
-    ``d₁ = a₁``, ``dᵢ = aᵢ - |bᵢ₋₁|² / dᵢ₋₁``: one sequential pass. The matrix is
+    ``d₁ = a₁``, ``dᵢ = aᵢ - |bᵢ₋₁|² / dᵢ₋₁``: the pivots the solve computes. The matrix is
     positive definite exactly when every pivot is positive (Sylvester's criterion, the
     pivots being ratios of leading principal minors).
 
@@ -136,16 +136,7 @@ def tridiagonal_pivots(diagonal: Array, off_diagonal: Array) -> Array:
         >>> tridiagonal_pivots(jnp.array([1.0, 2.0, 0.5]), jnp.array([1.0, -1.0])).tolist()
         [1.0, 1.0, -0.5]
     """
-    squares = jnp.concatenate([jnp.zeros(1), jnp.abs(off_diagonal) ** 2])
-
-    def step(previous, entry):
-        a, square = entry
-        pivot = a - square / previous
-        return pivot, pivot
-
-    diagonal = jnp.real(diagonal)
-    start = jnp.array(jnp.inf, diagonal.dtype)
-    return jax.lax.scan(step, start, (diagonal, squares.astype(diagonal.dtype)))[1]
+    return _ldl_solve(diagonal, off_diagonal, jnp.zeros_like(diagonal))[1]
 
 
 def tridiagonal_positive_definite(diagonal: Array, off_diagonal: Array) -> Array:

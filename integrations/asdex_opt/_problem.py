@@ -27,7 +27,8 @@ values. Traced leaves (e.g. ``args`` inside ``optimistix.minimise``, which is ji
 are unknowns too: an integer one draws a warning naming the fixes. Inside
 ``optimistix.minimise`` with its default ``ImplicitAdjoint`` even the arrays ``fn``
 closes over are traced (they pass through a custom JVP); with
-``RecursiveCheckpointAdjoint`` they are not. Every front end accepts a precomputed
+``RecursiveCheckpointAdjoint`` they are not; a dense pattern detected while such
+float arrays were traced draws a warning too. Every front end accepts a precomputed
 ``asdex.ColoredPattern`` (``coloring=``) instead of detecting.
 
 **Evaluators.** `HessianEvaluator` and `JacobianEvaluator` turn the coloring into
@@ -153,6 +154,15 @@ def constant_mask(dynamic: PyTree) -> PyTree:
     return closure, indices
 
 
+_TRACED_FIXES = (
+    "Inside `optimistix.minimise`, `least_squares` and `root_find` (jitted) the arrays in "
+    "`args` are traced, and with the default `adjoint=optimistix.ImplicitAdjoint()` also "
+    "those `fn` closes over. Pass `coloring=` computed outside `jit` (e.g. "
+    "`asdex.hessian_coloring(lambda y: fn(y, args), y0)`), or close over the arrays and "
+    "solve with `adjoint=optimistix.RecursiveCheckpointAdjoint()`."
+)
+
+
 def _detection_problem(
     flat_fn: FlatFunction, dynamic: PyTree, warn: bool = True
 ) -> tuple[Callable[[Array, PyTree], tuple[Array, PyTree]], PyTree, PyTree]:
@@ -170,15 +180,6 @@ def _detection_problem(
             f"the detected pattern denser than the true one. {_TRACED_FIXES}"
         )
     return detected, unknowns, constants
-
-
-_TRACED_FIXES = (
-    "Inside `optimistix.minimise`, `least_squares` and `root_find` (jitted) the arrays in "
-    "`args` are traced, and with the default `adjoint=optimistix.ImplicitAdjoint()` also "
-    "those `fn` closes over. Pass `coloring=` computed outside `jit` (e.g. "
-    "`asdex.hessian_coloring(lambda y: fn(y, args), y0)`), or close over the arrays and "
-    "solve with `adjoint=optimistix.RecursiveCheckpointAdjoint()`."
-)
 
 
 def _warn_if_dense_from_traced(coloring: asdex.ColoredPattern, dynamic: PyTree) -> None:

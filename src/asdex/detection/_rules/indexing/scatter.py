@@ -74,9 +74,8 @@ def _collides_without_indices(eqn: Equation) -> bool:
     """Whether several updates land on one window through an empty index vector."""
     _, _, updates = eqn.operands
     dn = eqn.params["dimension_numbers"]
-    scatter_sizes = [
-        side for a, side in enumerate(updates.shape) if a not in set(dn.update_window_dims)
-    ]
+    window_axes = set(dn.update_window_dims)
+    scatter_sizes = [side for a, side in enumerate(updates.shape) if a not in window_axes]
     return not dn.scatter_dims_to_operand_dims and math.prod(scatter_sizes) > 1
 
 

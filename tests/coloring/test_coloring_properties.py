@@ -81,6 +81,26 @@ def test_partial_colorings_valid(p, order, seed):
 
 
 @FAST
+@given(patterns(), st.sampled_from(ALL_ORDERS))
+def test_unset_mode_picks_the_side_with_fewer_colors(p, order):
+    num_cols = color_cols(p, order=order, seed=0)[1]
+    num_rows = color_rows(p, order=order, seed=0)[1]
+    colored = jacobian_coloring_from_sparsity(p, order=order, seed=0)
+    assert colored.num_colors == min(num_cols, num_rows)
+    assert colored.mode == ("fwd" if num_cols <= num_rows else "rev")
+    _assert_recovers(colored, _values(p))
+
+
+def test_unset_mode_skips_the_row_coloring_a_dense_column_rules_out():
+    # 200,000 rows meeting in one column: the row coloring alone is quadratic in m.
+    m, n = 200_000, 1_000
+    rows = np.concatenate([np.arange(m), np.arange(m)])
+    cols = np.concatenate([np.zeros(m, int), 1 + np.arange(m) % (n - 1)])
+    colored = jacobian_coloring_from_sparsity(SparsityPattern.from_coo(rows, cols, (m, n)))
+    assert (colored.mode, colored.num_colors) == ("fwd", 2)
+
+
+@FAST
 @given(patterns(square=True, symmetric=True), st.sampled_from(ALL_ORDERS), st.booleans())
 def test_symmetric_colorings_valid(p, order, postprocess):
     hess = _symmetric_matrix(p)

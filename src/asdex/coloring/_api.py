@@ -24,7 +24,7 @@ from asdex._pattern import (
 from asdex._plan import DecompressionPlan, DecompressionSchedule, PassKind, SeedPass
 from asdex.coloring._acyclic import acyclic_schedule
 from asdex.coloring._bidirectional import bidirectional_schedule, color_bidirectional
-from asdex.coloring._greedy import Order, color_cols, color_rows
+from asdex.coloring._greedy import Order, color_cols, color_one_sided, color_rows
 from asdex.coloring._schedule import column_schedule, row_schedule
 from asdex.coloring._star import star_schedule, star_set_from_hubs
 from asdex.coloring._symmetric import acyclic_coloring, star_coloring
@@ -148,11 +148,7 @@ def jacobian_coloring_from_sparsity(
     elif mode == "fwd":
         colors, num_colors = color_cols(pattern, order=order, seed=seed)
     else:
-        colors, num_colors = color_cols(pattern, order=order, seed=seed)
-        row_colors, num_row = color_rows(pattern, order=order, seed=seed)
-        mode = "fwd"
-        if num_row < num_colors:
-            colors, num_colors, mode = row_colors, num_row, "rev"
+        colors, num_colors, mode = color_one_sided(pattern, order=order, seed=seed)
     return _greedy_coloring(pattern, mode, colors, num_colors, order)
 
 

@@ -24,7 +24,7 @@ from asdex._pattern import SparsityPattern, as_pattern
 from asdex._plan import DecompressionSchedule
 from asdex.coloring._acyclic import acyclic_schedule
 from asdex.coloring._graph import symmetric_graph
-from asdex.coloring._greedy import Order, color_cols, color_rows
+from asdex.coloring._greedy import Order, color_one_sided
 from asdex.coloring._orders import order_names
 from asdex.coloring._schedule import make_schedule
 from asdex.coloring._star import star_hubs, star_schedule
@@ -100,13 +100,11 @@ def color_bidirectional(
                          "'acyclic'.")
     pattern = as_pattern(sparsity)
     augmented = augmented_pattern(pattern)
-    col_colors, num_col = color_cols(pattern)
-    row_colors, num_row = color_rows(pattern)
-    neutral_rows = np.full(pattern.m, -1, dtype=np.int32)
-    neutral_cols = np.full(pattern.n, -1, dtype=np.int32)
-    best = (np.concatenate([neutral_rows, col_colors]), num_col, 0)
-    if num_row < num_col:
-        best = (np.concatenate([row_colors, neutral_cols]), 0, num_row)
+    colors, num_colors, mode = color_one_sided(pattern)
+    if mode == "fwd":
+        best = (np.concatenate([np.full(pattern.m, -1, np.int32), colors]), num_colors, 0)
+    else:
+        best = (np.concatenate([colors, np.full(pattern.n, -1, np.int32)]), 0, num_colors)
     for name in order_names(order):
         if method == "star":
             colors = color_symmetric(augmented, postprocess=True, order=name, seed=seed)[0]

@@ -83,22 +83,23 @@ def survey(category: str, name: str, target: int, max_n: int) -> dict:
     import asdex
 
     problem, size = cutest.sized(category, name, target)
-    if size and out_of_bounds(category, problem):
+    if size and broken(category, problem):
         problem, size = cutest.problem_class(category, name)(), {}
     n = cutest.num_variables(problem)
     info = {"size": size, "n": n}
-    if out_of_bounds(category, problem):
-        return info | {"why": "indexes out of bounds (checkify) at its default size"}
     if not size and n < 1000:
         return info | {"why": "fixed n < 1000"}
-    if n > max_n:
-        return info | {"why": f"n > --max-n {max_n}"}
-    bounds = getattr(problem, "bounds", None) if category == "equations" else None
-    if bounds is not None and any(bool(jnp.any(jnp.isfinite(b))) for b in
-                                  jax.tree_util.tree_leaves(bounds)):
-        return info | {"why": "bounds on the variables"}
     kind = "unconstrained" if category == "unconstrained" else "least squares"
-    t = cutest.task(kind, problem)
+    try:
+        t = cutest.task(kind, problem)
+    except ValueError as error:
+        return info | {"why": str(error).split(";")[0]}
+    if t.y0.size < n:
+        info |= {"n": int(t.y0.size), "fixed": n - int(t.y0.size)}
+    if info["n"] > max_n:
+        return info | {"why": f"n > --max-n {max_n}"}
+    if out_of_bounds(category, problem):
+        return info | {"why": "indexes out of bounds (checkify) at its default size"}
     if category == "unconstrained":
         value = t.f(t.y0)
         pattern = asdex.hessian_sparsity(t.f, t.y0)
@@ -111,6 +112,21 @@ def survey(category: str, name: str, target: int, max_n: int) -> dict:
         return info | {"why": "not finite at the start"}
     info["density"] = pattern.nnz / (pattern.shape[0] * pattern.shape[1])
     return info
+
+
+def broken(category: str, problem) -> bool:
+    """Whether the problem at a size chosen by `cutest.sized` fails or reads out of bounds.
+
+    Some size fields set n but leave other sizes of the SIF file behind (ARGLALE's
+    ``m``, ERRINROSNE's data arrays): the function then fails to trace or indexes past
+    the end of ``y``. The survey falls back to the default size there.
+    """
+    try:
+        return out_of_bounds(category, problem)
+    except ValueError as error:
+        return "bounds" not in str(error)
+    except Exception:
+        return True
 
 
 def out_of_bounds(category: str, problem) -> bool:

@@ -175,14 +175,40 @@ def task(category: str, problem) -> Task:
         def f(y):
             return problem.objective(unravel(y), args)
     else:
+        free, start = free_variables(problem, flat)
+        fixed = free.size < flat.size
+
         def f(y):
-            return jax.flatten_util.ravel_pytree(problem.constraint(unravel(y))[0])[0]
+            full = start.at[free].set(y) if fixed else y
+            return jax.flatten_util.ravel_pytree(problem.constraint(unravel(full))[0])[0]
+        flat = start[free]
         expected = 0.0
     try:
         expected = None if expected is None else float(jnp.sum(jnp.asarray(expected)))
     except (TypeError, ValueError):
         expected = None
     return Task(f, flat, expected)
+
+
+def free_variables(problem, y0: jax.Array) -> tuple[np.ndarray, jax.Array]:
+    """The free variables of a nonlinear-equations problem, and its start with the rest held.
+
+    Boundary values of discretised equations (BDVALUES, ARTIF, the DRCAVTYs) are written
+    in SIF as variables whose lower and upper bounds are equal: they are held at that
+    value and the problem is solved over the others. Returns the indices of the free
+    variables and the flat start `y0` with the fixed ones set to their value. Any other
+    finite bound raises ValueError: the benchmark's solvers are unconstrained.
+    """
+    bounds = getattr(problem, "bounds", None)
+    if bounds is None:
+        return np.arange(y0.size), y0
+    lower, upper = (np.asarray(jax.flatten_util.ravel_pytree(b)[0], dtype=np.float64)
+                    for b in bounds)
+    fixed = np.isfinite(lower) & (lower == upper)
+    if np.any((np.isfinite(lower) | np.isfinite(upper)) & ~fixed):
+        raise ValueError("bounds on the variables that do not fix them; the benchmark's "
+                         "solvers are unconstrained")
+    return np.flatnonzero(~fixed), jnp.where(fixed, lower, y0)
 
 
 Solve = Callable[[], tuple[Any, int]]

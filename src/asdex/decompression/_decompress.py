@@ -76,11 +76,14 @@ def _given_layout(sharding: ShardingLike, parts: list[jax.Array]) -> ColorShardi
     return layout
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@functools.partial(jax.jit, static_argnums=(1, 3))
 def _split_values(
-    parts: list[jax.Array], split: SplitDecompression, layout: ColorSharding
+    parts: list[jax.Array],
+    split: SplitDecompression,
+    tables: tuple[jax.Array, jax.Array],
+    layout: ColorSharding,
 ) -> jax.Array:
-    return split(parts, layout)
+    return split(parts, layout, tables)
 
 
 def _dim(coloring: ColoredPattern, seed_pass: SeedPass) -> int:
@@ -146,7 +149,8 @@ def _values(
     split = _split_plan(_static(coloring, _coloring_key))
     layout = color_layout(parts) if sharding is None else _given_layout(sharding, parts)
     if split.applies(layout):
-        return _split_values(parts, split, layout), layout
+        tables = split.tables([part.shape for part in parts], layout)
+        return _split_values(parts, split, tables, layout), layout
     values = split.plan(stack_parts(parts, passes))
     return (values, None) if layout is None else (layout.spread(values), layout)
 

@@ -23,9 +23,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import AbstractMesh, NamedSharding, PartitionSpec
 
-from asdex.decompression._gather import GatherPlan, _compact
+from asdex.decompression._gather import GatherPlan
 from asdex.decompression._sharding import ColorSharding
 
 
@@ -79,68 +79,84 @@ class ExchangePlan:
         first_row = np.concatenate([[0], np.cumsum(counts)])
         first_col = np.concatenate([[0], np.cumsum(widths)])
         first_local = np.concatenate([[0], np.cumsum(rows_per_shard * widths)])
-        reads = np.asarray(plan.initial, np.int64)
-        direct = reads < plan.size
-        color, entry = np.divmod(reads[direct], first_col[-1])
-        part = np.searchsorted(first_row[1:], color, side="right")
-        row = color - first_row[part]
-        owner, local_row = np.divmod(row, rows_per_shard[part])
-        local = first_local[part] + local_row * widths[part] + entry - first_col[part]
-
-        share = -(-plan.nnz // shards)
-        reader = np.arange(plan.nnz)[direct] // share
         span = max(int(first_local[-1]), 1)
-        key = (reader * shards + owner) * span + local
-        order = np.argsort(key, kind="stable")
-        first = np.ones(key.size, bool)
-        first[1:] = key[order][1:] != key[order][:-1]
-        unique = key[order][first]
-        slot = np.empty(key.size, np.int64)
-        slot[order] = np.cumsum(first) - 1
-        pair, position = np.divmod(unique, span)
-        per_pair = np.bincount(pair, minlength=shards * shards)
+        share = -(-plan.nnz // shards)
+        reads = np.asarray(plan.initial)
+        received = []
+        for reader in range(shards):
+            chunk = reads[reader * share : (reader + 1) * share].astype(np.int64)
+            direct = chunk < plan.size
+            color, entry = np.divmod(chunk[direct], first_col[-1])
+            part = np.searchsorted(first_row[1:], color, side="right")
+            owner, local_row = np.divmod(color - first_row[part], rows_per_shard[part])
+            key = owner * span + (first_local[part] + local_row * widths[part]
+                                  + entry - first_col[part])
+            del color, entry, part, owner, local_row
+            unique, slot = np.unique(key, return_inverse=True)
+            del key
+            received.append((direct, unique, slot.astype(np.int32)))
+        per_pair = np.stack([np.bincount(unique // span, minlength=shards)
+                             for _, unique, _ in received])
         width = max(int(per_pair.max(initial=0)), 1)
-        rank = np.arange(unique.size) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
-        receiver, sender = np.divmod(pair, shards)
-        send = np.zeros((shards, shards, width), np.int64)
-        send[sender, receiver, rank] = position
-        receive = np.full(shards * share, shards * width, np.int64)
-        receive[np.flatnonzero(direct)] = (sender * width + rank)[slot]
-        return cls(plan.nnz, shards, _compact(send), _compact(receive.reshape(shards, share)))
+        send = np.zeros((shards, shards, width), _index_type(span))
+        receive = np.full((shards, share), shards * width, _index_type(shards * width + 1))
+        for reader, (direct, unique, slot) in enumerate(received):
+            sender, position = np.divmod(unique, span)
+            rank = np.arange(unique.size) - np.repeat(
+                np.cumsum(per_pair[reader]) - per_pair[reader], per_pair[reader])
+            send[sender, reader, rank] = position
+            receive[reader, np.flatnonzero(direct)] = (sender * width + rank)[slot]
+            received[reader] = None
+        return cls(plan.nnz, shards, send, receive)
 
-    def __call__(self, parts: Sequence[jax.Array], layout: ColorSharding) -> jax.Array:
-        """Return the nonzero values, shape `(nnz,)`, split over `layout`'s color axes."""
-        dtype = jnp.result_type(*parts)
-        names = layout.names
+    def placed(self, layout: ColorSharding) -> tuple[Any, Any]:
+        """Return `(send, receive)` on the devices, split like `B`'s colors.
 
-        def local(send: jax.Array, receive: jax.Array, *shards: jax.Array) -> jax.Array:
-            flat = jnp.concatenate([shard.reshape(-1).astype(dtype) for shard in shards])
-            incoming = jax.lax.all_to_all(flat[send[0]], names, 0, 0, tiled=True)
-            padded = jnp.concatenate([incoming.reshape(-1), jnp.zeros(1, dtype)])
-            return padded[receive[0]]
+        Device `d` holds `send[d]` and `receive[d]`, the rows it uses. Passed to the
+        compiled decompression as arguments, the tables are not constants of the
+        program (which every device would hold whole). On an abstract mesh (read from
+        the types of traced arrays) there are no devices to place them on: the host
+        tables come back, and become constants of the program.
 
-        split = PartitionSpec(layout.axes)
-        arrays = (self.send, self.receive, *(part for part in parts if part.shape[0]))
-        if layout.explicit:
-            arrays = tuple(
-                jax.sharding.reshard(array, NamedSharding(layout.mesh, split))
-                for array in arrays
-            )
-        values = jax.shard_map(
-            local, mesh=layout.mesh, in_specs=(split,) * len(arrays), out_specs=split
-        )(*arrays)
-        if values.shape[0] == self.nnz:
-            return values
-        if layout.explicit:
-            values = jax.sharding.reshard(values, NamedSharding(layout.mesh, PartitionSpec()))
-        return values[: self.nnz]
+        Examples:
+            >>> import jax
+            >>> import numpy as np
+            >>> from asdex.coloring._schedule import direct_level, make_schedule
+            >>> from asdex.decompression import ColorSharding, GatherPlan
+            >>> from asdex.decompression._exchange import ExchangePlan
+            >>> level = direct_level(np.array([0]), np.array([0]), np.array([0]))
+            >>> plan = GatherPlan.from_schedule(make_schedule([level], 1, (1, 1)))
+            >>> layout = ColorSharding.of((jax.make_mesh((1,), ("colors",)), "colors"))
+            >>> send, receive = ExchangePlan.build(plan, [1], [1], [1], 1).placed(layout)
+            >>> receive.sharding.spec
+            PartitionSpec('colors',)
+        """
+        if isinstance(layout.mesh, AbstractMesh):
+            return self.send, self.receive
+        split = NamedSharding(layout.mesh, PartitionSpec(layout.axes))
+        with jax.ensure_compile_time_eval():
+            return jax.device_put(self.send, split), jax.device_put(self.receive, split)
+
+    def __call__(
+        self,
+        parts: Sequence[jax.Array],
+        layout: ColorSharding,
+        tables: tuple[jax.Array, jax.Array] | None = None,
+    ) -> jax.Array:
+        """Return the nonzero values, shape `(nnz,)`, split over `layout`'s color axes.
+
+        `tables` are `placed(layout)`, or traced arguments standing for them; without
+        them the host tables are constants of the program.
+        """
+        send, receive = (self.send, self.receive) if tables is None else tables
+        return exchange_values(parts, layout, self.nnz, send, receive)
 
 
 class SplitDecompression:
     """Decompress the parts of `B` split by colors: locally where the plan is direct.
 
-    Holds one `ExchangePlan` per shape of the parts and number of shards, built on the
-    first call (at trace time, from static shapes).
+    Holds the placed tables of one `ExchangePlan` per shape of the parts and layout,
+    built when first asked for (from static shapes).
 
     Attributes:
         plan: The decompression plan of the coloring.
@@ -151,7 +167,7 @@ class SplitDecompression:
         """Keep the plan; exchange plans are built when first needed."""
         self.plan = plan
         self.counts = tuple(int(count) for count in counts)
-        self._exchanges: dict[tuple[Any, ...], ExchangePlan] = {}
+        self._placed: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def applies(self, layout: ColorSharding | None) -> bool:
         """Whether `layout` splits the colors and the plan reads each nonzero directly.
@@ -171,15 +187,38 @@ class SplitDecompression:
             and is_direct(self.plan)
         )
 
-    def __call__(self, parts: Sequence[jax.Array], layout: ColorSharding) -> jax.Array:
-        """Return the nonzero values, shape `(nnz,)`, split over `layout`'s color axes."""
-        key = (tuple(part.shape for part in parts), layout.shards)
-        if key not in self._exchanges:
-            self._exchanges[key] = ExchangePlan.build(
-                self.plan, self.counts, [part.shape[0] for part in parts],
-                [part.shape[1] for part in parts], layout.shards,
-            )
-        return self._exchanges[key](parts, layout)
+    def tables(
+        self, shapes: Sequence[tuple[int, int]], layout: ColorSharding
+    ) -> tuple[Any, Any]:
+        """Return the exchange tables for parts of these shapes, placed for `layout`.
+
+        Built on the host and placed once per shapes and layout (only the placed
+        tables are kept), to be passed to the compiled decompression as arguments
+        (see `ExchangePlan.placed`).
+        """
+        key = (tuple(tuple(shape) for shape in shapes), layout.mesh, layout.axes)
+        if key not in self._placed:
+            self._placed[key] = ExchangePlan.build(
+                self.plan, self.counts, [shape[0] for shape in shapes],
+                [shape[1] for shape in shapes], layout.shards,
+            ).placed(layout)
+        return self._placed[key]
+
+    def __call__(
+        self,
+        parts: Sequence[jax.Array],
+        layout: ColorSharding,
+        tables: tuple[jax.Array, jax.Array] | None = None,
+    ) -> jax.Array:
+        """Return the nonzero values, shape `(nnz,)`, split over `layout`'s color axes.
+
+        `tables`: `tables(...)` or the traced arguments of the compiled program that
+        stand for them; without them the placed tables are closed over (constants of
+        the program being traced).
+        """
+        if tables is None:
+            tables = self.tables([part.shape for part in parts], layout)
+        return exchange_values(parts, layout, self.plan.nnz, *tables)
 
 
 def is_direct(plan: GatherPlan) -> bool:
@@ -194,3 +233,46 @@ def is_direct(plan: GatherPlan) -> bool:
         True
     """
     return not plan.levels and plan.stacked is None and not plan.mirror_targets.size
+
+
+def exchange_values(
+    parts: Sequence[jax.Array],
+    layout: ColorSharding,
+    nnz: int,
+    send: Any,
+    receive: Any,
+) -> jax.Array:
+    """Return the `nnz` values read by the exchange tables `send` and `receive`.
+
+    Runs in `jax.shard_map` over `layout`'s color axes: each device gathers what it
+    sends, one `all_to_all` delivers it, and each device reads its share of the values.
+    """
+    dtype = jnp.result_type(*parts)
+    names = layout.names
+
+    def local(send: jax.Array, receive: jax.Array, *shards: jax.Array) -> jax.Array:
+        flat = jnp.concatenate([shard.reshape(-1).astype(dtype) for shard in shards])
+        incoming = jax.lax.all_to_all(flat[send[0]], names, 0, 0, tiled=True)
+        padded = jnp.concatenate([incoming.reshape(-1), jnp.zeros(1, dtype)])
+        return padded[receive[0]]
+
+    split = PartitionSpec(layout.axes)
+    arrays = (send, receive, *(part for part in parts if part.shape[0]))
+    if layout.explicit:
+        arrays = tuple(
+            jax.sharding.reshard(array, NamedSharding(layout.mesh, split))
+            for array in arrays
+        )
+    values = jax.shard_map(
+        local, mesh=layout.mesh, in_specs=(split,) * len(arrays), out_specs=split
+    )(*arrays)
+    if values.shape[0] == nnz:
+        return values
+    if layout.explicit:
+        values = jax.sharding.reshard(values, NamedSharding(layout.mesh, PartitionSpec()))
+    return values[: nnz]
+
+
+def _index_type(bound: int) -> type:
+    """`np.int32` for indices below `bound` where it holds them, else `np.int64`."""
+    return np.int32 if bound < np.iinfo(np.int32).max else np.int64

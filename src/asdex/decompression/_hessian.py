@@ -199,12 +199,16 @@ def sparse_hessian(
             in_tree, [jax.tree_util.tree_unflatten(in_tree, row) for row in blocks]
         )
 
+    part_shapes = None if sharding is None else [
+        (sharding.padded(num_colors), pattern.n)
+    ]
+
     @filter_jit
-    def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    def device(tables: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         value, compressed, aux, in_dtypes = compress_call(*args, **kwargs)
         layout = None if sharding is None else sharding.following([compressed], inputs=False)
         if split_plan.applies(layout):
-            values = split_plan([compressed], layout)
+            values = split_plan([compressed], layout, tables)
         else:
             values = plan(replicated(compressed)[:num_colors])
         if on_device:
@@ -214,7 +218,9 @@ def sparse_hessian(
         return value, values, aux, in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
-        value, hess, aux, in_dtypes = device(*args, **kwargs)
+        tables = (split_plan.tables(part_shapes, sharding) if split_plan.applies(sharding)
+                  else None)
+        value, hess, aux, in_dtypes = device(tables, *args, **kwargs)
         if not on_device:
             hess = blocks_of(hess, in_dtypes)
         return value, hess, aux

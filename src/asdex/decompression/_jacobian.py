@@ -231,12 +231,17 @@ def sparse_jacobian(
             out_tree, [jax.tree_util.tree_unflatten(in_tree, row) for row in jac_blocks]
         )
 
+    m, n = pattern.shape
+    part_shapes = None if sharding is None else [
+        (sharding.padded(p.count), m if p.kind == "jvp" else n) for p in passes
+    ]
+
     @filter_jit
-    def device(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+    def device(tables: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         result = compress_call(*args, **kwargs)
         layout = None if sharding is None else sharding.following(result.parts, inputs=False)
         if split_plan.applies(layout):
-            values = split_plan(result.parts, layout)
+            values = split_plan(result.parts, layout, tables)
         else:
             values = plan(stack_parts(result.parts, passes))
         if on_device:
@@ -247,7 +252,9 @@ def sparse_jacobian(
         return result.value, values, result.aux, result.out_shapes, result.in_dtypes
 
     def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
-        value, jac, aux, out_shapes, in_dtypes = device(*args, **kwargs)
+        tables = (split_plan.tables(part_shapes, sharding) if split_plan.applies(sharding)
+                  else None)
+        value, jac, aux, out_shapes, in_dtypes = device(tables, *args, **kwargs)
         if not on_device:
             jac = blocks_of(jac, out_shapes, in_dtypes, jax.tree_util.tree_structure(value))
         return value, jac, aux

@@ -144,13 +144,25 @@ SCRIPT = PRELUDE + textwrap.dedent(
     x_band = jnp.linspace(0.2, 1.3, 4096)
     coloring = asdex.jacobian_coloring(band, x_band)
     J_band = jax.jacfwd(band)(x_band)
-    jac_fn = jax.jit(asdex.jacobian_from_coloring(band, coloring, sharding=(mesh, "colors")))
+    band_fn = asdex.jacobian_from_coloring(band, coloring, sharding=(mesh, "colors"))
+    jac_fn = jax.jit(band_fn)
     compiled = jac_fn.lower(x_band).compile()
     B = asdex.compressed_jacobian_from_coloring(band, coloring, sharding=(mesh, "colors"))(
         x_band)
     assert "all-to-all" in compiled.as_text() and "all-gather" not in compiled.as_text()
     assert compiled.memory_analysis().temp_size_in_bytes < B.nbytes
     np.testing.assert_allclose(jac_fn(x_band).todense(), J_band, rtol=1e-6)
+    # The exchange tables are arguments of the library's program, placed split by colors
+    # (each device holds its rows); under an outer jit they are its constants.
+    traced = jax.make_jaxpr(band_fn)(x_band)
+    (program,) = traced.jaxpr.eqns
+    send, receive = traced.consts
+    assert send.shape[:2] == (4, 4) and receive.shape == (4, coloring.sparsity.nnz // 4)
+    assert [v.aval.shape for v in program.invars[:2]] == [send.shape, receive.shape]
+    assert not any(np.shape(c) in (send.shape, receive.shape)
+                   for c in program.params["jaxpr"].consts)
+    for table in (send, receive):
+        assert {s.data.shape[0] for s in table.addressable_shards} == {1}, table.sharding
     # Public decompression keeps the split: read from B, or given inside jit.
     plain = asdex.decompress_data(np.asarray(B), coloring)  # on the host: not split
     share = {(coloring.sparsity.nnz // 4,)}

@@ -4,14 +4,16 @@ Each device count runs in its own process, started with
 `XLA_FLAGS=--xla_force_host_platform_device_count=N` (XLA reads it once, at start-up).
 Forced host devices share the machine's cores and memory, so the table shows that the
 split works and how the per-device memory divides, not a speed-up. Per process it
-measures: detection and coloring, the cold call of the jitted sparse Jacobian (compile
+measures: detection and coloring, the cold call of the sparse Jacobian (compile
 and first run), the warm median of the compressed evaluation alone and of the whole
 sparse Jacobian (compressed evaluation and decompression into a BCOO), the bytes of `B`
 on one device, XLA's per-device memory estimate of the compiled program (arguments,
 outputs and temporaries, from `memory_analysis()`, which leaves out the program's
-constants), the bytes of the exchange tables (constants: with the colors split,
-decompression sends each device only the entries of `B` its nonzeros read, by tables
-built on the host), and the process's peak RSS. The one-device process also times the
+constants), the bytes of the program's constants, the bytes of the exchange tables
+(with the colors split, decompression sends each device only the entries of `B` its
+nonzeros read, by tables built on the host and passed to the program split by colors),
+the same program under an outer `jax.jit` (where the tables are constants), and the
+process's peak RSS. The one-device process also times the
 unsharded evaluation, and dense `jax.jacfwd` where the dense matrix fits
 (`n <= DENSE_LIMIT`).
 
@@ -55,11 +57,16 @@ def timed(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
 def device_bytes(fn: Callable[..., Any], *args: Any) -> tuple[int | None, int | None]:
     """XLA's per-device estimates for the compiled `fn`: in all, and of its outputs.
 
-    In all: arguments + outputs + temporaries.
+    In all: arguments + outputs + temporaries (not the program's constants).
     """
     import jax
 
-    analysis = jax.jit(fn).lower(*args).compile().memory_analysis()
+    return analysed(jax.jit(fn).lower(*args))
+
+
+def analysed(lowered: Any) -> tuple[int | None, int | None]:
+    """`device_bytes` of a lowered program."""
+    analysis = lowered.compile().memory_analysis()
     if analysis is None:
         return None, None
     total = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
@@ -67,13 +74,57 @@ def device_bytes(fn: Callable[..., Any], *args: Any) -> tuple[int | None, int | 
     return total, analysis.output_size_in_bytes
 
 
+_ELEMENT_BYTES = {"i1": 1, "i8": 1, "ui8": 1, "i16": 2, "bf16": 2, "f16": 2, "i32": 4,
+                  "ui32": 4, "f32": 4, "i64": 8, "ui64": 8, "f64": 8, "complex<f32>": 8,
+                  "complex<f64>": 16}
+
+
+def constant_bytes(lowered: Any) -> int:
+    """Bytes of the constants (`stablehlo.constant`) of a lowered program."""
+    from jax.extend.mlir import ir
+
+    total = 0
+
+    def visit(op: Any) -> Any:
+        nonlocal total
+        if op.name == "stablehlo.constant":
+            text = str(op.results[0].type)  # e.g. tensor<4x1024xi32>
+            *dims, element = text[len("tensor<"):-1].split("x") if "x" in text else (
+                text[len("tensor<"):-1],)
+            size = 1
+            for dim in dims:
+                size *= int(dim)
+            total += size * _ELEMENT_BYTES[element]
+        return ir.WalkResult.ADVANCE
+
+    lowered.compiler_ir("stablehlo").operation.walk(visit)
+    return total
+
+
+def library_program(fn: Callable[..., Any], *args: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The program asdex compiles for `fn(*args)`, and the arguments it is called with.
+
+    `fn` (a function returned by `jacobian_from_coloring`) runs one compiled program;
+    traced, it is the one equation of the trace, and the arrays it is given besides
+    `args` (the exchange tables) are the trace's constants.
+    """
+    import jax
+    from jax.extend.core import jaxpr_as_fun
+
+    traced = jax.make_jaxpr(fn)(*args)
+    (program,) = traced.jaxpr.eqns
+    inputs = dict(zip(traced.jaxpr.constvars, traced.consts, strict=True))
+    inputs.update(zip(traced.jaxpr.invars, args, strict=True))
+    return jaxpr_as_fun(program.params["jaxpr"]), tuple(
+        inputs[var] for var in program.invars
+    )
+
+
 def worker(grid: int, repeats: int) -> dict[str, Any]:
     """Measure in this process, on however many devices it was started with."""
     import jax
 
     import asdex
-    from asdex.decompression import GatherPlan
-    from asdex.decompression._exchange import ExchangePlan
     from problems import brusselator_2d
 
     devices = jax.device_count()
@@ -83,7 +134,7 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     detect_color = time.perf_counter() - start
     mesh = jax.make_mesh((devices,), ("colors",))
     sharding = (mesh, "colors")
-    jac = jax.jit(asdex.jacobian_from_coloring(f, coloring, sharding=sharding))
+    jac = asdex.jacobian_from_coloring(f, coloring, sharding=sharding)
     compressed = jax.jit(asdex.compressed_jacobian_from_coloring(f, coloring,
                                                                  sharding=sharding))
     cold, warm = timed(lambda: jac(y), repeats)
@@ -91,13 +142,11 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
     B = compressed(y)
     J = jac(y)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    exchange = None
-    if devices > 1:
-        plan = GatherPlan.from_schedule(coloring.plan.schedule)
-        exchange = ExchangePlan.build(plan, [coloring.num_colors], [B.shape[0]],
-                                      [B.shape[1]], devices)
-    program_bytes, output_bytes = device_bytes(
-        asdex.jacobian_from_coloring(f, coloring, sharding=sharding), y)
+    program, inputs = library_program(jac, y)
+    tables = [array for array in inputs[:-1] if array.dtype.kind == "i"]
+    lowered = jax.jit(program).lower(*inputs)
+    program_bytes, output_bytes = analysed(lowered)
+    outer = jax.jit(jac).lower(y)
     row = {
         "devices": devices,
         "n": int(y.size),
@@ -113,8 +162,13 @@ def worker(grid: int, repeats: int) -> dict[str, Any]:
         "nonzeros_per_device": max(s.data.shape[0] for s in J.data.addressable_shards),
         "program_bytes_per_device": program_bytes,
         "output_bytes_per_device": output_bytes,
-        "exchange_table_bytes": None if exchange is None
-        else exchange.send.nbytes + exchange.receive.nbytes,
+        "exchange_table_bytes": sum(table.nbytes for table in tables) if tables else None,
+        "exchange_table_bytes_per_device": sum(
+            max(shard.data.nbytes for shard in table.addressable_shards) for table in tables
+        ) if tables else None,
+        "constant_bytes": constant_bytes(lowered),
+        "outer_jit_constant_bytes": constant_bytes(outer),
+        "outer_jit_program_bytes_per_device": analysed(outer)[0],
         "compressed_bytes_per_device": device_bytes(
             asdex.compressed_jacobian_from_coloring(f, coloring, sharding=sharding), y)[0],
         "memory_stats": jax.devices()[0].memory_stats() is not None,
@@ -153,6 +207,13 @@ def _less(total: int | None, part: int | None) -> int | None:
     return None if total is None or part is None else total - part
 
 
+def _tables(row: dict[str, Any]) -> str:
+    if row["exchange_table_bytes"] is None:
+        return "n/a"
+    return (f"{_mb(row['exchange_table_bytes_per_device'])} "
+            f"({_mb(row['exchange_table_bytes'])})")
+
+
 def _ms(seconds: float) -> str:
     ms = 1e3 * seconds
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
@@ -172,9 +233,10 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
         "| devices | B rows / device | B MB / device | compressed program MB / device "
         "| nonzeros / device | sparse Jacobian program MB / device "
         "| its output MB / device | program less output MB / device "
-        "| exchange tables MB (whole) | compressed warm (ms) "
+        "| exchange tables MB / device (whole) | constants MB "
+        "| under an outer jit: constants MB, program MB / device | compressed warm (ms) "
         "| sparse Jacobian warm (ms) | vs 1 device | cold (s) | peak RSS MB (process) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
@@ -183,7 +245,9 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
             f"| {row['nonzeros_per_device']:,} | {_mb(row['program_bytes_per_device'])} "
             f"| {_mb(row['output_bytes_per_device'])} "
             f"| {_mb(_less(row['program_bytes_per_device'], row['output_bytes_per_device']))} "
-            f"| {_mb(row['exchange_table_bytes'])} "
+            f"| {_tables(row)} | {_mb(row['constant_bytes'])} "
+            f"| {_mb(row['outer_jit_constant_bytes'])}, "
+            f"{_mb(row['outer_jit_program_bytes_per_device'])} "
             f"| {_ms(row['warm_compressed_s'])} | {_ms(row['warm_s'])} "
             f"| {row['warm_s'] / base['warm_s']:.2f} | {row['cold_s']:.2f} "
             f"| {_mb(row['peak_rss_bytes'])} |"
@@ -212,10 +276,15 @@ def table(rows: list[dict[str, Any]], grid: int, repeats: int) -> str:
             "The compressed program's output `B` is split by colors; the sparse "
             "Jacobian's output (the BCOO nonzeros and their indices) is split by "
             "nonzeros, each device decompressing its share (`nonzeros / device`) from "
-            "the entries of `B` it receives. `memory_analysis()` leaves out the "
-            "program's constants: the exchange tables (and the BCOO indices, copied to "
-            "the output) are constants of the whole program, held once per process "
-            "here."
+            "the entries of `B` it receives. The sparse Jacobian program is the one "
+            "asdex compiles when its function is called outside `jax.jit`: the "
+            "exchange tables are its arguments, split by colors (each device holds "
+            "its rows: `exchange tables MB / device`, counted in the program's MB). "
+            "`memory_analysis()` leaves out a program's constants (`constants MB`, "
+            "the bytes of its `stablehlo.constant`s, e.g. the BCOO indices copied to "
+            "the output), held once per process here. Under an outer `jax.jit` the "
+            "tables, arrays the traced function closes over, are constants of that "
+            "program again."
         )
     notes.append(
         "Forced host devices share one process's cores and memory: no speed-up is "

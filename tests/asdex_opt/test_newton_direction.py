@@ -1,12 +1,14 @@
-"""The shifted Newton direction at special points: stationary and indefinite."""
+"""The shifted Newton direction: stationary and indefinite points, the shift carried over."""
 
+import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 from jax.experimental import sparse as jsparse
 
+import asdex_opt._lineax._newton as newton
 from asdex_opt._lineax._newton import shifted_newton_direction
-from asdex_opt.lineax import SparseMatrixLinearOperator
+from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator
 
 
 def _operator(dense):
@@ -30,3 +32,47 @@ def test_indefinite_hessian_is_shifted_until_descent():
     grad = jnp.array([1.0, 1.0])
     p, shift, _ = shifted_newton_direction(grad, _operator([[1.0, 0.0], [0.0, -1.0]]), lx.LU())
     assert float(shift) > 1.0 and float(jnp.vdot(grad, p)) > 0
+
+
+def _counting_attempts(monkeypatch):
+    """Count the shifted solves (factorizations) run, as they run."""
+    count = [0]
+    solve = newton._solve
+
+    def counted(*args):
+        jax.debug.callback(lambda: count.__setitem__(0, count[0] + 1))
+        return solve(*args)
+
+    monkeypatch.setattr(newton, "_solve", counted)
+    return count
+
+
+def test_the_schedule_resumes_from_the_previous_shift(monkeypatch):
+    grad = jnp.array([1.0, 0.5])
+    # Eigenvalues -9 and 11 behind a positive diagonal: Nocedal-Wright start at 0.
+    hessian = _operator([[1.0, 10.0], [10.0, 1.0]])
+    count = _counting_attempts(monkeypatch)
+    direction = jax.jit(lambda tau: shifted_newton_direction(grad, hessian, SparseLU(), None, tau))
+    _, first, _ = shifted_newton_direction(grad, hessian, SparseLU())
+    from_zero = count[0]
+    count[0] = 0
+    p, resumed, _ = direction(first)
+    # Zero, then beta = 0.001 raised fourfold to 16.384; resumed: a quarter of the last
+    # shift (too small here), then the last shift itself.
+    assert (from_zero, count[0]) == (9, 2)
+    np.testing.assert_allclose([float(first), float(resumed)], [16.384, 16.384], rtol=1e-6)
+    assert float(jnp.vdot(grad, p)) > 0
+
+
+def test_a_positive_definite_hessian_sheds_the_previous_shift():
+    hessian = _operator([[2.0, 0.0], [0.0, 3.0]])
+    direction = jax.jit(
+        lambda tau: shifted_newton_direction(jnp.ones(2), hessian, SparseLU(), None, tau)
+    )
+    shift, shifts = jnp.array(1e3), []
+    while float(shift) > 0 and len(shifts) < 20:
+        shift = direction(shift)[1]
+        shifts.append(float(shift))
+    # Quartered each step while that stays at least beta = 3e-3; then pure Newton.
+    np.testing.assert_allclose(shifts[:-1], 1e3 / 4.0 ** np.arange(1, len(shifts)), rtol=1e-6)
+    assert shifts[-1] == 0.0 and len(shifts) == 10, shifts

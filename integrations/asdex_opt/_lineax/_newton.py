@@ -19,6 +19,16 @@ solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal
 solver rejects it when the diagonal is not positive, and the usual case, a positive
 definite ``H``, then reads no diagonal.
 
+Along a sequence of Hessians (Newton's method) the shift needed changes slowly, so a
+caller may pass the shift accepted for the previous matrix, ``τ₋``, as IPOPT does in
+its inertia correction (Wächter & Biegler 2006, §3.1). Where ``τ₋ / 4 ≥ β`` the schedule
+starts there, not at zero: one factorization per step where the last step's shift (or
+a quarter of it) still works, two where it has to be raised back to ``τ₋``, instead of
+a failed ``τ = 0`` and the climb from ``β``. Shifts on that grid stay within a factor of
+four of the smallest that passes, and once a quarter of the last shift falls below
+``β`` the schedule tries ``τ = 0`` again, so pure Newton steps (and quadratic
+convergence) come back where ``H`` turns positive definite.
+
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
 (Krylov solvers, Lineax's own solvers) it is the only test: every step still goes
@@ -140,8 +150,9 @@ def shifted_newton_direction(
     hessian: SparseMatrixLinearOperator,
     linear_solver: lx.AbstractLinearSolver,
     min_shift: Scalar | None = None,
+    previous_shift: Scalar | None = None,
 ) -> tuple[Array, Scalar, Array]:
-    """A descent direction ``p`` from ``(H + τI) p = g`` with the smallest shift tried.
+    """Return a descent direction ``p`` from ``(H + τI) p = g`` with the smallest shift tried.
 
     See the module docstring for the shift schedule. The step to take is ``-p``.
 
@@ -150,6 +161,9 @@ def shifted_newton_direction(
         hessian: The sparse symmetric matrix ``H``.
         linear_solver: The Lineax solver for the shifted systems.
         min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
+        previous_shift: The shift accepted for the previous matrix of a sequence (the
+            last Newton step's), or ``None``. Where it is at least ``4β``, the schedule
+            resumes at a quarter of it instead of at zero (see the module docstring).
 
     Returns:
         ``(p, τ, finite)``; ``finite`` is false for a non-finite ``g``, or a non-finite
@@ -197,7 +211,13 @@ def shifted_newton_direction(
     # A solver that reports definiteness rejects too small a shift itself (a matrix
     # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
     # first and the diagonal is only read when it fails; otherwise the schedule's.
-    shift = floor if reports_definiteness(linear_solver) else schedule_start()[0]
+    if previous_shift is None:
+        shift = floor if reports_definiteness(linear_solver) else schedule_start()[0]
+    else:
+        start, beta = schedule_start()
+        first = floor if reports_definiteness(linear_solver) else start
+        resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
+        shift = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
     # The common case, a descent direction at the first shift, skips the retries; it
     # also implies a finite gradient (else the descent test fails).
     p, ok = attempt(shift)

@@ -43,6 +43,7 @@ class _DirectionState(eqx.Module):
 class _StretchedState(eqx.Module):
     direction: Array  # p, from (H + τI) p = g
     stretch: Array  # the multiple of p the first trial takes (see `_stretch`)
+    shift: Array  # τ, where the next point's shift schedule resumes
     result: optx.RESULTS
 
 
@@ -62,14 +63,19 @@ class _AbstractStretchedDescent(
     def init(self, y: Array, f_info_struct: optx.FunctionInfo) -> _StretchedState:
         """Return a dummy state of the right shape."""
         del f_info_struct
-        return _StretchedState(jnp.zeros_like(y), jnp.ones((), y.dtype), optx.RESULTS.successful)
+        one, zero = jnp.ones((), y.dtype), jnp.zeros((), y.dtype)
+        return _StretchedState(jnp.zeros_like(y), one, zero, optx.RESULTS.successful)
 
     def query(
         self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
     ) -> _StretchedState:
-        """Compute the shifted Newton direction at the accepted point."""
-        del y, state
-        return _stretched_direction(f_info, self.linear_solver)
+        """Compute the shifted Newton direction at the accepted point.
+
+        The shift schedule resumes from the last accepted point's shift (see
+        `shifted_newton_direction`).
+        """
+        del y
+        return _stretched_direction(f_info, self.linear_solver, state.shift)
 
 
 class ShiftedNewtonDescent(_AbstractStretchedDescent):
@@ -139,12 +145,16 @@ _MAX_STRETCH = 1e3
 
 
 def _stretched_direction(
-    f_info: optx.FunctionInfo.EvalGradHessian, linear_solver: lx.AbstractLinearSolver
+    f_info: optx.FunctionInfo.EvalGradHessian,
+    linear_solver: lx.AbstractLinearSolver,
+    previous_shift: Array,
 ) -> _StretchedState:
     """Return the shifted Newton direction and how far the shift shortened it."""
-    p, shift, finite = shifted_newton_direction(f_info.grad, f_info.hessian, linear_solver)
+    p, shift, finite = shifted_newton_direction(
+        f_info.grad, f_info.hessian, linear_solver, previous_shift=previous_shift
+    )
     stretch = _stretch(f_info.grad, p, shift)
-    return _StretchedState(p, stretch.astype(p.dtype), _result(finite))
+    return _StretchedState(p, stretch.astype(p.dtype), shift.astype(p.dtype), _result(finite))
 
 
 def _stretch(grad: Array, p: Array, shift: Array) -> Array:

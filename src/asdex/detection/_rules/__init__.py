@@ -11,6 +11,7 @@ from asdex.detection._rules import (  # noqa: F401
     misc,
     random,
     reductions,
+    sparse,
     structural,
     windows,
 )

@@ -31,8 +31,12 @@ Columns (each a minimum over ``--repeats`` runs after a warm-up):
   `BorderedBlockLU` or `TridiagonalLU`, as `choose_solver` would pick it), same call.
 * ``peak RSS``: growth of the process's peak resident memory over this problem's
   SparseLDL runs (compile included; 0 when an earlier problem peaked higher).
+* ``plan``: `SparseLDL`'s numeric plan: ``scalar`` (level-scheduled scalar updates,
+  with the number of update blocks, one loop step each) or the number of size classes
+  of dense fronts (one compiled loop each).
 * ``nnz(L)``: nonzeros of the factor ``L`` (diagonal included), without padding.
-* ``stored``: entries of the padded supernodal factor (memory: 8 bytes each in float64).
+* ``stored``: entries of the factor as stored (padded fronts, or ``nnz(L)`` for the
+  scalar plan; memory: 8 bytes each in float64).
 
 Run from the repository root:
 
@@ -214,8 +218,12 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
         if not name.startswith("kkt"):
             cholesky = _best(lambda: dense_chol(dense, rhs).block_until_ready(), repeats)
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
+    if analysis.levels is not None:
+        plan = f"scalar, {analysis.levels.updates.shape[0]} blocks"
+    else:
+        plan = f"{len(analysis.classes)} classes"
     return (
-        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {len(analysis.classes)} | "
+        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {plan} | "
         f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | "
         f"{_ms(compile_time)} | {_ms(ldl_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
@@ -259,7 +267,7 @@ def main() -> None:
         f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats "
         "after a warm-up; analysis and compile: one run each.",
         "",
-        "| problem | n | nnz | ordering | classes | nnz(L) | stored | analysis | compile | LDL f+s "
+        "| problem | n | nnz | ordering | plan | nnz(L) | stored | analysis | compile | LDL f+s "
         "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | structured "
         "| peak RSS | residual |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",

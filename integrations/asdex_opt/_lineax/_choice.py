@@ -12,23 +12,31 @@ from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 
+_LDL_MAX_SCALAR_WORK = 1_500_000
+"""`SparseLDL`'s scalar plan pays up to this cost (`LevelPlan.work`, in updates)."""
+
 _LDL_MIN_FILL = 50.0
-"""`SparseLDL` pays when ``L`` holds at least this many entries per column (large fronts)."""
+"""Its dense fronts pay when ``L`` holds at least this many entries per column..."""
 
 _LDL_MAX_PADDING = 40.0
-"""... and its padded fronts store at most this many entries per entry of ``L``."""
+"""... and the padded fronts store at most this many entries per entry of ``L``."""
 
 
 def _ldl_pays(structure: SparseStructure) -> bool:
     """Return whether the symbolic analysis predicts `SparseLDL` near SuperLU's speed on CPU.
 
-    The thresholds follow ``benchmarks/results/factorization.md``: SparseLDL comes near
-    `SparseLU` only where ``L`` is dense per column (3-D Poisson, SPARSINE); on 2-D
-    grids, bands and small-front Hessians it is slower, and random KKT patterns pad
-    their fronts beyond 40x. The analysis is cached: `SparseLDL` reuses it.
+    The thresholds follow ``benchmarks/results/factorization.md``: with the scalar
+    plan, SparseLDL is faster than `SparseLU` or within 1.3x on the small-front
+    Hessians (DIXMAAN, BROYDN7D, FREUROTH, SBRYBND, CURLY10), where SuperLU's host
+    round trip dominates, and slower where the factorization makes millions of updates
+    (2-D grids of 10⁴, bands of width 10, NONCVXUN); with dense fronts, it comes near
+    only where ``L`` is dense per column (3-D Poisson, SPARSINE), and random KKT
+    patterns pad their fronts beyond 40x. The analysis is cached: `SparseLDL` reuses it.
     """
     n = structure.shape[0]
     analysis = cached_analysis(n, structure.rows, structure.cols)
+    if analysis.levels is not None:
+        return analysis.levels.work <= _LDL_MAX_SCALAR_WORK
     fill = analysis.nnz_factor / max(n, 1)
     padding = analysis.stored / max(analysis.nnz_factor, 1)
     return fill >= _LDL_MIN_FILL and padding <= _LDL_MAX_PADDING
@@ -49,10 +57,11 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
 
     With ``symmetric=True`` (the caller knows the matrix is symmetric: a Hessian, ``JᵀJ``)
     the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
-    inertia) replaces `SparseLU` where its symbolic analysis predicts large fronts (at
-    least 50 entries of ``L`` per column, padding at most 40x), the patterns on which
-    the factorization benchmark measured it within 1.3x of `SparseLU` on CPU. Without
-    the flag the choice ignores symmetry.
+    inertia) replaces `SparseLU` where its symbolic analysis predicts it near or above
+    SuperLU's speed on CPU: a scalar plan of small cost (at most 1.5e6 in
+    `LevelPlan.work`: small-front Hessians), or dense fronts holding at least 50
+    entries of ``L`` per column, padded at most 40x (3-D grids). Without the flag the
+    choice ignores symmetry.
 
     Args:
         structure: The square sparsity structure.

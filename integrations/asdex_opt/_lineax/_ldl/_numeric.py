@@ -19,6 +19,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array
 
+from asdex_opt._lineax._ldl._level_numeric import factor_levels, solve_levels
 from asdex_opt._lineax._ldl._schedule import SizeClass
 from asdex_opt._lineax._ldl._symbolic import Analysis
 
@@ -31,7 +32,9 @@ class Factor(eqx.Module):
     Attributes:
         fronts: Per class, ``(T, B, M, M)``: in the first ``k`` columns of each front
             ``H = L̃⁻¹`` (see the module docstring), in the others the update matrix.
+            With the scalar plan (`_levels`), one vector: the pivots, then ``L``.
         pivots: Per class, ``(T, B, M)``: the diagonal of ``D`` (one past the pivots).
+            With the scalar plan, the ``n`` pivots.
         inertia: Numbers of positive, negative and zero pivots (``int32`` scalars).
         singular: Whether a pivot was zero (relative to the largest one) or not finite.
     """
@@ -201,6 +204,8 @@ def pivot_values(analysis: Analysis, factor: Factor) -> Array:
         >>> sorted(float(d) for d in pivot_values(analysis, factor))
         [-1.5, 2.0]
     """
+    if analysis.levels is not None:
+        return factor.pivots[0]
     return jnp.concatenate(
         [
             d.reshape(-1)[_index(np.flatnonzero(_pivot_mask(plan)))]
@@ -224,6 +229,9 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
         The factors.
     """
     fronts, pivots = [], []
+    if analysis.levels is not None:
+        values = factor_levels(analysis.levels, analysis.n, data)
+        fronts, pivots = [values], [values[: analysis.n]]
     for plan in analysis.classes:
         stored, d = _factor_class(plan, data, fronts)
         fronts.append(stored)
@@ -244,6 +252,9 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
     ``z = H x_front``, then ``x_c = z_c / d`` and ``x_r = z_r``; backward, on
     ``v = [x_c; x_r]``, ``x_c = (Hᵀ v)_c``.
     """
+    if analysis.levels is not None:
+        order = _index(analysis.order)
+        return solve_levels(analysis.levels, analysis.n, factor.fronts[0], vector, order)
     x = vector
     plans = list(zip(analysis.classes, factor.fronts, factor.pivots, strict=True))
 

@@ -1,6 +1,7 @@
 """`SparseLDL`: the Lineax solver over the supernodal LDLᵀ factorization."""
 
 import collections
+import os
 import threading
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from asdex_opt._lineax._ldl._numeric import Factor, factorize, solve
 from asdex_opt._lineax._ldl._symbolic import Analysis, analyse, pattern_key
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
-__all__ = ["INERTIA", "SparseLDL", "cached_analysis"]
+__all__ = ["INERTIA", "SparseLDL", "cached_analysis", "check_memory", "memory_limit"]
 
 _ANALYSES: collections.OrderedDict[bytes, Analysis] = collections.OrderedDict()
 _LOCK = threading.Lock()
@@ -44,6 +45,32 @@ def cached_analysis(n: int, rows: np.ndarray, cols: np.ndarray) -> Analysis:
         while len(_ANALYSES) > _MAX_ANALYSES:
             _ANALYSES.popitem(last=False)
     return analysis
+
+
+def memory_limit() -> int:
+    """Return the bytes the factor may take: half the machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+def check_memory(analysis: Analysis, dtype: np.dtype) -> None:
+    """Raise a `ValueError` if the factor of this analysis would not fit in memory.
+
+    Examples:
+        >>> import numpy as np
+        >>> from asdex_opt._lineax._ldl import analyse
+        >>> check_memory(analyse(2, np.array([0, 1]), np.array([0, 1])), np.float64)
+    """
+    needed = analysis.stored * np.dtype(dtype).itemsize
+    limit = memory_limit()
+    if needed > limit:
+        raise ValueError(
+            f"`SparseLDL` would store {analysis.stored:,} entries ({needed / 1e9:.1f} GB) "
+            f"for this {analysis.n:,} x {analysis.n:,} pattern ({analysis.nnz_factor:,} "
+            f"entries of L in the {analysis.ordering} order, in dense fronts), more than "
+            f"the {limit / 1e9:.1f} GB (half this machine's memory) it may use: the "
+            "pattern fills in nearly densely. Use `asdex_opt.lineax.SparseLU` (SuperLU, "
+            "with its own ordering), or a dense solver such as `lineax.LU` if n is small."
+        )
 
 
 class _LDLState(eqx.Module):
@@ -75,16 +102,27 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     The sparsity pattern is analysed once, on the host, when the solve is traced (and
     cached by pattern): a fill-reducing nested-dissection ordering (vertex separators
     from breadth-first level structures; reverse Cuthill-McKee is tried too and taken
-    when it fills in less and its elimination tree stays short), the elimination tree,
-    column counts, supernodes with relaxed amalgamation, and a plan that pads the
-    supernodes' dense fronts to power-of-two size classes and cuts each class into
-    chunks of equal shape. The numeric factorization and the solves are then one loop
-    per size class over its chunks of batched dense operations (assembly by
-    precomputed scatters, tiled partial ``LDLᵀ`` of each front, Schur complements added
-    into the parents' fronts, triangular solves by one product per front): the
-    compiled program grows with the number of classes, not with ``n``; no host
-    callback, any device, ``jax.vmap`` over matrices with one pattern batches them into
-    one program.
+    when it fills in less and its elimination tree stays short), the elimination tree
+    and column counts. Then one of two numeric plans, by the number of scalar updates
+    the factorization makes (``Σ_k c_k (c_k + 1) / 2`` over the columns of ``L``, ``c_k``
+    entries below the diagonal):
+
+    * at most ``5e6`` (small fronts: most sparse Hessians, bands, 2-D grids up to
+      about ``10⁴``), a level-scheduled scalar factorization: ``L`` is stored
+      without padding, and the updates of the columns of one level of the
+      elimination tree are a block of gathers, products and one sorted scatter, all
+      blocks of one size in one loop; the solves are one loop each over the entries
+      of ``L`` by level;
+    * above, supernodes with relaxed amalgamation whose dense fronts are padded to
+      power-of-two size classes cut into chunks of equal shape, one loop per size
+      class over its chunks of batched dense operations (assembly by precomputed
+      scatters, tiled partial ``LDLᵀ`` of each front, Schur complements added into the
+      parents' fronts, triangular solves by one product per front).
+
+    Either way the compiled program does not grow with ``n``; no host callback, any
+    device, ``jax.vmap`` over matrices with one pattern batches them into one program.
+    A pattern whose dense fronts would take more than half the machine's memory is
+    refused with a `ValueError` that points to `SparseLU`.
 
     Pivots are taken in the analysed order, without pivoting: this is stable for
     positive definite matrices and for quasi-definite ones (Vanderbei 1995), such as
@@ -161,6 +199,7 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         rows, cols = _pattern(operator)
         analysis = cached_analysis(n, rows, cols)
         dtype = operator.data.dtype
+        check_memory(analysis, dtype)
         rtol = np.sqrt(n) * np.finfo(dtype).eps if self.pivot_rtol is None else self.pivot_rtol
         factor = factorize(analysis, operator.data, float(rtol))
         return _LDLState(analysis, factor, operator.data)

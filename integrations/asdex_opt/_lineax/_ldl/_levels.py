@@ -1,0 +1,222 @@
+"""The plan of a level-scheduled scalar LDLᵀ: index blocks per elimination-tree level.
+
+For patterns whose fronts are small (most Hessians of separable-plus-coupling
+objectives, bands, 2-D grids of moderate size), dense fronts pad ``L`` many times
+over. This plan stores ``L`` exactly, as one flat vector: the ``n`` pivots first,
+then the entries below the diagonal column by column. The factorization is
+left-looking: column ``j`` receives ``L[i, k] d_k L[j, k]`` from every column ``k``
+with ``L[j, k] != 0`` (all descendants of ``j`` in the elimination tree), so all
+columns of one level of the tree (the height above its leaves) can be updated
+together once the lower levels are done. With ``L[i, k] d_k`` stored in place of
+``L[i, k]`` until the end, an update is one product of three stored values,
+``v[p_ik] v[p_jk] / v[k]``, subtracted from ``v[p_ij]``: the updates of each level
+are index triples, cut into blocks of one fixed size (a level's last block padded),
+and the factorization is one loop over the blocks. The triangular solves are one
+loop each over blocks of the entries of ``L``, by level of their column.
+"""
+
+import dataclasses
+
+import numba
+import numpy as np
+
+__all__ = ["LevelPlan", "level_plan", "update_count"]
+
+_BLOCK_OVERHEAD = 4096
+"""The fixed cost of one loop step, in updates (gathers and a scatter of that many)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LevelPlan:
+    """The index blocks of a level-scheduled scalar factorization.
+
+    Attributes:
+        entries: Number of stored values: ``n`` pivots and the entries below the
+            diagonal of ``L``.
+        columns: ``(entries - n,)`` the column (position in the order) of each entry
+            below the diagonal.
+        assemble: ``(2, E)`` the place in the data vector and in the stored values of
+            each entry of ``A`` on or below the diagonal.
+        updates: ``(T, 4, S)`` per block: target, the two factors and the pivot of
+            each update (padding: target ``entries``, dropped).
+        forward: ``(U, 3, R)`` per block: row, entry and column of each entry below
+            the diagonal, by level of the column, sorted by row within a block
+            (padding: row and column ``n``, dropped).
+        backward: The same blocks sorted by column within a block.
+    """
+
+    entries: int
+    columns: np.ndarray
+    assemble: np.ndarray
+    updates: np.ndarray
+    forward: np.ndarray
+    backward: np.ndarray
+
+    @property
+    def work(self) -> int:
+        """The cost model of one factorization and solve, in updates.
+
+        Every slot of the update blocks, and `_BLOCK_OVERHEAD` for each step of the
+        three loops (the factorization's and the two triangular solves').
+        """
+        steps = self.updates.shape[0] + self.forward.shape[0] + self.backward.shape[0]
+        return self.updates.shape[0] * self.updates.shape[2] + _BLOCK_OVERHEAD * steps
+
+
+@numba.njit(cache=True)
+def _factor_pattern(rowptr, colidx, parent, count):
+    """Rows of ``L`` below the diagonal, by columns (sorted), from the row subtrees."""
+    n = parent.size
+    colptr = np.zeros(n + 1, np.int64)
+    for j in range(n):
+        colptr[j + 1] = colptr[j] + count[j] - 1
+    fill = colptr[:-1].copy()
+    rows = np.empty(colptr[n], np.int64)
+    mark = np.full(n, -1, np.int64)
+    for i in range(n):
+        mark[i] = i
+        for p in range(rowptr[i], rowptr[i + 1]):
+            j = colidx[p]
+            while mark[j] != i:
+                rows[fill[j]] = i
+                fill[j] += 1
+                mark[j] = i
+                j = parent[j]
+    return colptr, rows
+
+
+@numba.njit(cache=True)
+def _update_triples(n, colptr, rows, level):
+    """Every update ``(target, left, right, pivot)`` and the level of its target."""
+    total = 0
+    for k in range(n):
+        c = colptr[k + 1] - colptr[k]
+        total += c * (c + 1) // 2
+    out = np.empty((4, total), np.int64)
+    out_level = np.empty(total, np.int64)
+    t = 0
+    for k in range(n):
+        for a in range(colptr[k], colptr[k + 1]):
+            j = rows[a]
+            q = colptr[j]
+            for b in range(a, colptr[k + 1]):
+                i = rows[b]
+                if b == a:
+                    out[0, t] = j
+                else:
+                    while rows[q] != i:
+                        q += 1
+                    out[0, t] = n + q
+                out[1, t] = n + a
+                out[2, t] = n + b
+                out[3, t] = k
+                out_level[t] = level[j]
+                t += 1
+    return out, out_level
+
+
+def update_count(count: np.ndarray) -> int:
+    """Return the number of scalar updates of a factor with these column counts.
+
+    Examples:
+        >>> import numpy as np
+        >>> update_count(np.array([3, 2, 1]))  # a dense 3 x 3 matrix
+        4
+    """
+    below = count.astype(np.int64) - 1
+    return int(np.sum(below * (below + 1) // 2))
+
+
+def _levels(parent: np.ndarray) -> np.ndarray:
+    """Height of each node above the leaves of the postordered forest ``parent``."""
+    level = np.zeros(parent.size, np.int64)
+    for j in range(parent.size):
+        p = parent[j]
+        if p >= 0 and level[p] < level[j] + 1:
+            level[p] = level[j] + 1
+    return level
+
+
+def _block_size(per_level: np.ndarray) -> int:
+    """The power of two with the least padded work plus `_BLOCK_OVERHEAD` per block."""
+    per_level = per_level[per_level > 0]
+    if per_level.size == 0:
+        return 1
+    best, best_cost, size = 1, np.inf, 1
+    while size <= 2 * per_level.max():
+        cost = np.sum(-(-per_level // size)) * (size + _BLOCK_OVERHEAD)
+        if cost < best_cost:
+            best, best_cost = size, cost
+        size *= 2
+    return best
+
+
+def _blocks(items: np.ndarray, keys: np.ndarray, fill: np.ndarray, sort: int) -> np.ndarray:
+    """Cut the columns of ``items`` ``(F, N)`` into blocks ``(T, F, S)`` by ``keys``.
+
+    Items of one key go to blocks of their own (the last one padded with ``fill``),
+    sorted by their field ``sort`` (the scatter target: sorted scatters are faster);
+    the blocks are in increasing order of key.
+    """
+    combined = keys * (int(items[sort].max(initial=0)) + 1) + items[sort]
+    by = np.argsort(combined, kind="stable")
+    items, keys = items[:, by], keys[by]
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
+    per_key = np.diff(np.r_[start, keys.size])
+    size = _block_size(per_key)
+    blocks_per_key = -(-per_key // size)
+    first_block = np.r_[0, np.cumsum(blocks_per_key)[:-1]]
+    shift = first_block * size - start
+    slot = np.arange(keys.size) + np.repeat(shift, per_key)
+    total = max(int(blocks_per_key.sum()), 1)
+    out = np.empty((fill.size, total * size), np.int64)
+    out[:] = fill[:, None]
+    out[:, slot] = items
+    return out.reshape(fill.size, total, size).transpose(1, 0, 2)
+
+
+def level_plan(
+    n: int,
+    rowptr: np.ndarray,
+    colidx: np.ndarray,
+    parent: np.ndarray,
+    count: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    use: np.ndarray,
+) -> LevelPlan:
+    """The level-scheduled plan of a postordered pattern.
+
+    Args:
+        n: Matrix size.
+        rowptr: Row pointers of the strictly lower pattern (positions) by rows.
+        colidx: Its column indices.
+        parent: The elimination tree (postordered).
+        count: Column counts of ``L`` (diagonal included).
+        i: Row position of each stored lower entry of ``A`` (``i >= j``).
+        j: Its column position.
+        use: Its place in the data vector.
+
+    Returns:
+        The plan.
+    """
+    colptr, rows = _factor_pattern(rowptr, colidx, parent, count)
+    level = _levels(parent)
+    columns = np.repeat(np.arange(n), np.diff(colptr))
+    keys = columns * n + rows
+    off = i != j
+    target = np.where(off, n + np.searchsorted(keys, j * n + i), i)
+    entries = n + rows.size
+    triples, triple_level = _update_triples(n, colptr, rows, level)
+    updates = _blocks(triples, triple_level, np.array([entries, 0, 0, 0]), 0)
+    solve_items = np.stack([rows, n + np.arange(rows.size), columns])
+    forward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 0)
+    backward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 2)
+    return LevelPlan(
+        entries=entries,
+        columns=columns,
+        assemble=np.stack([use, target]),
+        updates=updates,
+        forward=forward,
+        backward=backward,
+    )

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from asdex import SparsityPattern
 from asdex.coloring import hessian_coloring_from_sparsity, jacobian_coloring_from_sparsity
 from asdex.decompression import GatherPlan
 from asdex.decompression._exchange import ExchangePlan, is_direct
+from asdex.decompression._level_exchange import LevelExchange, first_reads
 
 PRELUDE = textwrap.dedent(
     """
@@ -106,6 +108,10 @@ SCRIPT = PRELUDE + textwrap.dedent(
             objective, coloring, sharding=(mesh, "colors"))(x)
         np.testing.assert_allclose(hess.todense(), H, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(value, objective(x), rtol=1e-6)
+        if method == "acyclic":  # substitution runs on the split values: B stays split
+            text = jax.jit(asdex.hessian_from_coloring(objective, coloring, sharding=(
+                mesh, "colors"))).lower(x).compile().as_text()
+            assert "all-to-all" in text and "all-gather" not in text
         B = jax.jit(asdex.compressed_hessian_from_coloring(
             objective, coloring, sharding=(mesh, "colors")))(x)
         check_sharded(B, coloring.num_colors)
@@ -291,7 +297,25 @@ def _exchanged(exchange: ExchangePlan, parts: list[np.ndarray]) -> np.ndarray:
                   0.0)[exchange.receive[device]]
         for device in range(shards)
     ]
-    return np.concatenate(values)[: exchange.nnz]
+    return np.concatenate(values)
+
+
+def _solved(levels: LevelExchange, raw: np.ndarray, shards: int) -> np.ndarray:
+    """Apply the substitution levels as the devices would, from each device's raw reads."""
+    share = raw.size // shards
+    start = [np.append(raw[d * share : (d + 1) * share], 0.0) for d in range(shards)]
+    values = [held.copy() for held in start]
+    count = levels.targets.shape[-1]
+    for lvl, sign in enumerate(levels.signs):
+        sent = [[values[e][levels.send[lvl, e, d]] for d in range(shards)]
+                for e in range(shards)]
+        for d in range(shards):
+            received = np.append(np.concatenate([sent[e][d] for e in range(shards)]), 0.0)
+            sums = np.zeros(count + 1)
+            np.add.at(sums, levels.segments[lvl, d], received[levels.reads[lvl, d]])
+            targets = levels.targets[lvl, d]
+            values[d][targets] = start[d][targets] + sign * sums[:count]
+    return np.concatenate([held[:-1] for held in values])
 
 
 def _colorings(pattern: SparsityPattern) -> list[Any]:
@@ -301,44 +325,59 @@ def _colorings(pattern: SparsityPattern) -> list[Any]:
         jacobian_coloring_from_sparsity(pattern, mode="rev"),
         jacobian_coloring_from_sparsity(pattern, method="bidirectional"),
         hessian_coloring_from_sparsity(square, method="star"),
+        hessian_coloring_from_sparsity(square, method="acyclic"),
     ]
+
+
+def _check_split(coloring: Any, shards: int, rng: np.random.Generator) -> bool:
+    """Check each device's share against the plan's values; return whether it substitutes.
+
+    The padding rows of `B` hold NaN: the exchange never reads them. Substitution runs
+    level by level on the split values (`_solved`).
+    """
+    plan = GatherPlan.from_schedule(coloring.plan.schedule)
+    passes = coloring.plan.passes
+    m, n = coloring.sparsity.shape
+    widths = [m if p.kind == "jvp" else n for p in passes]
+    counts = [p.count for p in passes]
+    padded = [-(-count // shards) * shards for count in counts]
+    parts = [
+        np.concatenate([rng.standard_normal((count, width)),
+                        np.full((rows - count, width), np.nan)])
+        for count, rows, width in zip(counts, padded, widths, strict=True)
+    ]
+    exchange = ExchangePlan.build(plan, counts, padded, widths, shards)
+    assert exchange.receive.shape == (shards, -(-plan.nnz // shards))
+    stacked = np.zeros((sum(counts), sum(widths)))
+    for i, (part, count) in enumerate(zip(parts, counts, strict=True)):
+        rows, cols = sum(counts[:i]), sum(widths[:i])
+        stacked[rows : rows + count, cols : cols + widths[i]] = part[:count]
+    values = _exchanged(exchange, parts)
+    np.testing.assert_array_equal(values[: plan.nnz],
+                                  np.append(stacked.ravel(), 0.0)[first_reads(plan)])
+    if not is_direct(plan):
+        values = _solved(LevelExchange.build(plan, shards), values, shards)
+    expected = np.asarray(plan(jnp.asarray(stacked)))  # float32
+    np.testing.assert_allclose(values[: plan.nnz], expected, rtol=1e-5, atol=1e-5)
+    return not is_direct(plan)
 
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), shards=st.integers(2, 5))
 def test_exchange_plan_reads_what_the_gather_plan_reads(seed: int, shards: int) -> None:
-    """Each device's share from the exchanged entries equals the plan's reads of `B`.
-
-    The padding rows of `B` hold NaN: the exchange never reads them.
-    """
+    """Each device's share, from the exchanged entries (and levels), is the plan's."""
     rng = np.random.default_rng(seed)
     pattern = SparsityPattern.from_dense(rng.random((9, 9)) < 0.3)
-    checked = 0
-    for index, coloring in enumerate(_colorings(pattern)):
-        plan = GatherPlan.from_schedule(coloring.plan.schedule)
-        if not is_direct(plan):  # bicolorings and star colorings may substitute
-            assert index >= 2, coloring
-            continue
-        checked += 1
-        passes = coloring.plan.passes
-        m, n = coloring.sparsity.shape
-        widths = [m if p.kind == "jvp" else n for p in passes]
-        counts = [p.count for p in passes]
-        padded = [-(-count // shards) * shards for count in counts]
-        parts = [
-            np.concatenate([rng.standard_normal((count, width)),
-                            np.full((rows - count, width), np.nan)])
-            for count, rows, width in zip(counts, padded, widths, strict=True)
-        ]
-        exchange = ExchangePlan.build(plan, counts, padded, widths, shards)
-        stacked = np.zeros((sum(counts), sum(widths)))
-        for i, (part, count) in enumerate(zip(parts, counts, strict=True)):
-            rows, cols = sum(counts[:i]), sum(widths[:i])
-            stacked[rows : rows + count, cols : cols + widths[i]] = part[:count]
-        expected = np.append(stacked.ravel(), 0.0)[plan.initial]
-        np.testing.assert_allclose(_exchanged(exchange, parts), expected, rtol=1e-6)
-        assert exchange.receive.shape == (shards, -(-plan.nnz // shards))
-    assert checked >= 2
+    for coloring in _colorings(pattern):
+        _check_split(coloring, shards, rng)
+
+
+def test_substitution_levels_on_split_values() -> None:
+    """An acyclic coloring of a band substitutes; split over 3 devices it is solved."""
+    band = np.abs(np.subtract.outer(np.arange(12), np.arange(12))) <= 2
+    coloring = hessian_coloring_from_sparsity(SparsityPattern.from_dense(band),
+                                              method="acyclic")
+    assert _check_split(coloring, 3, np.random.default_rng(0))
 
 
 def _run(script: str) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from jax.sharding import AbstractMesh, NamedSharding, PartitionSpec
 
 from asdex.decompression._gather import GatherPlan
+from asdex.decompression._level_exchange import LevelExchange, first_reads
 from asdex.decompression._sharding import ColorSharding
 
 
@@ -60,7 +61,9 @@ class ExchangePlan:
         """Build the tables for parts of `counts` colors padded to `padded` rows.
 
         The plan reads the parts stacked block-diagonally (`stack_parts`): rows are the
-        colors of each part in turn, columns the entries of each part in turn.
+        colors of each part in turn, columns the entries of each part in turn. Each
+        nonzero receives its one entry of `B` (`first_reads`): its value for direct
+        decompression, the start of its substitution otherwise.
 
         Examples:
             >>> import numpy as np
@@ -72,8 +75,6 @@ class ExchangePlan:
             >>> ExchangePlan.build(plan, [2], [2], [2], 2).send.tolist()
             [[[0], [0]], [[0], [1]]]
         """
-        if plan.levels or plan.stacked is not None or plan.mirror_targets.size:
-            raise ValueError("ExchangePlan needs a direct decompression plan.")
         counts, padded, widths = (np.asarray(a, np.int64) for a in (counts, padded, widths))
         rows_per_shard = padded // shards
         first_row = np.concatenate([[0], np.cumsum(counts)])
@@ -81,7 +82,7 @@ class ExchangePlan:
         first_local = np.concatenate([[0], np.cumsum(rows_per_shard * widths)])
         span = max(int(first_local[-1]), 1)
         share = -(-plan.nnz // shards)
-        reads = np.asarray(plan.initial)
+        reads = first_reads(plan)
         received = []
         for reader in range(shards):
             chunk = reads[reader * share : (reader + 1) * share].astype(np.int64)
@@ -131,11 +132,7 @@ class ExchangePlan:
             >>> receive.sharding.spec
             PartitionSpec('colors',)
         """
-        if isinstance(layout.mesh, AbstractMesh):
-            return self.send, self.receive
-        split = NamedSharding(layout.mesh, PartitionSpec(layout.axes))
-        with jax.ensure_compile_time_eval():
-            return jax.device_put(self.send, split), jax.device_put(self.receive, split)
+        return place((self.send, self.receive), layout, 0)
 
     def __call__(
         self,
@@ -153,10 +150,11 @@ class ExchangePlan:
 
 
 class SplitDecompression:
-    """Decompress the parts of `B` split by colors: locally where the plan is direct.
+    """Decompress the parts of `B` split by colors, each device its share of the nonzeros.
 
-    Holds the placed tables of one `ExchangePlan` per shape of the parts and layout,
-    built when first asked for (from static shapes).
+    Holds the placed tables of one `ExchangePlan` (and, for substitution, one
+    `LevelExchange`) per shape of the parts and layout, built when first asked for
+    (from static shapes).
 
     Attributes:
         plan: The decompression plan of the coloring.
@@ -167,10 +165,11 @@ class SplitDecompression:
         """Keep the plan; exchange plans are built when first needed."""
         self.plan = plan
         self.counts = tuple(int(count) for count in counts)
-        self._placed: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._placed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._levels: dict[int, LevelExchange] = {}
 
     def applies(self, layout: ColorSharding | None) -> bool:
-        """Whether `layout` splits the colors and the plan reads each nonzero directly.
+        """Whether `layout` splits the colors (and there are nonzeros to split).
 
         Examples:
             >>> import numpy as np
@@ -182,14 +181,11 @@ class SplitDecompression:
             >>> SplitDecompression(plan, [1]).applies(None)
             False
         """
-        return (
-            layout is not None and layout.shards > 1 and self.plan.nnz > 0
-            and is_direct(self.plan)
-        )
+        return layout is not None and layout.shards > 1 and self.plan.nnz > 0
 
     def tables(
         self, shapes: Sequence[tuple[int, int]], layout: ColorSharding
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, ...]:
         """Return the exchange tables for parts of these shapes, placed for `layout`.
 
         Built on the host and placed once per shapes and layout (only the placed
@@ -198,17 +194,22 @@ class SplitDecompression:
         """
         key = (tuple(tuple(shape) for shape in shapes), layout.mesh, layout.axes)
         if key not in self._placed:
-            self._placed[key] = ExchangePlan.build(
+            tables = ExchangePlan.build(
                 self.plan, self.counts, [shape[0] for shape in shapes],
                 [shape[1] for shape in shapes], layout.shards,
             ).placed(layout)
+            if not is_direct(self.plan):
+                levels = self._level_exchange(layout.shards)
+                tables += place((levels.send, levels.reads, levels.segments,
+                                 levels.targets), layout, 1)
+            self._placed[key] = tables
         return self._placed[key]
 
     def __call__(
         self,
         parts: Sequence[jax.Array],
         layout: ColorSharding,
-        tables: tuple[jax.Array, jax.Array] | None = None,
+        tables: tuple[Any, ...] | None = None,
     ) -> jax.Array:
         """Return the nonzero values, shape `(nnz,)`, split over `layout`'s color axes.
 
@@ -218,7 +219,14 @@ class SplitDecompression:
         """
         if tables is None:
             tables = self.tables([part.shape for part in parts], layout)
-        return exchange_values(parts, layout, self.plan.nnz, *tables)
+        levels = None if is_direct(self.plan) else self._level_exchange(layout.shards)
+        return exchange_values(parts, layout, self.plan.nnz, *tables[:2],
+                               levels=levels, level_tables=tuple(tables[2:]))
+
+    def _level_exchange(self, shards: int) -> LevelExchange:
+        if shards not in self._levels:
+            self._levels[shards] = LevelExchange.build(self.plan, shards)
+        return self._levels[shards]
 
 
 def is_direct(plan: GatherPlan) -> bool:
@@ -241,31 +249,39 @@ def exchange_values(
     nnz: int,
     send: Any,
     receive: Any,
+    *,
+    levels: LevelExchange | None = None,
+    level_tables: tuple[Any, ...] = (),
 ) -> jax.Array:
     """Return the `nnz` values read by the exchange tables `send` and `receive`.
 
     Runs in `jax.shard_map` over `layout`'s color axes: each device gathers what it
     sends, one `all_to_all` delivers it, and each device reads its share of the values.
+    With `levels` (and their placed `level_tables`), each device then solves its share
+    by substitution, one exchange of solved values per level.
     """
     dtype = jnp.result_type(*parts)
     names = layout.names
+    parts = [part for part in parts if part.shape[0]]
 
-    def local(send: jax.Array, receive: jax.Array, *shards: jax.Array) -> jax.Array:
+    def local(send: jax.Array, receive: jax.Array, *arrays: jax.Array) -> jax.Array:
+        tables, shards = arrays[: len(level_tables)], arrays[len(level_tables):]
         flat = jnp.concatenate([shard.reshape(-1).astype(dtype) for shard in shards])
         incoming = jax.lax.all_to_all(flat[send[0]], names, 0, 0, tiled=True)
         padded = jnp.concatenate([incoming.reshape(-1), jnp.zeros(1, dtype)])
-        return padded[receive[0]]
+        raw = padded[receive[0]]
+        return raw if levels is None else levels.solve(raw, tables, names)
 
     split = PartitionSpec(layout.axes)
-    arrays = (send, receive, *(part for part in parts if part.shape[0]))
+    specs = (split, split, *(PartitionSpec(None, layout.axes),) * len(level_tables),
+             *(split,) * len(parts))
+    arrays = (send, receive, *level_tables, *parts)
     if layout.explicit:
         arrays = tuple(
-            jax.sharding.reshard(array, NamedSharding(layout.mesh, split))
-            for array in arrays
+            jax.sharding.reshard(array, NamedSharding(layout.mesh, spec))
+            for array, spec in zip(arrays, specs, strict=True)
         )
-    values = jax.shard_map(
-        local, mesh=layout.mesh, in_specs=(split,) * len(arrays), out_specs=split
-    )(*arrays)
+    values = jax.shard_map(local, mesh=layout.mesh, in_specs=specs, out_specs=split)(*arrays)
     if values.shape[0] == nnz:
         return values
     if layout.explicit:
@@ -276,3 +292,24 @@ def exchange_values(
 def _index_type(bound: int) -> type:
     """`np.int32` for indices below `bound` where it holds them, else `np.int64`."""
     return np.int32 if bound < np.iinfo(np.int32).max else np.int64
+
+
+def place(tables: tuple[np.ndarray, ...], layout: ColorSharding, axis: int) -> tuple[Any, ...]:
+    """Put host `tables` on `layout`'s devices, split along `axis` like `B`'s colors.
+
+    On an abstract mesh (read from the types of traced arrays) there are no devices to
+    place them on: the host tables come back, and become constants of the program.
+
+    Examples:
+        >>> import jax
+        >>> import numpy as np
+        >>> from asdex.decompression import ColorSharding
+        >>> layout = ColorSharding.of((jax.make_mesh((1,), ("colors",)), "colors"))
+        >>> place((np.zeros((1, 3), np.int32),), layout, 0)[0].sharding.spec
+        PartitionSpec('colors',)
+    """
+    if isinstance(layout.mesh, AbstractMesh):
+        return tables
+    split = NamedSharding(layout.mesh, PartitionSpec(*(None,) * axis, layout.axes))
+    with jax.ensure_compile_time_eval():
+        return tuple(jax.device_put(table, split) for table in tables)

@@ -124,9 +124,11 @@ def decompress_data(
     Returns:
         The `nnz` values, shape `(nnz,)`, with `B`'s dtype. Where `B`'s color axis is
         split over devices, the values are split over the same axes (where they divide
-        `nnz`). For direct decompression (column, row, star and bidirectional
-        colorings) each device then receives only the entries of `B` that its values
-        read (one `all_to_all`); substitution (acyclic) colorings gather `B` first.
+        `nnz`): each device receives only the entries of `B` that its values read (one
+        `all_to_all`), and, for substitution (acyclic) colorings, the solved values
+        they subtract (one `all_to_all` per level). Inside `jax.jit` on `Auto` axes
+        without `sharding=`, the split of `B` cannot be seen: XLA then gathers `B`
+        onto every device for the reads; pass `sharding=` to keep it split.
 
     Examples:
         >>> import jax.numpy as jnp

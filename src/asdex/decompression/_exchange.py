@@ -9,9 +9,15 @@ once). Applied inside `jax.shard_map`, each device gathers what it sends into a
 delivers the rows, and each device reads its nonzeros from what it received. No device
 holds more of `B` than its own shard.
 
-Only direct decompression (each nonzero read from one entry of `B`: column, row, star
-and bidirectional colorings) is local; substitution reads values computed on other
-devices level by level, and stays a gather that XLA lays out.
+Every nonzero reads at most one entry of `B`: its value for direct decompression
+(column, row, star and bidirectional colorings), the start of its substitution for
+acyclic colorings, which then solve the split values level by level
+(`asdex.decompression._level_exchange`).
+
+The tables are built on the host and placed on the devices split like `B`'s colors
+(each device holds its own rows), and passed to the compiled decompression as
+arguments. Inside a `jax.jit` of the caller's, they are arrays the traced function
+closes over, and so constants of that program, which every device holds whole.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ in their types; the color axis then follows that mesh (`ColorSharding.following`
 
 Decompression's outputs are split over the same axes by their leading axis
 (`ColorSharding.spread`): each device computes and holds its share of the nonzeros,
-and, for direct decompression, receives only the entries of `B` that its share reads
-(`asdex.decompression._exchange`). `color_layout` reads the split from a given `B`.
+and receives only the entries of `B` that its share reads (and, for substitution, the
+solved values its share subtracts; `asdex.decompression._exchange`). `color_layout`
+reads the split from a given `B`.
 """
 
 from __future__ import annotations

@@ -53,26 +53,24 @@ def _quiet() -> None:
     os.dup2(devnull, 2)
 
 
-class _Overtime(Exception):
-    pass
-
-
-def _overtime(signum, frame):
-    raise _Overtime
-
-
-def surveyed(category: str, name: str, target: int, max_n: int, timeout: float) -> dict:
-    """`survey`, with its errors and a SIGALRM after `timeout` s as the exclusion reason."""
-    signal.signal(signal.SIGALRM, _overtime)
-    signal.alarm(max(1, round(timeout)))
+def _survey_child(conn, category: str, name: str, target: int, max_n: int) -> None:
+    _quiet()
     try:
-        return survey(category, name, target, max_n)
-    except _Overtime:
-        return {"why": f"survey over {timeout:g} s"}
+        conn.send(survey(category, name, target, max_n))
     except Exception as error:
-        return {"why": f"error: {type(error).__name__}: {str(error)[:80]}"}
-    finally:
-        signal.alarm(0)
+        conn.send({"why": f"error: {type(error).__name__}: {str(error)[:80]}"})
+
+
+def surveyed(ctx, category: str, name: str, target: int, max_n: int, timeout: float) -> dict:
+    """`survey` in a process forked from the server, killed after `timeout` s.
+
+    A signal cannot interrupt a survey blocked in compilation (dense problems such as
+    INTEQNE), so it runs apart; its errors and the timeout become the exclusion reason.
+    """
+    result = in_child(ctx, _survey_child, (category, name, target, max_n), timeout)
+    if result is None:
+        return {"why": f"survey over {timeout:g} s"}
+    return {"why": result["error"]} if "error" in result else result
 
 
 def survey(category: str, name: str, target: int, max_n: int) -> dict:
@@ -370,7 +368,7 @@ def main() -> None:
         for name in names:
             key = f"{category}/{name}"
             if key not in surveys:
-                surveys[key] = surveyed(category, name, cli.n, cli.max_n, cli.timeout)
+                surveys[key] = surveyed(ctx, category, name, cli.n, cli.max_n, cli.timeout)
                 survey_file.write_text(json.dumps({"surveyed": surveys}))
             info = dict(surveys[key])
             if "why" not in info and info["density"] > cli.max_density:

@@ -48,6 +48,8 @@ KAPPA_SOC = 0.99
 S_THETA, S_PHI, DELTA, ETA_PHI, GAMMA_ALPHA = 1.1, 2.3, 1.0, 1e-8, 0.05
 MAX_BACKTRACKS = 60
 DIVERGENCE = 1e20
+RESTORATION_PENALTY = 1e3
+"""IPOPT's ``resto_penalty_parameter`` (rho): see `Run.restoration_weights`."""
 REGULAR, RESTORATION, ESTIMATE = 0, 1, 2
 
 
@@ -415,13 +417,27 @@ class Run:
 
         return lax.while_loop(cond, body, state)
 
+    def restoration_weights(self, state: State) -> tuple[Array, Array]:
+        """Return restoration's barrier and proximity weights ``(μ_R, ζ)``.
+
+        IPOPT's restoration minimises ``rho ‖c‖₁`` plus ``√μ`` times the proximity term
+        minus ``μ`` times the barrier. The gradient of ``½‖c‖²`` is ``‖c‖`` times
+        smaller than that of ``‖c‖₁``, so both weights are scaled by ``θ_k / rho`` (at
+        most 1), ``θ_k`` the violation restoration began at: near a feasible point
+        the barrier would otherwise push the iterate away from its bounds faster than
+        the violation pulls it back.
+        """
+        weight = jnp.minimum(1.0, state.reference / RESTORATION_PENALTY)
+        return state.mu * weight, jnp.sqrt(state.mu) * weight
+
     def system(self, state: State, sigma: Array, r_dual: Array) -> tuple[Array, Array, Array]:
         """``(diagonal, constraint block floor, rhs)`` of the matrix the mode factors."""
-        w, point, mu = state.w, state.point, state.mu
+        w, point = state.w, state.point
+        mu, zeta = self.restoration_weights(state)
         dl, du = self.distances(w)
         barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
         restoration_diag = (
-            jnp.sqrt(mu) * state.anchor
+            zeta * state.anchor
             + jnp.where(self.has_lo, mu / dl**2, 0)
             + jnp.where(self.has_up, mu / du**2, 0)
         )
@@ -679,11 +695,13 @@ class Run:
         than ``constr_viol_tol``, and ``RESTORATION_FAILED`` otherwise, as it is after
         ``max_restoration_steps`` steps.
         """
-        w, point, mu, tau = state.w, state.point, state.mu, state.tau
+        w, point, tau = state.w, state.point, state.tau
+        mu_r, zeta = self.restoration_weights(state)
         eps = jnp.finfo(self.dtype).eps
-        zeta = jnp.sqrt(mu)
         dl, du = self.distances(w)
-        barrier_grad = -jnp.where(self.has_lo, mu / dl, 0) + jnp.where(self.has_up, mu / du, 0)
+        barrier_grad = -jnp.where(self.has_lo, mu_r / dl, 0) + jnp.where(
+            self.has_up, mu_r / du, 0
+        )
         d = solution[: self.size_w]
 
         def merit(w_trial, c):
@@ -692,7 +710,7 @@ class Run:
                 jnp.where(self.has_up, jnp.log(du), 0)
             )
             proximity = 0.5 * zeta * jnp.sum(state.anchor * (w_trial - w) ** 2)
-            return 0.5 * jnp.sum(c**2) + proximity - mu * logs
+            return 0.5 * jnp.sum(c**2) + proximity - mu_r * logs
 
         slope = jnp.dot(barrier_grad + self.jac_t(point.jac, point.c), d)
         alpha_max = jnp.minimum(
@@ -715,7 +733,7 @@ class Run:
         w_new = jnp.where(moved, w + alpha * d, w)
         point_new = self.evaluate(w_new, scale)
         theta = jnp.sum(jnp.abs(point_new.c))
-        phi = self.barrier(w_new, point_new.f, mu)
+        phi = self.barrier(w_new, point_new.f, state.mu)
         done = (theta <= 0.9 * state.reference) & state.filter.acceptable(theta, phi)
         stalled = ~moved | (jnp.max(jnp.abs(alpha * d) / (1 + jnp.abs(w)), initial=0.0) < 10 * eps)
         stationary = (
@@ -736,7 +754,7 @@ class Run:
                 ),
             ),
         )
-        zl, zu = self.safeguard(w_new, state.zl, state.zu, mu)
+        zl, zu = self.safeguard(w_new, state.zl, state.zu, state.mu)
         return eqx.tree_at(
             lambda st: (
                 st.w,

@@ -16,8 +16,8 @@ diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multipl
 
 or until ``g = 0`` (a stationary point, where the zero step is the answer). With a
 solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal: the
-solver rejects it when the diagonal is not positive, and the usual case, a positive
-definite ``H``, then reads no diagonal.
+solver rejects it when the diagonal is not positive. The first attempt and the raised
+ones run in one loop, so the compiled program holds one copy of the solve.
 
 Along a sequence of Hessians (Newton's method) the shift needed changes slowly, so a
 caller may pass the shift accepted for the previous matrix, ``τ₋``, as IPOPT does in
@@ -200,29 +200,37 @@ def shifted_newton_direction(
         descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
         return p, (descent & definite) | stationary
 
-    def retry(p, tau, ok):
-        finite = all_finite(grad, hessian.data)
-        start, beta = schedule_start()
-        # Go on from the schedule's first shift, unless it was the one tried.
-        tau = jnp.where(start > tau, start / _GROWTH, tau)
-        p, tau = raise_shift(attempt, grad, p, tau, ok, beta, finite)
-        return p, tau, finite
-
+    start, beta = schedule_start()
+    finite = all_finite(grad, hessian.data)
     # A solver that reports definiteness rejects too small a shift itself (a matrix
     # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
-    # first and the diagonal is only read when it fails; otherwise the schedule's.
-    if previous_shift is None:
-        shift = floor if reports_definiteness(linear_solver) else schedule_start()[0]
-    else:
-        start, beta = schedule_start()
-        first = floor if reports_definiteness(linear_solver) else start
+    # first; otherwise the schedule's.
+    first = floor if reports_definiteness(linear_solver) else start
+    if previous_shift is not None:
         resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
-        shift = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
-    # The common case, a descent direction at the first shift, skips the retries; it
-    # also implies a finite gradient (else the descent test fails).
-    p, ok = attempt(shift)
-    p, shift, finite = jax.lax.cond(
-        ok, lambda p, tau, ok: (p, tau, jnp.array(True)), retry, p, shift, ok
-    )
+        first = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
+
+    # One loop for the first attempt and the raised ones, so that the solve is traced
+    # (and compiled) once. A non-finite gradient or Hessian gets the first attempt only.
+    def cond(carry):
+        _, _, ok, tries = carry
+        return jnp.invert(ok) & (tries <= _MAX_SHIFTS) & ((tries == 0) | finite)
+
+    def body(carry):
+        _, tau, _, tries = carry
+        # After the first attempt, go on from the schedule's first shift unless it was
+        # the one tried.
+        raised = jnp.where(
+            (tries == 1) & (start > tau), jnp.maximum(start, beta), jnp.maximum(_GROWTH * tau, beta)
+        )
+        tau = jnp.where(tries == 0, tau, raised)
+        p, ok = attempt(tau)
+        return p, tau, ok, tries + 1
+
+    carry = (jnp.zeros_like(grad), jnp.asarray(first, dtype), jnp.array(False), jnp.array(0))
+    p, shift, ok, tries = jax.lax.while_loop(cond, body, carry)
+    # If no shift passes, the limit of shifted Newton: steepest descent.
+    p = jnp.where(ok, p, grad / jnp.maximum(shift, beta))
     p = jnp.where(stationary, jnp.zeros_like(p), p)
-    return p, shift, finite
+    # A descent direction at the first attempt implies a finite gradient.
+    return p, shift, finite | (ok & (tries == 1))

@@ -112,9 +112,10 @@ def test_traced_values_and_rhs_are_exact():
             return sparse.bcoo_dot_general(traced, x[size:].reshape(rhs_shape),
                                            dimension_numbers=numbers)
 
-        # the curvature couples each stored value with the whole contracted row
-        check_rule(data, f, np.zeros(size + int(np.prod(rhs_shape))), hessian=matrix.n_dense == 0,
-                   hessian_exact=False)
+        # the curvature couples each stored value with the whole contracted row; JAX's
+        # own Hessian of a batched BCOO product of two traced operands fails
+        check_rule(data, f, np.zeros(size + int(np.prod(rhs_shape))),
+                   hessian=matrix.n_dense == 0 and matrix.n_batch == 0, hessian_exact=False)
 
     run_property(EXAMPLES, check)
 
@@ -136,7 +137,7 @@ def test_traced_indices_are_sound():
             return (rng.integers(0, bound + 1, matrix.indices.shape).astype(np.int32),)
 
         check_rule(data, f, np.zeros(size + int(np.prod(rhs_shape))), indices, exact=False,
-                   hessian=matrix.n_dense == 0)
+                   hessian=matrix.n_dense == 0 and matrix.n_batch == 0)
 
     run_property(EXAMPLES, check)
 

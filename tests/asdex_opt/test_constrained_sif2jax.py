@@ -61,3 +61,19 @@ def test_every_problem_up_to_5000_variables(name):
         check_kkt(sol, problem.objective, problem.y0, problem.args, **kwargs, tol=1e-5)
     else:
         assert int(sol.stats["status"]) != 0
+
+
+@pytest.mark.slow
+def test_restoration_at_an_almost_feasible_point_returns():
+    """ZECEVIC4's line search fails at violation 8e-10 after a large drop of μ.
+
+    Restoration starts there; it must not push the iterate away from its bounds (it
+    did when its barrier outweighed the violation), and the solve ends at IPOPT's
+    point (f = 165.9999988).
+    """
+    problem = PROBLEMS["ZECEVIC4"]
+    kwargs = inputs(problem)
+    sol = constrained_minimise(problem.objective, SOLVER, problem.y0, problem.args, **kwargs)
+    assert int(sol.stats["restoration_steps"]) >= 1
+    check_kkt(sol, problem.objective, problem.y0, problem.args, **kwargs)
+    assert float(sol.stats["objective"]) == pytest.approx(165.9999988, rel=1e-6)

@@ -12,7 +12,7 @@ from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 
-_LDL_MAX_SCALAR_WORK = 1_500_000
+_LDL_MAX_SCALAR_WORK = 1_000_000
 """`SparseLDL`'s scalar plan pays up to this cost (`LevelPlan.work`, in updates)."""
 
 _LDL_MIN_FILL = 50.0
@@ -27,9 +27,10 @@ def _ldl_pays(structure: SparseStructure) -> bool:
 
     The thresholds follow ``benchmarks/results/factorization.md``: with the scalar
     plan, SparseLDL is faster than `SparseLU` or within 1.3x on the small-front
-    Hessians (DIXMAAN, BROYDN7D, FREUROTH, SBRYBND, CURLY10), where SuperLU's host
-    round trip dominates, and slower where the factorization makes millions of updates
-    (2-D grids of 10⁴, bands of width 10, NONCVXUN); with dense fronts, it comes near
+    Hessians (DIXMAAN, BROYDN7D, FREUROTH, SBRYBND), where SuperLU's host round trip
+    dominates, and slower where the factorization makes millions of updates (2-D
+    grids of 10⁴, bands of width 10, NONCVXUN; CURLY10, at 1.4e6, was 1.2x to 20x
+    slower in two loaded runs); with dense fronts, it comes near
     only where ``L`` is dense per column (3-D Poisson, SPARSINE), and random KKT
     patterns pad their fronts beyond 40x. The analysis is cached: `SparseLDL` reuses it.
     """
@@ -58,8 +59,8 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
     With ``symmetric=True`` (the caller knows the matrix is symmetric: a Hessian, ``JᵀJ``)
     the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
     inertia) replaces `SparseLU` where its symbolic analysis predicts it near or above
-    SuperLU's speed on CPU: a scalar plan of small cost (at most 1.5e6 in
-    `LevelPlan.work`: small-front Hessians), or dense fronts holding at least 50
+    SuperLU's speed on CPU: a scalar plan of small cost (at most 1e6 update slots,
+    each loop step counted as 4096: small-front Hessians), or dense fronts holding at least 50
     entries of ``L`` per column, padded at most 40x (3-D grids). Without the flag the
     choice ignores symmetry.
 

@@ -16,11 +16,12 @@ __all__ = ["factor_levels", "solve_levels"]
 
 
 def _safe(pivot: Array) -> Array:
-    """The pivot, or one where it is zero or not finite (flagged separately)."""
+    """Return the pivot, or one where it is zero or not finite (flagged separately)."""
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
 
 def _index(array) -> Array:
+    """Return unsigned indices (JAX then adds no wrapping of negative ones)."""
     return jnp.asarray(array.astype("uint32" if array.max(initial=0) < 2**32 - 1 else "uint64"))
 
 

@@ -54,7 +54,7 @@ class LevelPlan:
 
     @property
     def work(self) -> int:
-        """The cost model of one factorization and solve, in updates.
+        """Return the cost model of one factorization and solve, in updates.
 
         Every slot of the update blocks, and `_BLOCK_OVERHEAD` for each step of the
         three loops (the factorization's and the two triangular solves').
@@ -65,7 +65,7 @@ class LevelPlan:
 
 @numba.njit(cache=True)
 def _factor_pattern(rowptr, colidx, parent, count):
-    """Rows of ``L`` below the diagonal, by columns (sorted), from the row subtrees."""
+    """Return the rows of ``L`` below the diagonal, by columns (sorted), from the row subtrees."""
     n = parent.size
     colptr = np.zeros(n + 1, np.int64)
     for j in range(n):
@@ -87,7 +87,7 @@ def _factor_pattern(rowptr, colidx, parent, count):
 
 @numba.njit(cache=True)
 def _update_triples(n, colptr, rows, level):
-    """Every update ``(target, left, right, pivot)`` and the level of its target."""
+    """Return every update ``(target, left, right, pivot)`` and the level of its target."""
     total = 0
     for k in range(n):
         c = colptr[k + 1] - colptr[k]
@@ -128,7 +128,7 @@ def update_count(count: np.ndarray) -> int:
 
 
 def _levels(parent: np.ndarray) -> np.ndarray:
-    """Height of each node above the leaves of the postordered forest ``parent``."""
+    """Return the height of each node above the leaves of the postordered forest ``parent``."""
     level = np.zeros(parent.size, np.int64)
     for j in range(parent.size):
         p = parent[j]
@@ -138,7 +138,7 @@ def _levels(parent: np.ndarray) -> np.ndarray:
 
 
 def _block_size(per_level: np.ndarray) -> int:
-    """The power of two with the least padded work plus `_BLOCK_OVERHEAD` per block."""
+    """Return the power of two with the least padded work plus `_BLOCK_OVERHEAD` per block."""
     per_level = per_level[per_level > 0]
     if per_level.size == 0:
         return 1
@@ -151,6 +151,42 @@ def _block_size(per_level: np.ndarray) -> int:
     return best
 
 
+@numba.njit(cache=True)
+def _counting_order(keys, bound):
+    """Return the stable order that sorts ``keys`` (integers in ``[0, bound)``)."""
+    start = np.zeros(bound + 1, np.int64)
+    for key in keys:
+        start[key + 1] += 1
+    for k in range(bound):
+        start[k + 1] += start[k]
+    order = np.empty(keys.size, np.int64)
+    for index in range(keys.size):
+        order[start[keys[index]]] = index
+        start[keys[index]] += 1
+    return order
+
+
+@numba.njit(cache=True)
+def _place(items, keys, sort, fill, per_key, size):
+    """Place the items in blocks ``(T, F, S)`` by key, each key from a new block."""
+    by_field = _counting_order(items[sort], items[sort].max() + 1)
+    by = by_field[_counting_order(keys[by_field], per_key.size)]
+    first = np.zeros(per_key.size + 1, np.int64)
+    for k in range(per_key.size):
+        first[k + 1] = first[k] + (per_key[k] + size - 1) // size
+    out = np.empty((max(first[-1], 1), fill.size, size), np.int64)
+    for f in range(fill.size):
+        out[:, f, :] = fill[f]
+    seen = np.zeros(per_key.size, np.int64)
+    for index in by:
+        key = keys[index]
+        slot = first[key] * size + seen[key]
+        seen[key] += 1
+        for f in range(fill.size):
+            out[slot // size, f, slot % size] = items[f, index]
+    return out
+
+
 def _blocks(items: np.ndarray, keys: np.ndarray, fill: np.ndarray, sort: int) -> np.ndarray:
     """Cut the columns of ``items`` ``(F, N)`` into blocks ``(T, F, S)`` by ``keys``.
 
@@ -158,21 +194,10 @@ def _blocks(items: np.ndarray, keys: np.ndarray, fill: np.ndarray, sort: int) ->
     sorted by their field ``sort`` (the scatter target: sorted scatters are faster);
     the blocks are in increasing order of key.
     """
-    combined = keys * (int(items[sort].max(initial=0)) + 1) + items[sort]
-    by = np.argsort(combined, kind="stable")
-    items, keys = items[:, by], keys[by]
-    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
-    per_key = np.diff(np.r_[start, keys.size])
-    size = _block_size(per_key)
-    blocks_per_key = -(-per_key // size)
-    first_block = np.r_[0, np.cumsum(blocks_per_key)[:-1]]
-    shift = first_block * size - start
-    slot = np.arange(keys.size) + np.repeat(shift, per_key)
-    total = max(int(blocks_per_key.sum()), 1)
-    out = np.empty((fill.size, total * size), np.int64)
-    out[:] = fill[:, None]
-    out[:, slot] = items
-    return out.reshape(fill.size, total, size).transpose(1, 0, 2)
+    if keys.size == 0:
+        return fill[None, :, None].copy()
+    per_key = np.bincount(keys)
+    return _place(items, keys, sort, fill, per_key, _block_size(per_key))
 
 
 def level_plan(
@@ -185,7 +210,7 @@ def level_plan(
     j: np.ndarray,
     use: np.ndarray,
 ) -> LevelPlan:
-    """The level-scheduled plan of a postordered pattern.
+    """Return the level-scheduled plan of a postordered pattern.
 
     Args:
         n: Matrix size.

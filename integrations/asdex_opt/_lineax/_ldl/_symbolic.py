@@ -9,7 +9,9 @@ its columns reach in ``L`` (``r``). The front is assembled from the entries of `
 in those columns and from the Schur complements (update matrices) of its children,
 partially factored, and its own ``r x r`` Schur complement goes to its parent. Fronts
 are padded to size classes and cut into chunks (`_schedule`), so that the numeric
-phase is one loop of batched dense operations per size class.
+phase is one loop of batched dense operations per size class. Patterns whose
+factorization makes few scalar updates (small fronts, where that padding dominates)
+get the level-scheduled scalar plan of `_levels` instead.
 """
 
 import dataclasses

@@ -16,6 +16,7 @@ import ast
 import dataclasses
 import importlib
 import importlib.util
+import itertools
 import json
 import math
 import pathlib
@@ -176,10 +177,11 @@ def task(category: str, problem) -> Task:
             return problem.objective(unravel(y), args)
     else:
         free, start = free_variables(problem, flat)
-        fixed = free.size < flat.size
+        runs = _runs(free, flat.size)
 
         def f(y):
-            full = start.at[free].set(y) if fixed else y
+            full = jnp.concatenate([y[a:b] if held is None else start[held:held + b - a]
+                                    for a, b, held in runs]) if len(runs) > 1 else y
             return jax.flatten_util.ravel_pytree(problem.constraint(unravel(full))[0])[0]
         flat = start[free]
         expected = 0.0
@@ -209,6 +211,24 @@ def free_variables(problem, y0: jax.Array) -> tuple[np.ndarray, jax.Array]:
         raise ValueError("bounds on the variables that do not fix them; the benchmark's "
                          "solvers are unconstrained")
     return np.flatnonzero(~fixed), jnp.where(fixed, lower, y0)
+
+
+def _runs(free: np.ndarray, n: int) -> list[tuple[int, int, int | None]]:
+    """The full vector as runs of free and held variables: (start, stop, held).
+
+    A free run reads ``y[start:stop]``; a held run (held = its offset in the full vector)
+    reads the held values. Static slices, not an index array: a solver that traces the
+    arrays its function closes over (optimistix) would make an index array unreadable
+    to sparsity detection, and the detected pattern dense.
+    """
+    is_free = np.zeros(n, bool)
+    is_free[free] = True
+    edges = [0, *(np.flatnonzero(is_free[1:] != is_free[:-1]) + 1).tolist(), n]
+    runs, k = [], 0
+    for lo, hi in itertools.pairwise(edges):
+        runs.append((k, k + hi - lo, None) if is_free[lo] else (lo, hi, lo))
+        k += (hi - lo) * bool(is_free[lo])
+    return runs
 
 
 Solve = Callable[[], tuple[Any, int]]

@@ -156,10 +156,10 @@ def test_equinox_mlp_fit_by_sparse_gauss_newton():
 
 def test_default_solver_follows_the_pattern(monkeypatch):
     """Separable problems get the in-JAX block solve (no host SuperLU) and the same answer."""
-    from asdex_opt.lineax import BlockDiagonalLU, SparseLU
+    from asdex_opt.lineax import BlockDiagonalLU, SparseLDL, SparseLU
 
     used = []
-    for cls in (BlockDiagonalLU, SparseLU):
+    for cls in (BlockDiagonalLU, SparseLDL, SparseLU):
         name, original = cls.__name__, cls.compute
 
         def compute(self, *args, _original=original, _name=name, **kwargs):
@@ -195,4 +195,4 @@ def test_default_solver_follows_the_pattern(monkeypatch):
 
     x = jnp.linspace(-1.0, 1.0, 40)
     p, _ = newton.update(jax.grad(wide)(x), newton.init(x), x, value_fn=wide)
-    assert set(used) == {"SparseLU"}
+    assert set(used) == {"SparseLDL"}  # a symmetric Hessian with small fronts

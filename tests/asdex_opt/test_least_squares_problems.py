@@ -55,7 +55,7 @@ def test_reaches_tolerance_like_optimistix(fn, y0, solver):
 @pytest.mark.parametrize("square", [True, False])
 def test_default_solver_follows_the_pattern(square):
     """Pairs of coupled unknowns: the block solve in JAX, chosen from J (square) or JᵀJ."""
-    from asdex_opt.lineax import BlockDiagonalLU, SparseLU
+    from asdex_opt.lineax import BlockDiagonalLU, SparseLDL
     from asdex_opt.optimistix import SparseNewtonRootFinder
 
     def pairs(y, args):
@@ -80,4 +80,4 @@ def test_default_solver_follows_the_pattern(square):
     assert jnp.allclose(sol.value, 1.0, atol=1e-8)
     wide = lambda y, args: jnp.concatenate([y[2:] - y[:-2] ** 2, y - 1.0])  # noqa: E731
     sol = optx.least_squares(wide, SparseGaussNewton(1e-10, 1e-10), jnp.full(40, 0.5))
-    assert isinstance(sol.state.descent.linear_solver, SparseLU)  # pentadiagonal JᵀJ
+    assert isinstance(sol.state.descent.linear_solver, SparseLDL)  # pentadiagonal JᵀJ

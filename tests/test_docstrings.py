@@ -9,6 +9,7 @@ private objects too) is titled ``Examples:``, the title mkdocstrings renders as 
 """
 
 import ast
+import os
 import pathlib
 import re
 import subprocess
@@ -56,8 +57,11 @@ sys.exit(1 if runner.failures or not count else 0)
 @pytest.mark.slow
 @pytest.mark.parametrize("package", ["asdex", "asdex_opt"])
 def test_docstring_examples_run_on_their_own(package):
+    # The user's XLA_FLAGS, without the suite's cheaper code generation (conftest.py).
+    env = {**os.environ, "XLA_FLAGS": os.environ.get("ASDEX_TESTS_USER_XLA_FLAGS", "")}
     run = subprocess.run(
-        [sys.executable, "-c", _RUN, package], capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", _RUN, package], capture_output=True, text=True, timeout=900,
+        env=env,
     )
     output = run.stdout[-8000:] + run.stderr[-3000:]
     assert run.returncode == 0, f"examples of {package} failed:\n{output}"

@@ -20,7 +20,7 @@ import dataclasses
 import numba
 import numpy as np
 
-__all__ = ["LevelPlan", "level_plan", "update_count"]
+__all__ = ["LevelPlan", "level_plan", "node_levels", "update_count"]
 
 _BLOCK_OVERHEAD = 4096
 """The fixed cost of one loop step, in updates (gathers and a scatter of that many)."""
@@ -127,7 +127,8 @@ def update_count(count: np.ndarray) -> int:
     return int(np.sum(below * (below + 1) // 2))
 
 
-def _levels(parent: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def node_levels(parent: np.ndarray) -> np.ndarray:
     """Return the height of each node above the leaves of the postordered forest ``parent``."""
     level = np.zeros(parent.size, np.int64)
     for j in range(parent.size):
@@ -226,7 +227,7 @@ def level_plan(
         The plan.
     """
     colptr, rows = _factor_pattern(rowptr, colidx, parent, count)
-    level = _levels(parent)
+    level = node_levels(parent)
     columns = np.repeat(np.arange(n), np.diff(colptr))
     keys = columns * n + rows
     off = i != j

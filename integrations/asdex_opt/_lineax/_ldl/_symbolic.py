@@ -20,7 +20,7 @@ import hashlib
 import numpy as np
 import scipy.sparse
 
-from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, update_count
+from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, node_levels, update_count
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
 from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
 from asdex_opt._lineax._ldl._trees import (
@@ -166,11 +166,7 @@ def _envelope(n: int, lower: scipy.sparse.csr_matrix, order: np.ndarray) -> int:
 
 def _tree_height(parent: np.ndarray) -> int:
     """Height of the forest ``parent`` in a postorder (children before parents)."""
-    height = np.zeros(parent.size, np.int64)
-    for j in range(parent.size):
-        if parent[j] >= 0:
-            height[parent[j]] = max(height[parent[j]], height[j] + 1)
-    return int(height.max(initial=0)) + 1
+    return int(node_levels(parent).max(initial=0)) + 1
 
 
 def analyse(

@@ -41,6 +41,7 @@ import cutest
 RESULTS = Path(__file__).parent / "results" / "profile.md"
 KINDS = ("unconstrained", "least squares", "root")
 TAUS = (1, 2, 10)
+EARLIER = " (earlier run)"
 QUICK = {"unconstrained": ["ARWHEAD", "DIXMAANF", "GENROSE"],
          "equations": ["LIARWHDNE", "BDVALUES"]}
 PRELOAD = ["cutest", "optimistix", "optax", "scipy.optimize", "scipy.sparse", "asdex",
@@ -323,18 +324,34 @@ def main() -> None:
                         help="run nothing: write the tables from earlier runs' outputs "
                         "(their .jsonl and .survey.json files; a later file's row for "
                         "the same (kind, problem, solver) replaces an earlier one's)")
+    parser.add_argument("--earlier", nargs="+", type=Path, default=[],
+                        help="with --merge: outputs of an earlier run whose rows of "
+                        "--earlier-solvers join the tables, each such solver named with "
+                        f"'{EARLIER}' appended, so that no row of another run passes as "
+                        "this one's")
+    parser.add_argument("--earlier-solvers", nargs="+", default=[],
+                        help="with --earlier: the solvers taken from the earlier run")
     cli = parser.parse_args()
+    if cli.earlier and not (cli.merge and cli.earlier_solvers):
+        parser.error("--earlier needs --merge and --earlier-solvers (which solvers to take)")
     if cli.merge:
         merged, excluded, not_run = {}, {}, {}
-        for earlier in cli.merge:
+        sources = [(path, False) for path in cli.merge] + [(path, True) for path in cli.earlier]
+        for earlier, from_earlier_run in sources:
             for line in earlier.with_suffix(".jsonl").open():
                 row = json.loads(line)
+                if from_earlier_run:
+                    if row["solver"] not in cli.earlier_solvers:
+                        continue
+                    row["solver"] += EARLIER
                 merged[row["kind"], row["problem"], row["solver"]] = row
             survey_file = json.loads(earlier.with_suffix(".survey.json").read_text())
             for e in survey_file.get("excluded", []):
                 excluded[e["category"], e["problem"]] = e
             not_run |= survey_file.get("not_run", {})
         runs = [r for r in merged.values() if r["solver"] not in (cli.drop_solvers or ())]
+        order = {s: i for i, s in enumerate(dict.fromkeys(r["solver"] for r in runs))}
+        runs.sort(key=lambda r: (KINDS.index(r["kind"]), r["problem"], order[r["solver"]]))
         ran = {r["problem"] for r in runs}
         write(cli, runs, [e for e in excluded.values() if e["problem"] not in ran], not_run,
               sum(r.get("wall", 0.0) for r in runs))

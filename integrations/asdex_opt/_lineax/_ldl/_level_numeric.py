@@ -10,8 +10,6 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
-from asdex_opt._lineax._ldl._levels import LevelPlan
-
 __all__ = ["factor_levels", "solve_levels"]
 
 
@@ -20,16 +18,15 @@ def _safe(pivot: Array) -> Array:
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
 
-def _index(array) -> Array:
-    """Return unsigned indices (JAX then adds no wrapping of negative ones)."""
-    return jnp.asarray(array.astype("uint32" if array.max(initial=0) < 2**32 - 1 else "uint64"))
+def factor_levels(arrays: dict[str, Array], n: int, data: Array) -> Array:
+    """Return the stored values: the ``n`` pivots, then ``L`` below the diagonal.
 
-
-def factor_levels(plan: LevelPlan, n: int, data: Array) -> Array:
-    """Return the stored values: the ``n`` pivots, then ``L`` below the diagonal."""
-    source, target = (_index(a) for a in plan.assemble)
-    values = jnp.zeros(plan.entries, data.dtype).at[target].add(data[source])
-    updates = _index(plan.updates)
+    ``arrays``: the plan's index arrays (`operands`).
+    """
+    source, target = arrays["assemble"]
+    entries = n + arrays["columns"].shape[0]
+    values = jnp.zeros(entries, data.dtype).at[target].add(data[source])
+    updates = arrays["updates"]
 
     def step(t, values):
         target, left, right, pivot = updates[t]
@@ -38,13 +35,13 @@ def factor_levels(plan: LevelPlan, n: int, data: Array) -> Array:
 
     values = lax.fori_loop(0, updates.shape[0], step, values)
     d = values[:n]
-    below = values[n:] / _safe(d)[_index(plan.columns)]
+    below = values[n:] / _safe(d)[arrays["columns"]]
     return jnp.concatenate([d, below])
 
 
-def solve_levels(plan: LevelPlan, n: int, values: Array, vector: Array, order: Array) -> Array:
+def solve_levels(arrays: dict[str, Array], n: int, values: Array, vector: Array) -> Array:
     """Solve ``A x = vector`` (original numbering) with the stored values of `factor_levels`."""
-    down, up = _index(plan.forward), _index(plan.backward)
+    down, up, order = arrays["forward"], arrays["backward"], arrays["order"]
     count = down.shape[0]
     x = vector[order]
 

@@ -15,15 +15,15 @@ definite and, as Vanderbei (1995) shows, for quasi-definite matrices
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jaxtyping import Array
 
 from asdex_opt._lineax._ldl._level_numeric import factor_levels, solve_levels
+from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._schedule import SizeClass
 from asdex_opt._lineax._ldl._symbolic import Analysis
 
-__all__ = ["Factor", "factorize", "pivot_values", "solve"]
+__all__ = ["Factor", "factorize", "solve"]
 
 
 class Factor(eqx.Module):
@@ -37,19 +37,14 @@ class Factor(eqx.Module):
             With the scalar plan, the ``n`` pivots.
         inertia: Numbers of positive, negative and zero pivots (``int32`` scalars).
         singular: Whether a pivot was zero (relative to the largest one) or not finite.
+        arrays: The plan's index arrays (`operands`) that the solves read.
     """
 
     fronts: tuple[Array, ...]
     pivots: tuple[Array, ...]
     inertia: tuple[Array, Array, Array]
     singular: Array
-
-
-def _index(array: np.ndarray) -> Array:
-    """Unsigned indices: JAX then adds no wrapping of negative ones to the program."""
-    if array.size == 0 or array.max() < 2**32 - 1:
-        return jnp.asarray(array.astype(np.uint32))
-    return jnp.asarray(array.astype(np.uint64))
+    arrays: dict[str, Array]
 
 
 def _loop(count: int, body, init):
@@ -148,16 +143,19 @@ def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
     return both[:, :, size:], d, both[:, :, :size]
 
 
-def _factor_class(plan: SizeClass, data: Array, done: list[Array]) -> tuple[Array, Array]:
-    """Factor the fronts of one class, chunk by chunk; ``done``: earlier classes'."""
+def _factor_class(
+    plan: SizeClass, c: int, arrays: dict[str, Array], data: Array, done: list[Array]
+) -> tuple[Array, Array]:
+    """Factor the fronts of class ``c``, chunk by chunk; ``done``: earlier classes'."""
     count, width, size = plan.chunks, plan.width, plan.size
     dtype = data.dtype
-    entry_source = _index(plan.entry_source)
-    entry_target = _index(plan.entry_target)
-    pivots = jnp.asarray(plan.pivots.astype(np.int32))
-    tiles = jnp.asarray(plan.tiles.astype(np.int32))
+    entry_source = arrays[f"{c}/entry_source"]
+    entry_target = arrays[f"{c}/entry_target"]
+    pivots = arrays[f"{c}/pivots"]
+    tiles = arrays[f"{c}/tiles"]
     extends = [
-        (e.source, _index(e.front), _index(e.slot), _index(e.position)) for e in plan.extends
+        (e.source, arrays[f"{c}/{k}/front"], arrays[f"{c}/{k}/slot"], arrays[f"{c}/{k}/position"])
+        for k, e in enumerate(plan.extends)
     ]
     own = len(done)
     position = jnp.arange(size)
@@ -188,34 +186,24 @@ def _factor_class(plan: SizeClass, data: Array, done: list[Array]) -> tuple[Arra
     return _loop(count, step, init)
 
 
-def _pivot_mask(plan: SizeClass) -> np.ndarray:
-    """``(T, B, M)``: where the fronts of a class hold real pivots."""
-    return np.arange(plan.size)[None, None, :] < plan.pivots[:, :, None]
-
-
-def pivot_values(analysis: Analysis, factor: Factor) -> Array:
-    """The ``n`` pivots of ``D`` (in an order of the plan, not by variable).
-
-    Examples:
-        >>> import jax.numpy as jnp, numpy as np
-        >>> from asdex_opt._lineax._ldl import analyse
-        >>> analysis = analyse(2, np.array([0, 1, 1]), np.array([0, 0, 1]))
-        >>> factor = factorize(analysis, jnp.array([2.0, 1.0, -1.0]), 1e-12)
-        >>> sorted(float(d) for d in pivot_values(analysis, factor))
-        [-1.5, 2.0]
-    """
+def _pivot_slots(analysis: Analysis, factor: Factor) -> Array:
+    """Return every pivot slot of the factor: the ``n`` pivots, and zeros for padding."""
     if analysis.levels is not None:
         return factor.pivots[0]
-    return jnp.concatenate(
-        [
-            d.reshape(-1)[_index(np.flatnonzero(_pivot_mask(plan)))]
-            for plan, d in zip(analysis.classes, factor.pivots, strict=True)
-        ]
-    )
+    slots = []
+    for c, (plan, d) in enumerate(zip(analysis.classes, factor.pivots, strict=True)):
+        real = jnp.arange(plan.size) < factor.arrays[f"{c}/pivots"][:, :, None]
+        slots.append(jnp.where(real, d, 0).reshape(-1))
+    return jnp.concatenate(slots)
 
 
-def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
-    """The LDLᵀ factorization of the matrix with stored values ``data``.
+def factorize(
+    analysis: Analysis,
+    data: Array,
+    pivot_rtol: float,
+    arrays: dict[str, Array] | None = None,
+) -> Factor:
+    """Return the LDLᵀ factorization of the matrix with stored values ``data``.
 
     Args:
         analysis: The symbolic factorization of the pattern of ``data``.
@@ -224,25 +212,37 @@ def factorize(analysis: Analysis, data: Array, pivot_rtol: float) -> Factor:
             magnitude count as zero (relative to the matrix, not to the largest pivot:
             a quasi-definite matrix with a tiny ``-εI`` block has pivots as small as
             ``ε`` next to ones as large as ``1/ε``, none of them zero).
+        arrays: The analysis's index arrays (`operands`), for instance arguments of
+            the jitted function; ``None``: its own, as constants of the program.
 
     Returns:
         The factors.
+
+    Examples:
+        >>> import jax.numpy as jnp, numpy as np
+        >>> from asdex_opt._lineax._ldl import analyse
+        >>> analysis = analyse(2, np.array([0, 1, 1]), np.array([0, 0, 1]))
+        >>> factor = factorize(analysis, jnp.array([2.0, 1.0, -1.0]), 1e-12)
+        >>> [int(count) for count in factor.inertia]
+        [1, 1, 0]
     """
+    if arrays is None:
+        arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
     fronts, pivots = [], []
     if analysis.levels is not None:
-        values = factor_levels(analysis.levels, analysis.n, data)
+        values = factor_levels(arrays, analysis.n, data)
         fronts, pivots = [values], [values[: analysis.n]]
-    for plan in analysis.classes:
-        stored, d = _factor_class(plan, data, fronts)
+    for c, plan in enumerate(analysis.classes):
+        stored, d = _factor_class(plan, c, arrays, data, fronts)
         fronts.append(stored)
         pivots.append(d)
-    factor = Factor(tuple(fronts), tuple(pivots), (), jnp.array(False))
-    d = pivot_values(analysis, factor)
+    factor = Factor(tuple(fronts), tuple(pivots), (), jnp.array(False), arrays)
+    d = _pivot_slots(analysis, factor)
     tolerance = pivot_rtol * jnp.max(jnp.abs(data), initial=0.0)
     positive = jnp.sum(d > tolerance, dtype=jnp.int32)
     negative = jnp.sum(d < -tolerance, dtype=jnp.int32)
     zero = analysis.n - positive - negative
-    return Factor(tuple(fronts), tuple(pivots), (positive, negative, zero), zero > 0)
+    return Factor(tuple(fronts), tuple(pivots), (positive, negative, zero), zero > 0, arrays)
 
 
 def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
@@ -252,36 +252,36 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
     ``z = H x_front``, then ``x_c = z_c / d`` and ``x_r = z_r``; backward, on
     ``v = [x_c; x_r]``, ``x_c = (Hᵀ v)_c``.
     """
+    arrays = factor.arrays
     if analysis.levels is not None:
-        order = _index(analysis.order)
-        return solve_levels(analysis.levels, analysis.n, factor.fronts[0], vector, order)
+        return solve_levels(arrays, analysis.n, factor.fronts[0], vector)
     x = vector
     plans = list(zip(analysis.classes, factor.fronts, factor.pivots, strict=True))
 
-    def operator(plan, fronts, t):
-        k = jnp.asarray(plan.pivots.astype(np.int32))[t]
+    def operator(plan, c, fronts, t):
+        k = arrays[f"{c}/pivots"][t]
         position = jnp.arange(plan.size)
         eye = jnp.eye(plan.size, dtype=fronts.dtype)
         is_pivot = position[None, :] < k[:, None]
         return jnp.where(is_pivot[:, None, :], fronts[t], eye), is_pivot
 
-    for plan, fronts, pivots in plans:
-        variables = _index(plan.variables)
+    for c, (plan, fronts, pivots) in enumerate(plans):
+        variables = arrays[f"{c}/variables"]
 
-        def forward(t, x, plan=plan, fronts=fronts, pivots=pivots, variables=variables):
-            h, is_pivot = operator(plan, fronts, t)
+        def forward(t, x, plan=plan, c=c, fronts=fronts, pivots=pivots, variables=variables):
+            h, is_pivot = operator(plan, c, fronts, t)
             old = x.at[variables[t]].get(mode="fill", fill_value=0)
             new = jnp.einsum("bij,bj->bi", h, old)
             change = jnp.where(is_pivot, new / _safe(pivots[t]), new) - old
             return x.at[variables[t]].add(change, mode="drop")
 
         x = _loop(plan.chunks, forward, x)
-    for plan, fronts, _ in plans[::-1]:
-        variables = _index(plan.variables)
+    for c, (plan, fronts, _) in reversed(list(enumerate(plans))):
+        variables = arrays[f"{c}/variables"]
 
-        def backward(s, x, plan=plan, fronts=fronts, variables=variables):
+        def backward(s, x, plan=plan, c=c, fronts=fronts, variables=variables):
             t = plan.chunks - 1 - s
-            h, is_pivot = operator(plan, fronts, t)
+            h, is_pivot = operator(plan, c, fronts, t)
             values = x.at[variables[t]].get(mode="fill", fill_value=0)
             new = jnp.einsum("bji,bj->bi", h, values)
             return x.at[variables[t]].add(jnp.where(is_pivot, new - values, 0), mode="drop")

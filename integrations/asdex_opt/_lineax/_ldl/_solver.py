@@ -15,8 +15,10 @@ from jaxtyping import Array
 from asdex_opt._lineax._definite import INERTIA, AbstractSparseSolver
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._ldl._numeric import Factor, factorize, solve
+from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._symbolic import Analysis, analyse, pattern_key
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
+from asdex_opt._lineax._structure import SparseStructure
 
 __all__ = ["INERTIA", "SparseLDL", "cached_analysis", "check_memory", "memory_limit"]
 
@@ -174,8 +176,39 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
 
     pivot_rtol: float | None = None
     refinement_steps: int = 3
+    analysis: Analysis | None = eqx.field(default=None, static=True)
+    arrays: dict[str, Array] | None = None
     reports_definiteness: ClassVar[bool] = False
     reports_inertia: ClassVar[bool] = True
+
+    @classmethod
+    def from_structure(
+        cls, structure: SparseStructure, pivot_rtol: float | None = None, refinement_steps: int = 3
+    ) -> "SparseLDL":
+        """Return the solver with the analysis of this pattern and its index arrays.
+
+        Call it outside ``jit`` and pass the solver into the jitted function as an
+        argument: the plan's index arrays, which grow with the pattern, are then
+        arguments of the program rather than constants compiled into it, so the
+        program compiles in about the same time for every ``n``. The solver may then
+        only solve operators with this pattern.
+
+        Examples:
+            >>> import jax, jax.numpy as jnp, lineax as lx, numpy as np
+            >>> from asdex_opt.lineax import SparseMatrixLinearOperator, SparseStructure
+            >>> structure = SparseStructure(np.array([[0, 0], [1, 0], [1, 1]]), (2, 2))
+            >>> solver = SparseLDL.from_structure(structure)
+            >>> @jax.jit
+            ... def run(data, b, solver):
+            ...     operator = SparseMatrixLinearOperator.from_structure(
+            ...         data, structure, lx.symmetric_tag)
+            ...     return lx.linear_solve(operator, b, solver).value
+            >>> run(jnp.array([2.0, 1.0, 3.0]), jnp.array([3.0, 4.0]), solver)
+            Array([1., 1.], dtype=float32)
+        """
+        analysis = cached_analysis(structure.shape[0], structure.rows, structure.cols)
+        arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
+        return cls(pivot_rtol, refinement_steps, analysis, arrays)
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _LDLState:
         """Analyse the pattern (once per pattern) and factor the matrix."""
@@ -198,10 +231,16 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         n = operator.in_size()
         rows, cols = _pattern(operator)
         analysis = cached_analysis(n, rows, cols)
+        if self.analysis is not None and self.analysis.key != analysis.key:
+            raise ValueError(
+                "This `SparseLDL` was built by `SparseLDL.from_structure` for another "
+                "sparsity pattern than the operator's. Build it from the operator's "
+                "structure, or use `SparseLDL()`, which analyses every pattern it meets."
+            )
         dtype = operator.data.dtype
         check_memory(analysis, dtype)
         rtol = np.sqrt(n) * np.finfo(dtype).eps if self.pivot_rtol is None else self.pivot_rtol
-        factor = factorize(analysis, operator.data, float(rtol))
+        factor = factorize(analysis, operator.data, float(rtol), self.arrays)
         return _LDLState(analysis, factor, operator.data)
 
     def compute(
@@ -212,7 +251,7 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         factor = state.factor
         dtype = jnp.result_type(vector.dtype, factor.pivots[0].dtype)
         cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.fronts, factor.pivots))
-        cast = Factor(*cast, factor.inertia, factor.singular)
+        cast = Factor(*cast, factor.inertia, factor.singular, factor.arrays)
         vector = vector.astype(dtype)
         solution = self._refined_solve(state, cast, vector)
         result = lx.RESULTS.where(factor.singular, lx.RESULTS.singular, lx.RESULTS.successful)
@@ -228,16 +267,16 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         """
         if self.refinement_steps == 0:
             return solve(state.analysis, factor, vector)
-        rows, cols, place = state.analysis.lower
+        rows, cols, place = factor.arrays["lower"]
         values = state.data.astype(vector.dtype)[place]
-        strict = rows != cols
+        mirrored = jnp.where(rows != cols, values, 0)
         eps = jnp.finfo(vector.dtype).eps * np.sqrt(vector.size)
         scale = jnp.max(jnp.abs(values), initial=0.0)
 
         def residual(x):
             # The symmetric matrix of the lower entries (the ones factored).
             product = jnp.zeros_like(x).at[rows].add(values * x[cols])
-            product = product.at[cols[strict]].add(values[strict] * x[rows[strict]])
+            product = product.at[cols].add(mirrored * x[rows])
             r = vector - product
             return r, jnp.linalg.norm(r)
 

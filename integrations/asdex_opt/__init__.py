@@ -37,6 +37,7 @@ from asdex_opt.optimistix import (
     SparseNewton,
     SparseNewtonRootFinder,
     SparseTrustRegionNewton,
+    StrongWolfe,
     Watchdog,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "SparseNewton",
     "SparseNewtonRootFinder",
     "SparseTrustRegionNewton",
+    "StrongWolfe",
     "Watchdog",
     # Constrained
     "SparseInteriorPoint",

@@ -70,6 +70,7 @@ from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
     NonmonotoneArmijo,
     Point,
+    StrongWolfe,
     TrustRegion,
     Watchdog,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
+    "StrongWolfe",
     "TrustRegion",
     "Watchdog",
 ]

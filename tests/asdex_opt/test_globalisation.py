@@ -18,6 +18,7 @@ from asdex_opt.optimistix import (
     ShiftedNewtonDescent,
     SparseNewton,
     SparseTrustRegionNewton,
+    StrongWolfe,
     TrustRegion,
     Watchdog,
 )
@@ -25,6 +26,7 @@ from asdex_opt.optimistix import (
 SOLVERS = {
     "armijo": lambda: SparseNewton(1e-10, 1e-10),
     "watchdog": lambda: SparseNewton(1e-10, 1e-10, search=Watchdog()),
+    "strong wolfe": lambda: SparseNewton(1e-10, 1e-10, search=StrongWolfe()),
     "trust region": lambda: SparseTrustRegionNewton(1e-10, 1e-10),
 }
 

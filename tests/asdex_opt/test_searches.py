@@ -5,7 +5,7 @@ import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt.optimistix import NonmonotoneArmijo, Point, SparseNewton, Watchdog
+from asdex_opt.optimistix import NonmonotoneArmijo, Point, SparseNewton, StrongWolfe, Watchdog
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -276,3 +276,135 @@ def test_sparse_newton_with_watchdog_returns_the_checkpoint_when_stopped_on_prob
     np.testing.assert_array_equal(sol.value, y0)
     longer = optx.minimise(_pseudo_huber, solver, y0, max_steps=3, throw=False)
     np.testing.assert_array_equal(longer.value, y0)  # back at the checkpoint
+
+
+# --- StrongWolfe ------------------------------------------------------------------------
+
+
+def _line_search(search, fn, y, direction, max_trials=30):
+    """Run ``search`` along ``y + s direction`` until it accepts: (sizes tried, accepted)."""
+    value_and_grad = jax.value_and_grad(fn)
+    f, grad = value_and_grad(y)
+    f_info = optx.FunctionInfo.EvalGrad(f, grad)
+    state = search.init(y, f_info)
+    size, accept, _, state = search.step(jnp.array(True), y, y, f_info, f_info, state)
+    assert bool(accept)
+    sizes = []
+    for _ in range(max_trials):
+        sizes.append(float(size))
+        y_eval = y + size * direction
+        f_eval_info = optx.FunctionInfo.EvalGrad(*value_and_grad(y_eval))
+        size, accept, _, state = search.step(
+            jnp.array(False), y, y_eval, f_info, f_eval_info, state
+        )
+        if bool(accept):
+            return sizes, sizes[-1]
+    raise AssertionError(f"no step accepted among {sizes}")
+
+
+def _strong_wolfe(fn, y, direction, size, slope=1e-4, curvature=0.9):
+    phi = lambda s: fn(y + s * direction)  # noqa: E731
+    slope_0, slope_s = jax.grad(phi)(0.0), jax.grad(phi)(size)
+    return bool(phi(size) <= phi(0.0) + slope * size * slope_0) and bool(
+        abs(slope_s) <= curvature * abs(slope_0)
+    )
+
+
+def test_strong_wolfe_extends_short_steps_along_a_steep_slope():
+    # Along a unit direction towards a minimum 100 away, backtracking from 1 would stay at
+    # 1; the search doubles the step until the slope has flattened.
+    fn = lambda x: jnp.sum((x - 100.0) ** 2)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    sizes, accepted = _line_search(StrongWolfe(), fn, y, direction)
+    assert sizes[:3] == [1.0, 2.0, 4.0] and accepted > 10
+    assert _strong_wolfe(fn, y, direction, accepted)
+
+
+def test_strong_wolfe_zooms_to_the_minimiser_of_a_quadratic():
+    # The full step overshoots (f rises): the cubic through the two ends' values and
+    # slopes is the quadratic itself, whose minimiser 0.3 is the second trial.
+    fn = lambda x: jnp.sum((x - 0.3) ** 2)  # noqa: E731
+    sizes, accepted = _line_search(StrongWolfe(), fn, jnp.zeros(1), jnp.ones(1))
+    assert len(sizes) == 2
+    np.testing.assert_allclose(accepted, 0.3, rtol=1e-12)
+
+
+def test_strong_wolfe_zooms_between_an_extension_and_an_overshoot():
+    # The slope is still a third of the initial one at 4; 8 overshoots (f as at 4).
+    fn = lambda x: jnp.sum((x - 6.0) ** 2)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    sizes, accepted = _line_search(StrongWolfe(curvature=0.1), fn, y, direction)
+    assert sizes == [1.0, 2.0, 4.0, 8.0, 6.0]
+    assert _strong_wolfe(fn, y, direction, accepted, curvature=0.1)
+
+
+@pytest.mark.parametrize("f_eval", [jnp.nan, jnp.inf])
+def test_strong_wolfe_rejects_nonfinite_values(f_eval):
+    search = StrongWolfe()
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(1.0), -jnp.ones(1))
+    state = search.init(jnp.zeros(1), f_info)
+    _, _, _, state = search.step(jnp.array(True), jnp.zeros(1), jnp.zeros(1), f_info, f_info, state)
+    trial = optx.FunctionInfo.EvalGrad(jnp.array(f_eval), jnp.full(1, f_eval))
+    size, accept, _, _ = search.step(
+        jnp.array(False), jnp.zeros(1), jnp.ones(1), f_info, trial, state
+    )
+    assert not bool(accept) and 0 < float(size) < 1
+
+
+def test_strong_wolfe_accepts_the_best_decrease_after_max_trials():
+    # f decreases without end along the direction: the step doubles until the trial
+    # budget is spent, and the last (best) trial is accepted.
+    fn = lambda x: -jnp.sum(x)  # noqa: E731
+    sizes, accepted = _line_search(StrongWolfe(max_trials=4), fn, jnp.zeros(1), jnp.ones(1))
+    assert sizes == [1.0, 2.0, 4.0, 8.0] and accepted == 8.0
+
+
+def test_strong_wolfe_needs_trial_gradients():
+    search = StrongWolfe()
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(1.0), jnp.ones(1))
+    state = search.init(jnp.zeros(1), f_info)
+    with pytest.raises(ValueError, match="gradient at every trial"):
+        search.step(
+            jnp.array(False),
+            jnp.zeros(1),
+            jnp.ones(1),
+            f_info,
+            optx.FunctionInfo.Eval(jnp.array(1.0)),
+            state,
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(slope=0.0), "slope"),
+        (dict(curvature=1.0), "curvature"),
+        (dict(slope=0.5, curvature=0.4), "slope < curvature"),
+        (dict(increase_factor=1.0), "increase_factor"),
+        (dict(max_trials=0), "max_trials"),
+    ],
+)
+def test_strong_wolfe_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        StrongWolfe(**kwargs)
+
+
+def test_strong_wolfe_is_refused_by_solvers_without_trial_gradients():
+    # optx.BFGS evaluates only f at a trial point.
+    bfgs = eqx.tree_at(lambda solver: solver.search, optx.BFGS(1e-8, 1e-8), StrongWolfe())
+    with pytest.raises(ValueError, match="gradient at every trial"):
+        optx.minimise(lambda x, _: jnp.sum(x**2), bfgs, jnp.ones(3))
+
+
+def test_sparse_newton_with_strong_wolfe_under_vmap_matches_single_solves():
+    # The minimiser of a strictly convex chain, from two starts; vmapped and one by one.
+    def fn(x, target):
+        return jnp.sum(jnp.cosh(x - target)) + jnp.sum((x[1:] - x[:-1]) ** 2)
+
+    solver = SparseNewton(1e-12, 1e-12, search=StrongWolfe())
+    targets = jnp.stack([jnp.linspace(-3.0, 3.0, 12), jnp.linspace(5.0, -1.0, 12)])
+    solve = lambda target: optx.minimise(fn, solver, jnp.zeros(12), target).value  # noqa: E731
+    batched = jax.jit(jax.vmap(solve))(targets)
+    for target, value in zip(targets, batched, strict=True):
+        np.testing.assert_allclose(value, solve(target), atol=1e-10)
+        np.testing.assert_allclose(jax.grad(fn)(value, target), 0.0, atol=1e-9)

@@ -19,6 +19,7 @@ from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
     NonmonotoneArmijo,
     Point,
+    StrongWolfe,
     TrustRegion,
     revising,
 )
@@ -149,13 +150,21 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         search = revising(self.search)
         dynamic = dynamic_part(fn, args)
         y_flat = jax.flatten_util.ravel_pytree(y)[0]
-        f_eval, aux_eval = state.flat_fn(state.y_eval, dynamic)
+        if _needs_trial_gradient(self.search):
+            (f_eval, aux_eval), grad_eval = jax.value_and_grad(state.flat_fn, has_aux=True)(
+                state.y_eval, dynamic
+            )
+            f_eval_info = optx.FunctionInfo.EvalGrad(f_eval, grad_eval)
+        else:
+            f_eval, aux_eval = state.flat_fn(state.y_eval, dynamic)
+            grad_eval = None
+            f_eval_info = optx.FunctionInfo.Eval(f_eval)
         step_size, accept, search_result, search_state = search.judge(
             state.first_step,
             y_flat,
             state.y_eval,
             state.f_info,
-            optx.FunctionInfo.Eval(f_eval),
+            f_eval_info,
             state.search_state,
         )
 
@@ -172,9 +181,14 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
             terminate = terminate & jnp.invert(state.first_step) & search.may_stop(search_state)
 
             def evaluate(descent_state):
-                info, aux = _evaluate(
-                    state.flat_fn, state.hessian_fn, state.y_eval, dynamic, f_eval
-                )
+                if grad_eval is None:
+                    info, aux = _evaluate(
+                        state.flat_fn, state.hessian_fn, state.y_eval, dynamic, f_eval
+                    )
+                else:
+                    hessian = state.hessian_fn(state.y_eval, dynamic)
+                    info = optx.FunctionInfo.EvalGradHessian(f_eval, grad_eval, hessian)
+                    aux = aux_eval
                 descent_state = state.descent.query(state.y_eval, info, descent_state)
                 return self._kept_info(info), aux, descent_state
 
@@ -277,6 +291,11 @@ def _is_struct(x: object) -> bool:
     return isinstance(x, jax.ShapeDtypeStruct)
 
 
+def _needs_trial_gradient(search: optx.AbstractSearch | AbstractRevisingSearch) -> bool:
+    """Whether ``search`` reads the gradient at every trial point, not only accepted ones."""
+    return isinstance(search, StrongWolfe)
+
+
 def _evaluate(
     flat_fn: FlatFunction, hessian_fn: HessianEvaluator, y: Array, dynamic: PyTree, f: Array
 ) -> tuple[optx.FunctionInfo.EvalGradHessian, Any]:
@@ -375,6 +394,7 @@ class SparseNewton(AbstractSparseNewton):
         self.descent = ShiftedNewtonDescent(
             SparseLU() if linear_solver is None else linear_solver,
             backtrack=getattr(search, "decrease_factor", 0.5),
+            along_stretch=isinstance(search, StrongWolfe),
         )
         self.choose_solver = linear_solver is None
         self.search = search

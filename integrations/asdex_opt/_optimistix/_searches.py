@@ -41,6 +41,7 @@ __all__ = [
     "AbstractRevisingSearch",
     "NonmonotoneArmijo",
     "Point",
+    "StrongWolfe",
     "TrustRegion",
     "Watchdog",
     "revising",
@@ -165,6 +166,177 @@ def _within_rounding(y: PyTree, y_eval: PyTree) -> Array:
     steps = [jnp.max(jnp.abs(b - a), initial=0) for a, b in pairs]
     scale = jnp.max(jnp.stack([jnp.max(jnp.abs(a), initial=0) for a in leaves]))
     return jnp.max(jnp.stack(steps)) <= _rounding(scale)
+
+
+class _WolfeState(eqx.Module):
+    step_size: Scalar  # the step size of the trial being evaluated
+    trials: Array  # trials of this line search before the one being evaluated
+    zooming: Array  # whether [lo, hi] brackets a strong Wolfe step
+    lo: Scalar  # the best step size with sufficient decrease so far (0: none yet)
+    f_lo: Scalar
+    slope_lo: Scalar
+    hi: Scalar  # the other end of the bracket while zooming
+    f_hi: Scalar
+    slope_hi: Scalar
+
+
+class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
+    """Line search for the strong Wolfe conditions, by bracketing and cubic zoom.
+
+    Nocedal & Wright's Algorithms 3.5 and 3.6, one trial per solver step. Along the
+    line ``φ(s) = f(y + s d)`` of the descent (``d`` the step of size 1), a trial is
+    accepted when it decreases ``f`` enough, ``φ(s) ≤ φ(0) + slope · s φ'(0)`` (with
+    the rounding slack of `NonmonotoneArmijo`), and the slope has flattened,
+    ``|φ'(s)| ≤ curvature · |φ'(0)|``. A trial with sufficient decrease whose slope
+    is still steeply downhill is extended (``increase_factor`` times the step size):
+    unlike backtracking, the search lengthens steps that a shifted Newton direction
+    made too short. Once a trial overshoots, the search zooms into the bracket with
+    the minimiser of the cubic through its two ends' values and slopes (kept at least
+    a tenth of the bracket from either end). After ``max_trials`` trials the search
+    accepts the best point with sufficient decrease found (or the next one).
+
+    Every trial needs ``∇f`` there, which `SparseNewton` evaluates (by reverse mode:
+    no Hessian per trial) and reuses if the trial is accepted; Optimistix's own
+    solvers give ``f`` alone at trials and are refused. The descent's steps must lie
+    on one line, proportional to the step size.
+
+    Attributes:
+        slope: Fraction of the predicted decrease to achieve, in (0, 1).
+        curvature: Largest ratio ``|φ'(s)| / |φ'(0)|`` accepted, in (slope, 1).
+        increase_factor: Step size factor while the slope stays steep, > 1.
+        max_trials: Trials after which the best sufficient decrease is accepted.
+
+    Examples:
+        >>> import jax.numpy as jnp, optimistix as optx
+        >>> from asdex_opt.optimistix import SparseNewton, StrongWolfe
+        >>> def rosenbrock(x, _):
+        ...     return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        >>> solver = SparseNewton(1e-8, 1e-8, search=StrongWolfe())
+        >>> sol = optx.minimise(rosenbrock, solver, jnp.zeros(20))
+        >>> bool(jnp.allclose(sol.value, 1.0))
+        True
+    """
+
+    slope: float = 1e-4
+    curvature: float = 0.9
+    increase_factor: float = 2.0
+    max_trials: int = eqx.field(static=True, default=20)
+
+    def __check_init__(self):
+        _check_parameters(
+            self,
+            slope=_FRACTION,
+            curvature=_FRACTION,
+            increase_factor=_GROWTH,
+            max_trials=_COUNT,
+        )
+        if not self.slope < self.curvature:
+            raise ValueError(
+                f"`StrongWolfe(slope=..., curvature=...)` needs slope < curvature, got "
+                f"{self.slope!r} and {self.curvature!r}."
+            )
+
+    def init(self, y: PyTree, f_info_struct: Any) -> _WolfeState:
+        """Start a line search at step size 1."""
+        del y
+        zero = jnp.zeros((), f_info_struct.f.dtype)
+        return _WolfeState(
+            zero + 1, jnp.array(0), jnp.array(False), zero, zero, zero, zero, zero, zero
+        )
+
+    def step(
+        self,
+        first_step: Array,
+        y: PyTree,
+        y_eval: PyTree,
+        f_info: Any,
+        f_eval_info: Any,
+        state: _WolfeState,
+    ) -> tuple[Scalar, Array, optx.RESULTS, _WolfeState]:
+        """Accept ``y_eval``, or the next trial's step size: extended, or zoomed into."""
+        if not (hasattr(f_info, "compute_grad_dot") and hasattr(f_eval_info, "grad")):
+            raise ValueError(
+                "`StrongWolfe` needs the gradient at every trial point, which this solver "
+                f"does not evaluate (it gives `{type(f_eval_info).__name__}`)."
+            )
+        size = state.step_size
+        diff = (y_eval**ω - y**ω).ω
+        per_size = 1 / jnp.where(size > 0, size, 1)
+        slope_0 = f_info.compute_grad_dot(diff) * per_size
+        f_new = f_eval_info.as_min()
+        slope_new = _tree_dot(f_eval_info.grad, diff) * per_size
+        start = state.trials == 0
+        lo = jnp.where(start, 0, state.lo)
+        f_lo = jnp.where(start, f_info.f, state.f_lo)
+        slope_lo = jnp.where(start, slope_0, state.slope_lo)
+
+        finite = jnp.isfinite(f_new) & jnp.isfinite(slope_new)
+        decrease = finite & (slope_0 <= 0)
+        decrease = decrease & _sufficient_decrease(
+            f_new, f_info.f, self.slope * size * slope_0, y, y_eval
+        )
+        flat = jnp.abs(slope_new) <= -self.curvature * slope_0
+        worse = jnp.invert(decrease) | ((lo > 0) & (f_new >= f_lo))
+        # After `max_trials`, the best sufficient decrease will do: `lo`, tried again.
+        give_up = state.trials >= self.max_trials - 1
+        best = decrease & jnp.invert((lo > 0) & (f_new > f_lo))
+        accept = first_step | (decrease & flat & jnp.invert(worse)) | (give_up & best)
+
+        # The new bracket: [lo, hi] with lo the best sufficient decrease.
+        uphill = slope_new * (state.hi - lo) >= 0
+        to_hi = worse
+        swap = jnp.invert(worse) & jnp.where(state.zooming, uphill, slope_new >= 0)
+        extend = jnp.invert(worse | state.zooming | (slope_new >= 0))
+        zooming = state.zooming | to_hi | swap
+        hi, f_hi, slope_hi = _pick(
+            to_hi,
+            (size, f_new, slope_new),
+            _pick(swap, (lo, f_lo, slope_lo), (state.hi, state.f_hi, state.slope_hi)),
+        )
+        lo, f_lo, slope_lo = _pick(to_hi, (lo, f_lo, slope_lo), (size, f_new, slope_new))
+        zoomed = _cubic_minimiser(lo, f_lo, slope_lo, hi, f_hi, slope_hi)
+        following = jnp.where(
+            give_up & (lo > 0),
+            lo,
+            jnp.where(extend, self.increase_factor * size, zoomed),
+        )
+        following = jnp.where(accept, 1, following).astype(size.dtype)
+        new_state = _WolfeState(
+            step_size=following,
+            trials=jnp.where(accept, 0, state.trials + 1),
+            zooming=zooming & jnp.invert(accept),
+            lo=lo,
+            f_lo=f_lo,
+            slope_lo=slope_lo,
+            hi=hi,
+            f_hi=f_hi,
+            slope_hi=slope_hi,
+        )
+        return following, accept, optx.RESULTS.successful, new_state
+
+
+def _pick(condition: Array, a: tuple, b: tuple) -> tuple:
+    return tuple(jnp.where(condition, x, y) for x, y in zip(a, b, strict=True))
+
+
+def _cubic_minimiser(
+    a: Array, f_a: Array, slope_a: Array, b: Array, f_b: Array, slope_b: Array
+) -> Array:
+    """The minimiser of the cubic through ``(a, f_a, slope_a)`` and ``(b, f_b, slope_b)``.
+
+    Kept at least a tenth of ``|b - a|`` inside the interval; its midpoint where the
+    cubic has no minimiser there or ``f_b`` is not finite (Nocedal & Wright, eq. 3.59).
+    """
+    d1 = slope_a + slope_b - 3 * (f_a - f_b) / jnp.where(a == b, 1, a - b)
+    radicand = d1**2 - slope_a * slope_b
+    d2 = jnp.sign(b - a) * jnp.sqrt(jnp.maximum(radicand, 0))
+    denominator = slope_b - slope_a + 2 * d2
+    ok = (radicand >= 0) & (denominator != 0) & jnp.isfinite(f_b) & jnp.isfinite(slope_b)
+    cubic = b - (b - a) * (slope_b + d2 - d1) / jnp.where(denominator == 0, 1, denominator)
+    low, high = jnp.minimum(a, b), jnp.maximum(a, b)
+    margin = 0.1 * (high - low)
+    clipped = jnp.clip(cubic, low + margin, high - margin)
+    return jnp.where(ok & jnp.isfinite(cubic), clipped, 0.5 * (a + b))
 
 
 class _TrustRegionState(eqx.Module):

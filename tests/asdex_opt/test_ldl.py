@@ -1,5 +1,6 @@
 """SparseLDL: solves and inertia against dense NumPy, vmap, autodiff, bad input."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -12,6 +13,7 @@ from jax.experimental import sparse as jsparse
 
 from asdex_opt._lineax._ldl import analyse
 from asdex_opt._lineax._ldl._numeric import factorize, solve
+from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
 from asdex_opt._lineax._ldl._schedule import _MAX_CLASSES, _merge_classes
 from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
@@ -215,6 +217,28 @@ def test_vmap_over_matrices_with_one_pattern():
     batched = jax.vmap(lambda data: solve(fronts, factorize(fronts, data, 1e-12), rhs))(datas)
     for k, s in enumerate(scales):
         np.testing.assert_allclose(batched[k], np.linalg.solve(s * base, rhs), rtol=1e-10)
+
+
+def test_prepared_solver_passes_its_index_arrays_as_arguments():
+    """With the plan's arrays as jit arguments, the program's text does not grow with n."""
+    run = eqx.filter_jit(lambda op, b, solver: lx.linear_solve(op, b, solver).value)
+    sizes = {}
+    for engine in (SCALAR, FRONTS):
+        for grid in (4, 10):
+            matrix = _poisson(grid) + np.eye(grid * grid)
+            operator = _operator(matrix)
+            rows, cols = np.nonzero(matrix)
+            analysis = analyse(grid * grid, rows, cols, engine)
+            arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
+            prepared = SparseLDL(analysis=analysis, arrays=arrays)
+            rhs = jnp.arange(grid * grid, dtype=jnp.float64)
+            sizes[engine, grid] = len(run.lower(operator, rhs, prepared).as_text())
+        expected = np.linalg.solve(matrix, rhs)
+        np.testing.assert_allclose(run(operator, rhs, prepared), expected, rtol=1e-10)
+        assert sizes[engine, 10] < 1.2 * sizes[engine, 4]  # constants: > 1.5x
+    other = SparseLDL.from_structure(_operator(np.eye(3)).structure)
+    with pytest.raises(ValueError, match="another sparsity pattern"):
+        run(operator, rhs, other)
 
 
 def _primitives(jaxpr) -> set[str]:

@@ -230,8 +230,11 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
             raise ValueError("`SparseLDL` supports real matrices only; use `SparseLU`.")
         n = operator.in_size()
         rows, cols = _pattern(operator)
-        analysis = cached_analysis(n, rows, cols)
-        if self.analysis is not None and self.analysis.key != analysis.key:
+        if self.analysis is None:
+            analysis = cached_analysis(n, rows, cols)
+        elif self.analysis.key == pattern_key(n, rows, cols):
+            analysis = self.analysis
+        else:
             raise ValueError(
                 "This `SparseLDL` was built by `SparseLDL.from_structure` for another "
                 "sparsity pattern than the operator's. Build it from the operator's "

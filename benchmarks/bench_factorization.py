@@ -19,9 +19,13 @@ Problems (SciPy matrices built by index arithmetic):
 Columns (each a minimum over ``--repeats`` runs after a warm-up):
 
 * ``analysis``: `SparseLDL`'s symbolic analysis (ordering, trees, supernodes, plan).
-* ``compile``: tracing and XLA compilation of the jitted factor + solve.
+* ``compile``, ``HLO``: tracing and XLA compilation of the jitted factor + solve with
+  `SparseLDL()` inside the function (the plan's index arrays are constants of the
+  program), and the characters of its StableHLO text.
+* ``compile args``, ``HLO args``: the same with ``SparseLDL.from_structure`` passed in
+  as an argument of the jitted function (the index arrays are arguments).
 * ``LDL f+s``: numeric factorization and solve of a new matrix with the analysed
-  pattern (jitted, `lineax.linear_solve` with `SparseLDL`).
+  pattern (jitted, `lineax.linear_solve` with the `SparseLDL` passed as an argument).
 * ``splu new``: ``scipy.sparse.linalg.splu`` (COLAMD) + solve of the same matrix.
 * ``splu reused``: the solve alone with that factorization.
 * ``SparseLU``: `asdex_opt.lineax.SparseLU` (SuperLU through a host callback) on a new
@@ -59,7 +63,7 @@ import scipy.sparse.linalg as sla  # noqa: E402
 
 from asdex_opt._lineax._block_diagonal import BlockDiagonalLU  # noqa: E402
 from asdex_opt._lineax._bordered import BorderedBlockLU  # noqa: E402
-from asdex_opt._lineax._ldl import SparseLDL, analyse  # noqa: E402
+from asdex_opt._lineax._ldl import SparseLDL, cached_analysis  # noqa: E402
 from asdex_opt._lineax._tridiagonal import TridiagonalLU  # noqa: E402
 from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator, SparseStructure  # noqa: E402
 
@@ -161,14 +165,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> str:
+def _plan(analysis) -> str:
+    if analysis.levels is not None:
+        return f"scalar, {analysis.levels.updates.shape[0]} blocks"
+    return f"{len(analysis.classes)} classes"
+
+
+def measure(
+    name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int, analysis_only: bool = False
+) -> str:
     matrix = matrix.tocsr()
     matrix.sum_duplicates()
     matrix = matrix.tocoo()  # sorted by row, then column, as `SparseStructure` needs
     n = matrix.shape[0]
     rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
     start = time.perf_counter()
-    analysis = analyse(n, rows, cols)
+    analysis = cached_analysis(n, rows, cols)
     analysis_time = time.perf_counter() - start
     structure = SparseStructure(np.stack([rows, cols], axis=1), (n, n))
     tags = lx.symmetric_tag
@@ -181,16 +193,37 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
             return lx.linear_solve(operator, b, solver, throw=False).value
         return run
 
-    ldl = solver_fn(SparseLDL())
+    if analysis_only:
+        return (
+            f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {_plan(analysis)} | "
+            f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} |"
+            + " - |" * 13
+        )
     data = jnp.asarray(matrix.data)
     rss_before = _peak_rss_mb()
     start = time.perf_counter()
-    compiled = ldl.lower(data, rhs).compile()
+    lowered = solver_fn(SparseLDL()).lower(data, rhs)
+    hlo = len(lowered.as_text())
+    lowered.compile()
     compile_time = time.perf_counter() - start
+
+    @jax.jit
+    def prepared_fn(data, b, solver):
+        operator = SparseMatrixLinearOperator.from_structure(data, structure, tags)
+        return lx.linear_solve(operator, b, solver, throw=False).value
+
+    solver = SparseLDL.from_structure(structure)
+    start = time.perf_counter()
+    lowered = prepared_fn.lower(data, rhs, solver)
+    hlo_args = len(lowered.as_text())
+    compiled = lowered.compile()
+    compile_args = time.perf_counter() - start
     scale = iter(np.linspace(1.0, 2.0, 10 * repeats + 10))
-    x = compiled(data, rhs)
+    x = compiled(data, rhs, solver)
     residual = np.linalg.norm(matrix.tocsr() @ np.asarray(x) - 1.0) / np.sqrt(n)
-    ldl_time = _best(lambda: compiled(data * next(scale), rhs).block_until_ready(), repeats)
+    ldl_time = _best(
+        lambda: compiled(data * next(scale), rhs, solver).block_until_ready(), repeats
+    )
     rss = _peak_rss_mb() - rss_before
     structured_time = None
     special = _structured(n, rows, cols)
@@ -218,14 +251,11 @@ def measure(name: str, matrix: sp.coo_matrix, repeats: int, dense_max: int) -> s
         if not name.startswith("kkt"):
             cholesky = _best(lambda: dense_chol(dense, rhs).block_until_ready(), repeats)
         dense_lu = _best(lambda: dense_lu_fn(dense, rhs).block_until_ready(), repeats)
-    if analysis.levels is not None:
-        plan = f"scalar, {analysis.levels.updates.shape[0]} blocks"
-    else:
-        plan = f"{len(analysis.classes)} classes"
     return (
-        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {plan} | "
+        f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {_plan(analysis)} | "
         f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | "
-        f"{_ms(compile_time)} | {_ms(ldl_time)} | "
+        f"{_ms(compile_time)} | {hlo / 1e6:.3g}M | {_ms(compile_args)} | "
+        f"{hlo_args / 1e6:.3g}M | {_ms(ldl_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
         f"{_ms(dense_lu)} | {_ms(structured_time)} | {rss:.0f} MB | {residual:.1e} |"
     )
@@ -252,6 +282,8 @@ def main() -> None:
         "blockdiag2:10000", "blockdiag16:10000", "arrowhead:10000", "tridiagonal:10000",
         "kkt:3000", "dixmaan:3000",
     ], help="problem:size pairs (grid side for poisson, n otherwise)")
+    parser.add_argument("--analysis-only", nargs="*", default=[],
+                        help="problem:size pairs that are only analysed (too large to factor)")
     parser.add_argument("--quick", action="store_true", help="small sizes of every problem")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dense-max", type=int, default=4000)
@@ -261,24 +293,27 @@ def main() -> None:
         args.cases = ["poisson2d:60", "blockdiag2:2000", "blockdiag16:2048", "arrowhead:2000",
                       "tridiagonal:2000", "dixmaan:3000"]
     command = "python benchmarks/bench_factorization.py --cases " + " ".join(args.cases)
+    if args.analysis_only:
+        command += " --analysis-only " + " ".join(args.analysis_only)
     lines = [
         "# Sparse symmetric factorization (CPU)",
         "",
         f"Command: `{command} --repeats {args.repeats}`. Times: minimum over the repeats "
         "after a warm-up; analysis and compile: one run each.",
         "",
-        "| problem | n | nnz | ordering | plan | nnz(L) | stored | analysis | compile | LDL f+s "
-        "| splu new | splu reused | SparseLU | dense Cholesky | dense LU | structured "
-        "| peak RSS | residual |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | n | nnz | ordering | plan | nnz(L) | stored | analysis | compile | HLO "
+        "| compile args | HLO args | LDL f+s | splu new | splu reused | SparseLU "
+        "| dense Cholesky | dense LU | structured | peak RSS | residual |",
+        "|---" * 21 + "|",
     ]
-    for case in args.cases:
+    for case in args.cases + args.analysis_only:
         name, size = case.rsplit(":", 1)
         if name.startswith("sif2jax:"):
             matrix = sif2jax_hessian(name.split(":")[1], int(size))
         else:
             matrix = PROBLEMS[name](int(size))
-        line = measure(name, matrix, args.repeats, args.dense_max)
+        only = case in args.analysis_only
+        line = measure(name, matrix, args.repeats, args.dense_max, only)
         print(line, flush=True)
         lines.append(line)
     text = "\n".join(lines) + "\n"

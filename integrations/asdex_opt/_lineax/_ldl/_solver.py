@@ -174,8 +174,8 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         [2, 1, 0]
     """
 
-    pivot_rtol: float | None = None
-    refinement_steps: int = 3
+    pivot_rtol: float | None = eqx.field(default=None, static=True)
+    refinement_steps: int = eqx.field(default=3, static=True)
     analysis: Analysis | None = eqx.field(default=None, static=True)
     arrays: dict[str, Array] | None = None
     reports_definiteness: ClassVar[bool] = False

@@ -63,7 +63,7 @@ import scipy.sparse.linalg as sla  # noqa: E402
 
 from asdex_opt._lineax._block_diagonal import BlockDiagonalLU  # noqa: E402
 from asdex_opt._lineax._bordered import BorderedBlockLU  # noqa: E402
-from asdex_opt._lineax._ldl import SparseLDL, cached_analysis  # noqa: E402
+from asdex_opt._lineax._ldl import SparseLDL, analyse  # noqa: E402
 from asdex_opt._lineax._tridiagonal import TridiagonalLU  # noqa: E402
 from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator, SparseStructure  # noqa: E402
 
@@ -180,7 +180,7 @@ def measure(
     n = matrix.shape[0]
     rows, cols = matrix.row.astype(np.int64), matrix.col.astype(np.int64)
     start = time.perf_counter()
-    analysis = cached_analysis(n, rows, cols)
+    analysis = analyse(n, rows, cols)
     analysis_time = time.perf_counter() - start
     structure = SparseStructure(np.stack([rows, cols], axis=1), (n, n))
     tags = lx.symmetric_tag

@@ -121,8 +121,11 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
       scatters, tiled partial ``LDLᵀ`` of each front, Schur complements added into the
       parents' fronts, triangular solves by one product per front).
 
-    Either way the compiled program does not grow with ``n``; no host callback, any
-    device, ``jax.vmap`` over matrices with one pattern batches them into one program.
+    Either way the number of compiled operations does not grow with ``n``; no host
+    callback, any device, ``jax.vmap`` over matrices with one pattern batches them into
+    one program. The plan's index arrays do grow with ``n``: inside ``jit`` they are
+    constants of the program, unless the solver comes from `from_structure` and is
+    passed in as an argument, which keeps the compile time flat.
     A pattern whose dense fronts would take more than half the machine's memory is
     refused with a `ValueError` that points to `SparseLU`.
 
@@ -159,6 +162,9 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
             largest entry of the matrix; ``None`` means ``√n`` times the machine
             epsilon of the matrix's dtype.
         refinement_steps: At most this many steps of iterative refinement (0: none).
+        analysis: The analysis of the one pattern this solver solves (`from_structure`),
+            or ``None``: every pattern it meets, analysed when tracing.
+        arrays: That analysis's index arrays (``None`` with ``analysis``).
 
     Examples:
         >>> import jax.numpy as jnp, lineax as lx

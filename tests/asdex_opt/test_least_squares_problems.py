@@ -81,3 +81,16 @@ def test_default_solver_follows_the_pattern(square):
     wide = lambda y, args: jnp.concatenate([y[2:] - y[:-2] ** 2, y - 1.0])  # noqa: E731
     sol = optx.least_squares(wide, SparseGaussNewton(1e-10, 1e-10), jnp.full(40, 0.5))
     assert isinstance(sol.state.descent.linear_solver, SparseLDL)  # pentadiagonal JᵀJ
+
+
+def test_gauss_newton_divergence_is_a_failure_naming_it():
+    # Full Newton steps on the cube root double |y| each step: ½‖r‖² grows without bound.
+    sol = optx.least_squares(
+        lambda y, _: jnp.cbrt(y),
+        SparseGaussNewton(1e-12, 1e-12),
+        jnp.array([1.0, 2.0]),
+        throw=False,
+        max_steps=200,
+    )
+    assert sol.result == optx.RESULTS.nonlinear_divergence
+    assert sol.stats["num_steps"] < 200

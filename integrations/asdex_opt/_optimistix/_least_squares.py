@@ -41,6 +41,9 @@ from asdex_opt._warnings import warn_at_user
 
 __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMarquardt"]
 
+# ``½‖r‖²`` this many times its value at the start: the (undamped) iteration diverges.
+_DIVERGENCE = 1e8
+
 
 class _SparseGaussNewtonState(eqx.Module):
     # Fixed for the whole solve: the flattened problem and its Jacobian evaluator.
@@ -56,6 +59,7 @@ class _SparseGaussNewtonState(eqx.Module):
     aux: PyTree
     descent_state: PyTree
     # Termination and statistics.
+    start_loss: Array
     terminate: Array
     result: optx.RESULTS
     num_steps: Array
@@ -127,6 +131,7 @@ class AbstractSparseGaussNewton(
             f_info=jax.tree.map(zeros, f_info_struct, is_leaf=is_struct),
             aux=jax.tree.map(zeros, aux_struct),
             descent_state=descent.init(y_flat, f_info_struct),
+            start_loss=jnp.zeros((), y_flat.dtype),
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
             num_steps=jnp.array(0),
@@ -187,6 +192,11 @@ class AbstractSparseGaussNewton(
         )
         y_descent, descent_result = state.descent.step(step_size, descent_state)
         result, prev_aux = step_outcome(search_result, descent_result, state, aux)
+        loss = f_info.as_min()
+        start_loss = jnp.where(state.first_step, loss, state.start_loss)
+        tiny = jnp.finfo(start_loss.dtype).tiny
+        diverged = loss > _DIVERGENCE * jnp.maximum(start_loss, tiny)
+        result = optx.RESULTS.where(diverged, optx.RESULTS.nonlinear_divergence, result)
         new_state = _SparseGaussNewtonState(
             flat_fn=state.flat_fn,
             jacobian_fn=state.jacobian_fn,
@@ -197,6 +207,7 @@ class AbstractSparseGaussNewton(
             f_info=f_info,
             aux=aux,
             descent_state=descent_state,
+            start_loss=start_loss,
             terminate=terminate,
             result=result,
             num_steps=state.num_steps + 1,
@@ -271,7 +282,11 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     ``RESULTS`` failure); otherwise with the normal equations, ``JᵀJ`` being formed
     sparsely and shifted by the smallest ``τI`` that makes it solvable when ``J`` is
     rank-deficient. Like ``optimistix.GaussNewton`` there is no globalisation: prefer
-    `SparseLevenbergMarquardt` far from a solution.
+    `SparseLevenbergMarquardt` far from a solution (and `SparseNewtonRootFinder`, whose
+    line search globalises Newton's method, for square systems). Where the iteration
+    diverges, ``½‖r‖²`` growing past 10⁸ times its starting value, the solve ends with
+    ``RESULTS.nonlinear_divergence``; a singular square ``J`` ends with a ``RESULTS``
+    failure too.
 
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx

@@ -8,6 +8,7 @@ import optimistix as optx
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from asdex_opt._constrained._barrier import optimality_error
 from asdex_opt._constrained._inertia import factor_with_inertia, refined_solve
 from asdex_opt._constrained._kkt import KKTStructure
 from asdex_opt._constrained._linear import DenseKKTSolver, SparseKKTSolver
@@ -328,8 +329,8 @@ def test_factor_with_inertia_solves_the_system_with_its_floor(floor):
     """The constraint block ``-floor I`` belongs to the system; ``δ_c`` does not.
 
     ``floor = 1`` is the restoration's quasi-definite matrix and ``floor = 0`` the KKT
-    matrix, factored with ``δ_c > 0`` without pivoting: both solutions match a dense
-    solve of the matrix with ``-floor I``, at ``δ_w = 0`` (the inertia is right).
+    matrix: both solutions match a dense solve of the matrix with ``-floor I``, at
+    ``δ_w = 0`` (the inertia is right).
     """
     n, me = 3, 1
     kkt = KKTStructure(n, me, 0, np.arange(n), np.arange(n), np.zeros(n, int), np.arange(n))
@@ -344,3 +345,35 @@ def test_factor_with_inertia_solves_the_system_with_its_floor(floor):
     np.testing.assert_allclose(
         corrected.solution, np.linalg.solve(matrix, np.asarray(rhs)), rtol=1e-10, atol=1e-12
     )
+
+
+def test_nearly_dependent_constraints_are_solved_without_regularisation():
+    """``A d = r`` holds exactly when the KKT matrix is nonsingular, however ill-conditioned.
+
+    Two almost parallel constraint rows make ``A H⁻¹ Aᵀ`` nearly singular: a ``δ_c``
+    of ``10⁻⁸ μ^{1/4}`` then dominates it, refinement cannot remove it, and the
+    regularised step misses the linearised constraints by about ``δ_c |Δy|`` (5e-7
+    here), which kept many-inequality QPs such as LISWET1 short of feasibility.
+    """
+    n, me = 3, 2
+    kkt = KKTStructure(n, me, 0, np.arange(n), np.arange(n), np.repeat(np.arange(me), n),
+                       np.tile(np.arange(n), me))
+    hess, jac = jnp.array([2.0, 3.0, 4.0]), jnp.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.01])
+    rhs = jnp.arange(1.0, n + me + 1.0)
+    corrected = factor_with_inertia(
+        SparseKKTSolver(kkt), kkt, hess, jnp.zeros(n), jac, jnp.asarray(0.1), jnp.asarray(0.0),
+        rhs,
+    )
+    matrix = np.asarray(kkt.dense(kkt.assemble(hess, jnp.zeros(n), jac, jnp.asarray(0.0))))
+    residual = matrix @ np.asarray(corrected.solution) - np.asarray(rhs)
+    assert bool(corrected.ok) and float(corrected.delta_c) == 0.0
+    assert np.max(np.abs(residual[n:])) <= 1e-12
+
+
+def test_complementarity_scale_counts_only_bounded_entries():
+    """IPOPT's ``s_c``: the mean bound multiplier over the finite bounds only."""
+    z = jnp.array([1e4, 0.0, 0.0, 0.0])
+    compl = jnp.array([1e-3, 0.0, 0.0, 0.0])
+    error = optimality_error(jnp.zeros(2), jnp.zeros(1), compl, jnp.zeros(1), z,
+                             jnp.array([True, False, False, False]))
+    assert float(error) == pytest.approx(1e-3 / 100)

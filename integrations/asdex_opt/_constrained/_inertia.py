@@ -3,9 +3,14 @@
 The search direction is a descent direction for the barrier problem when the KKT
 matrix has inertia ``(n + mi, me + mi, 0)``. Otherwise ``δ_w I`` is added to the primal
 block (and ``δ_c I`` subtracted from the constraint block when the matrix is singular),
-``δ_w`` growing from IPOPT's heuristic start until the inertia is right. A solver
-that factors without pivoting gets ``δ_c > 0`` from the first attempt, and an attempt
-whose solution leaves a large residual counts as failed too.
+``δ_w`` growing from IPOPT's heuristic start until the inertia is right. As in IPOPT,
+the first attempt has ``δ_c = 0`` unless the last iteration needed it: a ``δ_c > 0``
+that refinement cannot remove leaves ``A d = -c`` violated by about ``δ_c |Δy|``,
+which with many active inequalities (huge slack entries of ``Σ``) stops the iterates
+short of feasibility. A factorization without pivoting may meet an exactly zero pivot
+where the unperturbed matrix is not singular (a constraint eliminated before its
+variables); it then gets ``δ_c`` like a singular matrix. An attempt whose solution
+leaves a large residual counts as failed too.
 """
 
 import equinox as eqx
@@ -151,6 +156,7 @@ def factor_with_inertia(
     delta_w_last: Array,
     rhs: Array,
     floor: Array | float = 0.0,
+    delta_c_last: Array | float = 0.0,
 ) -> CorrectedFactorization:
     """Factor ``[[W + Σ + δ_w I, Aᵀ], [A, -δ_c I]]`` with the smallest ``δ_w`` tried that works.
 
@@ -168,13 +174,14 @@ def factor_with_inertia(
         delta_w_last: The last nonzero ``δ_w`` used (zero if none yet).
         rhs: The right-hand side to solve for.
         floor: The system's own constraint block ``-floor I`` (zero for the KKT matrix).
+        delta_c_last: The ``δ_c`` of the last iteration: when positive, the first
+            attempt takes ``δ_c`` at once rather than finding the matrix singular again.
     """
     dtype = diag.dtype
     zero = jnp.zeros((), dtype)
     eps = float(jnp.finfo(dtype).eps)
     regularised = jnp.maximum(DELTA_C * mu**KAPPA_C, eps ** (2 / 3)).astype(dtype)
     delta_w_max = min(DELTA_W_MAX, float(jnp.finfo(dtype).max) * 1e-8)
-    delta_c_first = regularised if solver.regularise else zero
     start = jnp.where(
         delta_w_last == 0,
         DELTA_W_INIT,
@@ -198,9 +205,12 @@ def factor_with_inertia(
     def body(carry):
         k, delta_w, delta_c, *_ = carry
         factor, data, exact, ok, solution = attempt(delta_w, delta_c)
-        # After a failed first attempt (no shift): δ_c if it was singular, δ_w from `start`.
-        next_delta_c = jnp.where((k == 0) & (factor.inertia[2] > 0), regularised, delta_c)
-        next_delta_w = jnp.where(k == 0, start, growth * delta_w)
+        # After a singular first attempt, δ_c alone; then δ_w from `start`, growing.
+        singular = (k == 0) & (factor.inertia[2] > 0) & (delta_c == 0)
+        next_delta_c = jnp.where(singular, regularised, delta_c)
+        next_delta_w = jnp.where(
+            singular, zero, jnp.where(delta_w == 0, start, growth * delta_w)
+        )
         return (
             k + 1,
             jnp.where(ok, delta_w, next_delta_w),
@@ -212,6 +222,7 @@ def factor_with_inertia(
             solution,
         )
 
+    delta_c_first = jnp.where(jnp.asarray(delta_c_last) > 0, regularised, zero)
     shapes = jax.eval_shape(attempt, zero, delta_c_first)
     blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     init = (jnp.array(0), zero, delta_c_first, *blank)

@@ -36,8 +36,9 @@ class KKTSolver(Protocol):
     """Factors KKT matrices of one static structure.
 
     Attributes:
-        regularise: Whether the constraint block needs ``δ_c > 0`` from the first
-            attempt (a factorization without pivoting).
+        regularise: Whether pivots are taken in a fixed order (no pivoting): the
+            least-squares multiplier system then gets a small ``δ_c`` so that it is
+            quasi-definite.
     """
 
     regularise: bool
@@ -126,9 +127,10 @@ class SparseKKTSolver:
     ``init`` factors (the Lineax state, reused for every right-hand side of the step and
     its second-order corrections) and a solve's ``stats["inertia"]`` holds the pivots'
     signs. Pivots are taken in the analysed order without pivoting, which is stable for
-    quasi-definite matrices: the interior-point method therefore regularises the
-    constraint block (``δ_c > 0``) from the first attempt and checks the residual of
-    every step. Only exactly zero or non-finite pivots count as zero
+    quasi-definite matrices: a constraint eliminated before its variables meets an
+    exactly zero pivot, after which the interior-point method regularises the
+    constraint block (``δ_c > 0``), and it checks the residual of every step. Only
+    exactly zero or non-finite pivots count as zero
     (``pivot_rtol=0``): ``SparseLDL``'s default relative threshold would flag the small
     ``-δ_c`` pivots of constraints eliminated before their variables. ``SparseLDL``'s
     own refinement is off (``refinement_steps=0``): the interior-point method refines

@@ -140,6 +140,7 @@ class State(eqx.Module):
     tau: Array
     filter: Filter
     delta_w_last: Array
+    delta_c_last: Array
     steps: Array
     restoration_steps: Array
     acceptable_count: Array
@@ -262,6 +263,7 @@ class Run:
             self.complementarity(w, zl, zu, mu),
             y,
             jnp.concatenate([zl, zu]),
+            jnp.concatenate([self.has_lo, self.has_up]),
         )
 
     def estimate_system(self, point: Point, zl: Array, zu: Array) -> tuple[Array, Array, Array]:
@@ -336,6 +338,7 @@ class Run:
             tau=jnp.maximum(0.99, 1 - mu),
             filter=Filter.empty(max(self.max_steps, 1) + 1, self.dtype),
             delta_w_last=jnp.zeros((), self.dtype),
+            delta_c_last=jnp.zeros((), self.dtype),
             steps=jnp.array(0, jnp.int32),
             restoration_steps=jnp.array(0, jnp.int32),
             acceptable_count=jnp.array(0, jnp.int32),
@@ -472,7 +475,16 @@ class Run:
         r_dual = grad_phi + self.jac_t(point.jac, y)
         diag, floor, rhs = self.system(state, sigma, r_dual)
         corrected = factor_with_inertia(
-            self.solver, self.kkt, hess, diag, point.jac, mu, state.delta_w_last, rhs, floor
+            self.solver,
+            self.kkt,
+            hess,
+            diag,
+            point.jac,
+            mu,
+            state.delta_w_last,
+            rhs,
+            floor,
+            state.delta_c_last,
         )
         state = lax.switch(
             state.mode,
@@ -507,10 +519,11 @@ class Run:
         search = self.line_search(state, scale, grad_phi, dw, dy, solve, dl, du)
         accepted = corrected.ok & search["accepted"]
         state = eqx.tree_at(
-            lambda st: (st.delta_w_last, st.steps),
+            lambda st: (st.delta_w_last, st.delta_c_last, st.steps),
             state,
             (
                 jnp.where(corrected.delta_w > 0, corrected.delta_w, state.delta_w_last),
+                corrected.delta_c,
                 state.steps + 1,
             ),
         )

@@ -1,4 +1,5 @@
-"""The shifted Newton direction: stationary and indefinite points, the shift carried over."""
+"""The shifted Newton direction: stationary and indefinite points, the shift carried over,
+one traced solve for every attempt."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ from jax.experimental import sparse as jsparse
 
 import asdex_opt._lineax._newton as newton
 from asdex_opt._lineax._newton import shifted_newton_direction
+from asdex_opt._optimistix._dense import damped_direction
 from asdex_opt.lineax import SparseLU, SparseMatrixLinearOperator
 
 
@@ -76,3 +78,48 @@ def test_a_positive_definite_hessian_sheds_the_previous_shift():
     # Quartered each step while that stays at least beta = 3e-3; then pure Newton.
     np.testing.assert_allclose(shifts[:-1], 1e3 / 4.0 ** np.arange(1, len(shifts)), rtol=1e-6)
     assert shifts[-1] == 0.0 and len(shifts) == 10, shifts
+
+
+def _primitive_count(jaxpr, name):
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == name
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, list | tuple) else [param]:
+                if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                    count += _primitive_count(sub.jaxpr, name)
+                elif isinstance(sub, jax.extend.core.Jaxpr):
+                    count += _primitive_count(sub, name)
+    return count
+
+
+def test_every_shift_attempt_shares_one_traced_solve(monkeypatch):
+    traced = [0]
+    solve = newton._solve
+
+    def counted(*args):
+        traced[0] += 1
+        return solve(*args)
+
+    monkeypatch.setattr(newton, "_solve", counted)
+    hessian = _operator([[1.0, 10.0], [10.0, 1.0]])
+    jax.make_jaxpr(lambda g, tau: shifted_newton_direction(g, hessian, SparseLU(), None, tau))(
+        jnp.ones(2), 1.0
+    )
+    assert traced[0] == 1
+    normal = jnp.array([[1.0, 1.0], [1.0, 1.0]])
+    jaxpr = jax.make_jaxpr(damped_direction)(jnp.ones(2), normal, 0.0).jaxpr
+    assert _primitive_count(jaxpr, "cholesky") == 1
+
+
+def test_dense_damping_is_raised_on_the_schedule():
+    # Singular: the zero damping fails, beta = 1e-3 max diag = 1e-3 passes.
+    normal = jnp.array([[1.0, 1.0], [1.0, 1.0]])
+    grad = jnp.array([1.0, 0.0])
+    direction = jax.jit(damped_direction)
+    p, finite = direction(grad, normal, 0.0)
+    np.testing.assert_allclose(p, np.linalg.solve(normal + 1e-3 * np.eye(2), grad), rtol=1e-3)
+    # A damping that passes is kept.
+    p, _ = direction(grad, normal, 0.5)
+    np.testing.assert_allclose(p, np.linalg.solve(normal + 0.5 * np.eye(2), grad), rtol=1e-5)
+    assert bool(finite)

@@ -49,7 +49,7 @@ from asdex_opt._lineax._finite import all_finite
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
-__all__ = ["raise_shift", "shifted", "shifted_newton_direction"]
+__all__ = ["search_shift", "shifted", "shifted_newton_direction"]
 
 _MAX_SHIFTS = 40
 _GROWTH = 4.0
@@ -93,56 +93,64 @@ def shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrix
     structure = operator.structure
     if structure.has_full_diagonal:
         data = operator.data
-        data = data + shift * jnp.asarray(structure.diagonal_mask, data.dtype)
+        # A boolean mask: the program's constant is an eighth of a float64 one.
+        data = jnp.where(structure.diagonal_mask, data + shift, data)
         return SparseMatrixLinearOperator.from_structure(data, structure, operator.tags | tags)
     identity = lx.IdentityLinearOperator(operator.in_structure())
     return fold_sparse(operator + shift * identity, tags=tags)
 
 
-def raise_shift(
+def search_shift(
     attempt: Callable[[Array], tuple[Array, Array]],
     grad: Array,
-    p: Array,
-    tau: Array,
-    ok: Array,
+    first: Array,
+    start: Array,
     beta: Array,
     finite: Array,
-) -> tuple[Array, Array]:
-    """Raise the shift fourfold (to at least ``beta``) until ``attempt`` accepts it.
+) -> tuple[Array, Array, Array]:
+    """Return the first shift of the schedule that ``attempt`` accepts, and its ``p``.
 
     The schedule's loop, for any solve: ``attempt(τ)`` returns ``(p, ok)`` for
-    ``(A + τI) p = g``; ``(p, tau, ok)`` is the last attempt. At most 40 shifts, none
-    where ``finite`` is false. If no shift passes, the limit of shifted Newton is
-    returned: steepest descent ``g / τ``.
+    ``(A + τI) p = g``. It tries ``first``; then ``start`` where that is larger; then
+    four times the last shift, at least ``beta``; at most 40 shifts after the first, and
+    none after it where ``finite`` is false. Every attempt runs in one ``while_loop``,
+    so the solve is traced (and compiled) once. If no shift passes, the limit of
+    shifted Newton is returned: steepest descent ``g / τ``.
 
     Returns:
-        ``(p, τ)``, the accepted (or last) shift.
+        ``(p, τ, first_passed)``: the accepted (or last) shift, and whether ``first``
+        passed.
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> from asdex_opt._lineax._newton import raise_shift
+        >>> from asdex_opt._lineax._newton import search_shift
         >>> A, g = jnp.diag(jnp.array([1.0, -1.0])), jnp.ones(2)
         >>> def attempt(tau):
         ...     p = jnp.linalg.solve(A + tau * jnp.eye(2), g)
         ...     return p, jnp.all(jnp.linalg.eigvalsh(A + tau * jnp.eye(2)) > 0)
-        >>> p, tau = raise_shift(attempt, g, g, jnp.array(0.0), jnp.array(False),
-        ...                      jnp.array(1e-3), jnp.array(True))
-        >>> bool(tau > 1.0), bool(jnp.vdot(p, g) > 0)
-        (True, True)
+        >>> zero = jnp.array(0.0)
+        >>> p, tau, first_passed = search_shift(attempt, g, zero, zero, jnp.array(1e-3),
+        ...                                     jnp.array(True))
+        >>> bool(tau > 1.0), bool(jnp.vdot(p, g) > 0), bool(first_passed)
+        (True, True, False)
     """
 
     def cond(carry):
         _, _, ok, tries = carry
-        return finite & jnp.invert(ok) & (tries < _MAX_SHIFTS)
+        return jnp.invert(ok) & (tries <= _MAX_SHIFTS) & ((tries == 0) | finite)
 
     def body(carry):
         _, tau, _, tries = carry
-        tau = jnp.maximum(_GROWTH * tau, beta)
+        raised = jnp.where(
+            (tries == 1) & (start > tau), jnp.maximum(start, beta), jnp.maximum(_GROWTH * tau, beta)
+        )
+        tau = jnp.where(tries == 0, tau, raised)
         p, ok = attempt(tau)
         return p, tau, ok, tries + 1
 
-    p, tau, ok, _ = jax.lax.while_loop(cond, body, (p, tau, ok, jnp.array(0)))
-    return jnp.where(ok, p, grad / jnp.maximum(tau, beta)), tau
+    carry = (jnp.zeros_like(grad), jnp.asarray(first, grad.dtype), jnp.array(False), jnp.array(0))
+    p, tau, ok, tries = jax.lax.while_loop(cond, body, carry)
+    return jnp.where(ok, p, grad / jnp.maximum(tau, beta)), tau, ok & (tries == 1)
 
 
 def shifted_newton_direction(
@@ -210,27 +218,7 @@ def shifted_newton_direction(
         resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
         first = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
 
-    # One loop for the first attempt and the raised ones, so that the solve is traced
-    # (and compiled) once. A non-finite gradient or Hessian gets the first attempt only.
-    def cond(carry):
-        _, _, ok, tries = carry
-        return jnp.invert(ok) & (tries <= _MAX_SHIFTS) & ((tries == 0) | finite)
-
-    def body(carry):
-        _, tau, _, tries = carry
-        # After the first attempt, go on from the schedule's first shift unless it was
-        # the one tried.
-        raised = jnp.where(
-            (tries == 1) & (start > tau), jnp.maximum(start, beta), jnp.maximum(_GROWTH * tau, beta)
-        )
-        tau = jnp.where(tries == 0, tau, raised)
-        p, ok = attempt(tau)
-        return p, tau, ok, tries + 1
-
-    carry = (jnp.zeros_like(grad), jnp.asarray(first, dtype), jnp.array(False), jnp.array(0))
-    p, shift, ok, tries = jax.lax.while_loop(cond, body, carry)
-    # If no shift passes, the limit of shifted Newton: steepest descent.
-    p = jnp.where(ok, p, grad / jnp.maximum(shift, beta))
+    p, shift, first_passed = search_shift(attempt, grad, first, start, beta, finite)
     p = jnp.where(stationary, jnp.zeros_like(p), p)
     # A descent direction at the first attempt implies a finite gradient.
-    return p, shift, finite | (ok & (tries == 1))
+    return p, shift, finite | first_passed

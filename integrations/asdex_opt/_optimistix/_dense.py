@@ -16,7 +16,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Scalar
 
-from asdex_opt._lineax._newton import raise_shift
+from asdex_opt._lineax._newton import search_shift
 from asdex_opt._optimistix._descents import ResidualJacNormal, _damping, _result
 
 __all__ = ["DenseGaussNewtonDescent", "DenseLevenbergMarquardtDescent", "damped_direction"]
@@ -63,8 +63,7 @@ def damped_direction(grad: Array, normal: Array, damping: Scalar) -> tuple[Array
 
     finite = jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(normal))
     tau = jnp.asarray(damping, grad.dtype)
-    p, ok = attempt(tau)
-    p, _ = raise_shift(attempt, grad, p, tau, ok, beta, finite)
+    p, _, _ = search_shift(attempt, grad, tau, tau, beta, finite)
     return jnp.where(stationary, jnp.zeros_like(p), p), finite
 
 

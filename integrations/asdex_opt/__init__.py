@@ -37,8 +37,8 @@ from asdex_opt.optimistix import (
     SparseNewton,
     SparseNewtonRootFinder,
     SparseTrustRegionNewton,
-    StrongWolfe,
     Watchdog,
+    Wolfe,
 )
 
 __all__ = [
@@ -66,8 +66,8 @@ __all__ = [
     "SparseNewton",
     "SparseNewtonRootFinder",
     "SparseTrustRegionNewton",
-    "StrongWolfe",
     "Watchdog",
+    "Wolfe",
     # Constrained
     "SparseInteriorPoint",
     "constrained_minimise",

@@ -23,10 +23,12 @@ as unknowns, so a pattern holds for every value of them.
 * The descents (`ShiftedNewtonDescent`, `ShiftedDampedNewtonDescent`,
   `GaussNewtonDescent`, `LevenbergMarquardtDescent`; the last two are
   of the kind `AbstractGaussNewtonDescent`, declaring whether they need ``JᵀJ``) and
-  abstract solvers, to combine with other Optimistix searches, and two searches that
-  let full Newton steps through along curved valleys: `NonmonotoneArmijo` (any
-  line-search solver) and `Watchdog`, an `AbstractRevisingSearch` (a search that may
-  send the solver back to an earlier point), which `SparseNewton` runs.
+  abstract solvers, to combine with other Optimistix searches; `Wolfe`, the default
+  line search of `SparseNewton` (it needs the gradient at every trial, which
+  `SparseNewton` evaluates); and two searches that let full Newton steps through
+  along curved valleys: `NonmonotoneArmijo` (any line-search solver) and `Watchdog`,
+  an `AbstractRevisingSearch` (a search that may send the solver back to an earlier
+  point), which `SparseNewton` runs.
 
 All take the usual ``rtol``, ``atol``, ``norm``, ``verbose`` (a bool, a frozenset of
 entry names or a callable, as Optimistix solvers take it), ``coloring`` and
@@ -70,9 +72,9 @@ from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
     NonmonotoneArmijo,
     Point,
-    StrongWolfe,
     TrustRegion,
     Watchdog,
+    Wolfe,
 )
 
 __all__ = [
@@ -92,7 +94,7 @@ __all__ = [
     "GaussNewtonDescent",
     "LevenbergMarquardtDescent",
     "NonmonotoneArmijo",
-    "StrongWolfe",
     "TrustRegion",
     "Watchdog",
+    "Wolfe",
 ]

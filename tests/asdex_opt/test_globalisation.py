@@ -18,15 +18,15 @@ from asdex_opt.optimistix import (
     ShiftedNewtonDescent,
     SparseNewton,
     SparseTrustRegionNewton,
-    StrongWolfe,
     TrustRegion,
     Watchdog,
+    Wolfe,
 )
 
 SOLVERS = {
-    "armijo": lambda: SparseNewton(1e-10, 1e-10),
+    "wolfe": lambda: SparseNewton(1e-10, 1e-10),
+    "armijo": lambda: SparseNewton(1e-10, 1e-10, search=NonmonotoneArmijo(memory=1)),
     "watchdog": lambda: SparseNewton(1e-10, 1e-10, search=Watchdog()),
-    "strong wolfe": lambda: SparseNewton(1e-10, 1e-10, search=StrongWolfe()),
     "trust region": lambda: SparseTrustRegionNewton(1e-10, 1e-10),
 }
 
@@ -64,8 +64,19 @@ def test_a_failed_stretched_trial_falls_back_to_the_plain_step():
     np.testing.assert_allclose(trials, [-p, -0.5 * p])
 
 
+def test_the_default_wolfe_search_steps_along_the_unstretched_line():
+    solver = SparseNewton(1e-6, 1e-6)
+    assert isinstance(solver.search, Wolfe) and not solver.descent.stretch
+    p = jnp.array([1.0, -2.0])
+    state = eqx.tree_at(
+        lambda s: (s.direction, s.stretch), solver.descent.init(p, None), (p, jnp.asarray(10.0))
+    )
+    trials = [solver.descent.step(jnp.asarray(size), state)[0] for size in (1.0, 2.0, 0.3)]
+    np.testing.assert_allclose(trials, [-p, -2 * p, -0.3 * p])
+
+
 def test_the_fallback_follows_the_search_backtracking_factor():
-    assert SparseNewton(1e-6, 1e-6).descent.backtrack == 0.5
+    assert SparseNewton(1e-6, 1e-6, search=NonmonotoneArmijo(memory=1)).descent.backtrack == 0.5
     solver = SparseNewton(1e-6, 1e-6, search=NonmonotoneArmijo(decrease_factor=0.3))
     assert solver.descent.backtrack == 0.3
     with pytest.raises(ValueError, match="backtrack"):

@@ -5,7 +5,7 @@ import numpy as np
 import optimistix as optx
 import pytest
 
-from asdex_opt.optimistix import NonmonotoneArmijo, Point, SparseNewton, StrongWolfe, Watchdog
+from asdex_opt.optimistix import NonmonotoneArmijo, Point, SparseNewton, Watchdog, Wolfe
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -140,7 +140,8 @@ def _extended_rosenbrock(x, args):
 
 def test_sparse_newton_takes_fewer_newton_steps_on_rosenbrock():
     y0 = jnp.tile(jnp.array([-1.2, 1.0]), 100)
-    monotone = optx.minimise(_extended_rosenbrock, SparseNewton(1e-10, 1e-10), y0)
+    armijo = SparseNewton(1e-10, 1e-10, search=NonmonotoneArmijo(memory=1))
+    monotone = optx.minimise(_extended_rosenbrock, armijo, y0)
     solver = SparseNewton(1e-10, 1e-10, search=NonmonotoneArmijo(memory=10))
     nonmonotone = jax.jit(lambda y: optx.minimise(_extended_rosenbrock, solver, y))(y0)
     np.testing.assert_allclose(nonmonotone.value, 1.0, atol=1e-8)
@@ -278,7 +279,7 @@ def test_sparse_newton_with_watchdog_returns_the_checkpoint_when_stopped_on_prob
     np.testing.assert_array_equal(longer.value, y0)  # back at the checkpoint
 
 
-# --- StrongWolfe ------------------------------------------------------------------------
+# --- Wolfe ------------------------------------------------------------------------
 
 
 def _line_search(search, fn, y, direction, max_trials=30):
@@ -310,37 +311,49 @@ def _strong_wolfe(fn, y, direction, size, slope=1e-4, curvature=0.9):
     )
 
 
-def test_strong_wolfe_extends_short_steps_along_a_steep_slope():
+def test_wolfe_extends_short_steps_along_a_steep_slope():
     # Along a unit direction towards a minimum 100 away, backtracking from 1 would stay at
     # 1; the search doubles the step until the slope has flattened.
     fn = lambda x: jnp.sum((x - 100.0) ** 2)  # noqa: E731
     y, direction = jnp.zeros(1), jnp.ones(1)
-    sizes, accepted = _line_search(StrongWolfe(), fn, y, direction)
+    sizes, accepted = _line_search(Wolfe(), fn, y, direction)
     assert sizes[:3] == [1.0, 2.0, 4.0] and accepted > 10
     assert _strong_wolfe(fn, y, direction, accepted)
 
 
-def test_strong_wolfe_zooms_to_the_minimiser_of_a_quadratic():
+def test_wolfe_zooms_to_the_minimiser_of_a_quadratic():
     # The full step overshoots (f rises): the cubic through the two ends' values and
     # slopes is the quadratic itself, whose minimiser 0.3 is the second trial.
     fn = lambda x: jnp.sum((x - 0.3) ** 2)  # noqa: E731
-    sizes, accepted = _line_search(StrongWolfe(), fn, jnp.zeros(1), jnp.ones(1))
+    sizes, accepted = _line_search(Wolfe(), fn, jnp.zeros(1), jnp.ones(1))
     assert len(sizes) == 2
     np.testing.assert_allclose(accepted, 0.3, rtol=1e-12)
 
 
-def test_strong_wolfe_zooms_between_an_extension_and_an_overshoot():
+def test_wolfe_zooms_between_an_extension_and_an_overshoot():
     # The slope is still a third of the initial one at 4; 8 overshoots (f as at 4).
     fn = lambda x: jnp.sum((x - 6.0) ** 2)  # noqa: E731
     y, direction = jnp.zeros(1), jnp.ones(1)
-    sizes, accepted = _line_search(StrongWolfe(curvature=0.1), fn, y, direction)
+    sizes, accepted = _line_search(Wolfe(curvature=0.1), fn, y, direction)
     assert sizes == [1.0, 2.0, 4.0, 8.0, 6.0]
     assert _strong_wolfe(fn, y, direction, accepted, curvature=0.1)
 
 
+def test_wolfe_accepts_an_overshoot_unless_strong():
+    # The unit step passes the minimum at 0.55 and decreases f enough, but its slope
+    # (+0.9) is steeper than half the initial one (-1.1): only the strong conditions
+    # reject it, and zoom to the minimum.
+    fn = lambda x: jnp.sum((x - 0.55) ** 2)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    assert _line_search(Wolfe(curvature=0.5), fn, y, direction) == ([1.0], 1.0)
+    sizes, accepted = _line_search(Wolfe(curvature=0.5, strong=True), fn, y, direction)
+    assert len(sizes) == 2
+    np.testing.assert_allclose(accepted, 0.55, rtol=1e-12)
+
+
 @pytest.mark.parametrize("f_eval", [jnp.nan, jnp.inf])
-def test_strong_wolfe_rejects_nonfinite_values(f_eval):
-    search = StrongWolfe()
+def test_wolfe_rejects_nonfinite_values(f_eval):
+    search = Wolfe()
     f_info = optx.FunctionInfo.EvalGrad(jnp.array(1.0), -jnp.ones(1))
     state = search.init(jnp.zeros(1), f_info)
     _, _, _, state = search.step(jnp.array(True), jnp.zeros(1), jnp.zeros(1), f_info, f_info, state)
@@ -351,16 +364,16 @@ def test_strong_wolfe_rejects_nonfinite_values(f_eval):
     assert not bool(accept) and 0 < float(size) < 1
 
 
-def test_strong_wolfe_accepts_the_best_decrease_after_max_trials():
+def test_wolfe_accepts_the_best_decrease_after_max_trials():
     # f decreases without end along the direction: the step doubles until the trial
     # budget is spent, and the last (best) trial is accepted.
     fn = lambda x: -jnp.sum(x)  # noqa: E731
-    sizes, accepted = _line_search(StrongWolfe(max_trials=4), fn, jnp.zeros(1), jnp.ones(1))
+    sizes, accepted = _line_search(Wolfe(max_trials=4), fn, jnp.zeros(1), jnp.ones(1))
     assert sizes == [1.0, 2.0, 4.0, 8.0] and accepted == 8.0
 
 
-def test_strong_wolfe_needs_trial_gradients():
-    search = StrongWolfe()
+def test_wolfe_needs_trial_gradients():
+    search = Wolfe()
     f_info = optx.FunctionInfo.EvalGrad(jnp.array(1.0), jnp.ones(1))
     state = search.init(jnp.zeros(1), f_info)
     with pytest.raises(ValueError, match="gradient at every trial"):
@@ -384,14 +397,14 @@ def test_strong_wolfe_needs_trial_gradients():
         (dict(max_trials=0), "max_trials"),
     ],
 )
-def test_strong_wolfe_bad_parameters(kwargs, match):
+def test_wolfe_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        StrongWolfe(**kwargs)
+        Wolfe(**kwargs)
 
 
-def test_strong_wolfe_is_refused_by_solvers_without_trial_gradients():
+def test_wolfe_is_refused_by_solvers_without_trial_gradients():
     # optx.BFGS evaluates only f at a trial point.
-    bfgs = eqx.tree_at(lambda solver: solver.search, optx.BFGS(1e-8, 1e-8), StrongWolfe())
+    bfgs = eqx.tree_at(lambda solver: solver.search, optx.BFGS(1e-8, 1e-8), Wolfe())
     with pytest.raises(ValueError, match="gradient at every trial"):
         optx.minimise(lambda x, _: jnp.sum(x**2), bfgs, jnp.ones(3))
 
@@ -401,7 +414,7 @@ def test_sparse_newton_with_strong_wolfe_under_vmap_matches_single_solves():
     def fn(x, target):
         return jnp.sum(jnp.cosh(x - target)) + jnp.sum((x[1:] - x[:-1]) ** 2)
 
-    solver = SparseNewton(1e-12, 1e-12, search=StrongWolfe())
+    solver = SparseNewton(1e-12, 1e-12, search=Wolfe())
     targets = jnp.stack([jnp.linspace(-3.0, 3.0, 12), jnp.linspace(5.0, -1.0, 12)])
     solve = lambda target: optx.minimise(fn, solver, jnp.zeros(12), target).value  # noqa: E731
     batched = jax.jit(jax.vmap(solve))(targets)

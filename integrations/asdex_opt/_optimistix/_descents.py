@@ -89,19 +89,19 @@ class ShiftedNewtonDescent(_AbstractStretchedDescent):
     made ``p`` short, and a search that only shortens steps would never recover the
     length. If that trial fails, the search goes on from the plain step: size ``s < 1``
     gives ``-(s / backtrack) p``, so the second trial is ``-p`` and the ones after it
-    backtrack from there. With ``along_stretch`` every step size scales the stretched
-    step instead, ``-s m p``: one line, for searches that interpolate along it
-    (`StrongWolfe`). Works on flat ``y`` with a sparse Hessian, as `SparseNewton`
-    provides.
+    backtrack from there. With ``stretch=False`` the step of size ``s`` is ``-s p``
+    for every ``s``: one line, for searches that lengthen steps themselves and
+    interpolate along it (`Wolfe`). Works on flat ``y`` with a sparse Hessian, as
+    `SparseNewton` provides.
 
     Attributes:
         linear_solver: The Lineax solver for the shifted systems.
         backtrack: The search's step size factor after a rejected trial, in (0, 1).
-        along_stretch: Whether steps are ``-s m p`` for every step size ``s``.
+        stretch: Whether the first trial of a shifted direction is stretched.
     """
 
     backtrack: float = 0.5
-    along_stretch: bool = eqx.field(static=True, default=False)
+    stretch: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         if not 0 < self.backtrack < 1:
@@ -111,8 +111,8 @@ class ShiftedNewtonDescent(_AbstractStretchedDescent):
 
     def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
         """``-m p`` for ``step_size ≥ 1``; below, backtracking from ``-p``."""
-        if self.along_stretch:
-            return -step_size * state.stretch * state.direction, state.result
+        if not self.stretch:
+            return -step_size * state.direction, state.result
         stretched = state.stretch > 1
         fallback = jnp.minimum(step_size / self.backtrack, 1)
         multiple = jnp.where(

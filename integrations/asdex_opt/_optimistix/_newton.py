@@ -17,10 +17,9 @@ from asdex_opt._lineax._superlu import SparseLU
 from asdex_opt._optimistix._descents import ShiftedNewtonDescent, TruncatedNewtonDescent
 from asdex_opt._optimistix._searches import (
     AbstractRevisingSearch,
-    NonmonotoneArmijo,
     Point,
-    StrongWolfe,
     TrustRegion,
+    Wolfe,
     revising,
 )
 from asdex_opt._optimistix._termination import (
@@ -293,7 +292,7 @@ def _is_struct(x: object) -> bool:
 
 def _needs_trial_gradient(search: optx.AbstractSearch | AbstractRevisingSearch) -> bool:
     """Whether ``search`` reads the gradient at every trial point, not only accepted ones."""
-    return isinstance(search, StrongWolfe)
+    return isinstance(search, Wolfe)
 
 
 def _evaluate(
@@ -329,30 +328,35 @@ _INIT_DOC = """
                 across solves.
 """
 
-_SEARCH_DOC = """            search: The line search. ``None``: monotone backtracking Armijo
-                (``NonmonotoneArmijo(memory=1)``: halving, slope 1e-4, a few ulps of
-                slack for the rounding error of ``f``). ``NonmonotoneArmijo()`` (memory
-                10) lets full Newton steps through along curved valleys: fewer Hessians
-                on Rosenbrock-type problems, at the price of accepted steps that may
-                raise ``f`` for a while. `Watchdog()` follows pure Newton steps further
-                (7 Hessians from Rosenbrock's (-1.2, 1) at tolerance 1e-8, against 12
-                and 22) and goes back to its last checkpoint when they do not pay off;
-                the solve returns a checkpoint.
+_SEARCH_DOC = """            search: The line search. ``None``: `Wolfe()`, which tries the Newton
+                step first, lengthens it while ``f`` keeps falling steeply (a shifted
+                Newton step is short) and otherwise zooms in by cubic interpolation;
+                each trial evaluates ``f`` and ``∇f``, never the Hessian.
+                ``NonmonotoneArmijo(memory=1)`` is monotone backtracking Armijo on
+                ``f`` alone (halving, slope 1e-4, a few ulps of slack for the rounding
+                error of ``f``), whose first trial of a shifted direction is stretched
+                to the quadratic model's minimiser along it. ``NonmonotoneArmijo()``
+                (memory 10) lets full Newton steps through along curved valleys, at
+                the price of accepted steps that may raise ``f`` for a while.
+                `Watchdog()` follows pure Newton steps further and goes back to its
+                last checkpoint when they do not pay off; the solve returns a
+                checkpoint.
 """
 
 
 class SparseNewton(AbstractSparseNewton):
-    """Newton's method with the exact sparse Hessian and a backtracking Armijo line search.
+    """Newton's method with the exact sparse Hessian and a Wolfe line search.
 
     Each accepted point evaluates the gradient and the sparse Hessian (sparsity
     detected and colored once, at ``init``) and solves ``(H + τI) p = g`` with the
     smallest shift ``τ ≥ 0`` of a Nocedal-Wright schedule that makes ``-p`` a descent
     direction (``τ = 0`` whenever ``H`` is safely positive definite, giving pure Newton
-    steps and quadratic convergence). The default Armijo search then never accepts a
-    step that raises ``f`` (beyond its rounding error); ``search=Watchdog()`` and
+    steps and quadratic convergence). The default `Wolfe` search then accepts a step
+    along ``-p`` that decreases ``f`` enough and has flattened its slope, lengthening
+    or shortening the Newton step with ``f`` and ``∇f`` alone; it never accepts a step
+    that raises ``f`` (beyond its rounding error). ``search=Watchdog()`` and
     ``search=NonmonotoneArmijo()`` trade that for fewer Newton steps along curved
-    valleys. See
-    `SparseTrustRegionNewton` for the trust-region variant.
+    valleys. See `SparseTrustRegionNewton` for the trust-region variant.
 
     Works with ``optimistix.minimise`` like any minimiser: pytree ``y0``, ``has_aux``,
     ``max_steps``, ``throw``, ``jit``. ``sol.stats["num_hessians"]`` counts Hessians.
@@ -390,11 +394,11 @@ class SparseNewton(AbstractSparseNewton):
         self.atol = atol
         self.norm = norm
         if search is None:
-            search = NonmonotoneArmijo(memory=1)
+            search = Wolfe()
         self.descent = ShiftedNewtonDescent(
             SparseLU() if linear_solver is None else linear_solver,
             backtrack=getattr(search, "decrease_factor", 0.5),
-            along_stretch=isinstance(search, StrongWolfe),
+            stretch=not isinstance(search, Wolfe),
         )
         self.choose_solver = linear_solver is None
         self.search = search

@@ -1,4 +1,8 @@
-"""Line searches that let full Newton steps through curved valleys.
+"""Line searches for Newton's method: Wolfe, and ones that let full steps through valleys.
+
+`Wolfe` is a line search for the Wolfe conditions (bracketing and cubic zoom, Nocedal &
+Wright's Algorithms 3.5 and 3.6), the default of `SparseNewton`: it lengthens steps as
+well as shortening them, and needs ``∇f`` at every trial.
 
 `NonmonotoneArmijo` is the nonmonotone backtracking search of Grippo, Lampariello &
 Lucidi (1986), an ``optimistix.AbstractSearch``; `Watchdog` is the watchdog technique of
@@ -41,9 +45,9 @@ __all__ = [
     "AbstractRevisingSearch",
     "NonmonotoneArmijo",
     "Point",
-    "StrongWolfe",
     "TrustRegion",
     "Watchdog",
+    "Wolfe",
     "revising",
 ]
 
@@ -77,7 +81,8 @@ class NonmonotoneArmijo(optx.AbstractSearch[PyTree, Any, Any, _NonmonotoneState]
         >>> def rosenbrock(x, _):
         ...     return jnp.sum(100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2)
         >>> y0 = jnp.tile(jnp.array([-1.2, 1.0]), 50)
-        >>> monotone = optx.minimise(rosenbrock, SparseNewton(1e-8, 1e-8), y0)
+        >>> armijo = SparseNewton(1e-8, 1e-8, search=NonmonotoneArmijo(memory=1))
+        >>> monotone = optx.minimise(rosenbrock, armijo, y0)
         >>> solver = SparseNewton(1e-8, 1e-8, search=NonmonotoneArmijo())
         >>> nonmonotone = optx.minimise(rosenbrock, solver, y0)
         >>> int(monotone.stats["num_hessians"]), int(nonmonotone.stats["num_hessians"])
@@ -180,38 +185,43 @@ class _WolfeState(eqx.Module):
     slope_hi: Scalar
 
 
-class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
-    """Line search for the strong Wolfe conditions, by bracketing and cubic zoom.
+class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
+    """Line search for the Wolfe conditions, by bracketing and cubic zoom.
 
     Nocedal & Wright's Algorithms 3.5 and 3.6, one trial per solver step. Along the
     line ``φ(s) = f(y + s d)`` of the descent (``d`` the step of size 1), a trial is
     accepted when it decreases ``f`` enough, ``φ(s) ≤ φ(0) + slope · s φ'(0)`` (with
     the rounding slack of `NonmonotoneArmijo`), and the slope has flattened,
-    ``|φ'(s)| ≤ curvature · |φ'(0)|``. A trial with sufficient decrease whose slope
-    is still steeply downhill is extended (``increase_factor`` times the step size):
-    unlike backtracking, the search lengthens steps that a shifted Newton direction
-    made too short. Once a trial overshoots, the search zooms into the bracket with
-    the minimiser of the cubic through its two ends' values and slopes (kept at least
-    a tenth of the bracket from either end). After ``max_trials`` trials the search
-    accepts the best point with sufficient decrease found (or the next one).
+    ``φ'(s) ≥ curvature · φ'(0)`` (with ``strong``, also ``|φ'(s)| ≤ curvature ·
+    |φ'(0)|``). A trial with sufficient decrease whose slope is still steeply downhill
+    is extended (``increase_factor`` times the step size): unlike backtracking, the
+    search lengthens steps that a shifted Newton direction made too short. Once a
+    trial overshoots, the search zooms into the bracket with the minimiser of the
+    cubic through its two ends' values and slopes (kept at least a tenth of the
+    bracket from either end). After ``max_trials`` trials the search accepts the best
+    point with sufficient decrease found (or the next one).
 
-    Every trial needs ``∇f`` there, which `SparseNewton` evaluates (by reverse mode:
-    no Hessian per trial) and reuses if the trial is accepted; Optimistix's own
-    solvers give ``f`` alone at trials and are refused. The descent's steps must lie
-    on one line, proportional to the step size.
+    The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
+    reverse mode: no Hessian per trial) and reuses it if the trial is accepted;
+    Optimistix's own solvers give ``f`` alone at trials and are refused. The descent's
+    steps must lie on one line, proportional to the step size. Newton's method needs
+    no curvature condition to keep its matrix positive definite, so the weak
+    condition is the default: a step past the minimum along the line is accepted if
+    it decreases ``f`` enough.
 
     Attributes:
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
-        curvature: Largest ratio ``|φ'(s)| / |φ'(0)|`` accepted, in (slope, 1).
+        curvature: The slope's reduction that ends the search, in (slope, 1).
         increase_factor: Step size factor while the slope stays steep, > 1.
         max_trials: Trials after which the best sufficient decrease is accepted.
+        strong: Whether to ask for the strong Wolfe conditions.
 
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx
-        >>> from asdex_opt.optimistix import SparseNewton, StrongWolfe
+        >>> from asdex_opt.optimistix import SparseNewton, Wolfe
         >>> def rosenbrock(x, _):
         ...     return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-        >>> solver = SparseNewton(1e-8, 1e-8, search=StrongWolfe())
+        >>> solver = SparseNewton(1e-8, 1e-8, search=Wolfe(strong=True))
         >>> sol = optx.minimise(rosenbrock, solver, jnp.zeros(20))
         >>> bool(jnp.allclose(sol.value, 1.0))
         True
@@ -221,6 +231,7 @@ class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     curvature: float = 0.9
     increase_factor: float = 2.0
     max_trials: int = eqx.field(static=True, default=20)
+    strong: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         _check_parameters(
@@ -232,7 +243,7 @@ class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         )
         if not self.slope < self.curvature:
             raise ValueError(
-                f"`StrongWolfe(slope=..., curvature=...)` needs slope < curvature, got "
+                f"`Wolfe(slope=..., curvature=...)` needs slope < curvature, got "
                 f"{self.slope!r} and {self.curvature!r}."
             )
 
@@ -256,7 +267,7 @@ class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         """Accept ``y_eval``, or the next trial's step size: extended, or zoomed into."""
         if not (hasattr(f_info, "compute_grad_dot") and hasattr(f_eval_info, "grad")):
             raise ValueError(
-                "`StrongWolfe` needs the gradient at every trial point, which this solver "
+                "`Wolfe` needs the gradient at every trial point, which this solver "
                 f"does not evaluate (it gives `{type(f_eval_info).__name__}`)."
             )
         size = state.step_size
@@ -275,7 +286,10 @@ class StrongWolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         decrease = decrease & _sufficient_decrease(
             f_new, f_info.f, self.slope * size * slope_0, y, y_eval
         )
-        flat = jnp.abs(slope_new) <= -self.curvature * slope_0
+        if self.strong:
+            flat = jnp.abs(slope_new) <= -self.curvature * slope_0
+        else:
+            flat = slope_new >= self.curvature * slope_0
         worse = jnp.invert(decrease) | ((lo > 0) & (f_new >= f_lo))
         # After `max_trials`, the best sufficient decrease will do: `lo`, tried again.
         give_up = state.trials >= self.max_trials - 1

@@ -425,9 +425,9 @@ def solvers(kind: str) -> dict[str, tuple[Callable[[Task, int], Solve], int | No
             "SparseNewton (NonmonotoneArmijo)": (lambda t, s: _optx(
                 kind, _asdex_opt("SparseNewton")(*tol, search=_asdex_opt("NonmonotoneArmijo")()),
                 t, s), None),
-            "SparseNewton (StrongWolfe)": (lambda t, s: _optx(
-                kind, _asdex_opt("SparseNewton")(*tol, search=_asdex_opt("StrongWolfe")()),
-                t, s), None),
+            "SparseNewton (monotone Armijo)": (lambda t, s: _optx(
+                kind, _asdex_opt("SparseNewton")(
+                    *tol, search=_asdex_opt("NonmonotoneArmijo")(memory=1)), t, s), None),
             "SparseTrustRegionNewton": (lambda t, s: _optx(
                 kind, _asdex_opt("SparseTrustRegionNewton")(*tol), t, s), None),
             "asdex_opt.sparse_newton (Optax)": (

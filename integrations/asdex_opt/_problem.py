@@ -41,12 +41,14 @@ shifts ``A + τI`` keep them.
 import collections
 import dataclasses
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import equinox as eqx
 import jax
+import jax.extend
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -163,10 +165,64 @@ _TRACED_FIXES = (
 )
 
 
+def _same_but_concrete(traced: list[Any], candidate: list[Any]) -> bool:
+    """Whether ``candidate`` holds concrete arrays where ``traced`` holds arrays, else the same."""
+    for a, b in zip(traced, candidate, strict=True):
+        if not eqx.is_array(a):
+            if a is not b:
+                return False
+        elif _is_traced(b) or not eqx.is_array(b) or shape_struct(a) != shape_struct(b):
+            return False
+    return True
+
+
+def _concrete_twin(tree: PyTree) -> PyTree | None:
+    """``tree`` as a caller up the stack holds it, before a transformation traced its arrays.
+
+    Optimistix closure-converts ``fn`` (its constants become array leaves) and, with the
+    default ``ImplicitAdjoint``, passes it through ``jax.custom_jvp``, which traces
+    every array leaf, constants included. The callers' frames still hold the function
+    as it went in: the same pytree structure, the same non-array leaves (its jaxpr) and
+    concrete arrays. Only closure-converted functions (pytrees holding a jaxpr, made
+    inside the current trace) are looked for: their concrete arrays are constants of the
+    program being traced, so the pattern holds for every call of it. Returns that
+    pytree, or ``None`` when ``tree`` holds no traced array or no caller holds a twin.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    if not any(_is_traced(x) for x in leaves):
+        return None
+    frame = inspect.currentframe()
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            for candidate in (value, *(value if type(value) is tuple else ())):
+                if candidate is tree or not isinstance(candidate, eqx.Module):
+                    continue
+                candidate_leaves, candidate_treedef = jax.tree.flatten(candidate)
+                if (
+                    candidate_treedef == treedef
+                    and any(isinstance(x, jax.extend.core.Jaxpr) for x in candidate_leaves)
+                    and _same_but_concrete(leaves, candidate_leaves)
+                ):
+                    return candidate
+        frame = frame.f_back
+    return None
+
+
+def _with_concrete_twin(flat_fn: FlatFunction, dynamic: PyTree) -> PyTree:
+    """``dynamic`` with the arrays of ``fn`` as a caller holds them (`_concrete_twin`)."""
+    twin = _concrete_twin(eqx.combine(dynamic, flat_fn.static)[0])
+    return dynamic if twin is None else (eqx.filter(twin, eqx.is_array), dynamic[1])
+
+
 def _detection_problem(
     flat_fn: FlatFunction, dynamic: PyTree, warn: bool = True
 ) -> tuple[Callable[[Array, PyTree], tuple[Array, PyTree]], PyTree, PyTree]:
-    """``flat_fn`` with its constants closed over: ``(fn, unknowns, constants)``."""
+    """``flat_fn`` with its constants closed over: ``(fn, unknowns, constants)``.
+
+    Where a caller up the stack holds ``fn`` with concrete arrays (`_concrete_twin`),
+    detection reads those values.
+    """
+    dynamic = _with_concrete_twin(flat_fn, dynamic)
     constants, unknowns = eqx.partition(dynamic, constant_mask(dynamic))
 
     def detected(y_flat: Array, unknowns: PyTree) -> tuple[Array, PyTree]:
@@ -312,7 +368,7 @@ class HessianEvaluator:
         ``dynamic`` is the dynamic part detection saw: which of its leaves were
         constants is kept, and later evaluations pass those leaves as constants.
         """
-        self._mask = constant_mask(dynamic)
+        self._mask = constant_mask(_with_concrete_twin(flat_fn, dynamic))
         with at_user():
             self._hessian = asdex.hessian_from_coloring(
                 WithConstants(flat_fn), coloring, has_aux=True
@@ -359,7 +415,7 @@ class JacobianEvaluator:
         self, flat_fn: FlatFunction, coloring: asdex.ColoredPattern, dynamic: PyTree, normal: bool
     ):
         """Plan the evaluation with ``coloring`` (see `HessianEvaluator`); ``normal``: ``JᵀJ``."""
-        self._mask = constant_mask(dynamic)
+        self._mask = constant_mask(_with_concrete_twin(flat_fn, dynamic))
         with at_user():
             self._jacobian = asdex.value_and_jacobian_from_coloring(
                 WithConstants(flat_fn), coloring, has_aux=True

@@ -26,10 +26,11 @@ evaluations: detection treats them as unknowns, and the pattern holds for all th
 values. Traced leaves (e.g. ``args`` inside ``optimistix.minimise``, which is jitted)
 are unknowns too: an integer one draws a warning naming the fixes. Inside
 ``optimistix.minimise`` with its default ``ImplicitAdjoint`` even the arrays ``fn``
-closes over are traced (they pass through a custom JVP); with
-``RecursiveCheckpointAdjoint`` they are not; a dense pattern detected while such
-float arrays were traced draws a warning too. Every front end accepts a precomputed
-``asdex.ColoredPattern`` (``coloring=``) instead of detecting.
+closes over are traced (they pass through a custom JVP); detection then reads them
+from the closure-converted ``fn`` as the calling frames hold it, concrete
+(`_concrete_twin`). A dense pattern detected while closed-over float arrays were
+traced, and no such twin was found, draws a warning. Every front end accepts a
+precomputed ``asdex.ColoredPattern`` (``coloring=``) instead of detecting.
 
 **Evaluators.** `HessianEvaluator` and `JacobianEvaluator` turn the coloring into
 functions of ``(y_flat, dynamic)`` that return sparse operators with one
@@ -312,7 +313,7 @@ def detect_hessian(
         result = asdex.hessian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
-    _warn_if_dense_from_traced(result, dynamic)
+    _warn_if_dense_from_traced(result, _with_concrete_twin(flat_fn, dynamic))
     return result
 
 
@@ -342,7 +343,7 @@ def detect_jacobian(
         result = asdex.jacobian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
-    _warn_if_dense_from_traced(result, dynamic)
+    _warn_if_dense_from_traced(result, _with_concrete_twin(flat_fn, dynamic))
     return result
 
 

@@ -323,7 +323,9 @@ def main() -> None:
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="run nothing: write the tables from earlier runs' outputs "
                         "(their .jsonl and .survey.json files; a later file's row for "
-                        "the same (kind, problem, solver) replaces an earlier one's)")
+                        "the same (kind, problem, solver) replaces an earlier one's), and "
+                        "the merged rows and exclusions to the output's .jsonl and "
+                        ".survey.json")
     parser.add_argument("--earlier", nargs="+", type=Path, default=[],
                         help="with --merge: outputs of an earlier run whose rows of "
                         "--earlier-solvers join the tables, each such solver named with "
@@ -353,8 +355,11 @@ def main() -> None:
         order = {s: i for i, s in enumerate(dict.fromkeys(r["solver"] for r in runs))}
         runs.sort(key=lambda r: (KINDS.index(r["kind"]), r["problem"], order[r["solver"]]))
         ran = {r["problem"] for r in runs}
-        write(cli, runs, [e for e in excluded.values() if e["problem"] not in ran], not_run,
-              sum(r.get("wall", 0.0) for r in runs))
+        excluded = [e for e in excluded.values() if e["problem"] not in ran]
+        write(cli, runs, excluded, not_run, sum(r.get("wall", 0.0) for r in runs))
+        cli.output.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+        cli.output.with_suffix(".survey.json").write_text(
+            json.dumps({"excluded": excluded, "not_run": not_run}))
         return
     if cli.quick:
         cli.n = min(cli.n, 100)

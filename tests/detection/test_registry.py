@@ -72,6 +72,12 @@ KNOWN = {
     "select among three": lambda a: lax.select_n(a % 3, a, a * 2, -a),
     "bool to float": lambda a: (a > 3).astype(jnp.float32) * 2.5,
     "sin": lambda a: jnp.sin(a.astype(jnp.float32)),
+    "float division and integer powers": lambda a: (a - 3.3) / (a * 0.7 + 1.1) + (a * 0.37) ** 3
+    - lax.integer_pow(a * 0.9 + 0.5, -2) + lax.sqrt(a * 1.7),
+    "integer powers wrap": lambda a: lax.integer_pow(a * 1000 + 7, 5),
+    "float to int out of range": lambda a: (a * 3e8).astype(jnp.int32),
+    "subnormals flushed to zero": lambda a: ((a * 1e-20) * 1e-20 == 0) * 2
+    + (a * 1e-40 > 0),
     "pad with negative and interior padding": lambda a: lax.pad(a, jnp.int32(-1),
                                                                 [(-1, 2, 1)]),
     "concatenate and slice": lambda a: jnp.concatenate([a[::2], a[1:3], a[::-1]]),
@@ -79,6 +85,8 @@ KNOWN = {
     "gather with known indices": lambda a: a[(a * 3) % 10],
     "gather that fills": lambda a: a.at[a + 5].get(mode="fill", fill_value=-3),
     "gather that clips": lambda a: a.at[a * 2 - 4].get(mode="clip"),
+    "scatter with known indices": lambda a: a.at[(a * 3) % 10].set(-a),
+    "scatter with colliding indices": lambda a: a.at[a % 4].set(a * 2),
     "dynamic slice": lambda a: lax.dynamic_slice(a, (a[3],), (4,)),
     "dynamic update slice": lambda a: lax.dynamic_update_slice(a, -a[:3], (a[8],)),
 }
@@ -95,7 +103,7 @@ def test_known_values_are_what_jax_computes(name):
     np.testing.assert_array_equal(value, expected)
 
 
-@pytest.mark.parametrize("size", [1, 15, 16, 17, 100])
+@pytest.mark.parametrize("size", [1, 100, 1024, 1025])
 def test_elementwise_evaluation_at_any_size(size):
     a = jnp.arange(size, dtype=jnp.float32) - 3.5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -194,8 +195,8 @@ def _output_state(
 ) -> State:
     size = math.prod(shape)
     if _jax.is_float(dtype):
-        maps = output.maps
-        pattern = union([apply_map(m, states[k].pattern, size) for k, m in maps], size, n)
+        pattern = union([apply_map(m, states[k].pattern, size) for k, m in output.maps
+                         if states[k].pattern.nnz], size, n)
     else:  # integer, boolean and key results have zero derivative
         pattern = empty_pattern(size, n)
     lower, upper = output.lower, output.upper
@@ -313,15 +314,40 @@ def _known_values(
 def _numpy_value(numpy: Callable[..., Any], equation: Equation, operands: Sequence[Any]
                  ) -> np.ndarray | None:
     """The result of an entry's NumPy function, when it has the result's shape and dtype."""
+    arrays = [np.asarray(v) for v in operands]
+    if any(_flushed(a) for a in arrays):
+        return None
     with np.errstate(all="ignore"):
-        value = numpy(equation.params, *(np.asarray(v) for v in operands))
+        value = numpy(equation.params, *arrays)
     if value is None:
         return None
     value = np.asarray(value)
     (shape,), (dtype,) = equation.out_shapes, equation.out_dtypes
-    if value.dtype != dtype or value.shape != shape:
+    if value.dtype != dtype or value.shape != shape or _flushed(value):
         return None
     return value
+
+
+def _flushed(array: np.ndarray) -> bool:
+    """Whether a float array holds values that XLA's CPU backend flushes to zero.
+
+    It treats subnormal operands and results as zero, where NumPy keeps them; the
+    smallest normal number counts too, as a result rounded up to it may be flushed.
+    """
+    if array.dtype.kind not in "fc" or array.size == 0:
+        return False
+    parts = (array.real, array.imag) if array.dtype.kind == "c" else (array,)
+    for part in parts:
+        magnitude = np.abs(part)
+        if ((magnitude <= _tiny(part.dtype)) & (magnitude != 0)).any():
+            return True
+    return False
+
+
+@functools.cache
+def _tiny(dtype: np.dtype) -> float:
+    """The smallest normal number of a float dtype."""
+    return float(np.finfo(dtype).tiny)
 
 
 def _bind(eqn: Any, operands: Sequence[Any]) -> list[np.ndarray | None]:
@@ -333,10 +359,13 @@ def _bind(eqn: Any, operands: Sequence[Any]) -> list[np.ndarray | None]:
 
 
 def _bucket(size: int) -> int:
-    """The padded size of an elementwise evaluation: a power of 4, at least 16."""
-    bucket = 16
+    """The padded size of an elementwise evaluation: 1024 times a power of 8.
+
+    Few sizes, few compilations: small arrays, the common case, share one.
+    """
+    bucket = 1024
     while bucket < size:
-        bucket *= 4
+        bucket *= 8
     return bucket
 
 

@@ -58,7 +58,7 @@ def as_numpy(value: Any) -> np.ndarray | None:
     _, dtype = shape_and_dtype(value)
     if not is_numeric(dtype):
         return None
-    return np.asarray(value)
+    return np.asarray(value, dtype=dtype)  # a literal's Python scalar takes its jaxpr dtype
 
 
 def closed_jaxpr_parts(closed: Any) -> tuple[Any, list[Any]]:

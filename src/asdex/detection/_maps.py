@@ -19,20 +19,48 @@ Pattern = sp.csr_array
 of a variable depends on."""
 
 
+SMALL = 1 << 14
+"""Total stored entries up to which patterns are combined by NumPy code of our own;
+SciPy's sparse routines, whose fixed cost per call is larger, take bigger ones."""
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def index_dtype(*extents: int) -> type[np.signedinteger]:
+    """The index dtype SciPy picks for these extents: int32 when every one fits."""
+    return np.int32 if max(extents, default=0) <= _INT32_MAX else np.int64
+
+
+def csr(indices: NDArray[np.integer], indptr: NDArray[np.integer], shape: tuple[int, int]
+        ) -> Pattern:
+    """Wrap CSR index arrays in a `Pattern` without SciPy's format checks.
+
+    The caller guarantees what the checks would establish: `indptr` has `shape[0] + 1`
+    non-decreasing entries from 0 to `indices.size`, and each row's indices are unique
+    and in `[0, shape[1])` (SciPy finds out lazily whether they are sorted). Both arrays
+    get the `index_dtype` of the extents.
+    """
+    dtype = index_dtype(shape[0], shape[1], indices.size)
+    pattern = object.__new__(Pattern)
+    pattern._shape = (int(shape[0]), int(shape[1]))
+    pattern.maxprint = 50
+    pattern.indices = indices.astype(dtype, copy=False)
+    pattern.indptr = indptr.astype(dtype, copy=False)
+    pattern.data = np.ones(indices.size, bool)
+    return pattern
+
+
 def empty_pattern(size: int, n: int) -> Pattern:
     """A pattern with no dependencies."""
-    return sp.csr_array(
-        (np.zeros(0, bool), np.zeros(0, np.int32), np.zeros(size + 1, np.int32)), shape=(size, n)
-    )
+    dtype = index_dtype(size, n)
+    return csr(np.zeros(0, dtype), np.zeros(size + 1, dtype), (size, n))
 
 
 def identity_pattern(offset: int, size: int, n: int) -> Pattern:
     """Pattern of input elements `offset .. offset + size - 1` of an `n`-element input."""
-    return sp.csr_array(
-        (np.ones(size, bool), np.arange(offset, offset + size, dtype=np.int32),
-         np.arange(size + 1, dtype=np.int32)),
-        shape=(size, n),
-    )
+    dtype = index_dtype(size, n)
+    return csr(np.arange(offset, offset + size, dtype=dtype), np.arange(size + 1, dtype=dtype),
+               (size, n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,12 +107,22 @@ DependencyMap = Identity | Broadcast | Groups | Matrix
 
 def gather_rows(pattern: Pattern, source: NDArray[np.int64]) -> Pattern:
     """Rows `pattern[source[i]]`, with empty rows where `source[i] == -1`."""
+    source = np.asarray(source)
     size, n = pattern.shape
-    # One empty row appended at index `size` stands for -1; scipy's row indexing is C++.
-    indptr = np.append(pattern.indptr, pattern.indptr[-1])
-    extended = sp.csr_array((pattern.data, pattern.indices, indptr), shape=(size + 1, n))
-    rows = extended[np.where(np.asarray(source) >= 0, source, size)]
-    return sp.csr_array(rows)
+    indptr = pattern.indptr.astype(np.int64)
+    taken = source >= 0
+    rows = np.where(taken, source, 0)
+    starts = indptr[rows]
+    lengths = np.where(taken, indptr[rows + 1] - starts, 0)
+    out_indptr = np.zeros(source.size + 1, np.int64)
+    np.cumsum(lengths, out=out_indptr[1:])
+    total = int(out_indptr[-1])
+    if source.size == size and total == pattern.nnz and np.array_equal(source, np.arange(size)):
+        return pattern
+    # entry t of output row i is entry t - out_indptr[i] of row source[i]
+    shift = np.repeat(starts - out_indptr[:-1], lengths)
+    indices = pattern.indices[shift + np.arange(total)]
+    return csr(indices, out_indptr, (source.size, n))
 
 
 def group_union(pattern: Pattern, dependency: Groups, out_size: int) -> Pattern:
@@ -123,10 +161,25 @@ def union(patterns: list[Pattern], size: int, n: int) -> Pattern:
             nonempty.append(p)
     if not nonempty:
         return empty_pattern(size, n)
+    if len(nonempty) == 1:
+        return nonempty[0]
+    if sum(p.nnz for p in nonempty) <= SMALL:
+        return _small_union(nonempty, size, n)
     result = nonempty[0]
     for p in nonempty[1:]:
         result = result + p
-    if len(nonempty) > 1:
-        result = sp.csr_array(result, dtype=bool)
-        result.sum_duplicates()
+    result = sp.csr_array(result, dtype=bool)
+    result.sum_duplicates()
     return result
+
+
+def _small_union(patterns: list[Pattern], size: int, n: int) -> Pattern:
+    """`union` by sorting the entries' flat positions `row * n + column`."""
+    keys = np.unique(np.concatenate([
+        np.repeat(np.arange(size, dtype=np.int64) * n, np.diff(p.indptr)) + p.indices
+        for p in patterns
+    ]))
+    rows, columns = np.divmod(keys, n)
+    indptr = np.zeros(size + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=size), out=indptr[1:])
+    return csr(columns, indptr, (size, n))

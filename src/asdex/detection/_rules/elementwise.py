@@ -68,7 +68,6 @@ def _bounds(eqn: Equation) -> list[tuple[np.ndarray, np.ndarray]] | None:
     return found
 
 
-
 def _with_bounds(compute):
     """An elementwise rule that also derives integer bounds with `compute`."""
 
@@ -383,11 +382,51 @@ def _select_n(params: dict[str, Any], which: np.ndarray, *cases: np.ndarray) -> 
     return np.choose(which.astype(np.int64), np.broadcast_arrays(*cases))
 
 
+_ROUNDED = (np.dtype(np.float32), np.dtype(np.float64))
+"""Dtypes in which NumPy and XLA both round division and square roots correctly."""
+
+
+def _float_div(params: dict[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Float division; not integers (XLA truncates, and differs on division by zero)."""
+    return np.divide(x, y) if x.dtype in _ROUNDED and y.dtype == x.dtype else None
+
+
+def _float_sqrt(params: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
+    """Float square root (correctly rounded in both)."""
+    return np.sqrt(x) if x.dtype in _ROUNDED else None
+
+
+def _integer_pow(params: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
+    """`x ** y` by the square-and-multiply JAX lowers it to (integers, float32, float64)."""
+    y = params["y"]
+    if not (x.dtype.kind in "iu" or x.dtype in _ROUNDED):
+        return None
+    if y == 0:
+        return np.ones_like(x)
+    power, result = abs(y), None
+    while power:
+        if power & 1:
+            result = x if result is None else result * x
+        power >>= 1
+        if power:
+            x = x * x
+    return np.divide(np.ones_like(result), result) if y < 0 else result
+
+
 def _convert(params: dict[str, Any], x: np.ndarray) -> np.ndarray | None:
-    """Conversions NumPy does as XLA does: not from floats to integers (rounding, NaN)."""
+    """Conversions NumPy does as XLA does.
+
+    Floats go to integers only when finite and in range (both truncate toward zero),
+    never to booleans.
+    """
     target = np.dtype(params["new_dtype"])
     if np.issubdtype(x.dtype, np.inexact) and not np.issubdtype(target, np.inexact):
-        return None
+        if target.kind not in "iu" or x.dtype.kind != "f" or not np.isfinite(x).all():
+            return None
+        info = np.iinfo(target)
+        whole = np.trunc(x)
+        if x.size and (whole.min() < info.min or whole.max() >= float(int(info.max) + 1)):
+            return None
     return x.astype(target)
 
 
@@ -399,6 +438,7 @@ NUMPY = {
     "and": _binary(np.bitwise_and), "or": _binary(np.bitwise_or),
     "neg": lambda params, x: np.negative(x), "not": lambda params, x: np.invert(x),
     "select_n": _select_n, "convert_element_type": _convert,
+    "div": _float_div, "sqrt": _float_sqrt, "integer_pow": _integer_pow,
 }
 """NumPy functions that compute what XLA computes, bit for bit (IEEE arithmetic,
 wrapping integers), for the known values of the most common elementwise primitives."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from asdex.detection._maps import DependencyMap, Groups, Identity
 from asdex.detection._registry import register_rule
-from asdex.detection._rule import Curvature, Equation, Output
+from asdex.detection._rule import Curvature, Equation, Evaluation, Output
 from asdex.detection._rules.indexing.boxes import (
     Boxes,
     index_starts,
@@ -121,7 +121,7 @@ def _scatter_mul_curvature(eqn: Equation) -> Curvature:
     return Curvature.BILINEAR if eqn.params["unique_indices"] else Curvature.NONLINEAR
 
 
-register_rule("scatter", scatter_rule, curvature=_scatter_curvature)
+register_rule("scatter", scatter_rule, curvature=_scatter_curvature, evaluation=Evaluation.MOVED)
 for _name in ("scatter-add", "scatter-sub", "scatter-min", "scatter-max"):
     register_rule(_name, combining_rule, curvature=Curvature.ZERO)
 register_rule("scatter-mul", combining_rule, curvature=_scatter_mul_curvature)

@@ -65,16 +65,16 @@ class SparseNewtonRootFinder(optx.AbstractRootFinder[PyTree, PyTree, Any, _RootS
     color) and solves ``J Δ = f`` with ``linear_solver`` (``None``: chosen from the pattern
     at ``init``, as in `SparseNewton`). ``fn`` must return as many elements as ``y`` has.
 
-    With ``globalise=True`` (the default) the step is found by a backtracking (Armijo)
-    line search on the merit ``½‖f‖²`` along the Newton direction ``-Δ``; where ``J`` is
-    singular, the direction is not finite, or no step size down to 2⁻²⁹ decreases the
-    merit enough, a Levenberg-Marquardt direction ``-(JᵀJ + λI)⁻¹ Jᵀf`` with
-    ``λ = ‖f‖₂`` (``JᵀJ`` formed sparsely, chosen solver) is searched instead. Far from a root this converges where
-    full Newton steps diverge, and near one the full step is taken (quadratic
-    convergence). A point where neither direction decreases the merit (a local minimum
-    of ``½‖f‖²`` that is not a root) ends with ``RESULTS.nonlinear_divergence``. With
-    ``globalise=False`` every step is the full Newton step, as in ``optimistix.Newton``
-    (a singular ``J`` is a ``RESULTS`` failure).
+    With ``globalise=True`` (the default) the step is found by a backtracking (Armijo) line
+    search on the merit ``½‖f‖²`` along the Newton direction ``-Δ``; where ``J`` is
+    singular, the direction is not finite, or no step size down to 2⁻²⁹ decreases the merit
+    enough, a Levenberg-Marquardt direction ``-(JᵀJ + λI)⁻¹ Jᵀf`` with ``λ = ‖f‖₂`` (``JᵀJ``
+    formed sparsely, chosen solver) is searched instead. Far from a root this converges
+    where full Newton steps diverge, and near one the full step is taken (quadratic
+    convergence). A point where neither direction decreases the merit (a local minimum of
+    ``½‖f‖²`` that is not a root) ends with ``RESULTS.nonlinear_divergence``. With
+    ``globalise=False`` every step is the full Newton step, as in ``optimistix.Newton`` (a
+    singular ``J`` is a ``RESULTS`` failure).
 
     Terminates like ``optimistix.Newton`` (Cauchy criterion on ``y`` and on ``f``
     against zero, ``f`` at the new iterate); a non-finite ``f`` or ``J`` at an iterate

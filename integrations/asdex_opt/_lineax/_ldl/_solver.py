@@ -201,7 +201,8 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
 
         Examples:
             >>> import jax, jax.numpy as jnp, lineax as lx, numpy as np
-            >>> from asdex_opt.lineax import SparseMatrixLinearOperator, SparseStructure
+            >>> from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator
+            >>> from asdex_opt.lineax import SparseStructure
             >>> structure = SparseStructure(np.array([[0, 0], [1, 0], [1, 1]]), (2, 2))
             >>> solver = SparseLDL.from_structure(structure)
             >>> @jax.jit

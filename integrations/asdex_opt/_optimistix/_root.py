@@ -15,6 +15,7 @@ from asdex_opt._lineax._choice import choose_solver
 from asdex_opt._lineax._finite import all_finite
 from asdex_opt._lineax._newton import shifted_newton_direction
 from asdex_opt._lineax._normal import NormalProduct
+from asdex_opt._optimistix._dense import damped_direction
 from asdex_opt._optimistix._termination import cauchy_termination, check_finite_result
 from asdex_opt._optimistix._verbose import as_verbose
 from asdex_opt._problem import (
@@ -303,7 +304,8 @@ def _search(
 def _damped_direction(grad: Array, jac: Any, damping: Array, state: _RootState) -> Array:
     """``p`` of ``(JᵀJ + λI) p = Jᵀf`` with ``λ ≥ damping``: the step is ``-p``.
 
-    ``JᵀJ`` is sparse unless the coloring brings no gain, where it is dense (Cholesky).
+    ``JᵀJ`` is sparse unless the coloring brings no gain, where it is dense
+    (`damped_direction`).
     """
     if state.normal is not None:
         direction, _, _ = shifted_newton_direction(
@@ -311,7 +313,4 @@ def _damped_direction(grad: Array, jac: Any, damping: Array, state: _RootState) 
         )
         return direction
     matrix = jac.as_matrix()
-    shifted = matrix.T @ matrix + jnp.maximum(damping, jnp.finfo(grad.dtype).tiny) * jnp.eye(
-        grad.size, dtype=grad.dtype
-    )
-    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(shifted), grad)
+    return damped_direction(grad, matrix.T @ matrix, damping)[0]

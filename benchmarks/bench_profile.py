@@ -13,10 +13,14 @@ the libraries but never touched a JAX device: "cold" is its first solve (detecti
 coloring, tracing, compilation and the solve; imports excluded), "warm" the fastest of
 up to five further solves (as many as fit in `--budget` seconds). A solve that passes
 `--timeout` seconds is killed and counts as not solved; step limits: 2000 (Newton-type,
-SciPy, IPOPT), 20000 (quasi-Newton). Writes `benchmarks/results/profile.md` (the
-runner draws `profile.png`) and the raw rows to `profile.jsonl`, a line per finished
-(problem, solver), and the survey to `profile.survey.json`, a problem at a time:
-``--append`` resumes a stopped run from both, so a partial run still counts.
+SciPy, IPOPT), 20000 (quasi-Newton). The solvers of a problem run one after another
+before the next problem starts, in an order rotated from problem to problem, so that a
+change of the machine's load reaches every solver alike; each row records the load
+average and the time at its start (``--shard`` splits the problems between streams).
+Writes `benchmarks/results/profile.md` (the runner draws `profile.png`) and the raw rows
+to `profile.jsonl`, a line per finished (problem, solver), and the survey to
+`profile.survey.json`, a problem at a time: ``--append`` resumes a stopped run from
+both, so a partial run still counts.
 
 Run: ``python benchmarks/bench_profile.py`` (``--quick``: five problems at n ≈ 100).
 """
@@ -176,6 +180,25 @@ def in_child(ctx, target, args: tuple, timeout: float) -> dict | None:
     return result
 
 
+def rotated(items: list, index: int) -> list:
+    """`items` starting at the `index`-th (cyclically).
+
+    Rotating the solvers' order from one problem to the next spreads the position in a
+    problem's run (first, right after another solver's compilation, last) over every
+    solver.
+    """
+    start = index % max(len(items), 1)
+    return items[start:] + items[:start]
+
+
+def shard(items: list, spec: str | None) -> list:
+    """The `i`-th of every `k` items for `spec` = "i/k" (all of them when spec is None)."""
+    if spec is None:
+        return items
+    i, k = (int(part) for part in spec.split("/"))
+    return items[i::k]
+
+
 def spread(items: list, count: int | None) -> list:
     """`count` items evenly spaced through `items` (all of them when count is None)."""
     if count is None or count >= len(items):
@@ -200,11 +223,18 @@ def fmt_time(seconds: float | None) -> str:
     return "" if seconds is None or not math.isfinite(seconds) else f"{seconds:.3g}"
 
 
+def fmt_where(r: dict) -> str:
+    """The row's code, start time (UTC) and load average, where it recorded them."""
+    load = r.get("load")
+    return (f"{r.get('commit', '')[:7]} | {r.get('start', '')} | "
+            f"{'' if load is None else f'{load:.1f}'}")
+
+
 def fmt_run(r: dict) -> str:
     if "warm" not in r:
         note = r.get("error", "")
         return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
-                f"no | | | | | | {note} |")
+                f"no | | | | | | | {fmt_where(r)} | {note} |")
     expected = r.get("expected")
     note = r.get("note", "")
     if r["converged"] and expected is not None and abs(r["f"] - expected) > 1e-4 * max(
@@ -213,7 +243,17 @@ def fmt_run(r: dict) -> str:
     return (f"| {r['kind']} | {r['problem']} | {r['n']} | {r['solver']} | "
             f"{'yes' if r['converged'] else '**no**'} | {r['f']:.6g} | "
             f"{'' if expected is None else f'{expected:.6g}'} | {r['optimality']:.1e} | "
-            f"{r['steps']} | {fmt_time(r['warm'])} | {fmt_time(r['cold'])} | {note} |")
+            f"{r['steps']} | {fmt_time(r['warm'])} | {fmt_time(r['cold'])} | "
+            f"{fmt_where(r)} | {note} |")
+
+
+def load_summary(runs: list[dict]) -> str:
+    """A sentence on the load average at the rows' starts, where they recorded it."""
+    loads = sorted(r["load"] for r in runs if r.get("load") is not None)
+    if not loads:
+        return ""
+    return (f" Load average (1 min) at the starts of the {len(loads)} rows that recorded "
+            f"it: {loads[0]:.1f}-{loads[-1]:.1f}, median {statistics.median(loads):.1f}.")
 
 
 def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: float) -> None:
@@ -238,7 +278,7 @@ def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: f
         "(least_squares / root: function evaluations), IPOPT iterations. The profile "
         "counts a problem for a solver when it is solved within τ x the fastest solver's "
         "time on it; problems no solver solved count against every solver."
-        + (f" {cli.label}" if cli.label else ""),
+        + load_summary(runs) + (f" {cli.label}" if cli.label else ""),
         "",
         "## Profiles",
         "",
@@ -265,9 +305,12 @@ def write(cli, runs: list[dict], excluded: list[dict], not_run: dict, elapsed: f
         "",
         "## Runs",
         "",
+        "Commit, start (UTC) and load (the 1-minute load average at the row's start) are "
+        "blank for rows of runs that did not record them.",
+        "",
         "| kind | problem | n | solver | converged | f | f expected | optimality | steps | "
-        "warm (s) | cold (s) | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "warm (s) | cold (s) | commit | start | load | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(fmt_run(r) for r in runs),
         "",
         "## Excluded",
@@ -311,6 +354,11 @@ def main() -> None:
                         help="seconds of warm repeats per (problem, solver)")
     parser.add_argument("--solvers", nargs="+", default=None,
                         help="run only these solvers (names as in the table)")
+    parser.add_argument("--shard", default=None, metavar="I/K",
+                        help="run only the I-th of every K eligible problems of each kind "
+                        "(0-based), to split one run between K streams")
+    parser.add_argument("--commit", default="",
+                        help="the git commit of the code measured, recorded in every row")
     parser.add_argument("--label", default="",
                         help="a note for the table's header (e.g. which code was measured)")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -417,18 +465,25 @@ def main() -> None:
              for name, info in eligible.get("equations", [])]
     jobs += [("root", "equations", name, info) for name, info in eligible.get("equations", [])
              if info["m"] == info["n"]]
-    jobs = [job for job in jobs if job[0] in cli.kinds]
+    jobs = [job for kind in KINDS if kind in cli.kinds for job in shard(
+        [job for job in jobs if job[0] == kind], cli.shard)]
     jsonl = cli.output.with_suffix(".jsonl")
     runs: list[dict] = []
     if cli.append and jsonl.exists():
         runs = [json.loads(line) for line in jsonl.open()]
     done = {(r["kind"], r["problem"], r["solver"]) for r in runs}
     with jsonl.open("a" if cli.append else "w") as raw:
-        for kind, category, name, info in jobs:
-            for solver, (_, limit) in cutest.solvers(kind).items():
-                if (cli.solvers and solver not in cli.solvers) or (kind, name, solver) in done:
+        for index, (kind, category, name, info) in enumerate(jobs):
+            chosen = [(solver, limit) for solver, (_, limit) in cutest.solvers(kind).items()
+                      if not cli.solvers or solver in cli.solvers]
+            for solver, limit in rotated(chosen, index):
+                if (kind, name, solver) in done:
                     continue
-                row = {"kind": kind, "problem": name, "n": info["n"], "solver": solver}
+                row = {"kind": kind, "problem": name, "n": info["n"], "solver": solver,
+                       "load": os.getloadavg()[0],
+                       "start": time.strftime("%H:%M:%S", time.gmtime())}
+                if cli.commit:
+                    row["commit"] = cli.commit
                 if limit is not None and info["n"] > limit:
                     row["error"] = f"not run: n > {limit}"
                 else:

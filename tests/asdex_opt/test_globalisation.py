@@ -51,6 +51,32 @@ def _genrose(y, args):
     return 1.0 + jnp.sum(100 * (y[1:] - y[:-1] ** 2) ** 2 + (1 - y[1:]) ** 2)
 
 
+def _minimal_surface(y, args):
+    """sif2jax's FMINSRF2: the free-boundary minimal surface over the unit square (f = 1).
+
+    Adding a constant to the surface leaves its area unchanged, so the Hessian is
+    singular at the minimum, and the centre's small penalty is its only hold there.
+    """
+    del args
+    p = round(y.size**0.5)
+    x = y.reshape(p, p).T
+    scale = (p - 1) ** 2
+    a, b = x[:-1, :-1] - x[1:, 1:], x[1:, :-1] - x[:-1, 1:]
+    area = jnp.sum(jnp.sqrt(0.5 * scale * (a**2 + b**2) + 1.0)) / scale
+    mid = p // 2 - 1
+    return area + x[mid, mid] ** 2 / p**2
+
+
+def _minimal_surface_start(p: int) -> jax.Array:
+    """FMINSRF2's start: zero inside, the edges raised linearly."""
+    steps = jnp.arange(p, dtype=jnp.float64)
+    x = jnp.zeros((p, p), jnp.float64)
+    x = x.at[0, :].set(1 + 4 * steps / (p - 1)).at[p - 1, :].set(9 + 4 * steps / (p - 1))
+    x = x.at[1:-1, 0].set(1 + 8 * steps[1:-1] / (p - 1))
+    x = x.at[1:-1, p - 1].set(5 + 8 * steps[1:-1] / (p - 1))
+    return x.T.ravel()
+
+
 def test_a_failed_stretched_trial_falls_back_to_the_plain_step():
     descent = ShiftedNewtonDescent(backtrack=0.5)
     p = jnp.array([1.0, -2.0])
@@ -142,3 +168,14 @@ def test_chained_rosenbrock_at_n_1000(x64, name):
     # The local minimum every method reaches from this start.
     np.testing.assert_allclose(f, 3.98662, rtol=1e-5)
     assert int(sol.stats["num_hessians"]) <= 1700, name
+
+
+def test_the_shift_falls_below_beta_at_a_singular_minimum(x64):
+    # H + τI is never positive definite at τ = 0 near this minimum. A shift held at
+    # β = 10⁻³ max|diag H| (the schedule's old floor) damped the slow directions: the
+    # default took 65 Hessians at p = 8, and 2,000 steps without stopping at p = 12.
+    sol, f, grad = _solve(_minimal_surface, SOLVERS["wolfe"](), _minimal_surface_start(8), 200)
+    assert sol.result == optx.RESULTS.successful
+    np.testing.assert_allclose(f, 1.0, rtol=1e-12)
+    assert grad <= 1e-10, grad
+    assert int(sol.stats["num_hessians"]) <= 20, int(sol.stats["num_hessians"])

@@ -26,8 +26,12 @@ starts there, not at zero: one factorization per step where the last step's shif
 a quarter of it) still works, two where it has to be raised back to ``τ₋``, instead of
 a failed ``τ = 0`` and the climb from ``β``. Shifts on that grid stay within a factor of
 four of the smallest that passes, and once a quarter of the last shift falls below
-``β`` the schedule tries ``τ = 0`` again, so pure Newton steps (and quadratic
-convergence) come back where ``H`` turns positive definite.
+``β`` the schedule tries ``τ = 0`` first again, so pure Newton steps (and quadratic
+convergence) come back where ``H`` turns positive definite. Where ``τ = 0`` still fails
+(``H`` singular at a minimum, or nearly so), the climb restarts from that quarter, not
+from ``β``: the shift keeps falling by four per step, down to ``10⁻⁹ β``. A shift held
+at ``β`` would damp the Newton step along every direction of curvature below ``β`` and
+make convergence there linear and slow.
 
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
@@ -53,6 +57,7 @@ __all__ = ["search_shift", "shifted", "shifted_newton_direction"]
 
 _MAX_SHIFTS = 40
 _GROWTH = 4.0
+_SMALLEST = 1e-9  # the smallest resumed shift, as a fraction of β
 
 
 def _solve(
@@ -141,9 +146,7 @@ def search_shift(
 
     def body(carry):
         _, tau, _, tries = carry
-        raised = jnp.where(
-            (tries == 1) & (start > tau), jnp.maximum(start, beta), jnp.maximum(_GROWTH * tau, beta)
-        )
+        raised = jnp.where((tries == 1) & (start > tau), start, jnp.maximum(_GROWTH * tau, beta))
         tau = jnp.where(tries == 0, tau, raised)
         p, ok = attempt(tau)
         return p, tau, ok, tries + 1
@@ -171,7 +174,8 @@ def shifted_newton_direction(
         min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
         previous_shift: The shift accepted for the previous matrix of a sequence (the
             last Newton step's), or ``None``. Where it is at least ``4β``, the schedule
-            resumes at a quarter of it instead of at zero (see the module docstring).
+            resumes at a quarter of it instead of at zero; below, a failed zero is
+            followed by that quarter (see the module docstring).
 
     Returns:
         ``(p, τ, finite)``; ``finite`` is false for a non-finite ``g``, or a non-finite
@@ -214,11 +218,14 @@ def shifted_newton_direction(
     # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
     # first; otherwise the schedule's.
     first = floor if reports_definiteness(linear_solver) else start
+    second = jnp.maximum(start, beta)
     if previous_shift is not None:
         resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
         first = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
+        small = (resumed < beta) & (resumed >= _SMALLEST * beta) & (first < resumed)
+        second = jnp.where(small, jnp.maximum(resumed, start), second)
 
-    p, shift, first_passed = search_shift(attempt, grad, first, start, beta, finite)
+    p, shift, first_passed = search_shift(attempt, grad, first, second, beta, finite)
     p = jnp.where(stationary, jnp.zeros_like(p), p)
     # A descent direction at the first attempt implies a finite gradient.
     return p, shift, finite | first_passed

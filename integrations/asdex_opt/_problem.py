@@ -80,6 +80,7 @@ __all__ = [
     "no_sparsity_gain",
     "problem_key",
     "shape_struct",
+    "with_concrete_twin",
 ]
 
 
@@ -209,8 +210,21 @@ def _concrete_twin(tree: PyTree) -> PyTree | None:
     return None
 
 
-def _with_concrete_twin(flat_fn: FlatFunction, dynamic: PyTree) -> PyTree:
-    """``dynamic`` with the arrays of ``fn`` as a caller holds them (`_concrete_twin`)."""
+def with_concrete_twin(flat_fn: FlatFunction, dynamic: PyTree) -> PyTree:
+    """Return ``dynamic`` with the arrays of ``fn`` as a caller holds them (`_concrete_twin`).
+
+    Detection and the evaluators' constant masks read the twin. The search walks the
+    calling frames, so a front end calls this once per problem and passes the result
+    on: on a ``dynamic`` whose ``fn`` part is concrete already it returns at once.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from asdex_opt._problem import flatten, with_concrete_twin
+        >>> fn = lambda y, a: (jnp.sum(y * a), None)
+        >>> flat_fn, y, dynamic = flatten(fn, jnp.ones(2), jnp.ones(2), ravel_out=False)
+        >>> with_concrete_twin(flat_fn, dynamic) is dynamic
+        True
+    """
     twin = _concrete_twin(eqx.combine(dynamic, flat_fn.static)[0])
     return dynamic if twin is None else (eqx.filter(twin, eqx.is_array), dynamic[1])
 
@@ -223,7 +237,7 @@ def _detection_problem(
     Where a caller up the stack holds ``fn`` with concrete arrays (`_concrete_twin`),
     detection reads those values.
     """
-    dynamic = _with_concrete_twin(flat_fn, dynamic)
+    dynamic = with_concrete_twin(flat_fn, dynamic)
     constants, unknowns = eqx.partition(dynamic, constant_mask(dynamic))
 
     def detected(y_flat: Array, unknowns: PyTree) -> tuple[Array, PyTree]:
@@ -308,12 +322,13 @@ def detect_hessian(
     n = y_flat.size
     if coloring is not None:
         return _as_flat(_check_coloring(coloring, (n, n), "hessian"), y_flat)
+    dynamic = with_concrete_twin(flat_fn, dynamic)
     detected, unknowns, _ = _detection_problem(flat_fn, dynamic)
     with at_user():
         result = asdex.hessian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
-    _warn_if_dense_from_traced(result, _with_concrete_twin(flat_fn, dynamic))
+    _warn_if_dense_from_traced(result, dynamic)
     return result
 
 
@@ -338,12 +353,13 @@ def detect_jacobian(
     if coloring is not None:
         m = jax.eval_shape(flat_fn, y_flat, dynamic)[0].size
         return _as_flat(_check_coloring(coloring, (m, y_flat.size), "jacobian"), y_flat)
+    dynamic = with_concrete_twin(flat_fn, dynamic)
     detected, unknowns, _ = _detection_problem(flat_fn, dynamic)
     with at_user():
         result = asdex.jacobian_coloring(
             detected, shape_struct(y_flat), shape_struct(unknowns), has_aux=True, mode=mode
         )
-    _warn_if_dense_from_traced(result, _with_concrete_twin(flat_fn, dynamic))
+    _warn_if_dense_from_traced(result, dynamic)
     return result
 
 
@@ -369,7 +385,7 @@ class HessianEvaluator:
         ``dynamic`` is the dynamic part detection saw: which of its leaves were
         constants is kept, and later evaluations pass those leaves as constants.
         """
-        self._mask = constant_mask(_with_concrete_twin(flat_fn, dynamic))
+        self._mask = constant_mask(with_concrete_twin(flat_fn, dynamic))
         with at_user():
             self._hessian = asdex.hessian_from_coloring(
                 WithConstants(flat_fn), coloring, has_aux=True
@@ -387,7 +403,13 @@ class HessianEvaluator:
         data = matrix.data
         if self.structure.nse > self._nse:
             data = jnp.concatenate([data, jnp.zeros(1, data.dtype)])
-        data = take(data, self._source)
+        return self._operator(take(data, self._source))
+
+    def zeros(self, dtype: jnp.dtype) -> SparseMatrixLinearOperator:
+        """Return the operator of this structure with every stored value zero."""
+        return self._operator(jnp.zeros(self.structure.nse, dtype))
+
+    def _operator(self, data: Array) -> SparseMatrixLinearOperator:
         return SparseMatrixLinearOperator.from_structure(data, self.structure, lx.symmetric_tag)
 
 
@@ -416,7 +438,7 @@ class JacobianEvaluator:
         self, flat_fn: FlatFunction, coloring: asdex.ColoredPattern, dynamic: PyTree, normal: bool
     ):
         """Plan the evaluation with ``coloring`` (see `HessianEvaluator`); ``normal``: ``JᵀJ``."""
-        self._mask = constant_mask(_with_concrete_twin(flat_fn, dynamic))
+        self._mask = constant_mask(with_concrete_twin(flat_fn, dynamic))
         with at_user():
             self._jacobian = asdex.value_and_jacobian_from_coloring(
                 WithConstants(flat_fn), coloring, has_aux=True

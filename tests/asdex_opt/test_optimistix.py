@@ -266,6 +266,7 @@ def test_default_linear_solver_follows_the_pattern():
 
     state = solver.init(wide, y0, None, {}, f_struct, None, frozenset())
     assert isinstance(state.descent.linear_solver, SparseLDL)  # symmetric, small fronts
+    assert state.descent.linear_solver.refinement_steps == 0  # a Newton step needs none
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Newton minimisers with exact sparse Hessians: line-search and trust-region variants."""
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from jaxtyping import Array, PyTree, Scalar
 
 import asdex
 from asdex_opt._lineax._choice import choose_solver
+from asdex_opt._lineax._ldl import SparseLDL
 from asdex_opt._lineax._superlu import SparseLU
 from asdex_opt._optimistix._descents import ShiftedNewtonDescent, TruncatedNewtonDescent
 from asdex_opt._optimistix._searches import (
@@ -28,7 +30,15 @@ from asdex_opt._optimistix._termination import (
     stop_when_done_or_failed,
 )
 from asdex_opt._optimistix._verbose import as_verbose
-from asdex_opt._problem import FlatFunction, HessianEvaluator, detect_hessian, dynamic_part, flatten
+from asdex_opt._problem import (
+    FlatFunction,
+    HessianEvaluator,
+    detect_hessian,
+    dynamic_part,
+    flatten,
+    shape_struct,
+    with_concrete_twin,
+)
 
 __all__ = ["AbstractSparseNewton", "SparseNewton", "SparseTrustRegionNewton"]
 
@@ -104,20 +114,21 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 "`SparseLevenbergMarquardt` with `optimistix.least_squares`."
             )
         flat_fn, y_flat, dynamic = flatten(fn, y, args, ravel_out=False)
+        dynamic = with_concrete_twin(flat_fn, dynamic)
         coloring = detect_hessian(flat_fn, y_flat, dynamic, self.coloring)
         hessian_fn = HessianEvaluator(flat_fn, coloring, dynamic)
         descent = self.descent
         if self.choose_solver:
-            solver = choose_solver(hessian_fn.structure, symmetric=True)
+            solver = _unrefined(choose_solver(hessian_fn.structure, symmetric=True))
             descent = eqx.tree_at(lambda d: d.linear_solver, descent, solver)
-        evaluation_struct = eqx.filter_eval_shape(
-            _evaluate, flat_fn, hessian_fn, y_flat, dynamic, jnp.zeros((), f_struct.dtype)
-        )[0]
-        f_info_struct = self._kept_info(evaluation_struct)
-        zeros = lambda s: jnp.zeros(s.shape, s.dtype)  # noqa: E731
-        f_info = jax.tree.map(zeros, f_info_struct, is_leaf=_is_struct)
-        aux = jax.tree.map(zeros, aux_struct)
-        descent_state = descent.init(y_flat, evaluation_struct)
+        # Zeros of the evaluation's shapes, known without tracing fn and its Hessian again.
+        evaluation = optx.FunctionInfo.EvalGradHessian(
+            jnp.zeros((), f_struct.dtype), jnp.zeros_like(y_flat), hessian_fn.zeros(y_flat.dtype)
+        )
+        f_info = self._kept_info(evaluation)
+        f_info_struct = shape_struct(f_info)
+        aux = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux_struct)
+        descent_state = descent.init(y_flat, shape_struct(evaluation))
         start = Point(y_flat, f_info, aux, descent_state)
         return _SparseNewtonState(
             flat_fn=flat_fn,
@@ -286,8 +297,16 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         return state.flat_fn.unravel(point.y), point.aux, {"num_hessians": state.num_hessians}
 
 
-def _is_struct(x: object) -> bool:
-    return isinstance(x, jax.ShapeDtypeStruct)
+def _unrefined(solver: lx.AbstractLinearSolver) -> lx.AbstractLinearSolver:
+    """Return the chosen solver without iterative refinement (`SparseLDL`'s), as Newton needs it.
+
+    The shift loop accepts a direction only where ``H + τI`` is positive definite, whose
+    ``LDLᵀ`` factorization without pivoting is backward stable: refinement would only
+    add a residual product per solve. Other solvers are returned as they are.
+    """
+    if isinstance(solver, SparseLDL):
+        return dataclasses.replace(solver, refinement_steps=0)
+    return solver
 
 
 def _needs_trial_gradient(search: optx.AbstractSearch | AbstractRevisingSearch) -> bool:

@@ -16,10 +16,10 @@ _LDL_MAX_SCALAR_WORK = 1_000_000
 """`SparseLDL`'s scalar plan pays up to this cost (`LevelPlan.work`, in updates)."""
 
 _LDL_MIN_FILL = 50.0
-"""Its dense fronts pay when ``L`` holds at least this many entries per column..."""
+"""Above that cost, it pays when ``L`` holds at least this many entries per column..."""
 
 _LDL_MAX_PADDING = 40.0
-"""... and the padded fronts store at most this many entries per entry of ``L``."""
+"""... and, with dense fronts, these store at most this many entries per entry of ``L``."""
 
 
 def _ldl_pays(structure: SparseStructure) -> bool:
@@ -28,16 +28,16 @@ def _ldl_pays(structure: SparseStructure) -> bool:
     The thresholds follow ``benchmarks/results/factorization.md``: with the scalar
     plan, SparseLDL is faster than `SparseLU` or within 1.3x on the small-front
     Hessians (DIXMAAN, BROYDN7D, FREUROTH, SBRYBND), where SuperLU's host round trip
-    dominates, and slower where the factorization makes millions of updates (2-D
-    grids of 10⁴, bands of width 10, NONCVXUN; CURLY10, at 1.4e6, was 1.2x to 20x
-    slower in two loaded runs); with dense fronts, it comes near
-    only where ``L`` is dense per column (3-D Poisson, SPARSINE), and random KKT
-    patterns pad their fronts beyond 40x. The analysis is cached: `SparseLDL` reuses it.
+    dominates, and slower on 2-D grids of 10⁴, bands of width 10 and NONCVXUN, where
+    the factorization makes millions of updates on short columns; where ``L`` is dense
+    per column (3-D grids, KKT matrices in the minimum-degree order) the scalar plan
+    comes near or beats SuperLU, and so do dense fronts unless padded beyond 40x. The
+    analysis is cached: `SparseLDL` reuses it.
     """
     n = structure.shape[0]
     analysis = cached_analysis(n, structure.rows, structure.cols)
-    if analysis.levels is not None:
-        return analysis.levels.work <= _LDL_MAX_SCALAR_WORK
+    if analysis.levels is not None and analysis.levels.work <= _LDL_MAX_SCALAR_WORK:
+        return True
     fill = analysis.nnz_factor / max(n, 1)
     padding = analysis.stored / max(analysis.nnz_factor, 1)
     return fill >= _LDL_MIN_FILL and padding <= _LDL_MAX_PADDING
@@ -60,9 +60,10 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
     the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
     inertia) replaces `SparseLU` where its symbolic analysis predicts it near or above
     SuperLU's speed on CPU: a scalar plan of small cost (at most 1e6 update slots,
-    each loop step counted as 4096: small-front Hessians), or dense fronts holding at least 50
-    entries of ``L`` per column, padded at most 40x (3-D grids). Without the flag the
-    choice ignores symmetry.
+    each loop step counted as 4096: small-front Hessians), or a factor holding at
+    least 50 entries of ``L`` per column (3-D grids, KKT matrices), whose dense
+    fronts, if any, are padded at most 40x. Without the flag the choice ignores
+    symmetry.
 
     Args:
         structure: The square sparsity structure.

@@ -31,7 +31,7 @@ def factor_levels(arrays: dict[str, Array], n: int, data: Array) -> Array:
     def step(t, values):
         target, left, right, pivot = updates[t]
         change = values[left] * values[right] / _safe(values[pivot])
-        return values.at[target].add(-change, mode="drop", indices_are_sorted=True)
+        return values.at[target].add(-change, mode="drop")
 
     values = lax.fori_loop(0, updates.shape[0], step, values)
     d = values[:n]

@@ -86,33 +86,50 @@ def _factor_pattern(rowptr, colidx, parent, count):
 
 
 @numba.njit(cache=True)
-def _update_triples(n, colptr, rows, level):
-    """Return every update ``(target, left, right, pivot)`` and the level of its target."""
-    total = 0
+def _updates_per_level(n, colptr, rows, level, levels):
+    """Return the number of updates whose target column is on each level."""
+    per_level = np.zeros(levels, np.int64)
     for k in range(n):
-        c = colptr[k + 1] - colptr[k]
-        total += c * (c + 1) // 2
-    out = np.empty((4, total), np.int64)
-    out_level = np.empty(total, np.int64)
-    t = 0
+        for a in range(colptr[k], colptr[k + 1]):
+            per_level[level[rows[a]]] += colptr[k + 1] - a
+    return per_level
+
+
+@numba.njit(cache=True)
+def _update_blocks(n, colptr, rows, level, per_level, size):
+    """Return the updates ``(target, left, right, pivot)`` in blocks ``(T, 4, size)``.
+
+    Each level's updates start a new block (the last one padded with target
+    ``entries``, dropped), in the order of their pivot columns (sorting them by
+    target did not change the factorization's time).
+    """
+    first = np.zeros(per_level.size + 1, np.int64)
+    for lev in range(per_level.size):
+        first[lev + 1] = first[lev] + (per_level[lev] + size - 1) // size
+    out = np.zeros((max(first[-1], 1), 4, size), np.int64)
+    out[:, 0, :] = n + rows.size
+    seen = np.zeros(per_level.size, np.int64)
     for k in range(n):
         for a in range(colptr[k], colptr[k + 1]):
             j = rows[a]
+            lev = level[j]
             q = colptr[j]
             for b in range(a, colptr[k + 1]):
                 i = rows[b]
                 if b == a:
-                    out[0, t] = j
+                    target = j
                 else:
                     while rows[q] != i:
                         q += 1
-                    out[0, t] = n + q
-                out[1, t] = n + a
-                out[2, t] = n + b
-                out[3, t] = k
-                out_level[t] = level[j]
-                t += 1
-    return out, out_level
+                    target = n + q
+                slot = first[lev] * size + seen[lev]
+                seen[lev] += 1
+                t, s = slot // size, slot % size
+                out[t, 0, s] = target
+                out[t, 1, s] = n + a
+                out[t, 2, s] = n + b
+                out[t, 3, s] = k
+    return out
 
 
 def update_count(count: np.ndarray) -> int:
@@ -233,8 +250,8 @@ def level_plan(
     off = i != j
     target = np.where(off, n + np.searchsorted(keys, j * n + i), i)
     entries = n + rows.size
-    triples, triple_level = _update_triples(n, colptr, rows, level)
-    updates = _blocks(triples, triple_level, np.array([entries, 0, 0, 0]), 0)
+    per_level = _updates_per_level(n, colptr, rows, level, int(level.max(initial=0)) + 1)
+    updates = _update_blocks(n, colptr, rows, level, per_level, _block_size(per_level))
     solve_items = np.stack([rows, n + np.arange(rows.size), columns])
     forward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 0)
     backward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 2)

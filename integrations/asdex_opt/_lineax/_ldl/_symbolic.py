@@ -20,6 +20,7 @@ import hashlib
 import numpy as np
 import scipy.sparse
 
+from asdex_opt._lineax._ldl._amd import approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, node_levels, update_count
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
 from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
@@ -33,11 +34,21 @@ from asdex_opt._lineax._ldl._trees import (
 
 __all__ = ["LEVEL_MAX_UPDATES", "Analysis", "analyse"]
 
-LEVEL_MAX_UPDATES = 5_000_000
+LEVEL_MAX_UPDATES = 30_000_000
 """Patterns whose factorization makes at most this many scalar updates get the
-level-scheduled scalar plan (`_levels`); larger ones dense fronts. At 4.6e6 (2-D
-Poisson, n = 10⁴) the scalar plan still factors faster and compiles in half the time;
-above, its index blocks (16 bytes per update, constants of the program) grow."""
+level-scheduled scalar plan (`_levels`); larger ones dense fronts. The scalar plan
+factors the regularised KKT matrix of n = 3000 (2.6e7 updates in the minimum-degree
+order) about three times faster than dense fronts, and compiles in a tenth of the
+time; its index blocks take 16 bytes per update."""
+
+
+_LEVEL_WEIGHT = 512
+"""The cost of one elimination-tree level in the scalar plan, in updates (one step
+of each of its three loops costs about a microsecond on CPU, a scalar update about
+ten nanoseconds: minimum degree's deep trees pay this)."""
+
+_DENSE_MAX_HEIGHT = 64
+"""Dense fronts take an order only if its elimination tree is at most this tall."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -51,7 +62,8 @@ class Analysis:
             when ``levels`` is used).
         levels: The level-scheduled scalar plan, used instead of fronts when the
             factorization makes few scalar updates (small fronts), else ``None``.
-        ordering: Name of the ordering chosen (``"nested dissection"`` or ``"rcm"``).
+        ordering: Name of the ordering chosen (``"nested dissection"``,
+            ``"minimum degree"`` or ``"rcm"``).
         nnz_factor: Nonzeros of ``L`` (diagonal included) without the supernodal
             padding.
         stored: Entries stored by the padded fronts (by the scalar plan: ``nnz(L)``).
@@ -169,6 +181,25 @@ def _tree_height(parent: np.ndarray) -> int:
     return int(node_levels(parent).max(initial=0)) + 1
 
 
+def _choose(evaluated: dict, max_scalar_updates: int) -> str:
+    """Return the ordering whose plan should be fastest.
+
+    The scalar plan's cost is its updates plus `_LEVEL_WEIGHT` per level of the
+    elimination tree (minimum degree fills in least on irregular patterns, but its
+    trees are deep); where no ordering makes at most ``max_scalar_updates`` updates,
+    the dense fronts' cost is their updates, and an ordering whose elimination tree
+    is taller than `_DENSE_MAX_HEIGHT` (RCM's paths) is not used for them.
+    """
+    costs = {}
+    for name, (_, _, _, parent, count) in evaluated.items():
+        updates = update_count(count)
+        if updates <= max_scalar_updates:
+            costs[name] = (0, updates + _LEVEL_WEIGHT * _tree_height(parent))
+        elif name != "rcm" or _tree_height(parent) <= _DENSE_MAX_HEIGHT:
+            costs[name] = (1, updates)
+    return min(costs, key=costs.__getitem__)
+
+
 def analyse(
     n: int, rows: np.ndarray, cols: np.ndarray, max_scalar_updates: int = LEVEL_MAX_UPDATES
 ) -> Analysis:
@@ -201,19 +232,17 @@ def analyse(
         shape=(n, n),
     )
     graph = adjacency(n, r, c)
-    candidates = {"nested dissection": nested_dissection(graph, leaf_size=16)}
-    best = None
-    for name, order in candidates.items():
-        order, rowptr, colidx, parent, count = _evaluate(n, lower, order)
-        best = (name, order, rowptr, colidx, parent, count)
-    nnz = int(best[5].sum())
+    orders = {
+        "nested dissection": nested_dissection(graph, leaf_size=16),
+        "minimum degree": approximate_minimum_degree(graph),
+    }
+    evaluated = {name: _evaluate(n, lower, order) for name, order in orders.items()}
+    least = min(int(found[4].sum()) for found in evaluated.values())
     rcm = reverse_cuthill_mckee(graph)
-    if _envelope(n, lower, rcm) < nnz:
-        evaluated = _evaluate(n, lower, rcm)
-        # RCM's trees are paths: take it only when it also keeps the plan short.
-        if evaluated[4].sum() < nnz and _tree_height(evaluated[3]) <= 64:
-            best = ("rcm", *evaluated)
-    name, order, rowptr, colidx, parent, count = best
+    if _envelope(n, lower, rcm) < least:
+        evaluated["rcm"] = _evaluate(n, lower, rcm)
+    name = _choose(evaluated, max_scalar_updates)
+    order, rowptr, colidx, parent, count = evaluated[name]
     if update_count(count) <= max_scalar_updates:
         analysis = _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count)
     else:

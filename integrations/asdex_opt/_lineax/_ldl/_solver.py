@@ -102,17 +102,19 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     """Supernodal sparse ``LDLᵀ`` for symmetric matrices, all inside ``jit``, with inertia.
 
     The sparsity pattern is analysed once, on the host, when the solve is traced (and
-    cached by pattern): a fill-reducing nested-dissection ordering (vertex separators
-    from breadth-first level structures; reverse Cuthill-McKee is tried too and taken
-    when it fills in less and its elimination tree stays short), the elimination tree
-    and column counts. Then one of two numeric plans, by the number of scalar updates
-    the factorization makes (``Σ_k c_k (c_k + 1) / 2`` over the columns of ``L``, ``c_k``
-    entries below the diagonal):
+    cached by pattern): a fill-reducing ordering, nested dissection (vertex separators
+    from breadth-first level structures; shallow elimination trees) or approximate
+    minimum degree (least fill on irregular patterns, deep trees), whichever the
+    plan's cost model prefers (reverse Cuthill-McKee is evaluated too where its
+    envelope is smaller), the elimination tree and column counts. Then one of two
+    numeric plans, by the number of scalar updates the factorization makes
+    (``Σ_k c_k (c_k + 1) / 2`` over the columns of ``L``, ``c_k`` entries below the
+    diagonal):
 
     * at most ``5e6`` (small fronts: most sparse Hessians, bands, 2-D grids up to
       about ``10⁴``), a level-scheduled scalar factorization: ``L`` is stored
       without padding, and the updates of the columns of one level of the
-      elimination tree are a block of gathers, products and one sorted scatter, all
+      elimination tree are a block of gathers, products and one scatter, all
       blocks of one size in one loop; the solves are one loop each over the entries
       of ``L`` by level;
     * above, supernodes with relaxed amalgamation whose dense fronts are padded to

@@ -34,12 +34,14 @@ from asdex_opt._lineax._ldl._trees import (
 
 __all__ = ["LEVEL_MAX_UPDATES", "Analysis", "analyse"]
 
-LEVEL_MAX_UPDATES = 30_000_000
+LEVEL_MAX_UPDATES = 5_000_000
 """Patterns whose factorization makes at most this many scalar updates get the
-level-scheduled scalar plan (`_levels`); larger ones dense fronts. The scalar plan
-factors the regularised KKT matrix of n = 3000 (2.6e7 updates in the minimum-degree
-order) about three times faster than dense fronts, and compiles in a tenth of the
-time; its index blocks take 16 bytes per update."""
+level-scheduled scalar plan (`_levels`); larger ones dense fronts. At 4.6e6 (2-D
+Poisson, n = 10⁴) the scalar plan still factors faster and compiles in half the time;
+above, its index blocks (16 bytes per update, constants of the program unless the
+solver comes from ``SparseLDL.from_structure``) make compiling slow. A larger limit
+helps prepared solvers: the regularised KKT matrix of n = 3000 (2.6e7 updates in the
+minimum-degree order) factors about three times faster with the scalar plan."""
 
 
 _LEVEL_WEIGHT = 512

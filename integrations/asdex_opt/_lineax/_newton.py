@@ -28,10 +28,10 @@ a failed ``τ = 0`` and the climb from ``β``. Shifts on that grid stay within a
 four of the smallest that passes, and once a quarter of the last shift falls below
 ``β`` the schedule tries ``τ = 0`` first again, so pure Newton steps (and quadratic
 convergence) come back where ``H`` turns positive definite. Where ``τ = 0`` still fails
-(``H`` singular at a minimum, or nearly so), the climb restarts from that quarter, not
-from ``β``: the shift keeps falling by four per step, down to ``10⁻⁹ β``. A shift held
-at ``β`` would damp the Newton step along every direction of curvature below ``β`` and
-make convergence there linear and slow.
+(``H`` singular at a minimum, or nearly so), the climb restarts from that quarter and
+goes on by factors of four, not from ``β``: the shift keeps falling by four per step,
+down to ``10⁻⁹ β``. A shift held at ``β`` would damp the Newton step along every
+direction of curvature below ``β`` and make convergence there linear and slow.
 
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
@@ -218,14 +218,15 @@ def shifted_newton_direction(
     # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
     # first; otherwise the schedule's.
     first = floor if reports_definiteness(linear_solver) else start
-    second = jnp.maximum(start, beta)
+    second, lowest = jnp.maximum(start, beta), beta
     if previous_shift is not None:
         resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
         first = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
         small = (resumed < beta) & (resumed >= _SMALLEST * beta) & (first < resumed)
         second = jnp.where(small, jnp.maximum(resumed, start), second)
+        lowest = jnp.where(small, resumed, beta)
 
-    p, shift, first_passed = search_shift(attempt, grad, first, second, beta, finite)
+    p, shift, first_passed = search_shift(attempt, grad, first, second, lowest, finite)
     p = jnp.where(stationary, jnp.zeros_like(p), p)
     # A descent direction at the first attempt implies a finite gradient.
     return p, shift, finite | first_passed

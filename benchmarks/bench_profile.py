@@ -377,8 +377,8 @@ def main() -> None:
     parser.add_argument("--earlier", nargs="+", type=Path, default=[],
                         help="with --merge: outputs of an earlier run whose rows of "
                         "--earlier-solvers join the tables, each such solver named with "
-                        f"'{EARLIER}' appended, so that no row of another run passes as "
-                        "this one's")
+                        f"'{EARLIER}' appended (once), so that no row of another run passes "
+                        "as this one's")
     parser.add_argument("--earlier-solvers", nargs="+", default=[],
                         help="with --earlier: the solvers taken from the earlier run")
     cli = parser.parse_args()
@@ -393,7 +393,7 @@ def main() -> None:
                 if from_earlier_run:
                     if row["solver"] not in cli.earlier_solvers:
                         continue
-                    row["solver"] += EARLIER
+                    row["solver"] = row["solver"].removesuffix(EARLIER) + EARLIER
                 merged[row["kind"], row["problem"], row["solver"]] = row
             survey_file = json.loads(earlier.with_suffix(".survey.json").read_text())
             for e in survey_file.get("excluded", []):

@@ -331,7 +331,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="five problems at n ≈ 100 (a few minutes)")
     parser.add_argument("--only-problems", nargs="+", default=None,
-                        help="run only these sif2jax problems")
+                        help="run only these sif2jax problems (with --merge: keep only "
+                        "their rows)")
     parser.add_argument("--skip-problems", nargs="+", default=None,
                         help="leave these sif2jax problems out (e.g. rows merged from "
                         "another run)")
@@ -399,7 +400,8 @@ def main() -> None:
             for e in survey_file.get("excluded", []):
                 excluded[e["category"], e["problem"]] = e
             not_run |= survey_file.get("not_run", {})
-        runs = [r for r in merged.values() if r["solver"] not in (cli.drop_solvers or ())]
+        runs = [r for r in merged.values() if r["solver"] not in (cli.drop_solvers or ())
+                and (not cli.only_problems or r["problem"] in cli.only_problems)]
         order = {s: i for i, s in enumerate(dict.fromkeys(r["solver"] for r in runs))}
         runs.sort(key=lambda r: (KINDS.index(r["kind"]), r["problem"], order[r["solver"]]))
         ran = {r["problem"] for r in runs}

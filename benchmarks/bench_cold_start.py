@@ -25,7 +25,8 @@ Imports (jax, optimistix, asdex, asdex_opt) and building the sif2jax problem ("b
 but not counted in the total.
 
 Not in the runner (`python -m benchmarks`): 24 minutes on 2 cores under load 11-20.
-Run: ``python benchmarks/bench_cold_start.py`` (``--quick``: two problems at n ≈ 100);
+Run: ``python benchmarks/bench_cold_start.py`` (``--quick``: two problems at n ≈ 100;
+``--solvers`` and ``--modes`` pick a subset; "cache hit" needs "cache write" before it);
 writes `benchmarks/results/cold_start.md` and the raw rows to `cold_start.jsonl`.
 """
 
@@ -214,6 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two problems at n ≈ 100")
     parser.add_argument("--only-problems", nargs="+", default=None)
+    parser.add_argument("--solvers", nargs="+", choices=SOLVERS, default=SOLVERS)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds before one process is killed")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -233,10 +236,10 @@ def main() -> None:
     start, rows = time.perf_counter(), []
     with tempfile.TemporaryDirectory() as scratch, jsonl.open("w") as raw:
         for kind, name, target in problems:
-            for solver in SOLVERS:
+            for solver in cli.solvers:
                 cache = os.path.join(scratch, f"{name}-{solver}-cache")
                 coloring_file = os.path.join(scratch, f"{name}.npz")
-                for mode in MODES:
+                for mode in cli.modes:
                     if solver == "optx.LBFGS" and mode == "plain":
                         continue  # the split has no detection or coloring to leave out
                     spec = {"kind": kind, "name": name, "target": target,

@@ -69,3 +69,44 @@ def test_custom_jvp_with_integer_results_before_float_ones():
     i, j = np.indices((4, 4))
     detected = jacobian_sparsity(lambda x: g(x)[1], x).todense().astype(bool)
     np.testing.assert_array_equal(detected, j <= np.maximum(i, 3 - i))
+
+
+def test_jitted_helper_called_in_a_loop_on_constants_and_inputs():
+    # the same inner jaxpr (and its literals) is walked once per call: cached literal
+    # states and dead-code passes must not carry one call's values into the next
+    @jax.jit
+    def piece(t, x):
+        return jnp.where(t > 0.5, x * (t - 0.5), 0.0 * x) + jnp.where(t < -0.5, -x, 0.0)
+
+    def f(x):
+        ts = np.linspace(-1.0, 1.0, 9)
+        return jnp.stack([piece(ts[i], x[i % 3]) for i in range(9)])
+
+    x = jnp.linspace(0.1, 0.9, 3)
+    expected = np.asarray(jax.jacfwd(f)(x)) != 0
+    assert expected.any() and not expected.all()
+    assert_pattern(f, x, expected=expected)
+    np.testing.assert_array_equal(jacobian_sparsity(f, x).todense(), expected)
+
+
+def test_hessian_of_a_helper_called_on_constants():
+    @jax.jit
+    def weight(t):
+        return jnp.where(t > 0.0, t * t, 0.0)
+
+    def f(x):
+        return sum(weight(float(t)) * x[i] * x[(i + 1) % 4]
+                   for i, t in enumerate((-1.0, 0.5, -0.5, 2.0)))
+
+    expected = np.asarray(jax.hessian(f)(jnp.linspace(0.1, 0.9, 4))) != 0
+    assert expected.any()
+    np.testing.assert_array_equal(hessian_sparsity(f, jnp.ones(4)).todense(), expected)
+
+
+def test_constant_outputs_do_not_alias_between_detections():
+    first = jacobian_sparsity(lambda x: jnp.zeros(3) * 2.0, jnp.ones(3))
+    second = jacobian_sparsity(lambda x: x[::-1] * 2.0, jnp.ones(3))
+    again = jacobian_sparsity(lambda x: jnp.zeros(3) * 2.0, jnp.ones(3))
+    np.testing.assert_array_equal(first.todense(), np.zeros((3, 3)))
+    np.testing.assert_array_equal(again.todense(), np.zeros((3, 3)))
+    np.testing.assert_array_equal(second.todense(), np.eye(3)[::-1])

@@ -98,7 +98,7 @@ def propagate(
 
     def read(atom: Any) -> State:
         if _jax.is_literal(atom):
-            return constant_state(atom.val, n)
+            return _literal_state(atom, n)
         return env[atom]
 
     for eqn in live_equations(jaxpr):
@@ -110,8 +110,43 @@ def propagate(
     return [read(v) for v in jaxpr.outvars]
 
 
+_LITERALS: dict[tuple[int, int], tuple[Any, State]] = {}
+"""States of recently read literals by `(id(literal), n)`, with the literal itself
+(held, so that its id is not reused while cached)."""
+
+_LIVE: dict[int, tuple[Any, list[Any]]] = {}
+"""`live_equations` of recently walked jaxprs by id, with the jaxpr itself (held)."""
+
+_CACHE_SIZE = 4096
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _literal_state(atom: Any, n: int) -> State:
+    """`constant_state` of a literal, cached: a jaxpr called in a loop reads the same ones."""
+    cached = _LITERALS.get((id(atom), n))
+    if cached is not None and cached[0] is atom:
+        return cached[1]
+    state = constant_state(atom.val, n)
+    _remember(_LITERALS, (id(atom), n), (atom, state))
+    return state
+
+
 def live_equations(jaxpr: Any) -> list[Any]:
     """The equations that the outputs need (dead code elimination)."""
+    cached = _LIVE.get(id(jaxpr))
+    if cached is not None and cached[0] is jaxpr:
+        return cached[1]
+    live = _live_equations(jaxpr)
+    _remember(_LIVE, id(jaxpr), (jaxpr, live))
+    return live
+
+
+def _live_equations(jaxpr: Any) -> list[Any]:
     needed = {v for v in jaxpr.outvars if not _jax.is_literal(v)}
     live = []
     for eqn in reversed(jaxpr.eqns):
@@ -248,6 +283,8 @@ def _moved_bounds(
 
     An element that several maps may fill is bounded by the union of their bounds.
     """
+    if not all(_has_bounds(states[k].operand) for k, _ in output.maps):
+        return None
     bounds = [s.operand.bounds() for s in states]
     lows = _through_maps(output, [None if b is None else b[0].reshape(-1) for b in bounds], size)
     highs = _through_maps(output, [None if b is None else b[1].reshape(-1) for b in bounds], size)
@@ -259,6 +296,13 @@ def _moved_bounds(
         lower[hit] = np.minimum(lower[hit], lo[hit])
         upper[hit] = np.maximum(upper[hit], hi[hit])
     return (lower, upper) if (lower <= upper).all() else None
+
+
+def _has_bounds(operand: Operand) -> bool:
+    """Whether `operand.bounds()` is not `None`, without computing them."""
+    if operand.value is not None and _jax.is_integer(operand.dtype):
+        return True
+    return operand.lower is not None and operand.upper is not None
 
 
 def _moved_values(output: Output, states: Sequence[State], dtype: Any, size: int
@@ -336,6 +380,9 @@ def _flushed(array: np.ndarray) -> bool:
     """
     if array.dtype.kind not in "fc" or array.size == 0:
         return False
+    if array.size == 1 and array.dtype.kind == "f":
+        magnitude = abs(float(array.reshape(-1)[0]))
+        return 0 < magnitude <= _tiny(array.dtype)
     parts = (array.real, array.imag) if array.dtype.kind == "c" else (array,)
     for part in parts:
         magnitude = np.abs(part)

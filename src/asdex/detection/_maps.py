@@ -9,6 +9,7 @@ fast path: most primitives never need a general sparse product.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,8 +51,9 @@ def csr(indices: NDArray[np.integer], indptr: NDArray[np.integer], shape: tuple[
     return pattern
 
 
+@functools.lru_cache(maxsize=256)
 def empty_pattern(size: int, n: int) -> Pattern:
-    """A pattern with no dependencies."""
+    """A pattern with no dependencies (shared: patterns are never modified in place)."""
     dtype = index_dtype(size, n)
     return csr(np.zeros(0, dtype), np.zeros(size + 1, dtype), (size, n))
 
@@ -109,6 +111,12 @@ def gather_rows(pattern: Pattern, source: NDArray[np.int64]) -> Pattern:
     """Rows `pattern[source[i]]`, with empty rows where `source[i] == -1`."""
     source = np.asarray(source)
     size, n = pattern.shape
+    if pattern.nnz == size and (np.diff(pattern.indptr) == 1).all():
+        # one entry per row, the common case: row i is just column indices[i]
+        taken = source >= 0
+        out_indptr = np.zeros(source.size + 1, np.int64)
+        np.cumsum(taken, out=out_indptr[1:])
+        return csr(pattern.indices[source[taken]], out_indptr, (source.size, n))
     indptr = pattern.indptr.astype(np.int64)
     taken = source >= 0
     rows = np.where(taken, source, 0)
@@ -161,7 +169,7 @@ def union(patterns: list[Pattern], size: int, n: int) -> Pattern:
             nonempty.append(p)
     if not nonempty:
         return empty_pattern(size, n)
-    if len(nonempty) == 1:
+    if len(nonempty) == 1 or all(_same(nonempty[0], p) for p in nonempty[1:]):
         return nonempty[0]
     if sum(p.nnz for p in nonempty) <= SMALL:
         return _small_union(nonempty, size, n)
@@ -171,6 +179,12 @@ def union(patterns: list[Pattern], size: int, n: int) -> Pattern:
     result = sp.csr_array(result, dtype=bool)
     result.sum_duplicates()
     return result
+
+
+def _same(a: Pattern, b: Pattern) -> bool:
+    """Whether two patterns store the same entries in the same order."""
+    return (a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices))
 
 
 def _small_union(patterns: list[Pattern], size: int, n: int) -> Pattern:

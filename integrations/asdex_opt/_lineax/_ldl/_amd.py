@@ -50,24 +50,17 @@ def approximate_minimum_degree(graph: scipy.sparse.csr_matrix) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _compact(iw, pe, length, status, used, size):
+def _compact(iw, pe, length, status, size):
     """Copy the live lists (variables and elements) into a new array of ``size``."""
-    n = pe.size
-    live = np.empty(n, np.int64)
-    count = 0
-    for v in range(n):
-        if status[v] != _DEAD:
-            live[count] = v
-            count += 1
-    by_start = live[:count][np.argsort(pe[live[:count]])]
-    fresh = np.empty(max(size, used), np.int64)
+    fresh = np.empty(size, np.int64)
     free = 0
-    for v in by_start:
-        start = pe[v]
-        pe[v] = free
-        for k in range(length[v]):
-            fresh[free + k] = iw[start + k]
-        free += length[v]
+    for v in range(pe.size):
+        if status[v] != _DEAD:
+            start = pe[v]
+            pe[v] = free
+            for k in range(length[v]):
+                fresh[free + k] = iw[start + k]
+            free += length[v]
     return fresh, free
 
 
@@ -143,7 +136,7 @@ def _amd(indptr, indices, dense):
             if status[e] == _ELEMENT:
                 bound += length[e]
         if free + bound > iw.size:
-            iw, free = _compact(iw, pe, length, status, free, 2 * (free + bound))
+            iw, free = _compact(iw, pe, length, status, 2 * (free + bound))
         # L_p: the variables of p's elements and p's own variables; the elements die.
         count = 0
         degme = 0

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
+from asdex_opt._lineax._ldl._trees import sort_in_place
+
 __all__ = ["adjacency", "dense_threshold", "nested_dissection", "reverse_cuthill_mckee"]
 
 
@@ -124,7 +126,7 @@ def _dissect(indptr, indices, dense, leaf_size):
         lo, hi = stack_lo[top], stack_hi[top]
         size = hi - lo
         if size <= leaf_size:
-            members[lo:hi] = np.sort(members[lo:hi])
+            sort_in_place(members[lo:hi])
             for k in range(lo, hi):
                 label[members[k]] = -1
             continue
@@ -175,7 +177,7 @@ def _dissect(indptr, indices, dense, leaf_size):
             depth = new_depth
         if depth < 2:
             _reset(level, queue, reached)
-            members[lo:hi] = np.sort(members[lo:hi])
+            sort_in_place(members[lo:hi])
             for k in range(lo, hi):
                 label[members[k]] = -1
             continue

@@ -9,7 +9,14 @@ on the strictly lower triangle of a permuted symmetric pattern stored by rows
 import numba
 import numpy as np
 
-__all__ = ["amalgamate", "column_counts", "elimination_tree", "postorder", "structures"]
+__all__ = [
+    "amalgamate",
+    "column_counts",
+    "elimination_tree",
+    "postorder",
+    "sort_in_place",
+    "structures",
+]
 
 
 @numba.njit(cache=True)
@@ -202,7 +209,7 @@ def structures(first, rowptr, colidx, sparent):
                     rows[size] = i
                     size += 1
             c = nxt[c]
-        rows[start:size] = np.sort(rows[start:size])
+        sort_in_place(rows[start:size])
         ptr[s + 1] = size
     return ptr, rows[:size].copy()
 
@@ -212,3 +219,28 @@ def _grow(rows):
     bigger = np.empty(2 * rows.size, np.int64)
     bigger[: rows.size] = rows
     return bigger
+
+
+@numba.njit(cache=True)
+def sort_in_place(values):
+    """Sort an integer array in place (heapsort, which numba compiles faster than ``np.sort``)."""
+    n = values.size
+    for root in range(n // 2 - 1, -1, -1):
+        _sift(values, root, n)
+    for end in range(n - 1, 0, -1):
+        values[0], values[end] = values[end], values[0]
+        _sift(values, 0, end)
+
+
+@numba.njit(cache=True)
+def _sift(values, root, end):
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        if child + 1 < end and values[child] < values[child + 1]:
+            child += 1
+        if values[root] >= values[child]:
+            return
+        values[root], values[child] = values[child], values[root]
+        root = child

@@ -40,8 +40,8 @@ def approximate_minimum_degree(graph: scipy.sparse.csr_matrix) -> np.ndarray:
         >>> import numpy as np
         >>> from asdex_opt._lineax._ldl._ordering import adjacency
         >>> star = adjacency(5, np.zeros(4, np.int64), np.arange(1, 5))
-        >>> int(approximate_minimum_degree(star)[-1])  # the hub last: no fill
-        0
+        >>> approximate_minimum_degree(star).tolist()  # leaves first: no fill
+        [4, 3, 2, 0, 1]
     """
     n = graph.shape[0]
     degree = np.diff(graph.indptr)

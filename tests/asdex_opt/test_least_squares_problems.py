@@ -94,3 +94,17 @@ def test_gauss_newton_divergence_is_a_failure_naming_it():
     )
     assert sol.result == optx.RESULTS.nonlinear_divergence
     assert sol.stats["num_steps"] < 200
+
+
+def test_gauss_newton_far_step_that_comes_back_is_not_divergence():
+    # From y = 1e-2 Newton's first step on y³ - 1 lands near 3e3 (½‖r‖² up by 1e20),
+    # then falls back by a third per step to the root.
+    sol = optx.least_squares(
+        lambda y, _: y**3 - 1.0,
+        SparseGaussNewton(1e-10, 1e-10),
+        jnp.full(3, 1e-2),
+        throw=False,
+        max_steps=200,
+    )
+    assert sol.result == optx.RESULTS.successful
+    assert jnp.allclose(sol.value, 1.0)

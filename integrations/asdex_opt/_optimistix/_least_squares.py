@@ -41,8 +41,10 @@ from asdex_opt._warnings import warn_at_user
 
 __all__ = ["AbstractSparseGaussNewton", "SparseGaussNewton", "SparseLevenbergMarquardt"]
 
-# ``½‖r‖²`` this many times its value at the start: the (undamped) iteration diverges.
+# ``½‖r‖²`` above this many times its value at the start, and growing, for this many
+# steps in a row: the (undamped) iteration diverges. A far step that comes back is not.
 _DIVERGENCE = 1e8
+_DIVERGENT_STEPS = 10
 
 
 class _SparseGaussNewtonState(eqx.Module):
@@ -60,6 +62,7 @@ class _SparseGaussNewtonState(eqx.Module):
     descent_state: PyTree
     # Termination and statistics.
     start_loss: Array
+    divergent_steps: Array
     terminate: Array
     result: optx.RESULTS
     num_steps: Array
@@ -132,6 +135,7 @@ class AbstractSparseGaussNewton(
             aux=jax.tree.map(zeros, aux_struct),
             descent_state=descent.init(y_flat, f_info_struct),
             start_loss=jnp.zeros((), y_flat.dtype),
+            divergent_steps=jnp.array(0),
             terminate=jnp.array(False),
             result=optx.RESULTS.successful,
             num_steps=jnp.array(0),
@@ -195,7 +199,10 @@ class AbstractSparseGaussNewton(
         loss = f_info.as_min()
         start_loss = jnp.where(state.first_step, loss, state.start_loss)
         tiny = jnp.finfo(start_loss.dtype).tiny
-        diverged = loss > _DIVERGENCE * jnp.maximum(start_loss, tiny)
+        growing = loss >= state.f_info.as_min()
+        divergent = growing & (loss > _DIVERGENCE * jnp.maximum(start_loss, tiny))
+        divergent_steps = jnp.where(divergent, state.divergent_steps + 1, 0)
+        diverged = divergent_steps >= _DIVERGENT_STEPS
         result = optx.RESULTS.where(diverged, optx.RESULTS.nonlinear_divergence, result)
         new_state = _SparseGaussNewtonState(
             flat_fn=state.flat_fn,
@@ -208,6 +215,7 @@ class AbstractSparseGaussNewton(
             aux=aux,
             descent_state=descent_state,
             start_loss=start_loss,
+            divergent_steps=divergent_steps,
             terminate=terminate,
             result=result,
             num_steps=state.num_steps + 1,
@@ -284,9 +292,9 @@ class SparseGaussNewton(AbstractSparseGaussNewton):
     rank-deficient. Like ``optimistix.GaussNewton`` there is no globalisation: prefer
     `SparseLevenbergMarquardt` far from a solution (and `SparseNewtonRootFinder`, whose
     line search globalises Newton's method, for square systems). Where the iteration
-    diverges, ``½‖r‖²`` growing past 10⁸ times its starting value, the solve ends with
-    ``RESULTS.nonlinear_divergence``; a singular square ``J`` ends with a ``RESULTS``
-    failure too.
+    diverges, ``½‖r‖²`` growing for ten steps in a row while above 10⁸ times its
+    starting value, the solve ends with ``RESULTS.nonlinear_divergence``; a singular
+    square ``J`` ends with a ``RESULTS`` failure too.
 
     Examples:
         >>> import jax.numpy as jnp, optimistix as optx

@@ -77,6 +77,7 @@ REGISTRY = (
     Benchmark("profile", "bench_profile.py", ("--max-problems", "10", "--max-equations", "4", "--timeout", "45"), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("detection_sweep", "bench_detection_sweep.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("constrained", "bench_constrained.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
+    Benchmark("newton_floor", "bench_newton_floor.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("sharding", "bench_sharding.py", (), ("--quick",), "output"),
 )
 """Every benchmark the runner knows, in the order it runs them."""

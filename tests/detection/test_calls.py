@@ -110,3 +110,19 @@ def test_constant_outputs_do_not_alias_between_detections():
     np.testing.assert_array_equal(first.todense(), np.zeros((3, 3)))
     np.testing.assert_array_equal(again.todense(), np.zeros((3, 3)))
     np.testing.assert_array_equal(second.todense(), np.eye(3)[::-1])
+
+
+
+def test_detection_keeps_no_jaxpr_afterwards():
+    from asdex.detection import _interpreter
+
+    helper = jax.jit(lambda v: v * jnp.arange(1.0, 4.0))
+
+    def f(x):
+        return helper(helper(x)) + 1.0
+
+    np.testing.assert_array_equal(jacobian_sparsity(f, jnp.ones(3)).todense(), np.eye(3))
+    np.testing.assert_array_equal(hessian_sparsity(lambda x: jnp.sum(f(x) ** 2), jnp.ones(3))
+                                  .todense(), np.eye(3))
+    # The walk caches hold jaxprs (and, through them, inner closed jaxprs' constants).
+    assert not _interpreter._LIVE and not _interpreter._LITERALS

@@ -75,6 +75,12 @@ def unknown_state(aval: Any, pattern: Pattern) -> State:
     return State(pattern, Operand(tuple(aval.shape), aval.dtype))
 
 
+_running = 0
+"""Propagations in progress (rules call `propagate` on inner jaxprs): when the
+outermost ends, the caches below are dropped, so that they hold no jaxpr (nor the
+constants of its inner closed jaxprs) beyond one detection."""
+
+
 def propagate(
     jaxpr: Any, consts: Sequence[Any], inputs: Sequence[State], n: int
 ) -> list[State]:
@@ -89,6 +95,20 @@ def propagate(
     Returns:
         The states of its outvars.
     """
+    global _running
+    _running += 1
+    try:
+        return _propagate(jaxpr, consts, inputs, n)
+    finally:
+        _running -= 1
+        if _running == 0:
+            _LITERALS.clear()
+            _LIVE.clear()
+
+
+def _propagate(
+    jaxpr: Any, consts: Sequence[Any], inputs: Sequence[State], n: int
+) -> list[State]:
     if len(inputs) != len(jaxpr.invars):
         raise ValueError(f"Expected {len(jaxpr.invars)} input states, got {len(inputs)}.")
     env: dict[Any, State] = {}
@@ -111,11 +131,12 @@ def propagate(
 
 
 _LITERALS: dict[tuple[int, int], tuple[Any, State]] = {}
-"""States of recently read literals by `(id(literal), n)`, with the literal itself
-(held, so that its id is not reused while cached)."""
+"""States of the literals read in the running propagation by `(id(literal), n)`, with
+the literal itself (held, so that its id is not reused while cached)."""
 
 _LIVE: dict[int, tuple[Any, list[Any]]] = {}
-"""`live_equations` of recently walked jaxprs by id, with the jaxpr itself (held)."""
+"""`live_equations` of the jaxprs walked in the running propagation by id, with the
+jaxpr itself (held)."""
 
 _CACHE_SIZE = 4096
 

@@ -27,14 +27,19 @@ __all__ = ["approximate_minimum_degree"]
 _VARIABLE, _ELEMENT, _DEAD = 0, 1, 2
 
 
-def approximate_minimum_degree(graph: scipy.sparse.csr_matrix) -> np.ndarray:
+def approximate_minimum_degree(
+    graph: scipy.sparse.csr_matrix, limit: int | None = None
+) -> np.ndarray | None:
     """Return an approximate-minimum-degree order of the symmetric ``graph``.
 
     Args:
         graph: Symmetric adjacency without diagonal (see `adjacency`).
+        limit: Give up (return ``None``) once the factorization in this order is known
+            to make more than this many scalar updates (see `update_count`); the count
+            kept while eliminating leaves the dense rows out, so it never overestimates.
 
     Returns:
-        ``order``: vertex ``order[k]`` is eliminated ``k``-th.
+        ``order``: vertex ``order[k]`` is eliminated ``k``-th; ``None`` past ``limit``.
 
     Examples:
         >>> import numpy as np
@@ -42,11 +47,28 @@ def approximate_minimum_degree(graph: scipy.sparse.csr_matrix) -> np.ndarray:
         >>> star = adjacency(5, np.zeros(4, np.int64), np.arange(1, 5))
         >>> approximate_minimum_degree(star).tolist()  # leaves first: no fill
         [4, 3, 2, 0, 1]
+        >>> print(approximate_minimum_degree(star, limit=-1))
+        None
     """
     n = graph.shape[0]
     degree = np.diff(graph.indptr)
     dense = degree > dense_threshold(n)
-    return _amd(graph.indptr.astype(np.int64), graph.indices.astype(np.int64), dense)
+    bound = np.iinfo(np.int64).max if limit is None else int(limit)
+    order, updates = _amd(
+        graph.indptr.astype(np.int64), graph.indices.astype(np.int64), dense, bound
+    )
+    return order if updates <= bound else None
+
+
+@numba.njit(cache=True)
+def _block_updates(pivots, degree):
+    """Scalar updates of ``pivots`` columns eliminated together above ``degree`` others.
+
+    Column ``t`` of the block has ``degree + pivots - 1 - t`` entries below its
+    diagonal, and ``b`` entries below the diagonal make ``b (b + 1) / 2`` updates.
+    """
+    top = degree + pivots - 1
+    return top * (top + 1) * (top + 2) // 6 - (degree - 1) * degree * (degree + 1) // 6
 
 
 @numba.njit(cache=True)
@@ -65,7 +87,8 @@ def _compact(iw, pe, length, status, size):
 
 
 @numba.njit(cache=True)
-def _amd(indptr, indices, dense):
+def _amd(indptr, indices, dense, limit):
+    """Return the order and its updates (past ``limit``: a partial order, the count so far)."""
     n = indptr.size - 1
     # Each node's list: a variable's elements (the first ``elen``) then its variables;
     # an element's variables.
@@ -119,6 +142,7 @@ def _amd(indptr, indices, dense):
     lp = np.empty(n, np.int64)
     mindeg = 0
     nel = 0
+    updates = 0
     while nel < remaining:
         while head[mindeg] < 0:
             mindeg += 1
@@ -185,6 +209,7 @@ def _amd(indptr, indices, dense):
                         w[e] = degree[e] + wflg
                     w[e] -= weight
         # Approximate degrees; prune the lists; mass elimination.
+        mass = 0
         for q in range(count):
             i = lp[q]
             kept = 0
@@ -213,6 +238,7 @@ def _amd(indptr, indices, dense):
                 weight = -nv[i]
                 degme -= weight
                 nel += weight
+                mass += weight
                 nv[i] = 0
                 status[i] = _DEAD
                 member_next[member_last[p]] = i
@@ -292,8 +318,11 @@ def _amd(indptr, indices, dense):
             order[placed] = v
             placed += 1
             v = member_next[v]
+        updates += _block_updates(nvpiv + mass, degme)
+        if updates > limit:
+            return order, updates
     for v in range(n):
         if dense[v]:
             order[placed] = v
             placed += 1
-    return order
+    return order, updates

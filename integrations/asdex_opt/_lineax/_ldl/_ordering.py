@@ -16,7 +16,13 @@ import scipy.sparse.csgraph
 
 from asdex_opt._lineax._ldl._trees import sort_in_place
 
-__all__ = ["adjacency", "dense_threshold", "nested_dissection", "reverse_cuthill_mckee"]
+__all__ = [
+    "adjacency",
+    "dense_threshold",
+    "nested_dissection",
+    "reverse_cuthill_mckee",
+    "symmetric_adjacency",
+]
 
 
 def dense_threshold(n: int) -> float:
@@ -25,15 +31,80 @@ def dense_threshold(n: int) -> float:
 
 
 def adjacency(n: int, rows: np.ndarray, cols: np.ndarray) -> scipy.sparse.csr_matrix:
-    """The symmetric adjacency (no diagonal, no duplicates) of the pattern ``(rows, cols)``."""
-    off = rows != cols
-    r, c = rows[off], cols[off]
-    graph = scipy.sparse.csr_matrix(
-        (np.ones(2 * r.size, np.int8), (np.r_[r, c], np.r_[c, r])), shape=(n, n)
+    """The symmetric adjacency (no diagonal, no duplicates) of the pattern ``(rows, cols)``.
+
+    Entries outside ``[0, n)`` are ignored; each entry stands for itself and its mirror.
+    """
+    return symmetric_adjacency(n, rows, cols)[0]
+
+
+def symmetric_adjacency(
+    n: int, rows: np.ndarray, cols: np.ndarray
+) -> tuple[scipy.sparse.csr_matrix, bool]:
+    """Return `adjacency` and whether the pattern is symmetric or its lower triangle.
+
+    Examples:
+        >>> import numpy as np
+        >>> graph, mirrored = symmetric_adjacency(3, np.array([1, 2]), np.array([0, 1]))
+        >>> graph.indices.tolist(), mirrored
+        ([1, 0, 2, 1], True)
+        >>> symmetric_adjacency(3, np.array([1, 0]), np.array([0, 2]))[1]  # (0, 2) unmirrored
+        False
+    """
+    indptr, indices, mirrored = _adjacency(
+        n, np.asarray(rows, np.int64), np.asarray(cols, np.int64)
     )
-    graph.sum_duplicates()
-    graph.sort_indices()
-    return graph
+    data = np.ones(indices.size, np.int8)
+    graph = scipy.sparse.csr_matrix((data, indices, indptr), shape=(n, n), copy=False)
+    return graph, bool(mirrored)
+
+
+@numba.njit(cache=True)
+def _adjacency(n, rows, cols):
+    """Sorted adjacency lists without duplicates, and whether the pattern is usable.
+
+    Each neighbour is kept with two bits: seen below the diagonal (1), above it (2).
+    A pattern with entries above the diagonal is usable when every pair has both bits
+    (symmetric); one with none is its lower triangle.
+    """
+    ptr = np.zeros(n + 1, np.int64)
+    for k in range(rows.size):
+        r, c = rows[k], cols[k]
+        if r != c and 0 <= r < n and 0 <= c < n:
+            ptr[r + 1] += 1
+            ptr[c + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    fill = ptr[:-1].copy()
+    keys = np.empty(ptr[n], np.int64)
+    for k in range(rows.size):
+        r, c = rows[k], cols[k]
+        if r != c and 0 <= r < n and 0 <= c < n:
+            side = 1 if r > c else 2
+            keys[fill[r]] = 4 * c + side
+            fill[r] += 1
+            keys[fill[c]] = 4 * r + side
+            fill[c] += 1
+    indptr = np.zeros(n + 1, np.int64)
+    indices = np.empty(ptr[n], np.int64)
+    size = 0
+    sides = 0
+    unmatched = False
+    for v in range(n):
+        sort_in_place(keys[ptr[v] : ptr[v + 1]])
+        k = ptr[v]
+        while k < ptr[v + 1]:
+            w = keys[k] >> 2
+            bits = 0
+            while k < ptr[v + 1] and keys[k] >> 2 == w:
+                bits |= keys[k] & 3
+                k += 1
+            indices[size] = w
+            size += 1
+            sides |= bits
+            unmatched |= bits != 3
+        indptr[v + 1] = size
+    return indptr, indices[:size].copy(), (sides & 2) == 0 or not unmatched
 
 
 def reverse_cuthill_mckee(graph: scipy.sparse.csr_matrix) -> np.ndarray:

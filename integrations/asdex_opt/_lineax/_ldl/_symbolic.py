@@ -22,14 +22,19 @@ import scipy.sparse
 
 from asdex_opt._lineax._ldl._amd import approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, node_levels, update_count
-from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection, reverse_cuthill_mckee
+from asdex_opt._lineax._ldl._ordering import (
+    nested_dissection,
+    reverse_cuthill_mckee,
+    symmetric_adjacency,
+)
 from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
 from asdex_opt._lineax._ldl._trees import (
     amalgamate,
-    column_counts,
-    elimination_tree,
+    envelope,
+    permuted_lower,
     postorder,
     structures,
+    tree_and_counts,
 )
 
 __all__ = ["LEVEL_MAX_UPDATES", "Analysis", "analyse"]
@@ -103,8 +108,10 @@ def pattern_key(n: int, rows: np.ndarray, cols: np.ndarray) -> bytes:
     return digest.digest()
 
 
-def lower_entries(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which stored entries describe the lower triangle, and whether the pattern is one.
+def _pattern_graph(
+    n: int, rows: np.ndarray, cols: np.ndarray
+) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+    """The pattern's adjacency and the stored entries on or below the diagonal.
 
     Args:
         n: Matrix size.
@@ -112,79 +119,39 @@ def lower_entries(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarra
         cols: Column of each stored entry.
 
     Returns:
-        ``(use, inside)``: the stored entries on or below the diagonal, and those in
-        range.
+        ``(graph, use)``: the symmetric adjacency (see `adjacency`) and the positions of
+        the stored entries in range on or below the diagonal.
 
     Raises:
         ValueError: If the pattern holds entries above the diagonal that are not
             mirrored below it (an unsymmetric pattern).
     """
-    inside = (rows >= 0) & (rows < n) & (cols >= 0) & (cols < n)
-    r, c = rows[inside], cols[inside]
-    if np.any(r < c):
-        upper = _sorted_unique(r[r < c] * n + c[r < c])
-        lower = _sorted_unique(c[r > c] * n + r[r > c])
-        if upper.size != lower.size or not np.array_equal(upper, lower):
-            raise ValueError(
-                "`SparseLDL` needs a symmetric sparsity pattern (or only its lower "
-                "triangle); this one has entries whose mirror image is not stored. Use "
-                "`asdex_opt.lineax.SparseLU` for unsymmetric matrices."
-            )
-    return np.flatnonzero(inside & (rows >= cols)), inside
+    graph, mirrored = symmetric_adjacency(n, rows, cols)
+    if not mirrored:
+        raise ValueError(
+            "`SparseLDL` needs a symmetric sparsity pattern (or only its lower "
+            "triangle); this one has entries whose mirror image is not stored. Use "
+            "`asdex_opt.lineax.SparseLU` for unsymmetric matrices."
+        )
+    return graph, np.flatnonzero((rows >= cols) & (cols >= 0) & (rows < n))
 
 
-def _evaluate(n: int, lower: scipy.sparse.csr_matrix, order: np.ndarray):
-    """Postordered order, elimination tree, column counts of ``order``."""
-    inverse = np.empty(n, np.int64)
-    inverse[order] = np.arange(n)
-    coo = lower.tocoo()
-    i, j = inverse[coo.row], inverse[coo.col]
-    rowptr, colidx = _by_rows(n, np.maximum(i, j), np.minimum(i, j))
-    parent = elimination_tree(rowptr, colidx)
+def _postordered(order: np.ndarray, parent: np.ndarray, count: np.ndarray):
+    """Return ``(order, parent, count)`` renumbered by a postorder of the tree."""
     post = postorder(parent)
-    order = order[post]
-    inverse[order] = np.arange(n)
-    i, j = inverse[coo.row], inverse[coo.col]
-    rowptr, colidx = _by_rows(n, np.maximum(i, j), np.minimum(i, j))
-    parent = elimination_tree(rowptr, colidx)
-    return order, rowptr, colidx, parent, column_counts(rowptr, colidx, parent)
-
-
-def _sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """Return the distinct values of ``keys`` in increasing order."""
-    # ``np.unique`` hashes wide-range integers first, many times slower than a sort.
-    keys = np.sort(keys)
-    return keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
-
-
-def _by_rows(n: int, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Strictly lower entries ``(i > j)`` by rows, without duplicates."""
-    strict = i > j
-    keys = _sorted_unique(i[strict] * n + j[strict])
-    rows, cols = keys // n, keys % n
-    rowptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=rowptr[1:])
-    return rowptr, cols
-
-
-def _envelope(n: int, lower: scipy.sparse.csr_matrix, order: np.ndarray) -> int:
-    """Size of the envelope of ``A[order][:, order]``, a bound on the fill of ``L``."""
-    inverse = np.empty(n, np.int64)
-    inverse[order] = np.arange(n)
-    coo = lower.tocoo()
-    i, j = inverse[coo.row], inverse[coo.col]
-    first = np.arange(n)
-    np.minimum.at(first, np.maximum(i, j), np.minimum(i, j))
-    return int(np.sum(np.arange(n) - first) + n)
+    rank = np.empty(post.size, np.int64)
+    rank[post] = np.arange(post.size)
+    above = parent[post]
+    return order[post], np.where(above >= 0, rank[np.maximum(above, 0)], -1), count[post]
 
 
 def _tree_height(parent: np.ndarray) -> int:
-    """Height of the forest ``parent`` in a postorder (children before parents)."""
+    """Height of the forest ``parent`` (children numbered before parents)."""
     return int(node_levels(parent).max(initial=0)) + 1
 
 
-def _choose(evaluated: dict, max_scalar_updates: int) -> str:
-    """Return the ordering whose plan should be fastest.
+def _cost(name: str, parent: np.ndarray, count: np.ndarray, max_scalar_updates: int):
+    """The cost of an ordering's plan, ordered (smaller is faster); ``None``: not usable.
 
     The scalar plan's cost is its updates plus `_LEVEL_WEIGHT` per level of the
     elimination tree (minimum degree fills in least on irregular patterns, but its
@@ -192,20 +159,32 @@ def _choose(evaluated: dict, max_scalar_updates: int) -> str:
     the dense fronts' cost is their updates, and an ordering whose elimination tree
     is taller than `_DENSE_MAX_HEIGHT` (RCM's paths) is not used for them.
     """
-    costs = {}
-    for name, (_, _, _, parent, count) in evaluated.items():
-        updates = update_count(count)
-        if updates <= max_scalar_updates:
-            costs[name] = (0, updates + _LEVEL_WEIGHT * _tree_height(parent))
-        elif name != "rcm" or _tree_height(parent) <= _DENSE_MAX_HEIGHT:
-            costs[name] = (1, updates)
-    return min(costs, key=costs.__getitem__)
+    updates = update_count(count)
+    if updates <= max_scalar_updates:
+        return (0, updates + _LEVEL_WEIGHT * _tree_height(parent))
+    if name != "rcm" or _tree_height(parent) <= _DENSE_MAX_HEIGHT:
+        return (1, updates)
+    return None
+
+
+def _limit(best: tuple[int, int] | None, max_scalar_updates: int) -> int:
+    """The most updates an ordering may make and still cost less than ``best``."""
+    if best is None:
+        return np.iinfo(np.int64).max
+    if best[0] == 0:
+        return min(best[1] - 1, max_scalar_updates)
+    return best[1] - 1
 
 
 def analyse(
     n: int, rows: np.ndarray, cols: np.ndarray, max_scalar_updates: int = LEVEL_MAX_UPDATES
 ) -> Analysis:
     """The symbolic factorization of the symmetric pattern ``(n, rows, cols)``.
+
+    Candidate orderings are nested dissection, approximate minimum degree and, when its
+    envelope is smaller than their fill, reverse Cuthill-McKee; the one whose plan
+    costs least (`_cost`) is used. A candidate stops as soon as its running count of
+    updates shows that it cannot cost less than the best one so far.
 
     Args:
         n: Matrix size.
@@ -227,28 +206,38 @@ def analyse(
         5
     """
     rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-    use, _ = lower_entries(n, rows, cols)
-    r, c = rows[use], cols[use]
-    lower = scipy.sparse.csr_matrix(
-        (np.ones(r.size + n, np.int8), (np.r_[r, np.arange(n)], np.r_[c, np.arange(n)])),
-        shape=(n, n),
-    )
-    graph = adjacency(n, r, c)
-    orders = {
-        "nested dissection": nested_dissection(graph, leaf_size=16),
-        "minimum degree": approximate_minimum_degree(graph),
-    }
-    evaluated = {name: _evaluate(n, lower, order) for name, order in orders.items()}
-    least = min(int(found[4].sum()) for found in evaluated.values())
+    graph, use = _pattern_graph(n, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    best, best_cost, least = None, None, None
+
+    def consider(name: str, order: np.ndarray | None) -> None:
+        nonlocal best, best_cost, least
+        if order is None:
+            return
+        limit = _limit(best_cost, max_scalar_updates)
+        parent, count, complete = tree_and_counts(indptr, indices, order, limit)
+        if not complete:
+            return
+        fill = int(count.sum())
+        least = fill if least is None else min(least, fill)
+        cost = _cost(name, parent, count, max_scalar_updates)
+        if cost is not None and (best_cost is None or cost < best_cost):
+            best, best_cost = (name, order, parent, count), cost
+
+    consider("nested dissection", nested_dissection(graph, leaf_size=16))
+    limit = _limit(best_cost, max_scalar_updates)
+    consider("minimum degree", approximate_minimum_degree(graph, limit))
     rcm = reverse_cuthill_mckee(graph)
-    if _envelope(n, lower, rcm) < least:
-        evaluated["rcm"] = _evaluate(n, lower, rcm)
-    name = _choose(evaluated, max_scalar_updates)
-    order, rowptr, colidx, parent, count = evaluated[name]
+    if envelope(indptr, indices, rcm) < least:
+        consider("rcm", rcm)
+    name, order, parent, count = best
+    order, parent, count = _postordered(order, parent, count)
+    r, c = rows[use], cols[use]
     if update_count(count) <= max_scalar_updates:
+        rowptr, colidx = permuted_lower(indptr, indices, order)
         analysis = _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count)
     else:
-        analysis = _plan(n, r, c, use, name, order, rowptr, colidx, parent, count)
+        analysis = _plan(n, r, c, use, name, order, indptr, indices, parent, count)
     return dataclasses.replace(analysis, key=pattern_key(n, rows, cols))
 
 
@@ -271,17 +260,13 @@ def _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysi
     )
 
 
-def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
-    owner, merged = amalgamate(parent, count)
-    final = merged.copy()
-    for s in range(final.size - 1, -1, -1):  # parents come after children
-        final[s] = final[final[s]]
-    column_super = final[owner]
+def _plan(n, r, c, use, name, order, indptr, indices, parent, count) -> Analysis:
+    owner, final = amalgamate(parent, count)
     # Renumber: supernodes in a postorder of the merged tree, columns kept in order.
-    reps = np.unique(column_super)
+    reps = np.flatnonzero(final == np.arange(final.size))
     rep_index = np.full(final.size, -1, np.int64)
     rep_index[reps] = np.arange(reps.size)
-    column_super = rep_index[column_super]
+    column_super = rep_index[final[owner]]
     last_col = np.zeros(reps.size, np.int64)
     np.maximum.at(last_col, column_super, np.arange(n))
     sparent = np.full(reps.size, -1, np.int64)
@@ -290,7 +275,7 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
     spost = postorder(sparent)
     rank = np.empty(reps.size, np.int64)
     rank[spost] = np.arange(reps.size)
-    new_position = np.lexsort((np.arange(n), rank[column_super]))
+    new_position = np.argsort(rank[column_super], kind="stable")
     order = order[new_position]
     column_super = rank[column_super[new_position]]
     sparent = np.where(sparent[spost] >= 0, rank[np.maximum(sparent[spost], 0)], -1)
@@ -301,12 +286,8 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
     inverse[order] = np.arange(n)
     pi, pj = inverse[r], inverse[c]
     i, j = np.maximum(pi, pj), np.minimum(pi, pj)
-    rowptr, colidx = _by_rows(n, i, j)
+    rowptr, colidx = permuted_lower(indptr, indices, order)
     sptr, srows = structures(first, rowptr, colidx, sparent)
-    height = np.zeros(first.size - 1, np.int64)
-    for s in range(first.size - 1):
-        if sparent[s] >= 0:
-            height[sparent[s]] = max(height[sparent[s]], height[s] + 1)
     classes = schedule(n, order, first, sparent, sptr, srows, i, j, use)
     return Analysis(
         n=n,
@@ -316,7 +297,7 @@ def _plan(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
         ordering=name,
         nnz_factor=int(count.sum()),
         stored=sum(plan.pivots.size * plan.size**2 for plan in classes),
-        height=int(height.max(initial=0)) + 1,
+        height=_tree_height(sparent),
         key=b"",
         lower=np.stack([r, c, use]),
     )

@@ -1,38 +1,51 @@
-"""SparseLDL's orderings: approximate minimum degree against exact fill counts."""
+"""SparseLDL's orderings and symbolic kernels against dense boolean elimination."""
 
 import numpy as np
-import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asdex_opt._lineax._ldl import analyse
-from asdex_opt._lineax._ldl._amd import approximate_minimum_degree
-from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
-from asdex_opt._lineax._ldl._symbolic import _evaluate
+from asdex_opt._lineax._ldl._amd import _amd, approximate_minimum_degree
+from asdex_opt._lineax._ldl._levels import update_count
+from asdex_opt._lineax._ldl._ordering import (
+    adjacency,
+    dense_threshold,
+    nested_dissection,
+    symmetric_adjacency,
+)
+from asdex_opt._lineax._ldl._trees import tree_and_counts
+
+_NO_LIMIT = np.iinfo(np.int64).max
 
 
-def _lower(n: int, rows: np.ndarray, cols: np.ndarray) -> scipy.sparse.csr_matrix:
-    r = np.r_[np.maximum(rows, cols), np.arange(n)]
-    c = np.r_[np.minimum(rows, cols), np.arange(n)]
-    return scipy.sparse.csr_matrix((np.ones(r.size, np.int8), (r, c)), shape=(n, n))
+def _counts(n: int, rows: np.ndarray, cols: np.ndarray, order: np.ndarray):
+    """Return the elimination tree and column counts of the pattern eliminated in ``order``."""
+    graph = adjacency(n, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    parent, count, complete = tree_and_counts(indptr, indices, np.asarray(order), _NO_LIMIT)
+    assert complete
+    return parent, count
 
 
 def _fill(n: int, rows: np.ndarray, cols: np.ndarray, order: np.ndarray) -> int:
     """Return nnz(L) (diagonal included) of the pattern eliminated in ``order``."""
-    return int(_evaluate(n, _lower(n, rows, cols), order)[4].sum())
+    return int(_counts(n, rows, cols, order)[1].sum())
 
 
-def _dense_fill(n: int, rows: np.ndarray, cols: np.ndarray, order: np.ndarray) -> int:
-    """Return nnz(L) by eliminating a dense boolean matrix (the reference)."""
+def _dense_factor(n: int, rows: np.ndarray, cols: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Return the pattern of ``L`` by eliminating a dense boolean matrix (the reference)."""
     a = np.eye(n, dtype=bool)
     a[rows, cols] = a[cols, rows] = True
     a = a[np.ix_(order, order)]
-    count = 0
     for k in range(n):
         below = np.flatnonzero(a[k + 1 :, k]) + k + 1
-        count += 1 + below.size
         a[np.ix_(below, below)] = True
-    return count
+    return np.tril(a)
+
+
+def _dense_fill(n: int, rows: np.ndarray, cols: np.ndarray, order: np.ndarray) -> int:
+    """Return nnz(L) (diagonal included) by dense boolean elimination."""
+    return int(_dense_factor(n, rows, cols, order).sum())
 
 
 @st.composite
@@ -78,3 +91,61 @@ def test_minimum_degree_beats_nested_dissection_on_a_random_kkt_pattern():
     nd = _fill(n + m, rows, cols, nested_dissection(graph, leaf_size=16))
     assert amd < 0.7 * nd
     assert analyse(n + m, rows, cols).ordering == "minimum degree"
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns(), st.integers(0, 2**31))
+def test_tree_and_counts_match_a_dense_elimination(pattern, seed):
+    n, rows, cols = pattern
+    order = np.random.default_rng(seed).permutation(n)
+    parent, count = _counts(n, rows, cols, order)
+    factor = _dense_factor(n, rows, cols, order)
+    assert np.array_equal(count, factor.sum(axis=0))
+    # The parent of column j is the first row below the diagonal that it reaches in L.
+    for j in range(n):
+        below = np.flatnonzero(factor[j + 1 :, j])
+        assert parent[j] == (j + 1 + below[0] if below.size else -1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns())
+def test_minimum_degree_counts_the_updates_of_its_order(pattern):
+    n, rows, cols = pattern
+    graph = adjacency(n, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    dense = np.diff(indptr) > dense_threshold(n)
+    order, updates = _amd(indptr, indices, dense, _NO_LIMIT)
+    exact = update_count(_counts(n, rows, cols, order)[1])
+    # Exact without dense rows; with them (ordered last, outside the count) a lower bound.
+    assert updates == exact if not dense.any() else updates <= exact
+    assert approximate_minimum_degree(graph, limit=updates) is not None
+    assert approximate_minimum_degree(graph, limit=updates - 1) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(_patterns(), st.integers(0, 2**31))
+def test_counts_stop_past_the_limit(pattern, seed):
+    n, rows, cols = pattern
+    order = np.random.default_rng(seed).permutation(n)
+    full = update_count(_counts(n, rows, cols, order)[1])
+    graph = adjacency(n, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    assert tree_and_counts(indptr, indices, order, full)[2]
+    assert not tree_and_counts(indptr, indices, order, full - 1)[2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns(), st.booleans())
+def test_adjacency_and_symmetry_check_match_a_dense_pattern(pattern, mirror):
+    n, rows, cols = pattern
+    if mirror:
+        rows, cols = np.r_[rows, cols], np.r_[cols, rows]
+    graph, mirrored = symmetric_adjacency(n, rows, cols)
+    dense = np.zeros((n, n), bool)
+    dense[rows, cols] = True
+    expected = dense | dense.T
+    np.fill_diagonal(expected, False)
+    assert np.array_equal(graph.toarray().astype(bool), expected)
+    assert graph.has_sorted_indices
+    upper = np.triu(dense, 1)
+    assert mirrored == (not upper.any() or np.array_equal(upper, np.tril(dense, -1).T))

@@ -15,6 +15,7 @@ largest front), not with ``n`` or the height of the tree.
 
 import dataclasses
 
+import numba
 import numpy as np
 
 __all__ = ["Extend", "SizeClass", "schedule"]
@@ -138,20 +139,80 @@ def _width(per_height: np.ndarray, size: int) -> int:
     return min(best, int(per_height.max()))
 
 
-def _pad_rows(groups: list[np.ndarray], count: int, fill: int, tail: tuple = ()) -> np.ndarray:
-    """Stack ``count`` arrays of different lengths, padded with ``fill``."""
-    length = max((g.shape[0] for g in groups), default=0)
-    out = np.full((count, length, *tail), fill, np.int64)
-    for t, g in enumerate(groups):
-        out[t, : g.shape[0]] = g
+def _padded(keys: np.ndarray, values: np.ndarray, count: int, fill: int) -> np.ndarray:
+    """Stack ``values`` by key ``0..count-1`` (stable), padded with ``fill``.
+
+    Returns:
+        ``(count, L, *values.shape[1:])``, ``L`` the most values of one key.
+
+    Examples:
+        >>> import numpy as np
+        >>> _padded(np.array([1, 0, 1]), np.array([5, 6, 7]), 3, -1).tolist()
+        [[6, -1], [5, 7], [-1, -1]]
+    """
+    by = np.argsort(keys, kind="stable")
+    per_key = np.bincount(keys, minlength=count)
+    start = np.zeros(count + 1, np.int64)
+    np.cumsum(per_key, out=start[1:])
+    sorted_keys = keys[by]
+    out = np.full((count, per_key.max(initial=0), *values.shape[1:]), fill, np.int64)
+    out[sorted_keys, np.arange(keys.size) - start[sorted_keys]] = values[by]
     return out
 
 
-def _split(keys: np.ndarray, count: int) -> list[np.ndarray]:
-    """Indices of ``keys`` grouped by value ``0..count-1`` (stable)."""
-    by = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[by], np.arange(count + 1))
-    return [by[bounds[t] : bounds[t + 1]] for t in range(count)]
+@numba.njit(cache=True)
+def _heights(sparent, size_class):
+    """Height of each supernode, and its class raised to its children's (children first)."""
+    height = np.zeros(sparent.size, np.int64)
+    size_class = size_class.copy()
+    for s in range(sparent.size):
+        p = sparent[s]
+        if p >= 0:
+            height[p] = max(height[p], height[s] + 1)
+            size_class[p] = max(size_class[p], size_class[s])
+    return height, size_class
+
+
+@numba.njit(cache=True)
+def _chunks(fronts, width, sparent, class_of, c, chunk, slot, child_chunk):
+    """Cut the fronts of class ``c`` (in order) into chunks of at most ``width``.
+
+    A new chunk starts when the current one is full or holds a child of the front.
+    Writes ``chunk`` and ``slot`` of each front; returns the number of chunks.
+    """
+    current, filled = 0, 0
+    for s in fronts:
+        if filled == width or child_chunk[s] == current:
+            current, filled = current + 1, 0
+        chunk[s], slot[s] = current, filled
+        filled += 1
+        p = sparent[s]
+        if p >= 0 and class_of[p] == c:
+            child_chunk[p] = current
+    return current + 1
+
+
+@numba.njit(cache=True)
+def _front_position(first, sptr, srows, s, g):
+    """Where variable (position) ``g[k]`` sits in the front of supernode ``s[k]``.
+
+    Pivots come first; the rows below follow in the order of the structure.
+    """
+    out = np.empty(s.size, np.int64)
+    for k in range(s.size):
+        front, row = s[k], g[k]
+        if first[front] <= row < first[front + 1]:
+            out[k] = row - first[front]
+            continue
+        lo, hi = sptr[front], sptr[front + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if srows[mid] < row:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[k] = first[front + 1] - first[front] + lo - sptr[front]
+    return out
 
 
 def schedule(
@@ -186,54 +247,31 @@ def schedule(
     ns = first.size - 1
     ncols = np.diff(first)
     nrows = np.diff(sptr)
-    height = np.zeros(ns, np.int64)
     size_class = np.ceil(np.log2(np.maximum(ncols + nrows, 1))).astype(np.int64)
-    for s in range(ns):  # children come before parents
-        p = sparent[s]
-        if p >= 0:
-            height[p] = max(height[p], height[s] + 1)
-            size_class[p] = max(size_class[p], size_class[s])
+    height, size_class = _heights(sparent, size_class)
     size_class = _merge_classes(size_class)
-    used = [1 << int(c) for c in np.unique(size_class)]
-    class_of = np.searchsorted(np.unique(size_class), size_class)
+    used = np.unique(size_class)
+    sizes = [1 << int(c) for c in used]
+    class_of = np.searchsorted(used, size_class)
     # Chunks: per class, fronts by height, a new chunk when full or when a child of the
     # front is in the current one.
     chunk = np.empty(ns, np.int64)
     slot = np.empty(ns, np.int64)
     child_chunk = np.full(ns, -1, np.int64)  # latest chunk of a child in the same class
     widths, counts = [], []
-    for c, size in enumerate(used):
+    for c, size in enumerate(sizes):
         fronts = np.flatnonzero(class_of == c)
-        fronts = fronts[np.lexsort((fronts, height[fronts]))]
+        fronts = fronts[np.argsort(height[fronts], kind="stable")]
         width = _width(np.bincount(height[fronts]), size)
-        current, filled = 0, 0
-        for s in fronts:
-            if filled == width or child_chunk[s] == current:
-                current, filled = current + 1, 0
-            chunk[s], slot[s] = current, filled
-            filled += 1
-            p = sparent[s]
-            if p >= 0 and class_of[p] == c:
-                child_chunk[p] = current
+        counts.append(_chunks(fronts, width, sparent, class_of, c, chunk, slot, child_chunk))
         widths.append(width)
-        counts.append(current + 1)
-    sizes = used
     flat = chunk * np.asarray(widths)[class_of] + slot
-    # Position of every structure row in its supernode's front (pivots come first).
+    # Rank of every structure row in its supernode's structure (pivots come first).
     owner_of_row = np.repeat(np.arange(ns), nrows)
     rank_in_struct = np.arange(srows.size) - sptr[owner_of_row]
-    struct_keys = owner_of_row * n + srows
-
-    def front_position(s: np.ndarray, g: np.ndarray) -> np.ndarray:
-        inside = (g >= first[s]) & (g < first[s + 1])
-        found = np.searchsorted(struct_keys, s * n + g)
-        found = np.minimum(found, max(srows.size - 1, 0))
-        below = ncols[s] + (rank_in_struct[found] if srows.size else 0)
-        return np.where(inside, g - first[s], below)
-
     s_of_col = np.repeat(np.arange(ns), ncols)
     es = s_of_col[j]
-    li, lj = front_position(es, i), j - first[es]
+    li, lj = _front_position(first, sptr, srows, es, i), j - first[es]
     m_of = np.asarray(sizes)[class_of[es]]
     base = slot[es] * m_of * m_of
     off = li != lj
@@ -242,8 +280,8 @@ def schedule(
     entry_target = np.r_[base + li * m_of + lj, (base + lj * m_of + li)[off]]
     child_position = np.full(srows.size, -1, np.int64)
     has_parent = sparent[owner_of_row] >= 0
-    child_position[has_parent] = front_position(
-        sparent[owner_of_row[has_parent]], srows[has_parent]
+    child_position[has_parent] = _front_position(
+        first, sptr, srows, sparent[owner_of_row[has_parent]], srows[has_parent]
     )
     children = np.flatnonzero(sparent >= 0)
     classes = []
@@ -264,15 +302,13 @@ def schedule(
             srows[below]
         ]
         mine = np.flatnonzero(class_of[entry_owner] == c)
-        groups = _split(chunk[entry_owner[mine]], count)
-        source = _pad_rows([entry_source[mine[g]] for g in groups], count, 0)
-        target = _pad_rows([entry_target[mine[g]] for g in groups], count, width * size * size)
+        entry_chunk = chunk[entry_owner[mine]]
         extends = []
         into = children[class_of[sparent[children]] == c]
         for source_class in np.unique(class_of[into]):
             kids = into[class_of[into] == source_class]
             m_child = sizes[source_class]
-            groups = _split(chunk[sparent[kids]], count)
+            kid_chunk = chunk[sparent[kids]]
             position = np.full((kids.size, m_child), size, np.int64)
             kid_index = np.full(ns, -1, np.int64)
             kid_index[kids] = np.arange(kids.size)
@@ -282,9 +318,9 @@ def schedule(
             extends.append(
                 Extend(
                     source=int(source_class),
-                    front=_pad_rows([flat[kids[g]] for g in groups], count, 0),
-                    slot=_pad_rows([slot[sparent[kids[g]]] for g in groups], count, 0),
-                    position=_pad_rows([position[g] for g in groups], count, size, (m_child,)),
+                    front=_padded(kid_chunk, flat[kids], count, 0),
+                    slot=_padded(kid_chunk, slot[sparent[kids]], count, 0),
+                    position=_padded(kid_chunk, position, count, size),
                 )
             )
         classes.append(
@@ -294,8 +330,10 @@ def schedule(
                 pivots=pivots,
                 tiles=tiles,
                 variables=variables,
-                entry_source=source,
-                entry_target=target,
+                entry_source=_padded(entry_chunk, entry_source[mine], count, 0),
+                entry_target=_padded(
+                    entry_chunk, entry_target[mine], count, width * size * size
+                ),
                 extends=tuple(extends),
             )
         )

@@ -143,21 +143,88 @@ def _padded(keys: np.ndarray, values: np.ndarray, count: int, fill: int) -> np.n
     """Stack ``values`` by key ``0..count-1`` (stable), padded with ``fill``.
 
     Returns:
-        ``(count, L, *values.shape[1:])``, ``L`` the most values of one key.
+        ``(count, L)``, ``L`` the most values of one key.
 
     Examples:
         >>> import numpy as np
         >>> _padded(np.array([1, 0, 1]), np.array([5, 6, 7]), 3, -1).tolist()
         [[6, -1], [5, 7], [-1, -1]]
     """
-    by = np.argsort(keys, kind="stable")
-    per_key = np.bincount(keys, minlength=count)
-    start = np.zeros(count + 1, np.int64)
-    np.cumsum(per_key, out=start[1:])
-    sorted_keys = keys[by]
-    out = np.full((count, per_key.max(initial=0), *values.shape[1:]), fill, np.int64)
-    out[sorted_keys, np.arange(keys.size) - start[sorted_keys]] = values[by]
+    longest = int(np.bincount(keys, minlength=count).max(initial=0))
+    return _place(keys, values, np.full((count, longest), fill, np.int64))
+
+
+@numba.njit(cache=True)
+def _place(keys, values, out):
+    """Write ``values`` into ``out`` row ``keys[k]``, each row filled from the left."""
+    seen = np.zeros(out.shape[0], np.int64)
+    for k in range(keys.size):
+        out[keys[k], seen[keys[k]]] = values[k]
+        seen[keys[k]] += 1
     return out
+
+
+@numba.njit(cache=True)
+def _extend_positions(kids, kid_chunk, ncols, sptr, child_position, out):
+    """Write where each row of each child's front lands in its parent's front.
+
+    Children are stacked by the chunk of their parent (``out``: ``(T, K, M_child)``,
+    filled with the parent's front size beforehand); the rows of a child's structure
+    follow its pivots.
+    """
+    seen = np.zeros(out.shape[0], np.int64)
+    for k in range(kids.size):
+        t, s = kid_chunk[k], kids[k]
+        for r in range(sptr[s], sptr[s + 1]):
+            out[t, seen[t], ncols[s] + r - sptr[s]] = child_position[r]
+        seen[t] += 1
+    return out
+
+
+@numba.njit(cache=True)
+def _fill_variables(members, chunk, slot, first, sptr, srows, order, out):
+    """Write the variables of each member front's rows into ``out``: pivots, then structure."""
+    for s in members:
+        t, b = chunk[s], slot[s]
+        k = 0
+        for p in range(first[s], first[s + 1]):
+            out[t, b, k] = order[p]
+            k += 1
+        for r in range(sptr[s], sptr[s + 1]):
+            out[t, b, k] = order[srows[r]]
+            k += 1
+
+
+@numba.njit(cache=True)
+def _class_entries(chunk, slot, es, li, lj, use, size, count, width):
+    """The entries of ``A`` assembled into the chunks of one class, by chunk.
+
+    Each stored entry (all of fronts ``es`` of this class) lands at ``(li, lj)`` of
+    its front, an off-diagonal one also at ``(lj, li)``; a chunk lists its entries'
+    lower copies first, then the mirrored ones.
+
+    Returns:
+        ``(source, target)``, ``(count, E)``: place in the data vector (padding 0) and
+        flat place in the chunk (padding ``width size²``).
+    """
+    per_chunk = np.zeros(count, np.int64)
+    for k in range(es.size):
+        per_chunk[chunk[es[k]]] += 1 if li[k] == lj[k] else 2
+    longest = per_chunk.max() if count > 0 else 0
+    source = np.zeros((count, longest), np.int64)
+    target = np.full((count, longest), width * size * size, np.int64)
+    seen = np.zeros(count, np.int64)
+    for mirrored in range(2):
+        for k in range(es.size):
+            if mirrored == 1 and li[k] == lj[k]:
+                continue
+            s = es[k]
+            t = chunk[s]
+            a, b = (li[k], lj[k]) if mirrored == 0 else (lj[k], li[k])
+            source[t, seen[t]] = use[k]
+            target[t, seen[t]] = slot[s] * size * size + a * size + b
+            seen[t] += 1
+    return source, target
 
 
 @numba.njit(cache=True)
@@ -266,18 +333,11 @@ def schedule(
         counts.append(_chunks(fronts, width, sparent, class_of, c, chunk, slot, child_chunk))
         widths.append(width)
     flat = chunk * np.asarray(widths)[class_of] + slot
-    # Rank of every structure row in its supernode's structure (pivots come first).
     owner_of_row = np.repeat(np.arange(ns), nrows)
-    rank_in_struct = np.arange(srows.size) - sptr[owner_of_row]
     s_of_col = np.repeat(np.arange(ns), ncols)
     es = s_of_col[j]
     li, lj = _front_position(first, sptr, srows, es, i), j - first[es]
-    m_of = np.asarray(sizes)[class_of[es]]
-    base = slot[es] * m_of * m_of
-    off = li != lj
-    entry_owner = np.r_[es, es[off]]
-    entry_source = np.r_[use, use[off]]
-    entry_target = np.r_[base + li * m_of + lj, (base + lj * m_of + li)[off]]
+    entry_class = class_of[es]
     child_position = np.full(srows.size, -1, np.int64)
     has_parent = sparent[owner_of_row] >= 0
     child_position[has_parent] = _front_position(
@@ -293,34 +353,27 @@ def schedule(
         tile = min(size, 8 if size <= 128 else 16)
         tiles = -(-pivots.max(axis=1) // tile)
         variables = np.full((count, width, size), n, np.int64)
-        cols = np.flatnonzero(class_of[s_of_col] == c)
-        owner = s_of_col[cols]
-        variables[chunk[owner], slot[owner], cols - first[owner]] = order[cols]
-        below = np.flatnonzero(class_of[owner_of_row] == c)
-        owner = owner_of_row[below]
-        variables[chunk[owner], slot[owner], ncols[owner] + rank_in_struct[below]] = order[
-            srows[below]
-        ]
-        mine = np.flatnonzero(class_of[entry_owner] == c)
-        entry_chunk = chunk[entry_owner[mine]]
+        _fill_variables(members, chunk, slot, first, sptr, srows, order, variables)
+        mine = np.flatnonzero(entry_class == c)
+        source, target = _class_entries(
+            chunk, slot, es[mine], li[mine], lj[mine], use[mine], size, count, width
+        )
         extends = []
         into = children[class_of[sparent[children]] == c]
         for source_class in np.unique(class_of[into]):
             kids = into[class_of[into] == source_class]
             m_child = sizes[source_class]
             kid_chunk = chunk[sparent[kids]]
-            position = np.full((kids.size, m_child), size, np.int64)
-            kid_index = np.full(ns, -1, np.int64)
-            kid_index[kids] = np.arange(kids.size)
-            rows = np.flatnonzero(kid_index[owner_of_row] >= 0)
-            owner = owner_of_row[rows]
-            position[kid_index[owner], ncols[owner] + rank_in_struct[rows]] = child_position[rows]
+            front = _padded(kid_chunk, flat[kids], count, 0)
+            position = np.full((*front.shape, m_child), size, np.int64)
             extends.append(
                 Extend(
                     source=int(source_class),
-                    front=_padded(kid_chunk, flat[kids], count, 0),
+                    front=front,
                     slot=_padded(kid_chunk, slot[sparent[kids]], count, 0),
-                    position=_padded(kid_chunk, position, count, size),
+                    position=_extend_positions(
+                        kids, kid_chunk, ncols, sptr, child_position, position
+                    ),
                 )
             )
         classes.append(
@@ -330,10 +383,8 @@ def schedule(
                 pivots=pivots,
                 tiles=tiles,
                 variables=variables,
-                entry_source=_padded(entry_chunk, entry_source[mine], count, 0),
-                entry_target=_padded(
-                    entry_chunk, entry_target[mine], count, width * size * size
-                ),
+                entry_source=source,
+                entry_target=target,
                 extends=tuple(extends),
             )
         )

@@ -28,7 +28,7 @@ _VARIABLE, _ELEMENT, _DEAD = 0, 1, 2
 
 
 def approximate_minimum_degree(
-    graph: scipy.sparse.csr_matrix, limit: int | None = None
+    graph: scipy.sparse.csr_matrix, limit: int | np.ndarray | None = None
 ) -> np.ndarray | None:
     """Return an approximate-minimum-degree order of the symmetric ``graph``.
 
@@ -37,6 +37,8 @@ def approximate_minimum_degree(
         limit: Give up (return ``None``) once the factorization in this order is known
             to make more than this many scalar updates (see `update_count`); the count
             kept while eliminating leaves the dense rows out, so it never overestimates.
+            A one-element ``int64`` array may be lowered by another thread while this
+            one runs; the result is then decided by its value at the end.
 
     Returns:
         ``order``: vertex ``order[k]`` is eliminated ``k``-th; ``None`` past ``limit``.
@@ -53,11 +55,13 @@ def approximate_minimum_degree(
     n = graph.shape[0]
     degree = np.diff(graph.indptr)
     dense = degree > dense_threshold(n)
-    bound = np.iinfo(np.int64).max if limit is None else int(limit)
+    if limit is None:
+        limit = np.iinfo(np.int64).max
+    bound = limit if isinstance(limit, np.ndarray) else np.array([limit], np.int64)
     order, updates = _amd(
         graph.indptr.astype(np.int64), graph.indices.astype(np.int64), dense, bound
     )
-    return order if updates <= bound else None
+    return order if updates <= bound[0] else None
 
 
 @numba.njit(cache=True)
@@ -86,9 +90,9 @@ def _compact(iw, pe, length, status, size):
     return fresh, free
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _amd(indptr, indices, dense, limit):
-    """Return the order and its updates (past ``limit``: a partial order, the count so far)."""
+    """Return the order and its updates (past ``limit[0]``: a partial order, the count so far)."""
     n = indptr.size - 1
     # Each node's list: a variable's elements (the first ``elen``) then its variables;
     # an element's variables.
@@ -319,7 +323,7 @@ def _amd(indptr, indices, dense, limit):
             placed += 1
             v = member_next[v]
         updates += _block_updates(nvpiv + mass, degme)
-        if updates > limit:
+        if updates > limit[0]:
             return order, updates
     for v in range(n):
         if dense[v]:

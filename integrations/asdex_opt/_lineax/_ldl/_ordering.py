@@ -167,7 +167,7 @@ def _reset(level, queue, count):
         level[queue[k]] = -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dissect(indptr, indices, dense, leaf_size):
     n = indptr.size - 1
     members = np.empty(n, np.int64)

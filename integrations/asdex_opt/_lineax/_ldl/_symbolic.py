@@ -14,6 +14,7 @@ factorization makes few scalar updates (small fronts, where that padding dominat
 get the level-scheduled scalar plan of `_levels` instead.
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 
@@ -224,9 +225,14 @@ def analyse(
         if cost is not None and (best_cost is None or cost < best_cost):
             best, best_cost = (name, order, parent, count), cost
 
-    consider("nested dissection", nested_dissection(graph, leaf_size=16))
-    limit = _limit(best_cost, max_scalar_updates)
-    consider("minimum degree", approximate_minimum_degree(graph, limit))
+    # Minimum degree runs beside nested dissection (both release the GIL); it stops early
+    # once nested dissection's cost is known and its own count exceeds what could win.
+    limit = np.array([np.iinfo(np.int64).max])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        minimum_degree = pool.submit(approximate_minimum_degree, graph, limit)
+        consider("nested dissection", nested_dissection(graph, leaf_size=16))
+        limit[0] = _limit(best_cost, max_scalar_updates)
+        consider("minimum degree", minimum_degree.result())
     rcm = reverse_cuthill_mckee(graph)
     if envelope(indptr, indices, rcm) < least:
         consider("rcm", rcm)

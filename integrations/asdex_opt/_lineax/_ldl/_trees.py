@@ -32,7 +32,7 @@ def _inverse(order):
     return inverse
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def tree_and_counts(indptr, indices, order, limit):
     """Elimination tree and column counts of the graph eliminated in ``order``.
 

@@ -114,7 +114,7 @@ def test_minimum_degree_counts_the_updates_of_its_order(pattern):
     graph = adjacency(n, rows, cols)
     indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
     dense = np.diff(indptr) > dense_threshold(n)
-    order, updates = _amd(indptr, indices, dense, _NO_LIMIT)
+    order, updates = _amd(indptr, indices, dense, np.array([_NO_LIMIT]))
     exact = update_count(_counts(n, rows, cols, order)[1])
     # Exact without dense rows; with them (ordered last, outside the count) a lower bound.
     assert updates == exact if not dense.any() else updates <= exact

@@ -183,9 +183,11 @@ def analyse(
     """The symbolic factorization of the symmetric pattern ``(n, rows, cols)``.
 
     Candidate orderings are nested dissection, approximate minimum degree and, when its
-    envelope is smaller than their fill, reverse Cuthill-McKee; the one whose plan
-    costs least (`_cost`) is used. A candidate stops as soon as its running count of
-    updates shows that it cannot cost less than the best one so far.
+    envelope is smaller than the least fill of the candidates kept, reverse
+    Cuthill-McKee; the one whose plan costs least (`_cost`) is used. A candidate is
+    dropped as soon as its running count of updates shows that it cannot cost less
+    than the best one so far (minimum degree counts them while it eliminates, the
+    others while their column counts are taken).
 
     Args:
         n: Matrix size.

@@ -13,8 +13,6 @@ import numpy as np
 
 __all__ = [
     "amalgamate",
-    "column_counts",
-    "elimination_tree",
     "envelope",
     "permuted_lower",
     "postorder",
@@ -132,25 +130,6 @@ def envelope(indptr, indices, order):
 
 
 @numba.njit(cache=True)
-def elimination_tree(rowptr, colidx):
-    """``parent[j]`` of every column in the elimination tree (``-1`` for roots)."""
-    n = rowptr.size - 1
-    parent = np.full(n, -1, np.int64)
-    ancestor = np.full(n, -1, np.int64)
-    for i in range(n):
-        for k in range(rowptr[i], rowptr[i + 1]):
-            r = colidx[k]
-            while ancestor[r] != -1 and ancestor[r] != i:
-                t = ancestor[r]
-                ancestor[r] = i
-                r = t
-            if ancestor[r] == -1:
-                ancestor[r] = i
-                parent[r] = i
-    return parent
-
-
-@numba.njit(cache=True)
 def postorder(parent):
     """A postorder of the forest ``parent``: ``order[k]`` is the ``k``-th node visited.
 
@@ -184,23 +163,6 @@ def postorder(parent):
                 top += 1
                 stack[top] = child
     return order
-
-
-@numba.njit(cache=True)
-def column_counts(rowptr, colidx, parent):
-    """Nonzeros of each column of ``L`` (diagonal included), by row subtrees."""
-    n = rowptr.size - 1
-    count = np.ones(n, np.int64)
-    mark = np.full(n, -1, np.int64)
-    for i in range(n):
-        mark[i] = i
-        for k in range(rowptr[i], rowptr[i + 1]):
-            j = colidx[k]
-            while mark[j] != i:
-                count[j] += 1
-                mark[j] = i
-                j = parent[j]
-    return count
 
 
 @numba.njit(cache=True)

@@ -45,6 +45,7 @@ def symmetric_adjacency(
 
     Examples:
         >>> import numpy as np
+        >>> from asdex_opt._lineax._ldl._ordering import symmetric_adjacency
         >>> graph, mirrored = symmetric_adjacency(3, np.array([1, 2]), np.array([0, 1]))
         >>> graph.indices.tolist(), mirrored
         ([1, 0, 2, 1], True)

@@ -147,6 +147,7 @@ def _padded(keys: np.ndarray, values: np.ndarray, count: int, fill: int) -> np.n
 
     Examples:
         >>> import numpy as np
+        >>> from asdex_opt._lineax._ldl._schedule import _padded
         >>> _padded(np.array([1, 0, 1]), np.array([5, 6, 7]), 3, -1).tolist()
         [[6, -1], [5, 7], [-1, -1]]
     """

@@ -36,7 +36,8 @@ Columns (each a minimum over ``--repeats`` runs after a warm-up):
 * ``peak RSS``: growth of the process's peak resident memory over this problem's
   SparseLDL runs (compile included; 0 when an earlier problem peaked higher).
 * ``plan``: `SparseLDL`'s numeric plan: ``scalar`` (level-scheduled scalar updates,
-  with the number of update blocks, one loop step each) or the number of size classes
+  with the number of batches of the factorization and the two solves and the runs
+  they form: a run is one batch or one loop over batches) or the number of size classes
   of dense fronts (one compiled loop each).
 * ``nnz(L)``: nonzeros of the factor ``L`` (diagonal included), without padding.
 * ``stored``: entries of the factor as stored (padded fronts, or ``nnz(L)`` for the
@@ -167,7 +168,9 @@ def _peak_rss_mb() -> float:
 
 def _plan(analysis) -> str:
     if analysis.levels is not None:
-        return f"scalar, {analysis.levels.updates.shape[0]} blocks"
+        plan = analysis.levels
+        runs = len(plan.update_runs) + 2 * len(plan.solve_runs)
+        return f"scalar, {plan.steps} batches in {runs} runs"
     return f"{len(analysis.classes)} classes"
 
 

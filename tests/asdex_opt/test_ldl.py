@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from jax.experimental import sparse as jsparse
 
 from asdex_opt._lineax._ldl import analyse
+from asdex_opt._lineax._ldl._levels import _lay_out, _runs, update_count
 from asdex_opt._lineax._ldl._numeric import factorize, solve
 from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
@@ -143,9 +144,38 @@ def test_small_fronts_get_the_unpadded_scalar_plan():
     assert analysis.classes == () and analysis.levels is not None
     assert analysis.stored == analysis.nnz_factor  # no padding
     plan = analysis.levels
-    # Every level's updates and entries come in blocks of their own, in order.
-    assert plan.updates.shape[0] >= analysis.height - 1
-    assert plan.forward.shape[0] >= analysis.height - 1
+    # Every level's updates and entries come in batches of their own, in a few runs.
+    assert plan.steps >= 3 * (analysis.height - 1)
+    assert 1 <= len(plan.update_runs) <= 4 and 1 <= len(plan.solve_runs) <= 4
+    # Padding targets scratch places past the stored values; the rest are the updates.
+    count = np.bincount(plan.columns, minlength=matrix.shape[0]) + 1
+    assert np.sum(plan.updates[0] < plan.entries) == update_count(count)
+    assert np.all(plan.updates[0] < plan.entries + plan.scratch[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 5000), min_size=1, max_size=40),
+    max_runs=st.integers(1, 6),
+)
+def test_runs_cover_the_levels_in_order(counts, max_runs):
+    counts = np.array(counts)
+    runs = _runs(counts, max_runs)
+    assert 1 <= len(runs) <= max_runs
+    assert sum(levels for levels, _ in runs) == counts.size
+    first = 0
+    for levels, size in runs:
+        if levels == 1:
+            assert size == counts[first]  # one batch of exactly its updates
+        first += levels
+    # Laid out: each level from a new block, its items in order, padding spread.
+    items = np.arange(counts.sum())[None]
+    laid, runs_laid, scratch = _lay_out(items, counts, np.array([-1]), 0, 10**9)
+    real = laid[0][laid[0] < 10**9]
+    assert np.array_equal(real, items[0])
+    assert sum(steps * size for _, steps, size in runs_laid) == laid.shape[1]
+    padding = laid[0][laid[0] >= 10**9] - 10**9 - 1
+    assert np.all((padding >= 0) & (padding < max(scratch, 1)))
 
 
 def test_poisson_plan_is_shallow_and_has_few_size_classes():

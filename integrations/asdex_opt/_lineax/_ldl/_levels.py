@@ -1,4 +1,4 @@
-"""The plan of a level-scheduled scalar LDLᵀ: index blocks per elimination-tree level.
+"""The plan of a level-scheduled scalar LDLᵀ: index batches per elimination-tree level.
 
 For patterns whose fronts are small (most Hessians of separable-plus-coupling
 objectives, bands, 2-D grids of moderate size), dense fronts pad ``L`` many times
@@ -10,9 +10,18 @@ columns of one level of the tree (the height above its leaves) can be updated
 together once the lower levels are done. With ``L[i, k] d_k`` stored in place of
 ``L[i, k]`` until the end, an update is one product of three stored values,
 ``v[p_ik] v[p_jk] / v[k]``, subtracted from ``v[p_ij]``: the updates of each level
-are index triples, cut into blocks of one fixed size (a level's last block padded),
-and the factorization is one loop over the blocks. The triangular solves are one
-loop each over blocks of the entries of ``L``, by level of their column.
+are index triples. The levels, in order, are grouped into a few runs: a run of one
+level is one batch of exactly its updates (no loop, no padding); a run of several
+levels is one loop over blocks of one size, each level's updates in blocks of their
+own (its last one padded). The runs are chosen by a cost model (slots, those in a
+loop counting `_LOOP_SLOT` times, plus `_STEP_OVERHEAD` per batch); as each run is a
+piece of the compiled program, runs are merged while that costs little
+(`_RUN_COST`) and down to at most `_MAX_RUNS`. The triangular solves run the entries
+of ``L`` by level of their column in runs of the same kind.
+
+Padded slots point at scratch entries past the stored values: a zero that is only
+read, and targets spread over one block's width (scatter-adds to one place would
+run one after the other).
 """
 
 import dataclasses
@@ -22,13 +31,33 @@ import numpy as np
 
 __all__ = ["LevelPlan", "level_plan", "node_levels", "update_count"]
 
-_BLOCK_OVERHEAD = 4096
-"""The fixed cost of one loop step, in updates (gathers and a scatter of that many)."""
+_STEP_OVERHEAD = 512
+"""The fixed cost of one batch, in update slots (about a microsecond on CPU)."""
+
+_LOOP_SLOT = 4
+"""The cost of an update slot in a loop, relative to one in a batch of its own (XLA's
+CPU gathers and scatters run about this much slower inside a ``while`` loop)."""
+
+_MAX_RUNS = 4
+"""At most this many runs per phase: each is compiled separately."""
+
+_RUN_COST = 16384
+"""Runs are merged while that adds less than this many update slots to a call (each
+run costs compile time)."""
+
+_SIZES = 2 ** np.arange(4, 18)
+"""Block sizes a run of several levels may take."""
+
+
+Run = tuple[int, int, int]
+"""A run of blocks: ``(start, steps, size)``, the blocks ``[start + t size, start +
+(t + 1) size)`` of the flat index arrays for ``t < steps``, one loop step each (no loop
+when ``steps`` is one)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LevelPlan:
-    """The index blocks of a level-scheduled scalar factorization.
+    """The index runs of a level-scheduled scalar factorization.
 
     Attributes:
         entries: Number of stored values: ``n`` pivots and the entries below the
@@ -37,30 +66,49 @@ class LevelPlan:
             below the diagonal.
         assemble: ``(2, E)`` the place in the data vector and in the stored values of
             each entry of ``A`` on or below the diagonal.
-        updates: ``(T, 4, S)`` per block: target, the two factors and the pivot of
-            each update (padding: target ``entries``, dropped).
-        forward: ``(U, 3, R)`` per block: row, entry and column of each entry below
-            the diagonal, by level of the column, sorted by row within a block
-            (padding: row and column ``n``, dropped).
-        backward: The same blocks sorted by column within a block.
+        updates: ``(4, U)`` target, the two factors and the pivot of each update, level
+            by level in the blocks of `update_runs` (padding: a scratch target past
+            ``entries``, factors the zero at ``entries``, pivot 0).
+        update_runs: The runs of `updates`, in order.
+        forward: ``(3, V)`` row, entry and column of each entry below the diagonal, by
+            level of the column in the blocks of `solve_runs`, sorted by row within a
+            block (padding: a scratch row past ``n``, entry 0, column ``n``).
+        backward: The same blocks sorted by column within a block (padding: row ``n``,
+            entry 0, a scratch column past ``n``).
+        solve_runs: The runs of `forward` and `backward`, in forward order.
+        scratch: The scratch places the padding needs past the stored values and past
+            the ``n`` unknowns: a read-only zero and the spread targets.
     """
 
     entries: int
     columns: np.ndarray
     assemble: np.ndarray
     updates: np.ndarray
+    update_runs: tuple[Run, ...]
     forward: np.ndarray
     backward: np.ndarray
+    solve_runs: tuple[Run, ...]
+    scratch: tuple[int, int]
+
+    @property
+    def steps(self) -> int:
+        """Return the number of batches of one factorization and solve (loop steps or not)."""
+        return sum(run[1] for run in self.update_runs) + 2 * sum(run[1] for run in self.solve_runs)
 
     @property
     def work(self) -> int:
-        """Return the cost model of one factorization and solve, in updates.
+        """Return the cost model of one factorization and solve, in update slots.
 
-        Every slot of the update blocks, and `_BLOCK_OVERHEAD` for each step of the
-        three loops (the factorization's and the two triangular solves').
+        Every slot of the factorization's and the two solves' index arrays, and
+        `_STEP_OVERHEAD` for each of their batches, a slot in a loop counting
+        `_LOOP_SLOT` times.
         """
-        steps = self.updates.shape[0] + self.forward.shape[0] + self.backward.shape[0]
-        return self.updates.shape[0] * self.updates.shape[2] + _BLOCK_OVERHEAD * steps
+        total = 0
+        for runs, arrays in ((self.update_runs, 1), (self.solve_runs, 2)):
+            for _, steps, size in runs:
+                slot = 1 if steps == 1 else _LOOP_SLOT
+                total += arrays * steps * (slot * size + _STEP_OVERHEAD)
+        return total
 
 
 @numba.njit(cache=True)
@@ -96,23 +144,19 @@ def _updates_per_level(n, colptr, rows, level, levels):
 
 
 @numba.njit(cache=True)
-def _update_blocks(n, colptr, rows, level, per_level, size):
-    """Return the updates ``(target, left, right, pivot)`` in blocks ``(T, 4, size)``.
+def _level_updates(n, colptr, rows, level, per_level):
+    """Return the updates ``(target, left, right, pivot)`` ``(4, U)`` by level of the target.
 
-    Each level's updates start a new block (the last one padded with target
-    ``entries``, dropped), in the order of their pivot columns (sorting them by
-    target did not change the factorization's time).
+    Within a level, in the order of their pivot columns (spreading the updates of one
+    target apart).
     """
     first = np.zeros(per_level.size + 1, np.int64)
     for lev in range(per_level.size):
-        first[lev + 1] = first[lev] + (per_level[lev] + size - 1) // size
-    out = np.zeros((max(first[-1], 1), 4, size), np.int64)
-    out[:, 0, :] = n + rows.size
-    seen = np.zeros(per_level.size, np.int64)
+        first[lev + 1] = first[lev] + per_level[lev]
+    out = np.empty((4, first[-1]), np.int64)
     for k in range(n):
         for a in range(colptr[k], colptr[k + 1]):
             j = rows[a]
-            lev = level[j]
             q = colptr[j]
             for b in range(a, colptr[k + 1]):
                 i = rows[b]
@@ -122,14 +166,91 @@ def _update_blocks(n, colptr, rows, level, per_level, size):
                     while rows[q] != i:
                         q += 1
                     target = n + q
-                slot = first[lev] * size + seen[lev]
-                seen[lev] += 1
-                t, s = slot // size, slot % size
-                out[t, 0, s] = target
-                out[t, 1, s] = n + a
-                out[t, 2, s] = n + b
-                out[t, 3, s] = k
+                slot = first[level[j]]
+                first[level[j]] += 1
+                out[0, slot] = target
+                out[1, slot] = n + a
+                out[2, slot] = n + b
+                out[3, slot] = k
     return out
+
+
+def _runs(counts: np.ndarray, max_runs: int = _MAX_RUNS) -> list[tuple[int, int]]:
+    """Group consecutive levels (``counts`` items each, none empty) into runs.
+
+    Returns:
+        ``(levels, size)`` per run, in order: a run of one level is one batch of its
+        exact size; a longer one, blocks of ``size`` with each level from a new block.
+        The grouping starts from runs of the levels that prefer one block size, then
+        merges the adjacent pair that adds least cost while there are more than
+        ``max_runs`` or that pair adds less than `_RUN_COST`.
+    """
+    if counts.size == 0:
+        return []
+    blocks = -(-counts[:, None] // _SIZES[None, :])
+    per_level = blocks * (_LOOP_SLOT * _SIZES + _STEP_OVERHEAD)
+    best = np.argmin(per_level, axis=1)
+    cut = np.flatnonzero(np.diff(best)) + 1
+    bounds = np.concatenate([[0], cut, [counts.size]])
+    costs = np.add.reduceat(per_level, bounds[:-1], axis=0)
+    exact = counts[bounds[:-1]] + _STEP_OVERHEAD
+
+    def cost(index: int) -> float:
+        if bounds[index + 1] - bounds[index] == 1:
+            return float(exact[index])
+        return float(costs[index].min())
+
+    alone = np.array([cost(r) for r in range(costs.shape[0])])
+    while costs.shape[0] > 1:
+        merged = (costs[:-1] + costs[1:]).min(axis=1)
+        added = merged - alone[:-1] - alone[1:]
+        r = int(np.argmin(added))
+        if costs.shape[0] <= max_runs and added[r] >= _RUN_COST:
+            break
+        costs = np.concatenate([costs[:r], costs[r : r + 1] + costs[r + 1 : r + 2], costs[r + 2 :]])
+        bounds = np.delete(bounds, r + 1)
+        exact = np.delete(exact, r + 1)
+        alone = np.concatenate([alone[:r], [merged[r]], alone[r + 2 :]])
+    out = []
+    for r in range(costs.shape[0]):
+        levels = int(bounds[r + 1] - bounds[r])
+        size = int(counts[bounds[r]]) if levels == 1 else int(_SIZES[np.argmin(costs[r])])
+        out.append((levels, size))
+    return out
+
+
+def _lay_out(
+    items: np.ndarray, counts: np.ndarray, pad: np.ndarray, spread: int, base: int
+) -> tuple[np.ndarray, tuple[Run, ...], int]:
+    """Cut ``items`` ``(F, N)``, sorted by level, into the blocks of `_runs` of ``counts``.
+
+    Padding takes the values ``pad``, except field ``spread``, which takes scratch
+    places ``base + 1 + (slot mod size)``.
+
+    Returns:
+        The padded items, their runs, and the widest padded block (the scratch needed).
+    """
+    nonempty = counts[counts > 0]
+    pieces, runs = [], []
+    start = position = scratch = 0
+    level = 0
+    for levels, size in _runs(nonempty):
+        steps = 0
+        for count in nonempty[level : level + levels]:
+            blocks = -(-int(count) // size)
+            filler = np.repeat(pad[:, None], blocks * size - count, axis=1)
+            if filler.shape[1]:
+                filler[spread] = base + 1 + np.arange(count, blocks * size) % size
+                scratch = max(scratch, size)
+            pieces.extend([items[:, position : position + count], filler])
+            position += count
+            steps += blocks
+        runs.append((start, steps, size))
+        start += steps * size
+        level += levels
+    if not pieces:
+        return np.repeat(pad[:, None], 0, axis=1), (), 0
+    return np.concatenate(pieces, axis=1), tuple(runs), scratch
 
 
 def update_count(count: np.ndarray) -> int:
@@ -153,69 +274,6 @@ def node_levels(parent: np.ndarray) -> np.ndarray:
         if p >= 0 and level[p] < level[j] + 1:
             level[p] = level[j] + 1
     return level
-
-
-def _block_size(per_level: np.ndarray) -> int:
-    """Return the power of two with the least padded work plus `_BLOCK_OVERHEAD` per block."""
-    per_level = per_level[per_level > 0]
-    if per_level.size == 0:
-        return 1
-    best, best_cost, size = 1, np.inf, 1
-    while size <= 2 * per_level.max():
-        cost = np.sum(-(-per_level // size)) * (size + _BLOCK_OVERHEAD)
-        if cost < best_cost:
-            best, best_cost = size, cost
-        size *= 2
-    return best
-
-
-@numba.njit(cache=True)
-def _counting_order(keys, bound):
-    """Return the stable order that sorts ``keys`` (integers in ``[0, bound)``)."""
-    start = np.zeros(bound + 1, np.int64)
-    for key in keys:
-        start[key + 1] += 1
-    for k in range(bound):
-        start[k + 1] += start[k]
-    order = np.empty(keys.size, np.int64)
-    for index in range(keys.size):
-        order[start[keys[index]]] = index
-        start[keys[index]] += 1
-    return order
-
-
-@numba.njit(cache=True)
-def _place(items, keys, sort, fill, per_key, size):
-    """Place the items in blocks ``(T, F, S)`` by key, each key from a new block."""
-    by_field = _counting_order(items[sort], items[sort].max() + 1)
-    by = by_field[_counting_order(keys[by_field], per_key.size)]
-    first = np.zeros(per_key.size + 1, np.int64)
-    for k in range(per_key.size):
-        first[k + 1] = first[k] + (per_key[k] + size - 1) // size
-    out = np.empty((max(first[-1], 1), fill.size, size), np.int64)
-    for f in range(fill.size):
-        out[:, f, :] = fill[f]
-    seen = np.zeros(per_key.size, np.int64)
-    for index in by:
-        key = keys[index]
-        slot = first[key] * size + seen[key]
-        seen[key] += 1
-        for f in range(fill.size):
-            out[slot // size, f, slot % size] = items[f, index]
-    return out
-
-
-def _blocks(items: np.ndarray, keys: np.ndarray, fill: np.ndarray, sort: int) -> np.ndarray:
-    """Cut the columns of ``items`` ``(F, N)`` into blocks ``(T, F, S)`` by ``keys``.
-
-    Items of one key go to blocks of their own (the last one padded with ``fill``),
-    sorted by their field ``sort`` (the scatter target: sorted scatters are faster);
-    the blocks are in increasing order of key.
-    """
-    if keys.size == 0:
-        return fill[None, :, None].copy()
-    per_key = np.bincount(keys)
-    return _place(items, keys, sort, fill, per_key, _block_size(per_key))
 
 
 def level_plan(
@@ -245,21 +303,35 @@ def level_plan(
     """
     colptr, rows = _factor_pattern(rowptr, colidx, parent, count)
     level = node_levels(parent)
+    levels = int(level.max(initial=0)) + 1
     columns = np.repeat(np.arange(n), np.diff(colptr))
     keys = columns * n + rows
     off = i != j
     target = np.where(off, n + np.searchsorted(keys, j * n + i), i)
     entries = n + rows.size
-    per_level = _updates_per_level(n, colptr, rows, level, int(level.max(initial=0)) + 1)
-    updates = _update_blocks(n, colptr, rows, level, per_level, _block_size(per_level))
+    per_level = _updates_per_level(n, colptr, rows, level, levels)
+    updates, update_runs, update_scratch = _lay_out(
+        _level_updates(n, colptr, rows, level, per_level),
+        per_level,
+        np.array([0, entries, entries, 0]),
+        0,
+        entries,
+    )
     solve_items = np.stack([rows, n + np.arange(rows.size), columns])
-    forward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 0)
-    backward = _blocks(solve_items, level[columns], np.array([n, 0, n]), 2)
+    by_level = np.bincount(level[columns], minlength=levels)
+    key = level[columns]
+    down = solve_items[:, np.lexsort((rows, key))]
+    up = solve_items[:, np.lexsort((columns, key))]
+    forward, solve_runs, solve_scratch = _lay_out(down, by_level, np.array([0, 0, n]), 0, n)
+    backward, _, _ = _lay_out(up, by_level, np.array([n, 0, 0]), 2, n)
     return LevelPlan(
         entries=entries,
         columns=columns,
         assemble=np.stack([use, target]),
         updates=updates,
+        update_runs=update_runs,
         forward=forward,
         backward=backward,
+        solve_runs=solve_runs,
+        scratch=(1 + update_scratch, 1 + solve_scratch),
     )

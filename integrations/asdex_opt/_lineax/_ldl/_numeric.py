@@ -230,7 +230,7 @@ def factorize(
         arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
     fronts, pivots = [], []
     if analysis.levels is not None:
-        values = factor_levels(arrays, analysis.n, data)
+        values = factor_levels(analysis.levels, arrays, analysis.n, data)
         fronts, pivots = [values], [values[: analysis.n]]
     for c, plan in enumerate(analysis.classes):
         stored, d = _factor_class(plan, c, arrays, data, fronts)
@@ -254,7 +254,7 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
     """
     arrays = factor.arrays
     if analysis.levels is not None:
-        return solve_levels(arrays, analysis.n, factor.fronts[0], vector)
+        return solve_levels(analysis.levels, arrays, analysis.n, factor.fronts[0], vector)
     x = vector
     plans = list(zip(analysis.classes, factor.fronts, factor.pivots, strict=True))
 

@@ -36,7 +36,8 @@ def test_gather_rows_takes_rows_and_empties_minus_one(density):
     assert gather_rows(pattern, np.arange(30)) is pattern
 
 
-@pytest.mark.parametrize("size, n, density", [(40, 30, 0.1), (300, 200, 0.2)])
+@pytest.mark.parametrize("size, n, density", [(1, 30, 0.3), (1, 5, 0.9), (40, 30, 0.1),
+                                             (300, 200, 0.2)])
 def test_union_is_the_elementwise_or(size, n, density):
     rng = np.random.default_rng(1)
     patterns = [_random_pattern(rng, size, n, density) for _ in range(3)]
@@ -45,6 +46,7 @@ def test_union_is_the_elementwise_or(size, n, density):
     result = union([*patterns, empty_pattern(size, n)], size, n)
     expected = patterns[0].toarray() | patterns[1].toarray() | patterns[2].toarray()
     np.testing.assert_array_equal(result.toarray(), expected)
+    assert result.nnz == expected.sum()  # no duplicate entries
     result.check_format(full_check=True)
 
 

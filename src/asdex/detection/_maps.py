@@ -189,6 +189,9 @@ def _same(a: Pattern, b: Pattern) -> bool:
 
 def _small_union(patterns: list[Pattern], size: int, n: int) -> Pattern:
     """`union` by sorting the entries' flat positions `row * n + column`."""
+    if size == 1:
+        columns = np.unique(np.concatenate([p.indices for p in patterns]))
+        return csr(columns, np.array([0, columns.size]), (1, n))
     keys = np.unique(np.concatenate([
         np.repeat(np.arange(size, dtype=np.int64) * n, np.diff(p.indptr)) + p.indices
         for p in patterns

@@ -123,3 +123,31 @@ def test_dense_damping_is_raised_on_the_schedule():
     p, _ = direction(grad, normal, 0.5)
     np.testing.assert_allclose(p, np.linalg.solve(normal + 0.5 * np.eye(2), grad), rtol=1e-5)
     assert bool(finite)
+
+
+def test_a_diagonal_entry_at_or_below_zero_skips_the_zero_shift(monkeypatch):
+    # H + 0 I cannot be positive definite with a zero on the diagonal: the first attempt
+    # is Nocedal-Wright's beta - min(diag H) = 1e-3, not zero.
+    count = _counting_attempts(monkeypatch)
+    p, shift, _ = jax.jit(shifted_newton_direction, static_argnums=2)(
+        jnp.ones(2), _operator([[0.0, 0.0], [0.0, 1.0]]), SparseLU()
+    )
+    assert count[0] == 1
+    np.testing.assert_allclose(float(shift), 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(p, [1e3, 1 / 1.001], rtol=1e-6)
+
+
+def test_the_shift_falls_below_beta_where_the_diagonal_has_a_zero(monkeypatch):
+    # A zero on the diagonal used to pin the shift at beta = 1e-3 (and cost a failed
+    # zero each time); the resumed quarter is the margin above it instead.
+    hessian = _operator([[0.0, 0.0], [0.0, 1.0]])
+    count = _counting_attempts(monkeypatch)
+    direction = jax.jit(
+        lambda tau: shifted_newton_direction(jnp.ones(2), hessian, SparseLU(), None, tau)
+    )
+    shift, shifts = jnp.array(1e-3), []
+    for _ in range(4):
+        shift = direction(shift)[1]
+        shifts.append(float(shift))
+    np.testing.assert_allclose(shifts, 1e-3 / 4.0 ** np.arange(1, 5), rtol=1e-6)
+    assert count[0] == 4

@@ -14,10 +14,10 @@ diagonal of ``H`` is positive and at ``β - min(diag H)`` otherwise, and multipl
 * ``gᵀp > ε ‖g‖ ‖p‖``: ``p`` is a descent direction (``ε`` the machine epsilon; the test
   fails for a non-finite ``p``, e.g. from a singular matrix);
 
-or until ``g = 0`` (a stationary point, where the zero step is the answer). With a
-solver that reports definiteness ``τ = 0`` is tried first whatever the diagonal: the
-solver rejects it when the diagonal is not positive. The first attempt and the raised
-ones run in one loop, so the compiled program holds one copy of the solve.
+or until ``g = 0`` (a stationary point, where the zero step is the answer). ``τ = 0``
+is not tried where a diagonal entry of ``H`` is zero or negative: ``H`` cannot be
+positive definite then, and the factorization would be wasted. The first attempt and
+the raised ones run in one loop, so the compiled program holds one copy of the solve.
 
 Along a sequence of Hessians (Newton's method) the shift needed changes slowly, so a
 caller may pass the shift accepted for the previous matrix, ``τ₋``, as IPOPT does in
@@ -31,7 +31,10 @@ convergence) come back where ``H`` turns positive definite. Where ``τ = 0`` sti
 (``H`` singular at a minimum, or nearly so), the climb restarts from that quarter and
 goes on by factors of four, not from ``β``: the shift keeps falling by four per step,
 down to ``10⁻⁹ β``. A shift held at ``β`` would damp the Newton step along every
-direction of curvature below ``β`` and make convergence there linear and slow.
+direction of curvature below ``β`` and make convergence there linear and slow. For the
+same reason a small resumed quarter, not ``β``, is the margin above a diagonal entry
+``≤ 0`` (``τ₋ / 4 - min(diag H)``): a zero on the diagonal (a variable the function
+does not curve in, at this point) no longer pins the shift at ``β``.
 
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
@@ -48,7 +51,7 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Scalar
 
-from asdex_opt._lineax._definite import positive_definite, reports_definiteness
+from asdex_opt._lineax._definite import positive_definite
 from asdex_opt._lineax._finite import all_finite
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
@@ -173,9 +176,10 @@ def shifted_newton_direction(
         linear_solver: The Lineax solver for the shifted systems.
         min_shift: A lower bound on ``τ`` (e.g. a trust-region damping); ``None``: 0.
         previous_shift: The shift accepted for the previous matrix of a sequence (the
-            last Newton step's), or ``None``. Where it is at least ``4β``, the schedule
-            resumes at a quarter of it instead of at zero; below, a failed zero is
-            followed by that quarter (see the module docstring).
+            last Newton step's), or ``None``. Where a quarter of it is at least ``β``,
+            the schedule starts there instead of at zero; below, that quarter is the
+            margin above a diagonal entry ``<= 0``, or follows a failed zero (see the
+            module docstring).
 
     Returns:
         ``(p, τ, finite)``; ``finite`` is false for a non-finite ``g``, or a non-finite
@@ -197,13 +201,17 @@ def shifted_newton_direction(
     grad_norm = jnp.sqrt(jnp.vdot(grad, grad))
     stationary = grad_norm == 0
 
-    def schedule_start() -> tuple[Array, Array]:
-        """Nocedal & Wright's first shift (at least ``floor``), and their ``β``."""
-        diag = lx.diagonal(hessian).astype(dtype)
-        min_diag = jnp.min(diag, initial=jnp.inf)
-        scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
-        beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
-        return jnp.maximum(jnp.where(min_diag > 0, 0, beta - min_diag), floor), beta
+    diag = lx.diagonal(hessian).astype(dtype)
+    min_diag = jnp.min(diag, initial=jnp.inf)
+    scale = jnp.max(jnp.where(jnp.isfinite(diag), jnp.abs(diag), 0), initial=0.0)
+    beta = 1e-3 * jnp.where(scale > 0, scale, 1.0)
+
+    def above_diagonal(margin: Array) -> Array:
+        """Nocedal & Wright's first shift with ``margin`` for their ``β`` (at least ``floor``).
+
+        Zero where the diagonal is positive, ``margin - min(diag H)`` otherwise.
+        """
+        return jnp.maximum(jnp.where(min_diag > 0, 0, margin - min_diag), floor)
 
     def attempt(tau):
         p, definite = _solve(hessian, tau, grad, linear_solver)
@@ -212,18 +220,17 @@ def shifted_newton_direction(
         descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
         return p, (descent & definite) | stationary
 
-    start, beta = schedule_start()
+    start = above_diagonal(beta)
     finite = all_finite(grad, hessian.data)
-    # A solver that reports definiteness rejects too small a shift itself (a matrix
-    # with a diagonal entry <= 0 is not positive definite), so the smallest shift comes
-    # first; otherwise the schedule's.
-    first = floor if reports_definiteness(linear_solver) else start
-    second, lowest = jnp.maximum(start, beta), beta
+    first, second, lowest = start, jnp.maximum(start, beta), beta
     if previous_shift is not None:
         resumed = jnp.asarray(previous_shift, dtype) / _GROWTH
         first = jnp.where(resumed >= beta, jnp.maximum(resumed, start), first)
-        small = (resumed < beta) & (resumed >= _SMALLEST * beta) & (first < resumed)
-        second = jnp.where(small, jnp.maximum(resumed, start), second)
+        small = (resumed < beta) & (resumed >= _SMALLEST * beta)
+        # A small resumed shift is also the margin above a diagonal entry <= 0.
+        first = jnp.where(small, above_diagonal(resumed), first)
+        small = small & (first < resumed)
+        second = jnp.where(small, resumed, second)
         lowest = jnp.where(small, resumed, beta)
 
     p, shift, first_passed = search_shift(attempt, grad, first, second, lowest, finite)

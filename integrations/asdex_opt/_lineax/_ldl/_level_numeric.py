@@ -15,12 +15,12 @@ from jaxtyping import Array
 
 from asdex_opt._lineax._ldl._levels import LevelPlan, Run
 
-__all__ = ["factor_levels", "solve_levels"]
+__all__ = ["factor_levels", "safe_pivot", "solve_levels"]
 
 _IN = "promise_in_bounds"
 
 
-def _safe(pivot: Array) -> Array:
+def safe_pivot(pivot: Array) -> Array:
     """Return the pivot, or one where it is zero or not finite (flagged separately)."""
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
@@ -61,12 +61,12 @@ def factor_levels(plan: LevelPlan, arrays: dict[str, Array], n: int, data: Array
         target, left, right, pivot = updates
         get = values.at
         change = get[left].get(mode=_IN) * get[right].get(mode=_IN)
-        change = change / _safe(get[pivot].get(mode=_IN))
+        change = change / safe_pivot(get[pivot].get(mode=_IN))
         return values.at[target].add(-change, mode=_IN)
 
     values = _run(plan.update_runs, arrays["updates"], batch, values)
     d = values[:n]
-    below = values[n : plan.entries] / _safe(d)[arrays["columns"]]
+    below = values[n : plan.entries] / safe_pivot(d)[arrays["columns"]]
     return jnp.concatenate([d, below])
 
 
@@ -88,6 +88,6 @@ def solve_levels(
         return x.at[column].add(-change, mode=_IN, indices_are_sorted=True)
 
     x = _run(plan.solve_runs, arrays["forward"], forward, x)
-    x = x.at[:n].divide(_safe(values[:n]))
+    x = x.at[:n].divide(safe_pivot(values[:n]))
     x = _run(plan.solve_runs, arrays["backward"], backward, x, reverse=True)
     return jnp.zeros(n, x.dtype).at[order].set(x[:n])

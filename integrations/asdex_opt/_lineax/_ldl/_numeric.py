@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
-from asdex_opt._lineax._ldl._level_numeric import factor_levels, solve_levels
+from asdex_opt._lineax._ldl._level_numeric import factor_levels, safe_pivot, solve_levels
 from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._schedule import SizeClass
 from asdex_opt._lineax._ldl._symbolic import Analysis
@@ -54,11 +54,6 @@ def _loop(count: int, body, init):
     return lax.fori_loop(0, count, body, init)
 
 
-def _safe(pivot: Array) -> Array:
-    """The pivot, or one where it is zero or not finite (flagged separately)."""
-    return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
-
-
 def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]:
     """Eliminate the active pivots of a batch of blocks, one at a time.
 
@@ -81,7 +76,7 @@ def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]
         pivot = lax.dynamic_index_in_dim(row, j, axis=1, keepdims=False)
         use = lax.dynamic_index_in_dim(active, j, axis=1, keepdims=False)
         row = jnp.where((index > j) | keep, row, 0)
-        factor = jnp.where(use[:, None], row[:, :size] / _safe(pivot)[:, None], 0)
+        factor = jnp.where(use[:, None], row[:, :size] / safe_pivot(pivot)[:, None], 0)
         a = a - factor[:, :, None] * row[:, None, :]
         d = lax.dynamic_update_index_in_dim(d, jnp.where(use, pivot, 1), j, axis=1)
         return a, d
@@ -272,7 +267,7 @@ def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:
             h, is_pivot = operator(plan, c, fronts, t)
             old = x.at[variables[t]].get(mode="fill", fill_value=0)
             new = jnp.einsum("bij,bj->bi", h, old)
-            change = jnp.where(is_pivot, new / _safe(pivots[t]), new) - old
+            change = jnp.where(is_pivot, new / safe_pivot(pivots[t]), new) - old
             return x.at[variables[t]].add(change, mode="drop")
 
         x = _loop(plan.chunks, forward, x)

@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import inspect
 import threading
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -189,10 +190,18 @@ def _concrete_twin(tree: PyTree) -> PyTree | None:
     inside the current trace) are looked for: their concrete arrays are constants of the
     program being traced, so the pattern holds for every call of it. Returns that
     pytree, or ``None`` when ``tree`` holds no traced array or no caller holds a twin.
+    The answer is remembered for the same traced arrays (`_TwinMemo`), so the frames
+    are walked once per problem however many parts of a front end ask.
     """
     leaves, treedef = jax.tree.flatten(tree)
-    if not any(_is_traced(x) for x in leaves):
+    traced = [x for x in leaves if _is_traced(x)]
+    if not traced:
         return None
+    return _TWINS.get(traced, treedef, lambda: _search_frames(tree, leaves, treedef))
+
+
+def _search_frames(tree: PyTree, leaves: list[Any], treedef: Any) -> PyTree | None:
+    """The walk of `_concrete_twin`: the first caller's pytree that is ``tree`` but concrete."""
     frame = inspect.currentframe()
     while frame is not None:
         for value in list(frame.f_locals.values()):
@@ -210,12 +219,50 @@ def _concrete_twin(tree: PyTree) -> PyTree | None:
     return None
 
 
+class _TwinMemo:
+    """The last few answers of `_search_frames`, by the identity of the traced arrays.
+
+    An entry holds weak references to the tracers it was found for (and to the twin), so
+    it answers only while those very tracers live, and keeps no array alive.
+    """
+
+    def __init__(self, maxsize: int = 8):
+        self._maxsize = maxsize
+        self._entries: collections.OrderedDict[tuple[int, ...], tuple] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, traced: list[Any], treedef: Any, search: Callable[[], Any]) -> Any:
+        key = tuple(map(id, traced))
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None:
+            refs, known_treedef, twin_ref = entry
+            twin = None if twin_ref is None else twin_ref()
+            alive = all(ref() is x for ref, x in zip(refs, traced, strict=True))
+            if alive and known_treedef == treedef and (twin_ref is None or twin is not None):
+                return twin
+        twin = search()
+        entry = (
+            tuple(weakref.ref(x) for x in traced),
+            treedef,
+            None if twin is None else weakref.ref(twin),
+        )
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+        return twin
+
+
+_TWINS = _TwinMemo()
+
+
 def with_concrete_twin(flat_fn: FlatFunction, dynamic: PyTree) -> PyTree:
     """Return ``dynamic`` with the arrays of ``fn`` as a caller holds them (`_concrete_twin`).
 
     Detection and the evaluators' constant masks read the twin. The search walks the
-    calling frames, so a front end calls this once per problem and passes the result
-    on: on a ``dynamic`` whose ``fn`` part is concrete already it returns at once.
+    calling frames once per problem: it returns at once on a ``dynamic`` whose ``fn``
+    part is concrete already, and remembers its answer for the same traced arrays.
 
     Examples:
         >>> import jax.numpy as jnp

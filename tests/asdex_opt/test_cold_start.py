@@ -27,9 +27,7 @@ def _chain(y, args):
 def _trace(solver):
     """Trace (do not compile) a whole solve with the default adjoint."""
     jax.clear_caches()  # a solve traced before would not be traced again
-    jax.make_jaxpr(lambda y0: optx.minimise(_chain, solver, y0, max_steps=50).value)(
-        jnp.zeros(20)
-    )
+    jax.make_jaxpr(lambda y0: optx.minimise(_chain, solver, y0, max_steps=50).value)(jnp.zeros(20))
 
 
 @pytest.mark.parametrize("solver_cls", [SparseNewton, SparseTrustRegionNewton])
@@ -60,3 +58,28 @@ def test_the_calling_frames_are_searched_once_per_solve(monkeypatch):
     monkeypatch.setattr(problem, "_concrete_twin", counted)
     _trace(SparseNewton(1e-8, 1e-8))
     assert walks == [True]
+
+
+def test_the_frames_are_searched_once_where_no_caller_holds_a_twin(monkeypatch):
+    # Closed over a value traced by an outer `jit`: no frame holds it concrete, and the
+    # answer (none) is remembered for the rest of the solve's tracing.
+    walks = []
+    search = problem._search_frames
+
+    def counted(*args):
+        walks.append(True)
+        return search(*args)
+
+    monkeypatch.setattr(problem, "_search_frames", counted)
+    jax.clear_caches()
+
+    def solve(weights, y0):
+        def fn(y, args):
+            del args
+            return jnp.sum(weights[1:] * (y[1:] - y[:-1] ** 2) ** 2) + jnp.sum((y - 2.0) ** 2)
+
+        return optx.minimise(fn, SparseNewton(1e-8, 1e-8), y0, max_steps=50).value
+
+    y = jax.jit(solve)(_WEIGHTS, jnp.zeros(20))
+    assert walks == [True]
+    assert jnp.allclose(y, solve(_WEIGHTS, jnp.zeros(20)), atol=1e-6)

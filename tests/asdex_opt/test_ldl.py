@@ -153,6 +153,31 @@ def test_small_fronts_get_the_unpadded_scalar_plan():
     assert np.all(plan.updates[0] < plan.entries + plan.scratch[0])
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), density=st.floats(0.0, 0.4), seed=st.integers(0, 2**16))
+def test_scalar_plan_stores_l_in_solve_order(n, density, seed):
+    matrix = _random_symmetric(np.random.default_rng(seed), n, density) + n * np.eye(n)
+    rows, cols = np.nonzero(matrix)
+    plan = analyse(n, rows, cols, SCALAR).levels
+    below = plan.entries - n
+    # Every entry below the diagonal is stored once, by level of its column.
+    real = plan.forward[1] < n
+    assert np.sum(real) == below == plan.columns.size
+    # Each solve block's values are the slice of the stored entries at its offset.
+    starts = [s + t * z for s, steps, z in plan.solve_runs for t in range(steps)]
+    sizes = [z for _, steps, z in plan.solve_runs for _ in range(steps)]
+    assert len(starts) == plan.offsets.size
+    for start, size, offset in zip(starts, sizes, plan.offsets, strict=True):
+        block = plan.forward[:, start : start + size]
+        count = int(np.sum(block[1] < n))
+        assert np.all(block[1, :count] < n) and np.all(block[1, count:] == n)
+        assert np.array_equal(plan.columns[offset : offset + count], block[1, :count])
+        assert offset + size <= below + plan.slack
+    # Updates and assembly read and write stored values (or the scratch past them).
+    assert np.all(plan.assemble[1] < plan.entries)
+    assert np.all(plan.updates[1:3] <= plan.entries)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     counts=st.lists(st.integers(1, 5000), min_size=1, max_size=40),

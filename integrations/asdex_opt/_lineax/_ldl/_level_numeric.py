@@ -4,7 +4,8 @@ See `_levels` for the plan. The stored values ``v`` hold the pivots ``d`` first 
 then the entries of ``L`` below the diagonal by columns; during the factorization an
 entry holds ``L[i, k] d_k``, and each batch of updates subtracts
 ``v[left] v[right] / v[pivot]`` from ``v[target]``. Every index is in range (padding
-points at scratch places past the values), so gathers and scatters skip their checks.
+points at scratch places past the values), so gathers and scatters skip their checks;
+the indices are ``int32`` (or ``int64``) and never negative, so they are not wrapped.
 """
 
 from collections.abc import Callable
@@ -25,69 +26,93 @@ def safe_pivot(pivot: Array) -> Array:
     return jnp.where((pivot != 0) & jnp.isfinite(pivot), pivot, jnp.ones_like(pivot))
 
 
+def _get(array: Array, index: Array) -> Array:
+    return array.at[index].get(mode=_IN, wrap_negative_indices=False)
+
+
+def _add(array: Array, index: Array, change: Array, indices_are_sorted: bool = False) -> Array:
+    return array.at[index].add(
+        change, mode=_IN, wrap_negative_indices=False, indices_are_sorted=indices_are_sorted
+    )
+
+
 def _run(
-    runs: tuple[Run, ...], items: Array, body: Callable[[Array, Array], Array], x: Array,
+    runs: tuple[Run, ...],
+    items: Array,
+    body: Callable[[Array, Array, Array], Array],
+    x: Array,
     reverse: bool = False,
 ) -> Array:
-    """Apply ``body(batch, x)`` to the batches of ``items`` ``(F, N)`` run by run.
+    """Apply ``body(batch, block, x)`` to the batches of ``items`` ``(F, N)`` run by run.
 
-    A run of one batch is a static slice; a longer one, a loop of dynamic slices.
-    ``reverse`` goes through the runs and their batches backwards.
+    ``block`` is the batch's number over all runs (an ``int32`` scalar). A run of one
+    batch is a static slice; a longer one, a loop of dynamic slices. ``reverse`` goes
+    through the runs and their batches backwards.
     """
-    for start, steps, size in reversed(runs) if reverse else runs:
+    first = [0]
+    for _, steps, _ in runs:
+        first.append(first[-1] + steps)
+    pieces = list(zip(runs, first[:-1], strict=True))
+    for (start, steps, size), before in reversed(pieces) if reverse else pieces:
         if steps == 1:
-            x = body(items[:, start : start + size], x)
+            x = body(items[:, start : start + size], jnp.int32(before), x)
             continue
 
-        def step(t, x, start=start, steps=steps, size=size):
+        def step(t, x, start=start, steps=steps, size=size, before=before):
             block = steps - 1 - t if reverse else t
             batch = lax.dynamic_slice_in_dim(items, start + block * size, size, axis=1)
-            return body(batch, x)
+            return body(batch, before + block, x)
 
         x = lax.fori_loop(0, steps, step, x)
     return x
 
 
 def factor_levels(plan: LevelPlan, arrays: dict[str, Array], n: int, data: Array) -> Array:
-    """Return the stored values: the ``n`` pivots, then ``L`` below the diagonal.
+    """Return the stored values: the ``n`` pivots, ``L`` below the diagonal, `slack` zeros.
 
     ``arrays``: the plan's index arrays (`operands`).
     """
     source, target = arrays["assemble"]
     values = jnp.zeros(plan.entries + plan.scratch[0], data.dtype)
-    values = values.at[target].add(data[source], mode=_IN)
+    values = _add(values, target, _get(data, source))
 
-    def batch(updates, values):
+    def batch(updates, block, values):
+        del block
         target, left, right, pivot = updates
-        get = values.at
-        change = get[left].get(mode=_IN) * get[right].get(mode=_IN)
-        change = change / safe_pivot(get[pivot].get(mode=_IN))
-        return values.at[target].add(-change, mode=_IN)
+        change = _get(values, left) * _get(values, right) / safe_pivot(_get(values, pivot))
+        return _add(values, target, -change)
 
     values = _run(plan.update_runs, arrays["updates"], batch, values)
     d = values[:n]
-    below = values[n : plan.entries] / safe_pivot(d)[arrays["columns"]]
-    return jnp.concatenate([d, below])
+    below = values[n : plan.entries] / _get(safe_pivot(d), arrays["columns"])
+    return jnp.concatenate([d, below, jnp.zeros(plan.slack, data.dtype)])
 
 
 def solve_levels(
     plan: LevelPlan, arrays: dict[str, Array], n: int, values: Array, vector: Array
 ) -> Array:
-    """Solve ``A x = vector`` (original numbering) with the stored values of `factor_levels`."""
+    """Solve ``A x = vector`` (original numbering) with the stored values of `factor_levels`.
+
+    Each batch reads its entries of ``L`` as one slice of the stored values.
+    """
     order = arrays["order"]
-    x = jnp.zeros(n + plan.scratch[1], vector.dtype).at[: n].set(vector[order])
+    offsets = arrays["offsets"]
+    x = jnp.zeros(n + plan.scratch[1], vector.dtype).at[:n].set(_get(vector, order))
 
-    def forward(items, x):
-        row, entry, column = items
-        change = values.at[entry].get(mode=_IN) * x.at[column].get(mode=_IN)
-        return x.at[row].add(-change, mode=_IN, indices_are_sorted=True)
+    def entries(block: Array, size: int) -> Array:
+        return lax.dynamic_slice_in_dim(values, n + _get(offsets, block), size)
 
-    def backward(items, x):
-        row, entry, column = items
-        change = values.at[entry].get(mode=_IN) * x.at[row].get(mode=_IN)
-        return x.at[column].add(-change, mode=_IN, indices_are_sorted=True)
+    def forward(items, block, x):
+        row, column = items
+        change = entries(block, row.shape[0]) * _get(x, column)
+        return _add(x, row, -change, indices_are_sorted=True)
+
+    def backward(items, block, x):
+        row, column = items
+        change = entries(block, row.shape[0]) * _get(x, row)
+        return _add(x, column, -change)
 
     x = _run(plan.solve_runs, arrays["forward"], forward, x)
     x = x.at[:n].divide(safe_pivot(values[:n]))
-    x = _run(plan.solve_runs, arrays["backward"], backward, x, reverse=True)
-    return jnp.zeros(n, x.dtype).at[order].set(x[:n])
+    x = _run(plan.solve_runs, arrays["forward"], backward, x, reverse=True)
+    return jnp.zeros(n, x.dtype).at[order].set(x[:n], mode=_IN, wrap_negative_indices=False)

@@ -17,11 +17,14 @@ own (its last one padded). The runs are chosen by a cost model (slots, those in 
 loop counting `_LOOP_SLOT` times, plus `_STEP_OVERHEAD` per batch); as each run is a
 piece of the compiled program, runs are merged while that costs little
 (`_RUN_COST`) and down to at most `_MAX_RUNS`. The triangular solves run the entries
-of ``L`` by level of their column in runs of the same kind.
+of ``L`` by level of their column in runs of the same kind. The entries are stored
+in that order (by level of their column, then by row), so that a solve's batch reads
+its entries of ``L`` as one contiguous slice rather than by a gather.
 
 Padded slots point at scratch entries past the stored values: a zero that is only
 read, and targets spread over one block's width (scatter-adds to one place would
-run one after the other).
+run one after the other). A padded slot of a solve reads the values that follow its
+block's (or the zeros past the stored values) and multiplies them by a zero.
 """
 
 import dataclasses
@@ -61,7 +64,7 @@ class LevelPlan:
 
     Attributes:
         entries: Number of stored values: ``n`` pivots and the entries below the
-            diagonal of ``L``.
+            diagonal of ``L``, those ordered by level of their column, then by row.
         columns: ``(entries - n,)`` the column (position in the order) of each entry
             below the diagonal.
         assemble: ``(2, E)`` the place in the data vector and in the stored values of
@@ -70,14 +73,17 @@ class LevelPlan:
             by level in the blocks of `update_runs` (padding: a scratch target past
             ``entries``, factors the zero at ``entries``, pivot 0).
         update_runs: The runs of `updates`, in order.
-        forward: ``(3, V)`` row, entry and column of each entry below the diagonal, by
-            level of the column in the blocks of `solve_runs`, sorted by row within a
-            block (padding: a scratch row past ``n``, entry 0, column ``n``).
-        backward: The same blocks sorted by column within a block (padding: row ``n``,
-            entry 0, a scratch column past ``n``).
-        solve_runs: The runs of `forward` and `backward`, in forward order.
+        forward: ``(2, V)`` row and column of each entry below the diagonal, in the
+            order they are stored, in the blocks of `solve_runs` (padding: a scratch
+            row past ``n``, column ``n``).
+        offsets: ``(blocks,)`` where each block of `forward` starts in the stored
+            entries below the diagonal (its values are the ``size`` entries from there).
+        solve_runs: The runs of `forward`, in forward order; the backward solve takes
+            the same blocks in reverse.
         scratch: The scratch places the padding needs past the stored values and past
             the ``n`` unknowns: a read-only zero and the spread targets.
+        slack: Zeros the stored values need after them, so that every solve block's
+            slice of them is in range.
     """
 
     entries: int
@@ -86,9 +92,10 @@ class LevelPlan:
     updates: np.ndarray
     update_runs: tuple[Run, ...]
     forward: np.ndarray
-    backward: np.ndarray
+    offsets: np.ndarray
     solve_runs: tuple[Run, ...]
     scratch: tuple[int, int]
+    slack: int
 
     @property
     def steps(self) -> int:
@@ -307,31 +314,34 @@ def level_plan(
     columns = np.repeat(np.arange(n), np.diff(colptr))
     keys = columns * n + rows
     off = i != j
-    target = np.where(off, n + np.searchsorted(keys, j * n + i), i)
     entries = n + rows.size
+    # Stored places: pivots first, then the entries below the diagonal by level of
+    # their column and by row; ``place`` maps an entry's column-major index there.
+    stored = np.lexsort((rows, level[columns]))
+    place = np.concatenate([np.arange(n), np.empty(rows.size, np.int64)])
+    place[n + stored] = n + np.arange(rows.size)
+    target = i.copy()
+    target[off] = place[n + np.searchsorted(keys, j[off] * n + i[off])]
     per_level = _updates_per_level(n, colptr, rows, level, levels)
+    raw = _level_updates(n, colptr, rows, level, per_level)
+    raw[:3] = place[raw[:3]]
     updates, update_runs, update_scratch = _lay_out(
-        _level_updates(n, colptr, rows, level, per_level),
-        per_level,
-        np.array([0, entries, entries, 0]),
-        0,
-        entries,
+        raw, per_level, np.array([0, entries, entries, 0]), 0, entries
     )
-    solve_items = np.stack([rows, n + np.arange(rows.size), columns])
     by_level = np.bincount(level[columns], minlength=levels)
-    key = level[columns]
-    down = solve_items[:, np.lexsort((rows, key))]
-    up = solve_items[:, np.lexsort((columns, key))]
-    forward, solve_runs, solve_scratch = _lay_out(down, by_level, np.array([0, 0, n]), 0, n)
-    backward, _, _ = _lay_out(up, by_level, np.array([n, 0, 0]), 2, n)
+    solve_items = np.stack([rows[stored], columns[stored]])
+    forward, solve_runs, solve_scratch = _lay_out(solve_items, by_level, np.array([0, n]), 0, n)
+    real = np.concatenate([[0], np.cumsum(forward[1] < n)])
+    starts = [start + t * size for start, steps, size in solve_runs for t in range(steps)]
     return LevelPlan(
         entries=entries,
-        columns=columns,
+        columns=columns[stored],
         assemble=np.stack([use, target]),
         updates=updates,
         update_runs=update_runs,
         forward=forward,
-        backward=backward,
+        offsets=real[np.array(starts, np.int64)],
         solve_runs=solve_runs,
         scratch=(1 + update_scratch, 1 + solve_scratch),
+        slack=max((size for _, _, size in solve_runs), default=0),
     )

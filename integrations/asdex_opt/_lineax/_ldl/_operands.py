@@ -22,12 +22,20 @@ def _unsigned(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, np.uint64)
 
 
+def _signed(array: np.ndarray) -> np.ndarray:
+    """Return nonnegative indices as ``int32`` (``int64`` if they need it)."""
+    if array.size == 0 or array.max() < 2**31 - 1:
+        return np.ascontiguousarray(array, np.int32)
+    return np.ascontiguousarray(array, np.int64)
+
+
 def operands(analysis: Analysis) -> dict[str, np.ndarray]:
     """Return the index arrays of the analysis's numeric plan, by name.
 
     ``lower`` (the stored lower entries, for the refinement's products) always; with the
-    scalar plan ``assemble``, ``updates``, ``columns``, ``forward``, ``backward`` and
-    ``order`` (see `LevelPlan`); with dense fronts, for class ``c`` the arrays
+    scalar plan ``assemble``, ``updates``, ``columns``, ``forward``, ``offsets`` and
+    ``order`` (see `LevelPlan`; ``int32`` indices, read without wrapping); with dense
+    fronts, for class ``c`` the arrays
     ``c/pivots``, ``c/tiles``, ``c/variables``, ``c/entry_source``, ``c/entry_target``
     and, for its ``e``-th `Extend`, ``c/e/front``, ``c/e/slot`` and ``c/e/position``.
 
@@ -36,18 +44,18 @@ def operands(analysis: Analysis) -> dict[str, np.ndarray]:
         >>> from asdex_opt._lineax._ldl import analyse
         >>> arrays = operands(analyse(2, np.array([0, 1, 1]), np.array([0, 0, 1])))
         >>> sorted(arrays)[:3], arrays["order"].dtype
-        (['assemble', 'backward', 'columns'], dtype('uint32'))
+        (['assemble', 'columns', 'forward'], dtype('int32'))
     """
     arrays = {"lower": _unsigned(analysis.lower)}
     plan = analysis.levels
     if plan is not None:
         arrays.update(
-            assemble=_unsigned(plan.assemble),
-            updates=_unsigned(plan.updates),
-            columns=_unsigned(plan.columns),
-            forward=_unsigned(plan.forward),
-            backward=_unsigned(plan.backward),
-            order=_unsigned(analysis.order),
+            assemble=_signed(plan.assemble),
+            updates=_signed(plan.updates),
+            columns=_signed(plan.columns),
+            forward=_signed(plan.forward),
+            offsets=_signed(plan.offsets),
+            order=_signed(analysis.order),
         )
     for c, size_class in enumerate(analysis.classes):
         arrays[f"{c}/pivots"] = size_class.pivots.astype(np.int32)

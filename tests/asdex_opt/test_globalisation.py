@@ -139,6 +139,15 @@ def test_genhumps_converges_with_every_search(x64, name):
     assert grad <= 1e-6 and f <= 1e-10, (name, f, grad)
 
 
+def test_the_default_search_jumps_past_the_humps(x64):
+    # Along a shifted direction the line first curves downwards over the humps; doubling
+    # from the unit step stopped at the first flat point, and the default took 2,140
+    # steps (1,120 Hessians) here.
+    sol, f, grad = _solve(_humps, SOLVERS["wolfe"](), _humps_start(10), max_steps=1000)
+    assert sol.result == optx.RESULTS.successful
+    assert grad <= 1e-6 and f <= 1e-10, (f, grad)
+
+
 @pytest.mark.parametrize("name", SOLVERS)
 def test_genrose_reaches_its_minimum_with_every_search(x64, name):
     n = 30

@@ -351,6 +351,25 @@ def test_wolfe_accepts_an_overshoot_unless_strong():
     np.testing.assert_allclose(accepted, 0.55, rtol=1e-12)
 
 
+def test_wolfe_jumps_where_the_line_curves_downwards():
+    # φ(s) = -s - s²/2 + s⁴/(4·10⁶): the slope steepens up to s ≈ 577, the minimum is
+    # at s ≈ 1000. Doubling would take 11 trials (1 to 1024); after three steepening
+    # trials the search jumps a thousandfold, overshoots, and zooms back by geometric
+    # means while the bracket spans more than a factor 10.
+    fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 4e6)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    sizes, accepted = _line_search(Wolfe(), fn, y, direction)
+    assert sizes[:4] == [1.0, 2.0, 4.0, 4000.0]
+    np.testing.assert_allclose(sizes[4:6], [4000**0.5 * 2, (4000**0.5 * 2 * 4000) ** 0.5])
+    assert len(sizes) < 11
+    phi = lambda s: fn(y + s * direction)  # noqa: E731
+    assert phi(accepted) <= phi(0.0) + 1e-4 * accepted * jax.grad(phi)(0.0)
+    assert jax.grad(phi)(accepted) >= 0.9 * jax.grad(phi)(0.0)
+    # With the jump as the plain doubling, the search stops at the first flat point.
+    sizes, accepted = _line_search(Wolfe(jump_factor=2.0), fn, y, direction)
+    assert sizes == [2.0**k for k in range(11)] and accepted == 1024.0
+
+
 @pytest.mark.parametrize("f_eval", [jnp.nan, jnp.inf])
 def test_wolfe_rejects_nonfinite_values(f_eval):
     search = Wolfe()
@@ -394,6 +413,7 @@ def test_wolfe_needs_trial_gradients():
         (dict(curvature=1.0), "curvature"),
         (dict(slope=0.5, curvature=0.4), "slope < curvature"),
         (dict(increase_factor=1.0), "increase_factor"),
+        (dict(jump_factor=1.0), "jump_factor"),
         (dict(max_trials=0), "max_trials"),
     ],
 )

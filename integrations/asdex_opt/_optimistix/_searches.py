@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 _ROUNDING_ULPS = 8
+_TRIALS_BEFORE_JUMP = 2  # `Wolfe`'s extensions by `increase_factor` before a jump
+_WIDE = 10.0  # a bracket whose ends are further apart than this factor: `_zoom`
 
 
 class _NonmonotoneState(eqx.Module):
@@ -195,11 +197,17 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     ``φ'(s) ≥ curvature · φ'(0)`` (with ``strong``, also ``|φ'(s)| ≤ curvature ·
     |φ'(0)|``). A trial with sufficient decrease whose slope is still steeply downhill
     is extended (``increase_factor`` times the step size): unlike backtracking, the
-    search lengthens steps that a shifted Newton direction made too short. Once a
+    search lengthens steps that a shifted Newton direction made too short. Where the
+    slope still steepens from one trial to the next at the third trial (``φ`` curves
+    downwards along the line, as along a direction of negative curvature), the next
+    trial is ``jump_factor`` times further: the quadratic model says nothing about
+    how far the line goes down, and doubling would stop at its first flat point,
+    e.g. the first of many humps on a function that falls far beyond them. Once a
     trial overshoots, the search zooms into the bracket with the minimiser of the
     cubic through its two ends' values and slopes (kept at least a tenth of the
-    bracket from either end). After ``max_trials`` trials the search accepts the best
-    point with sufficient decrease found (or the next one).
+    bracket from either end), or with the geometric mean of the ends where they are
+    more than a factor 10 apart (after a jump). After ``max_trials`` trials the
+    search accepts the best point with sufficient decrease found (or the next one).
 
     The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
     reverse mode: no Hessian per trial) and reuses it if the trial is accepted;
@@ -213,6 +221,8 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
         curvature: The slope's reduction that ends the search, in (slope, 1).
         increase_factor: Step size factor while the slope stays steep, > 1.
+        jump_factor: Step size factor where the slope still steepens at the third
+            trial, > 1.
         max_trials: Trials after which the best sufficient decrease is accepted.
         strong: Whether to ask for the strong Wolfe conditions.
 
@@ -230,6 +240,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     slope: float = 1e-4
     curvature: float = 0.9
     increase_factor: float = 2.0
+    jump_factor: float = 1000.0
     max_trials: int = eqx.field(static=True, default=20)
     strong: bool = eqx.field(static=True, default=False)
 
@@ -239,6 +250,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
             slope=_FRACTION,
             curvature=_FRACTION,
             increase_factor=_GROWTH,
+            jump_factor=_GROWTH,
             max_trials=_COUNT,
         )
         if not self.slope < self.curvature:
@@ -301,6 +313,11 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         to_hi = worse
         swap = jnp.invert(worse) & jnp.where(state.zooming, uphill, slope_new >= 0)
         extend = jnp.invert(worse | state.zooming | (slope_new >= 0))
+        # Downward curvature along the line (the slope steepened since the last trial),
+        # still there at the third trial: the Newton model says nothing about how far
+        # the line goes down, and doubling would stop at its first flat point.
+        steepening = (slope_new < slope_lo) & (state.trials >= _TRIALS_BEFORE_JUMP)
+        extension = jnp.where(steepening, self.jump_factor, self.increase_factor) * size
         zooming = state.zooming | to_hi | swap
         hi, f_hi, slope_hi = _pick(
             to_hi,
@@ -308,12 +325,8 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
             _pick(swap, (lo, f_lo, slope_lo), (state.hi, state.f_hi, state.slope_hi)),
         )
         lo, f_lo, slope_lo = _pick(to_hi, (lo, f_lo, slope_lo), (size, f_new, slope_new))
-        zoomed = _cubic_minimiser(lo, f_lo, slope_lo, hi, f_hi, slope_hi)
-        following = jnp.where(
-            give_up & (lo > 0),
-            lo,
-            jnp.where(extend, self.increase_factor * size, zoomed),
-        )
+        zoomed = _zoom(lo, f_lo, slope_lo, hi, f_hi, slope_hi)
+        following = jnp.where(give_up & (lo > 0), lo, jnp.where(extend, extension, zoomed))
         following = jnp.where(accept, 1, following).astype(size.dtype)
         new_state = _WolfeState(
             step_size=following,
@@ -331,6 +344,20 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
 
 def _pick(condition: Array, a: tuple, b: tuple) -> tuple:
     return tuple(jnp.where(condition, x, y) for x, y in zip(a, b, strict=True))
+
+
+def _zoom(a: Array, f_a: Array, slope_a: Array, b: Array, f_b: Array, slope_b: Array) -> Array:
+    """The next trial in the bracket between ``a`` and ``b``.
+
+    The geometric mean of the ends where they lie more than a factor 10 apart (after
+    a jump: a cubic through ends that far apart says little about the middle, and
+    the 10% margin would shorten the bracket by only that much per trial), else the
+    `_cubic_minimiser`.
+    """
+    low, high = jnp.minimum(a, b), jnp.maximum(a, b)
+    wide = (low > 0) & (high > _WIDE * low)
+    geometric = jnp.sqrt(low * jnp.where(wide, high, 1))
+    return jnp.where(wide, geometric, _cubic_minimiser(a, f_a, slope_a, b, f_b, slope_b))
 
 
 def _cubic_minimiser(

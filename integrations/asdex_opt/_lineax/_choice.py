@@ -2,45 +2,110 @@
 
 import lineax as lx
 import numpy as np
+import scipy.sparse
 
 from asdex_opt._lineax._block_diagonal import BlockDiagonalLU
 from asdex_opt._lineax._bordered import BorderedBlockLU
-from asdex_opt._lineax._ldl import SparseLDL, cached_analysis
+from asdex_opt._lineax._ldl import Analysis, SparseLDL, cached_analysis
+from asdex_opt._lineax._ldl._ordering import symmetric_adjacency
+from asdex_opt._lineax._ldl._trees import tree_and_counts
 from asdex_opt._lineax._structure import SparseStructure
-from asdex_opt._lineax._superlu import SparseLU
+from asdex_opt._lineax._superlu import SparseLU, _fill_reducing_ordering
 from asdex_opt._lineax._tridiagonal import TridiagonalLU
 
 __all__ = ["choose_solver"]
 
-_LDL_MAX_SCALAR_WORK = 1_000_000
-"""`SparseLDL`'s scalar plan pays up to this cost (`LevelPlan.work`, in updates)."""
+# The cost model of one factorization + solve on CPU, in seconds (`predicted_times`):
+# least-squares fits (relative error, nonnegative) to the minimum times of two runs of
+# ``benchmarks/bench_solver_choice.py`` over 25 patterns on 2 shared cores at load
+# average 11-14 (``benchmarks/results/solver_choice.md``).
+_LDL_SCALAR = (9.0e-5, 1.43e-9)
+"""`SparseLDL`'s scalar plan: a constant and a cost per update slot (`LevelPlan.work`)."""
 
-_LDL_MIN_FILL = 50.0
-"""Above that cost, it pays when ``L`` holds at least this many entries per column..."""
+_LDL_FRONTS = (0.0, 5.3e-10, 1.7e-5)
+"""`SparseLDL`'s dense fronts: a constant, a cost per padded multiply-add and per pivot
+eliminated in sequence (one step of a loop over a whole chunk of fronts)."""
 
-_LDL_MAX_PADDING = 40.0
-"""... and, with dense fronts, these store at most this many entries per entry of ``L``."""
+_SUPERLU = (9.0e-4, 1.4e-7, 5.7e-10)
+"""`SparseLU`: the host round trip, a cost per entry of ``L`` and per multiply-add of
+the factorization, both in `SparseLU`'s own order (SuperLU without row interchanges)."""
+
+_LDL_TIE = 1.3
+"""`SparseLDL` is chosen while predicted at most this many times slower than `SparseLU`
+(it runs inside jit, batches under vmap, runs on a GPU and gives the exact inertia)."""
+
+
+def cost_features(analysis: Analysis, rows: np.ndarray, cols: np.ndarray) -> dict:
+    """Return the symbolic analysis's inputs to the cost model.
+
+    Args:
+        analysis: The symbolic analysis of the pattern.
+        rows: Row of each stored entry of the matrix.
+        cols: Column of each stored entry.
+
+    Returns:
+        ``plan`` (``"scalar"`` or ``"fronts"``), ``nnz`` (stored entries), ``factor``
+        (entries of ``L``), ``flops`` (multiply-adds of the factorization in the
+        analysis's order: the sum over columns of the squared column count of ``L``),
+        ``superlu_factor`` and ``superlu_flops`` (the same in `SparseLU`'s order),
+        ``padded`` (the plan's work: update slots of the scalar plan, `LevelPlan.work`;
+        the multiply-adds of the padded fronts) and ``pivots`` (pivots the front loops
+        eliminate one after another, each over a whole chunk).
+
+    Examples:
+        >>> import numpy as np
+        >>> from asdex_opt._lineax._ldl import analyse
+        >>> rows, cols = np.array([0, 1, 1, 2, 2]), np.array([0, 0, 1, 1, 2])
+        >>> cost_features(analyse(3, rows, cols), rows, cols)["flops"]  # counts 2, 2, 1
+        9
+    """
+    n = analysis.n
+    graph, _ = symmetric_adjacency(n, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+
+    def counts(order: np.ndarray) -> np.ndarray:
+        order = np.asarray(order, np.int64)
+        return tree_and_counts(indptr, indices, order, np.iinfo(np.int64).max)[1].astype(np.int64)
+
+    count = counts(analysis.order)
+    pattern = scipy.sparse.csc_matrix((np.ones(indices.size, np.int8), indices, indptr), (n, n))
+    superlu = counts(_fill_reducing_ordering(pattern + scipy.sparse.eye(n, dtype=np.int8)))
+    features = {
+        "plan": "scalar" if analysis.levels is not None else "fronts",
+        "nnz": int(np.size(rows)),
+        "factor": int(analysis.nnz_factor),
+        "flops": int(np.sum(count**2)),
+        "superlu_factor": int(superlu.sum()),
+        "superlu_flops": int(np.sum(superlu**2)),
+        "padded": 0 if analysis.levels is None else int(analysis.levels.work),
+        "pivots": 0,
+        "steps": 0 if analysis.levels is None else int(analysis.levels.steps),
+    }
+    for size_class in analysis.classes:
+        eliminated = size_class.tile * size_class.tiles.astype(np.int64)
+        features["padded"] += int(2 * size_class.width * size_class.size**2 * eliminated.sum())
+        features["pivots"] += int(eliminated.sum())
+    return features
+
+
+def predicted_times(features: dict) -> tuple[float, float]:
+    """Return the predicted seconds of a factorization + solve: ``(SparseLDL, SparseLU)``."""
+    if features["plan"] == "scalar":
+        base, slot = _LDL_SCALAR
+        ldl = base + slot * features["padded"]
+    else:
+        base, flop, pivot = _LDL_FRONTS
+        ldl = base + flop * features["padded"] + pivot * features["pivots"]
+    trip, entry, flop = _SUPERLU
+    return ldl, trip + entry * features["superlu_factor"] + flop * features["superlu_flops"]
 
 
 def _ldl_pays(structure: SparseStructure) -> bool:
-    """Return whether the symbolic analysis predicts `SparseLDL` near SuperLU's speed on CPU.
-
-    The thresholds follow ``benchmarks/results/factorization.md``: with the scalar
-    plan, SparseLDL is faster than `SparseLU` or within 1.3x on the small-front
-    Hessians (DIXMAAN, BROYDN7D, FREUROTH, SBRYBND), where SuperLU's host round trip
-    dominates, and slower on 2-D grids of 10⁴, bands of width 10 and NONCVXUN, where
-    the factorization makes millions of updates on short columns; where ``L`` is dense
-    per column (3-D grids, KKT matrices in the minimum-degree order) the scalar plan
-    comes near or beats SuperLU, and so do dense fronts unless padded beyond 40x. The
-    analysis is cached: `SparseLDL` reuses it.
-    """
+    """Return whether `SparseLDL` is predicted at most `_LDL_TIE` times slower than `SparseLU`."""
     n = structure.shape[0]
     analysis = cached_analysis(n, structure.rows, structure.cols)
-    if analysis.levels is not None and analysis.levels.work <= _LDL_MAX_SCALAR_WORK:
-        return True
-    fill = analysis.nnz_factor / max(n, 1)
-    padding = analysis.stored / max(analysis.nnz_factor, 1)
-    return fill >= _LDL_MIN_FILL and padding <= _LDL_MAX_PADDING
+    ldl, superlu = predicted_times(cost_features(analysis, structure.rows, structure.cols))
+    return ldl <= _LDL_TIE * superlu
 
 
 def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.AbstractLinearSolver:
@@ -58,12 +123,14 @@ def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.Abs
 
     With ``symmetric=True`` (the caller knows the matrix is symmetric: a Hessian, ``JᵀJ``)
     the structured solvers keep their patterns, and `SparseLDL` (all in JAX, exact
-    inertia) replaces `SparseLU` where its symbolic analysis predicts it near or above
-    SuperLU's speed on CPU: a scalar plan of small cost (at most 1e6 update slots,
-    each loop step counted as 4096: small-front Hessians), or a factor holding at
-    least 50 entries of ``L`` per column (3-D grids, KKT matrices), whose dense
-    fronts, if any, are padded at most 40x. Without the flag the choice ignores
-    symmetry.
+    inertia) replaces `SparseLU` where a cost model predicts it at most 1.3x slower on
+    CPU. The model takes the symbolic analysis (cached; `SparseLDL` reuses it): the
+    scalar plan costs a constant plus its update slots (`LevelPlan.work`), dense fronts
+    their padded multiply-adds plus each pivot eliminated in sequence; SuperLU a host
+    round trip plus its entries of ``L`` and its multiply-adds in its own ordering.
+    Small-front Hessians (DIXMAAN, BROYDN7D, SBRYBND) go to `SparseLDL`; wide 2-D fronts
+    (``JᵀJ`` of DRCAVTY1, SPARSINE, large 2-D grids) and, by the model, 3-D grids and
+    KKT patterns to `SparseLU`. Without the flag the choice ignores symmetry.
 
     Args:
         structure: The square sparsity structure.

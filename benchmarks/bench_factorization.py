@@ -26,6 +26,8 @@ Columns (each a minimum over ``--repeats`` runs after a warm-up):
   as an argument of the jitted function (the index arrays are arguments).
 * ``LDL f+s``: numeric factorization and solve of a new matrix with the analysed
   pattern (jitted, `lineax.linear_solve` with the `SparseLDL` passed as an argument).
+* ``LDL f+s, no ref.``: the same with ``refinement_steps=0``, as `SparseNewton` solves
+  for its step (without the refinement's residual and loop).
 * ``splu new``: ``scipy.sparse.linalg.splu`` (COLAMD) + solve of the same matrix.
 * ``splu reused``: the solve alone with that factorization.
 * ``SparseLU``: `asdex_opt.lineax.SparseLU` (SuperLU through a host callback) on a new
@@ -200,7 +202,7 @@ def measure(
         return (
             f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {_plan(analysis)} | "
             f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} |"
-            + " - |" * 13
+            + " - |" * 14
         )
     data = jnp.asarray(matrix.data)
     rss_before = _peak_rss_mb()
@@ -226,6 +228,11 @@ def measure(
     residual = np.linalg.norm(matrix.tocsr() @ np.asarray(x) - 1.0) / np.sqrt(n)
     ldl_time = _best(
         lambda: compiled(data * next(scale), rhs, solver).block_until_ready(), repeats
+    )
+    unrefined = SparseLDL.from_structure(structure, refinement_steps=0)
+    unrefined_fn = prepared_fn.lower(data, rhs, unrefined).compile()
+    unrefined_time = _best(
+        lambda: unrefined_fn(data * next(scale), rhs, unrefined).block_until_ready(), repeats
     )
     rss = _peak_rss_mb() - rss_before
     structured_time = None
@@ -258,7 +265,7 @@ def measure(
         f"| {name} | {n:,} | {matrix.nnz:,} | {analysis.ordering} | {_plan(analysis)} | "
         f"{analysis.nnz_factor:,} | {analysis.stored:,} | {_ms(analysis_time)} | "
         f"{_ms(compile_time)} | {hlo / 1e6:.3g}M | {_ms(compile_args)} | "
-        f"{hlo_args / 1e6:.3g}M | {_ms(ldl_time)} | "
+        f"{hlo_args / 1e6:.3g}M | {_ms(ldl_time)} | {_ms(unrefined_time)} | "
         f"{_ms(splu_time)} | {_ms(reused)} | {_ms(superlu_time)} | {_ms(cholesky)} | "
         f"{_ms(dense_lu)} | {_ms(structured_time)} | {rss:.0f} MB | {residual:.1e} |"
     )
@@ -305,9 +312,9 @@ def main() -> None:
         "after a warm-up; analysis and compile: one run each.",
         "",
         "| problem | n | nnz | ordering | plan | nnz(L) | stored | analysis | compile | HLO "
-        "| compile args | HLO args | LDL f+s | splu new | splu reused | SparseLU "
-        "| dense Cholesky | dense LU | structured | peak RSS | residual |",
-        "|---" * 21 + "|",
+        "| compile args | HLO args | LDL f+s | LDL f+s, no ref. | splu new | splu reused "
+        "| SparseLU | dense Cholesky | dense LU | structured | peak RSS | residual |",
+        "|---" * 22 + "|",
     ]
     for case in args.cases + args.analysis_only:
         name, size = case.rsplit(":", 1)

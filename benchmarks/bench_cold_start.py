@@ -12,7 +12,8 @@ for `optx.LBFGS` (on ½|r|² for the least-squares problem), float64:
 - trace: `jax.jit(solve).trace(y0)` with the coloring passed as `coloring=`;
 - lower: `.lower()` (jaxpr to StableHLO), with the program's size (characters of its
   text, `while` loops);
-- compile: `.compile()` (XLA, or a hit in JAX's persistent compilation cache);
+- compile: `.compile()` (XLA, or a hit in JAX's persistent compilation cache), wall
+  time and the process's CPU time ("compile CPU", all threads: XLA compiles on several);
 - first run and second run of the compiled solve.
 
 Every (problem, solver, mode) runs in a fresh Python process; the modes, in order:
@@ -24,7 +25,8 @@ coloring loaded from the file), and "plain" (cache off, the default solver witho
 Imports (jax, optimistix, asdex, asdex_opt) and building the sif2jax problem ("build") are timed
 but not counted in the total.
 
-Not in the runner (`python -m benchmarks`): 24 minutes on 2 cores under load 11-20.
+Not in the runner (`python -m benchmarks`): 24 minutes on 2 cores under load 11-20
+for five problems (seven now).
 Run: ``python benchmarks/bench_cold_start.py`` (``--quick``: two problems at n ≈ 100;
 ``--solvers`` and ``--modes`` pick a subset; "cache hit" needs "cache write" before it);
 writes `benchmarks/results/cold_start.md` and the raw rows to `cold_start.jsonl`.
@@ -49,6 +51,8 @@ PROBLEMS = (
     ("unconstrained", "GENROSE", 1000),
     ("unconstrained", "LIARWHD", 5000),
     ("unconstrained", "BROYDN7D", 1000),
+    ("unconstrained", "LUKSAN16LS", 1000),
+    ("unconstrained", "ARWHEAD", 1000),
     ("least squares", "QINGNE", 1000),
 )
 QUICK = (("unconstrained", "GENROSE", 100), ("least squares", "QINGNE", 100))
@@ -65,8 +69,9 @@ def _timed(clock: dict[str, float], part: str, thunk):
     return value
 
 
-def worker(kind: str, name: str, target: int, solver: str, mode: str, cache: str,
-           coloring_file: str) -> dict:
+def worker(
+    kind: str, name: str, target: int, solver: str, mode: str, cache: str, coloring_file: str
+) -> dict:
     """One first solve in this process, split into its parts: a result row."""
     clock: dict[str, float] = {}
     start = time.perf_counter()
@@ -98,12 +103,14 @@ def worker(kind: str, name: str, target: int, solver: str, mode: str, cache: str
     if solver == "sparse" and mode != "plain":
         if mode == "cache hit":
             clock["detection"] = clock["numba"] = 0.0
-            coloring = _timed(clock, "coloring",
-                              lambda: asdex.ColoredPattern.load(coloring_file))
+            coloring = _timed(clock, "coloring", lambda: asdex.ColoredPattern.load(coloring_file))
         else:
             detect = asdex.jacobian_sparsity if least_squares else asdex.hessian_sparsity
-            color = (asdex.jacobian_coloring_from_sparsity if least_squares
-                     else asdex.hessian_coloring_from_sparsity)
+            color = (
+                asdex.jacobian_coloring_from_sparsity
+                if least_squares
+                else asdex.hessian_coloring_from_sparsity
+            )
             pattern = _timed(clock, "detection", lambda: detect(t.f, t.y0))
             _timed(clock, "numba", lambda: color(np.ones((3, 3), bool)))
             coloring = _timed(clock, "coloring", lambda: color(pattern))
@@ -113,8 +120,11 @@ def worker(kind: str, name: str, target: int, solver: str, mode: str, cache: str
         coloring = None
     if solver == "optx.LBFGS":
         method = optx.LBFGS(1e-12, 1e-12)
-        objective = (lambda y, _: 0.5 * jax.numpy.sum(t.f(y) ** 2)) if least_squares \
+        objective = (
+            (lambda y, _: 0.5 * jax.numpy.sum(t.f(y) ** 2))
+            if least_squares
             else (lambda y, _: t.f(y))
+        )
         call = optx.minimise
     else:
         cls = asdex_opt.SparseGaussNewton if least_squares else asdex_opt.SparseNewton
@@ -127,30 +137,42 @@ def worker(kind: str, name: str, target: int, solver: str, mode: str, cache: str
         sol = call(objective, method, y0, max_steps=MAX_STEPS[solver], throw=False)
         return sol.value, sol.stats["num_steps"]
 
-    row = {"kind": kind, "problem": name, "n": int(t.y0.size), "solver": solver,
-           "mode": mode}
+    row = {"kind": kind, "problem": name, "n": int(t.y0.size), "solver": solver, "mode": mode}
     run = solve
     if mode == "plain":
-        y, steps = _timed(clock, "first call",
-                          lambda: jax.block_until_ready(solve(t.y0)))
+        y, steps = _timed(clock, "first call", lambda: jax.block_until_ready(solve(t.y0)))
     else:
         traced = _timed(clock, "trace", lambda: solve.trace(t.y0))
         lowered = _timed(clock, "lower", traced.lower)
         text = lowered.as_text()
         row["hlo_chars"], row["while_loops"] = len(text), text.count("stablehlo.while")
+        cpu = time.process_time()
         compiled = _timed(clock, "compile", lowered.compile)
+        clock["compile CPU"] = time.process_time() - cpu
         y, steps = _timed(clock, "first run", lambda: jax.block_until_ready(compiled(t.y0)))
         run = compiled
     _timed(clock, "second run", lambda: jax.block_until_ready(run(t.y0)))
     value, optimality = t.measure("least squares" if least_squares else "unconstrained", y)
-    return row | clock | {"steps": int(steps), "f": value, "optimality": optimality,
-                          "converged": optimality <= cutest.GTOL}
+    return (
+        row
+        | clock
+        | {
+            "steps": int(steps),
+            "f": value,
+            "optimality": optimality,
+            "converged": optimality <= cutest.GTOL,
+        }
+    )
 
 
 def _in_process(spec: dict, timeout: float) -> dict:
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
-        text=True, timeout=timeout, env=os.environ | {"PYTHONWARNINGS": "ignore"})
+        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | {"PYTHONWARNINGS": "ignore"},
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
         return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
@@ -169,20 +191,21 @@ def _cell(row: dict, part: str) -> str:
 
 
 def write(path: Path, rows: list[dict], command: str, elapsed: float, label: str) -> None:
-    columns = ("imports", "build", *PARTS, "first call", "second run")
+    columns = ("imports", "build", *PARTS, "compile CPU", "first call", "second run")
     lines = [
         "# Cold start: where the first solve's time goes",
         "",
         f"Command: `{command}` ({elapsed / 60:.0f} min). Seconds per part of the first "
         "solve, each row a fresh process (see the script's header for the parts and "
         "modes); total = detection + numba + coloring + trace + lower + compile + first "
-        "run (\"plain\": one `jax.jit(solve)(y0)` call with the default solver). "
-        "\"sparse\" is `SparseNewton` (default settings; `SparseGaussNewton` for the "
+        'run ("plain": one `jax.jit(solve)(y0)` call with the default solver). '
+        '"sparse" is `SparseNewton` (default settings; `SparseGaussNewton` for the '
         "least-squares problem). Steps to max|∇f| ≤ 1e-6 (max|Jᵀr|), rtol = atol = "
         "1e-12. HLO: characters of the lowered program's text and its `while` loops."
         + (f" {label}" if label else ""),
         "",
-        "| problem | n | solver | mode | " + " | ".join(columns)
+        "| problem | n | solver | mode | "
+        + " | ".join(columns)
         + " | total | HLO chars | while | steps | solved |",
         "|---" * (len(columns) + 10) + "|",
     ]
@@ -192,22 +215,34 @@ def write(path: Path, rows: list[dict], command: str, elapsed: float, label: str
             lines.append(head + " | " * (len(columns) + 5) + f"error: {r['error']} |")
             continue
         lines.append(
-            head + " | ".join(_cell(r, c) for c in columns)
+            head
+            + " | ".join(_cell(r, c) for c in columns)
             + f" | {total(r):.2f} | {r.get('hlo_chars', '')} | {r.get('while_loops', '')}"
-            f" | {r['steps']} | {'yes' if r['converged'] else '**no**'} |")
-    lines += ["", "## Medians over the problems", "",
-              "| solver | mode | " + " | ".join(PARTS) + " | total |",
-              "|---" * (len(PARTS) + 3) + "|"]
+            f" | {r['steps']} | {'yes' if r['converged'] else '**no**'} |"
+        )
+    lines += [
+        "",
+        "## Medians over the problems",
+        "",
+        "| solver | mode | " + " | ".join(PARTS) + " | total |",
+        "|---" * (len(PARTS) + 3) + "|",
+    ]
     for solver in SOLVERS:
         for mode in MODES:
-            group = [r for r in rows if r["solver"] == solver and r["mode"] == mode
-                     and "error" not in r]
+            group = [
+                r for r in rows if r["solver"] == solver and r["mode"] == mode and "error" not in r
+            ]
             if not group:
                 continue
-            cells = [f"{statistics.median(r.get(p, 0.0) for r in group):.2f}"
-                     if mode != "plain" else "" for p in PARTS]
-            lines.append(f"| {solver} | {mode} | " + " | ".join(cells)
-                         + f" | {statistics.median(total(r) for r in group):.2f} |")
+            cells = [
+                f"{statistics.median(r.get(p, 0.0) for r in group):.2f}" if mode != "plain" else ""
+                for p in PARTS
+            ]
+            lines.append(
+                f"| {solver} | {mode} | "
+                + " | ".join(cells)
+                + f" | {statistics.median(total(r) for r in group):.2f} |"
+            )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -217,11 +252,13 @@ def main() -> None:
     parser.add_argument("--only-problems", nargs="+", default=None)
     parser.add_argument("--solvers", nargs="+", choices=SOLVERS, default=SOLVERS)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds before one process is killed")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before one process is killed"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--label", default="",
-                        help="a note for the table's header (e.g. which code was measured)")
+    parser.add_argument(
+        "--label", default="", help="a note for the table's header (e.g. which code was measured)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     cli = parser.parse_args()
     if cli.worker:
@@ -242,9 +279,15 @@ def main() -> None:
                 for mode in cli.modes:
                     if solver == "optx.LBFGS" and mode == "plain":
                         continue  # the split has no detection or coloring to leave out
-                    spec = {"kind": kind, "name": name, "target": target,
-                            "solver": solver, "mode": mode, "cache": cache,
-                            "coloring_file": coloring_file}
+                    spec = {
+                        "kind": kind,
+                        "name": name,
+                        "target": target,
+                        "solver": solver,
+                        "mode": mode,
+                        "cache": cache,
+                        "coloring_file": coloring_file,
+                    }
                     try:
                         row = _in_process(spec, cli.timeout)
                     except subprocess.TimeoutExpired:
@@ -253,11 +296,12 @@ def main() -> None:
                     rows.append(row)
                     raw.write(json.dumps(row) + "\n")
                     raw.flush()
-                    print(f"[{time.perf_counter() - start:6.0f} s] {name} {solver} {mode}: "
-                          + (row["error"] if "error" in row else f"total {total(row):.2f} s"),
-                          flush=True)
-                    write(cli.output, rows, command, time.perf_counter() - start,
-                          cli.label)
+                    print(
+                        f"[{time.perf_counter() - start:6.0f} s] {name} {solver} {mode}: "
+                        + (row["error"] if "error" in row else f"total {total(row):.2f} s"),
+                        flush=True,
+                    )
+                    write(cli.output, rows, command, time.perf_counter() - start, cli.label)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ REGISTRY = (
     Benchmark("least_squares", "bench_least_squares.py", (), ("--quick",), "fixed"),
     Benchmark("factorization", "bench_factorization.py", (),
               ("--cases", "poisson2d:30", "dixmaan:300", "--repeats", "1"), "output"),
+    Benchmark("solver_choice", "bench_solver_choice.py", (), ("--cases", "dixmaan:3000", "poisson2d:50", "--repeats", "1"), "output", in_quick_run=False),  # noqa: E501
     Benchmark("profile", "bench_profile.py", ("--max-problems", "10", "--max-equations", "4", "--timeout", "45"), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("detection_sweep", "bench_detection_sweep.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501
     Benchmark("constrained", "bench_constrained.py", (), ("--quick",), "output", in_quick_run=False),  # noqa: E501

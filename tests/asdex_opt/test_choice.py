@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from asdex_opt._lineax._choice import cost_features, predicted_times
+from asdex_opt._lineax._choice import _LDL_TIE, _ldl_pays, cost_features, predicted_times
 from asdex_opt._lineax._ldl import analyse, cached_analysis
 from asdex_opt.lineax import (
     BlockDiagonalLU,
@@ -94,3 +94,16 @@ def test_symmetric_small_fronts_get_sparse_ldl():
 def test_structured_patterns_keep_their_solvers():
     blocks = scipy.sparse.block_diag([np.ones((4, 4))] * 50)
     assert isinstance(choose_solver(_structure(blocks), symmetric=True), BlockDiagonalLU)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [_dixmaan(600), _poisson2d(40), _stencil_normal_equations(24), _poisson2d(8)],
+    ids=["dixmaan", "grid", "stencil", "small grid"],
+)
+def test_the_shortcut_decides_as_the_whole_model(matrix):
+    # `_ldl_pays` skips SuperLU's ordering where SuperLU's cheapest factor already loses.
+    structure = _structure(matrix)
+    analysis = cached_analysis(structure.shape[0], structure.rows, structure.cols)
+    ldl, superlu = predicted_times(cost_features(analysis, structure.rows, structure.cols))
+    assert _ldl_pays(structure) == (ldl <= _LDL_TIE * superlu)

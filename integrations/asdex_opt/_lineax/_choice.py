@@ -70,42 +70,71 @@ def cost_features(analysis: Analysis, rows: np.ndarray, cols: np.ndarray) -> dic
     count = counts(analysis.order)
     pattern = scipy.sparse.csc_matrix((np.ones(indices.size, np.int8), indices, indptr), (n, n))
     superlu = counts(_fill_reducing_ordering(pattern + scipy.sparse.eye(n, dtype=np.int8)))
-    features = {
-        "plan": "scalar" if analysis.levels is not None else "fronts",
+    plan, padded, pivots = _plan_work(analysis)
+    return {
+        "plan": plan,
         "nnz": int(np.size(rows)),
         "factor": int(analysis.nnz_factor),
         "flops": int(np.sum(count**2)),
         "superlu_factor": int(superlu.sum()),
         "superlu_flops": int(np.sum(superlu**2)),
-        "padded": 0 if analysis.levels is None else int(analysis.levels.work),
-        "pivots": 0,
+        "padded": padded,
+        "pivots": pivots,
         "steps": 0 if analysis.levels is None else int(analysis.levels.steps),
     }
+
+
+def _plan_work(analysis: Analysis) -> tuple[str, int, int]:
+    """Return the plan's name, its work and its pivots in sequence (`cost_features`)."""
+    plan = "scalar" if analysis.levels is not None else "fronts"
+    padded = 0 if analysis.levels is None else int(analysis.levels.work)
+    pivots = 0
     for size_class in analysis.classes:
         eliminated = size_class.tile * size_class.tiles.astype(np.int64)
-        features["padded"] += int(2 * size_class.width * size_class.size**2 * eliminated.sum())
-        features["pivots"] += int(eliminated.sum())
-    return features
+        padded += int(2 * size_class.width * size_class.size**2 * eliminated.sum())
+        pivots += int(eliminated.sum())
+    return plan, padded, pivots
+
+
+def _predicted_ldl(plan: str, padded: int, pivots: int) -> float:
+    """Return `SparseLDL`'s predicted seconds of a factorization + solve."""
+    if plan == "scalar":
+        base, slot = _LDL_SCALAR
+        return base + slot * padded
+    base, flop, pivot = _LDL_FRONTS
+    return base + flop * padded + pivot * pivots
+
+
+def _predicted_superlu(factor: int, flops: int) -> float:
+    """Return `SparseLU`'s predicted seconds for ``factor`` entries of ``L`` and ``flops``."""
+    trip, entry, flop = _SUPERLU
+    return trip + entry * factor + flop * flops
 
 
 def predicted_times(features: dict) -> tuple[float, float]:
     """Return the predicted seconds of a factorization + solve: ``(SparseLDL, SparseLU)``."""
-    if features["plan"] == "scalar":
-        base, slot = _LDL_SCALAR
-        ldl = base + slot * features["padded"]
-    else:
-        base, flop, pivot = _LDL_FRONTS
-        ldl = base + flop * features["padded"] + pivot * features["pivots"]
-    trip, entry, flop = _SUPERLU
-    return ldl, trip + entry * features["superlu_factor"] + flop * features["superlu_flops"]
+    ldl = _predicted_ldl(features["plan"], features["padded"], features["pivots"])
+    return ldl, _predicted_superlu(features["superlu_factor"], features["superlu_flops"])
 
 
 def _ldl_pays(structure: SparseStructure) -> bool:
-    """Return whether `SparseLDL` is predicted at most `_LDL_TIE` times slower than `SparseLU`."""
+    """Return whether `SparseLDL` is predicted at most `_LDL_TIE` times slower than `SparseLU`.
+
+    SuperLU's ordering is computed only where SuperLU's cheapest possible factor (``L``
+    holding just the lower triangle and the diagonal, no multiply-add) does not already
+    lose.
+    """
     n = structure.shape[0]
-    analysis = cached_analysis(n, structure.rows, structure.cols)
-    ldl, superlu = predicted_times(cost_features(analysis, structure.rows, structure.cols))
-    return ldl <= _LDL_TIE * superlu
+    rows, cols = structure.rows, structure.cols
+    analysis = cached_analysis(n, rows, cols)
+    ldl = _predicted_ldl(*_plan_work(analysis))
+    below = np.unique(rows[rows > cols] * np.int64(n) + cols[rows > cols]).size
+    if ldl <= _LDL_TIE * _predicted_superlu(n + below, 0):
+        return True
+    features = cost_features(analysis, rows, cols)
+    return ldl <= _LDL_TIE * _predicted_superlu(
+        features["superlu_factor"], features["superlu_flops"]
+    )
 
 
 def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.AbstractLinearSolver:

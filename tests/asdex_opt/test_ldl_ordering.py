@@ -1,6 +1,9 @@
 """SparseLDL's orderings and symbolic kernels against dense boolean elimination."""
 
+import threading
+
 import numpy as np
+import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,11 +12,18 @@ from asdex_opt._lineax._ldl._amd import _amd, approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import update_count
 from asdex_opt._lineax._ldl._ordering import (
     adjacency,
+    ball,
+    central_vertex,
     dense_threshold,
     nested_dissection,
     symmetric_adjacency,
 )
-from asdex_opt._lineax._ldl._trees import tree_and_counts
+from asdex_opt._lineax._ldl._symbolic import (
+    _TRIAL_MIN_SIZE,
+    _nested_dissection_wins,
+    pattern_key,
+)
+from asdex_opt._lineax._ldl._trees import permuted_entries, tree_and_counts
 
 _NO_LIMIT = np.iinfo(np.int64).max
 
@@ -149,3 +159,104 @@ def test_adjacency_and_symmetry_check_match_a_dense_pattern(pattern, mirror):
     assert graph.has_sorted_indices
     upper = np.triu(dense, 1)
     assert mirrored == (not upper.any() or np.array_equal(upper, np.tril(dense, -1).T))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns(), st.integers(1, 45))
+def test_ball_is_the_subgraph_a_breadth_first_search_meets(pattern, size):
+    n, rows, cols = pattern
+    graph = adjacency(n, rows, cols)
+    dense = np.zeros(n, bool)
+    dense[: n // 5] = np.diff(graph.indptr)[: n // 5] > 2
+    if dense.all():
+        return
+    start = int(np.flatnonzero(~dense)[-1])
+    vertices, xadj, adj = ball(graph.indptr.astype(np.int64), graph.indices, dense, start, size)
+    assert vertices[0] == start
+    assert vertices.size == min(size, int((~dense).sum()))
+    assert np.unique(vertices).size == vertices.size and not dense[vertices].any()
+    sub = scipy.sparse.csr_matrix((np.ones(adj.size), adj, xadj), shape=(vertices.size,) * 2)
+    expected = graph[vertices][:, vertices]
+    assert np.array_equal(sub.toarray() != 0, expected.toarray() != 0)
+    # Each vertex is met from an earlier one, or starts a new component once the
+    # earlier ones have no unmet neighbour; new components start at the first such vertex.
+    for k in range(1, vertices.size):
+        earlier = vertices[:k]
+        if not graph[vertices[k]][:, earlier].nnz:
+            met = np.zeros(n, bool)
+            met[earlier] = True
+            reach = graph[earlier].indices
+            assert met[reach[~dense[reach]]].all()
+            assert vertices[k] == np.flatnonzero(~met & ~dense)[0]
+
+
+def test_central_vertex_of_a_path_and_a_grid():
+    path = adjacency(9, np.arange(8), np.arange(1, 9))
+    indptr, indices = path.indptr.astype(np.int64), path.indices.astype(np.int64)
+    assert central_vertex(indptr, indices, np.zeros(9, bool)) == 4
+    grid = np.arange(49).reshape(7, 7)
+    rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel()]
+    cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel()]
+    graph = adjacency(49, rows, cols)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    assert central_vertex(indptr, indices, np.zeros(49, bool)) == grid[3, 3]
+
+
+def test_nested_dissection_wins_its_trial_on_a_grid_but_not_on_a_band():
+    side = 400  # n = 160,000: above the size where the trial is made
+    grid = np.arange(side * side).reshape(side, side)
+    rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel()]
+    cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel()]
+    graph = adjacency(side * side, rows, cols)
+    assert side * side >= _TRIAL_MIN_SIZE
+    assert _nested_dissection_wins(graph.indptr.astype(np.int64), graph.indices.astype(np.int64))
+    n, width = 160_000, 5
+    rows = np.concatenate([np.arange(d, n) for d in range(1, width + 1)])
+    cols = np.concatenate([np.arange(0, n - d) for d in range(1, width + 1)])
+    band = adjacency(n, rows, cols)
+    assert not _nested_dissection_wins(band.indptr.astype(np.int64), band.indices.astype(np.int64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns(), st.integers(0, 2**31))
+def test_permuted_entries_match_numpy(pattern, seed):
+    n, rows, cols = pattern
+    order = np.random.default_rng(seed).permutation(n)
+    inverse = np.argsort(order)
+    i, j = permuted_entries(order, rows, cols)
+    assert np.array_equal(i, np.maximum(inverse[rows], inverse[cols]))
+    assert np.array_equal(j, np.minimum(inverse[rows], inverse[cols]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_patterns(), st.integers(1, 6))
+def test_nested_dissection_is_a_permutation(pattern, leaf_size):
+    n, rows, cols = pattern
+    order = nested_dissection(adjacency(n, rows, cols), leaf_size)
+    assert np.array_equal(np.sort(order), np.arange(n))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(16, 40), st.floats(0.0, 0.2), st.integers(0, 2**31))
+def test_nested_dissection_fills_a_grid_less_than_its_band(side, dropped, seed):
+    """On a grid (with some edges dropped: pieces fall apart) it beats the natural order."""
+    grid = np.arange(side * side).reshape(side, side)
+    rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel()]
+    cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel()]
+    keep = np.random.default_rng(seed).random(rows.size) >= dropped
+    rows, cols = rows[keep], cols[keep]
+    n = side * side
+    order = nested_dissection(adjacency(n, rows, cols), leaf_size=8)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    assert _fill(n, rows, cols, order) < 0.7 * _fill(n, rows, cols, np.arange(n))
+
+
+def test_analyse_takes_the_callers_key_and_starts_no_thread_per_call():
+    rows, cols = np.array([0, 1, 1, 2, 2]), np.array([0, 0, 1, 1, 2])
+    key = pattern_key(3, rows, cols)
+    assert analyse(3, rows, cols).key == key
+    assert analyse(3, rows, cols, key=b"given").key == b"given"
+    before = threading.active_count()
+    for n in range(4, 10):
+        analyse(n, np.arange(n), np.arange(n))
+    assert threading.active_count() <= max(before, 2)

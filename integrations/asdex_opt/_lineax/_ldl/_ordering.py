@@ -18,6 +18,8 @@ from asdex_opt._lineax._ldl._trees import sort_in_place
 
 __all__ = [
     "adjacency",
+    "ball",
+    "central_vertex",
     "dense_threshold",
     "nested_dissection",
     "reverse_cuthill_mckee",
@@ -141,8 +143,8 @@ def nested_dissection(graph: scipy.sparse.csr_matrix, leaf_size: int = 32) -> np
 
 
 @numba.njit(cache=True)
-def _bfs(indptr, indices, label, current, start, level, queue):
-    """Breadth-first levels from ``start`` within the vertices labelled ``current``.
+def _bfs(xadj, adj, start, level, queue):
+    """Breadth-first levels from ``start`` within its piece (a compact subgraph).
 
     Writes ``level`` for the vertices reached (the caller resets them) and returns how
     many were reached; ``queue[:count]`` lists them by level.
@@ -153,10 +155,11 @@ def _bfs(indptr, indices, label, current, start, level, queue):
     while head < tail:
         v = queue[head]
         head += 1
-        for k in range(indptr[v], indptr[v + 1]):
-            w = indices[k]
-            if label[w] == current and level[w] < 0:
-                level[w] = level[v] + 1
+        next_level = level[v] + 1
+        for k in range(xadj[v], xadj[v + 1]):
+            w = adj[k]
+            if level[w] < 0:
+                level[w] = next_level
                 queue[tail] = w
                 tail += 1
     return tail
@@ -168,155 +171,324 @@ def _reset(level, queue, count):
         level[queue[k]] = -1
 
 
+@numba.njit(cache=True)
+def _extract(xadj, adj, gid, vertices, count, new_id, fresh_xadj, fresh_adj, fresh_gid, v0, e0):
+    """Copy the subgraph of ``vertices[:count]`` into the fresh buffer from ``v0``, ``e0``.
+
+    ``new_id`` must hold each listed vertex's fresh id and ``-1`` for the other vertices
+    its neighbours may be; the neighbours keep their order. Returns the next free edge.
+    """
+    e = e0
+    for q in range(count):
+        v = vertices[q]
+        fresh_xadj[v0 + q] = e
+        fresh_gid[v0 + q] = gid[v]
+        for k in range(xadj[v], xadj[v + 1]):
+            w = new_id[adj[k]]
+            if w >= 0:
+                fresh_adj[e] = w
+                e += 1
+    fresh_xadj[v0 + count] = e
+    return e
+
+
+@numba.njit(cache=True)
+def _leaf(gid, v0, size, members, out):
+    for k in range(size):
+        members[out + k] = gid[v0 + k]
+    sort_in_place(members[out : out + size])
+
+
 @numba.njit(cache=True, nogil=True)
 def _dissect(indptr, indices, dense, leaf_size):
+    """The nested-dissection order, one level of pieces at a time.
+
+    Each piece is a compact subgraph (its own vertices numbered contiguously, its
+    edges only), so that breadth-first searches need no membership test and the pieces
+    of later levels lie close together in memory. A piece's vertices are numbered in
+    the order the searches of its parent placed them.
+    """
     n = indptr.size - 1
     members = np.empty(n, np.int64)
-    label = np.full(n, -1, np.int64)
+    degree = np.empty(n, np.int64)
+    local = np.full(n, -1, np.int32)
     count = 0
     for v in range(n):
+        degree[v] = indptr[v + 1] - indptr[v]
         if not dense[v]:
-            members[count] = v
-            label[v] = 0
+            local[v] = count
             count += 1
     tail = count
     for v in range(n):
         if dense[v]:
             members[tail] = v
             tail += 1
-    level = np.full(n, -1, np.int64)
-    queue = np.empty(n, np.int64)
-    scratch = np.empty(n, np.int64)
-    stack_lo = np.empty(n + 1, np.int64)
-    stack_hi = np.empty(n + 1, np.int64)
-    top = 0
+    xadj = np.empty(count + 1, np.int64)
+    adj = np.empty(indices.size, np.int32)
+    gid = np.empty(count, np.int64)
+    e = 0
+    for v in range(n):
+        if local[v] < 0:
+            continue
+        a = local[v]
+        xadj[a] = e
+        gid[a] = v
+        for k in range(indptr[v], indptr[v + 1]):
+            w = local[indices[k]]
+            if w >= 0:
+                adj[e] = w
+                e += 1
+    xadj[count] = e
+    fresh_xadj = np.empty(count + 1, np.int64)
+    fresh_adj = np.empty(max(e, 1), np.int32)
+    fresh_gid = np.empty(count, np.int64)
+    level = np.full(count, -1, np.int32)
+    new_id = np.full(count, -1, np.int32)
+    queue = np.empty(count, np.int32)
+    part = np.empty(count, np.int32)
+    scratch = np.empty(count, np.int32)
+    # Pieces of the current level: first vertex, size, place in the order.
+    piece_v = np.empty(count + 1, np.int64)
+    piece_size = np.empty(count + 1, np.int64)
+    piece_out = np.empty(count + 1, np.int64)
+    next_v = np.empty(count + 1, np.int64)
+    next_size = np.empty(count + 1, np.int64)
+    next_out = np.empty(count + 1, np.int64)
+    pieces = 0
     if count > 0:
-        stack_lo[0], stack_hi[0] = 0, count
-        top = 1
-    while top > 0:
-        top -= 1
-        lo, hi = stack_lo[top], stack_hi[top]
-        size = hi - lo
-        if size <= leaf_size:
-            sort_in_place(members[lo:hi])
-            for k in range(lo, hi):
-                label[members[k]] = -1
-            continue
-        # Connected components first: each becomes its own piece.
-        start = members[lo]
-        reached = _bfs(indptr, indices, label, lo, start, level, queue)
-        if reached < size:
-            _reset(level, queue, reached)
-            filled = 0
-            first = top
-            for k in range(lo, hi):
-                v = members[k]
-                if level[v] >= 0:
-                    continue
-                got = _bfs(indptr, indices, label, lo, v, level, queue)
-                piece = lo + filled
-                for q in range(got):
-                    scratch[filled + q] = queue[q]
-                filled += got
-                stack_lo[top], stack_hi[top] = piece, piece + got
-                top += 1
-            for k in range(size):
-                w = scratch[k]
-                members[lo + k] = w
-                level[w] = -1
-            for t in range(first, top):
-                for k in range(stack_lo[t], stack_hi[t]):
-                    label[members[k]] = stack_lo[t]
-            continue
-        # A pseudo-peripheral vertex (George & Liu): restart from the farthest level's
-        # vertex of least degree while the eccentricity grows.
-        depth = level[queue[reached - 1]]
-        for _ in range(1):
+        piece_v[0], piece_size[0], piece_out[0] = 0, count, 0
+        pieces = 1
+    while pieces > 0:
+        made = 0
+        fv = 0
+        fe = 0
+        for p in range(pieces):
+            v0, size, lo = piece_v[p], piece_size[p], piece_out[p]
+            if size <= leaf_size:
+                _leaf(gid, v0, size, members, lo)
+                continue
+            reached = _bfs(xadj, adj, v0, level, queue)
+            if reached < size:
+                # Connected components: each becomes its own piece.
+                _reset(level, queue, reached)
+                filled = 0
+                for v in range(v0, v0 + size):
+                    if level[v] >= 0:
+                        continue
+                    got = _bfs(xadj, adj, v, level, queue[filled:])
+                    for q in range(got):
+                        new_id[queue[filled + q]] = fv + q
+                    fe = _extract(
+                        xadj,
+                        adj,
+                        gid,
+                        queue[filled:],
+                        got,
+                        new_id,
+                        fresh_xadj,
+                        fresh_adj,
+                        fresh_gid,
+                        fv,
+                        fe,
+                    )
+                    next_v[made], next_size[made], next_out[made] = fv, got, lo + filled
+                    made += 1
+                    fv += got
+                    filled += got
+                for q in range(size):
+                    level[queue[q]] = -1
+                    new_id[queue[q]] = -1
+                continue
+            # A pseudo-peripheral vertex (George & Liu): restart once from the farthest
+            # level's vertex of least degree.
+            depth = level[queue[reached - 1]]
             best, best_degree = -1, n + 1
             for q in range(reached - 1, -1, -1):
                 w = queue[q]
                 if level[w] < depth:
                     break
-                d = indptr[w + 1] - indptr[w]
+                d = degree[gid[w]]
                 if d < best_degree:
                     best, best_degree = w, d
             _reset(level, queue, reached)
-            reached = _bfs(indptr, indices, label, lo, best, level, queue)
-            new_depth = level[queue[reached - 1]]
-            if new_depth <= depth:
-                depth = new_depth
-                break
-            depth = new_depth
-        if depth < 2:
-            _reset(level, queue, reached)
-            sort_in_place(members[lo:hi])
-            for k in range(lo, hi):
-                label[members[k]] = -1
-            continue
-        widths = np.zeros(depth + 1, np.int64)
-        for q in range(reached):
-            widths[level[queue[q]]] += 1
-        # The narrowest level that leaves at least a quarter of the rest on each side
-        # (the most balanced of those), else the median level.
-        best_level, best_width, best_imbalance = -1, n + 1, n + 1
-        below = widths[0]
-        median_level = 1
-        for lev in range(1, depth):
-            above = size - below - widths[lev]
-            rest = size - widths[lev]
-            imbalance = abs(below - above)
-            if 4 * below >= rest and 4 * above >= rest and (
-                widths[lev] < best_width
-                or (widths[lev] == best_width and imbalance < best_imbalance)
-            ):
-                best_level, best_width, best_imbalance = lev, widths[lev], imbalance
-            if 2 * below < size:
-                median_level = lev
-            below += widths[lev]
-        if best_level < 0:
-            best_level = median_level
-        # Separator: the vertices of that level adjacent to the next one; the others
-        # join the near side.
-        na = 0
-        nb = 0
-        for q in range(reached):
-            w = queue[q]
-            if level[w] > best_level:
-                nb += 1
-            elif level[w] < best_level or not _touches(
-                indptr, indices, label, level, lo, w, best_level
-            ):
-                na += 1
-        a_pos, b_pos, s_pos = lo, lo + na, lo + na + nb
-        for q in range(reached):
-            w = queue[q]
-            if level[w] > best_level:
-                members[b_pos] = w
-                b_pos += 1
-            elif level[w] < best_level or not _touches(
-                indptr, indices, label, level, lo, w, best_level
-            ):
-                members[a_pos] = w
-                a_pos += 1
-            else:
-                members[s_pos] = w
-                s_pos += 1
-        for k in range(lo + na, lo + na + nb):
-            label[members[k]] = lo + na
-        _reset(level, queue, reached)
-        for k in range(lo + na + nb, hi):
-            label[members[k]] = -1
-        stack_lo[top], stack_hi[top] = lo, lo + na
-        top += 1
-        stack_lo[top], stack_hi[top] = lo + na, lo + na + nb
-        top += 1
+            reached = _bfs(xadj, adj, best, level, queue)
+            depth = level[queue[reached - 1]]
+            if depth < 2:
+                _reset(level, queue, reached)
+                _leaf(gid, v0, size, members, lo)
+                continue
+            widths = np.zeros(depth + 1, np.int64)
+            for q in range(reached):
+                widths[level[queue[q]]] += 1
+            # The narrowest level that leaves at least a quarter of the rest on each
+            # side (the most balanced of those), else the median level.
+            best_level, best_width, best_imbalance = -1, n + 1, n + 1
+            below = widths[0]
+            median_level = 1
+            for lev in range(1, depth):
+                above = size - below - widths[lev]
+                rest = size - widths[lev]
+                imbalance = abs(below - above)
+                if (
+                    4 * below >= rest
+                    and 4 * above >= rest
+                    and (
+                        widths[lev] < best_width
+                        or (widths[lev] == best_width and imbalance < best_imbalance)
+                    )
+                ):
+                    best_level, best_width, best_imbalance = lev, widths[lev], imbalance
+                if 2 * below < size:
+                    median_level = lev
+                below += widths[lev]
+            if best_level < 0:
+                best_level = median_level
+            # Separator: the vertices of that level adjacent to the next one; the others
+            # join the near side. part: 0 near side, 1 far side, 2 separator.
+            na = 0
+            nb = 0
+            for q in range(reached):
+                w = queue[q]
+                lev = level[w]
+                if lev > best_level:
+                    part[w] = 1
+                    nb += 1
+                elif lev < best_level or not _touches(xadj, adj, level, w, best_level):
+                    part[w] = 0
+                    na += 1
+                else:
+                    part[w] = 2
+            a_list = scratch[:na]
+            b_list = scratch[na : na + nb]
+            a_pos, b_pos, s_pos = 0, 0, lo + na + nb
+            for q in range(reached):
+                w = queue[q]
+                if part[w] == 0:
+                    new_id[w] = fv + a_pos
+                    a_list[a_pos] = w
+                    a_pos += 1
+                elif part[w] == 1:
+                    new_id[w] = fv + na + b_pos
+                    b_list[b_pos] = w
+                    b_pos += 1
+                else:
+                    members[s_pos] = gid[w]
+                    s_pos += 1
+            fe = _extract(
+                xadj, adj, gid, a_list, na, new_id, fresh_xadj, fresh_adj, fresh_gid, fv, fe
+            )
+            next_v[made], next_size[made], next_out[made] = fv, na, lo
+            made += 1
+            fv += na
+            fe = _extract(
+                xadj, adj, gid, b_list, nb, new_id, fresh_xadj, fresh_adj, fresh_gid, fv, fe
+            )
+            next_v[made], next_size[made], next_out[made] = fv, nb, lo + na
+            made += 1
+            fv += nb
+            for q in range(reached):
+                w = queue[q]
+                level[w] = -1
+                new_id[w] = -1
+        xadj, fresh_xadj = fresh_xadj, xadj
+        adj, fresh_adj = fresh_adj, adj
+        gid, fresh_gid = fresh_gid, gid
+        piece_v, next_v = next_v, piece_v
+        piece_size, next_size = next_size, piece_size
+        piece_out, next_out = next_out, piece_out
+        pieces = made
     return members
 
 
 @numba.njit(cache=True)
-def _touches(indptr, indices, label, level, current, w, lev):
-    for k in range(indptr[w], indptr[w + 1]):
-        x = indices[k]
-        if label[x] == current and level[x] == lev + 1:
-            return True
-    return False
+def _touches(xadj, adj, level, w, lev):
+    """Whether ``w`` has a neighbour at level ``lev + 1``."""
+    k, end = xadj[w], xadj[w + 1]
+    while k < end and level[adj[k]] != lev + 1:
+        k += 1
+    return k < end
+
+
+@numba.njit(cache=True, nogil=True)
+def ball(indptr, indices, dense, start, size):
+    """The subgraph induced by the first ``size`` vertices a breadth-first search meets.
+
+    The search starts at ``start`` (not dense), skips dense vertices and moves on to the
+    first unreached vertex when a component is exhausted.
+
+    Returns:
+        ``(vertices, xadj, adj)``: the vertices in the order the search met them, and
+        the subgraph's adjacency in that numbering.
+    """
+    n = indptr.size - 1
+    new_id = np.full(n, -1, np.int64)
+    queue = np.empty(size, np.int64)
+    new_id[start] = 0
+    queue[0] = start
+    tail = 1
+    head = 0
+    seed = 0
+    while tail < size:
+        if head == tail:
+            while seed < n and (dense[seed] or new_id[seed] >= 0):
+                seed += 1
+            if seed == n:
+                break
+            new_id[seed] = tail
+            queue[tail] = seed
+            tail += 1
+        v = queue[head]
+        head += 1
+        for k in range(indptr[v], indptr[v + 1]):
+            w = indices[k]
+            if tail < size and not dense[w] and new_id[w] < 0:
+                new_id[w] = tail
+                queue[tail] = w
+                tail += 1
+    xadj = np.zeros(tail + 1, np.int64)
+    adj = np.empty(indptr[n], np.int64)
+    e = 0
+    for a in range(tail):
+        v = queue[a]
+        for k in range(indptr[v], indptr[v + 1]):
+            w = new_id[indices[k]]
+            if w >= 0:
+                adj[e] = w
+                e += 1
+        xadj[a + 1] = e
+    return queue[:tail].copy(), xadj, adj[:e].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def central_vertex(indptr, indices, dense):
+    """Return a vertex near the middle of the graph.
+
+    It is the middle one of the middle level of a breadth-first search from the first
+    vertex that is not dense (dense ones skipped).
+    """
+    n = indptr.size - 1
+    start = 0
+    while start < n - 1 and dense[start]:
+        start += 1
+    level = np.full(n, -1, np.int64)
+    queue = np.empty(n, np.int64)
+    level[start] = 0
+    queue[0] = start
+    head, tail = 0, 1
+    while head < tail:
+        v = queue[head]
+        head += 1
+        for k in range(indptr[v], indptr[v + 1]):
+            w = indices[k]
+            if not dense[w] and level[w] < 0:
+                level[w] = level[v] + 1
+                queue[tail] = w
+                tail += 1
+    middle = level[queue[tail - 1]] // 2
+    first = 0
+    while level[queue[first]] < middle:
+        first += 1
+    last = first
+    while last < tail and level[queue[last]] == middle:
+        last += 1
+    return queue[(first + last - 1) // 2]

@@ -24,6 +24,9 @@ import scipy.sparse
 from asdex_opt._lineax._ldl._amd import approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, node_levels, update_count
 from asdex_opt._lineax._ldl._ordering import (
+    ball,
+    central_vertex,
+    dense_threshold,
     nested_dissection,
     reverse_cuthill_mckee,
     symmetric_adjacency,
@@ -32,6 +35,7 @@ from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
 from asdex_opt._lineax._ldl._trees import (
     amalgamate,
     envelope,
+    permuted_entries,
     permuted_lower,
     postorder,
     structures,
@@ -57,6 +61,21 @@ ten nanoseconds: minimum degree's deep trees pay this)."""
 
 _DENSE_MAX_HEIGHT = 64
 """Dense fronts take an order only if its elimination tree is at most this tall."""
+
+_TRIAL_MIN_SIZE = 1 << 17
+"""Patterns of at least this many columns try both orderings on a sample first, and
+minimum degree is left out where nested dissection clearly wins there
+(`_nested_dissection_wins`)."""
+
+_TRIAL_SIZE = 1 << 14
+"""The number of columns of that sample."""
+
+_TRIAL_MARGIN = 1.05
+"""Nested dissection wins clearly when minimum degree makes more than this many times
+its updates on the sample."""
+
+_SECOND_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-ldl")
+"""Runs minimum degree beside nested dissection (both kernels release the GIL)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -177,8 +196,37 @@ def _limit(best: tuple[int, int] | None, max_scalar_updates: int) -> int:
     return best[1] - 1
 
 
+def _nested_dissection_wins(indptr: np.ndarray, indices: np.ndarray) -> bool:
+    """Whether nested dissection clearly beats minimum degree on a sample of the graph.
+
+    The sample is the subgraph induced by a breadth-first ball of `_TRIAL_SIZE`
+    vertices around a central vertex (dense rows left out); both orderings are computed on it
+    and compared by their scalar updates (see `_TRIAL_MARGIN`). On grids and meshes
+    nested dissection wins by far; on bands, trees and the random couplings of KKT
+    matrices minimum degree does.
+    """
+    n = indptr.size - 1
+    dense = np.diff(indptr) > dense_threshold(n)
+    _, xadj, adj = ball(
+        indptr, indices, dense, central_vertex(indptr, indices, dense), min(n, _TRIAL_SIZE)
+    )
+    size = xadj.size - 1
+    sample = scipy.sparse.csr_matrix(
+        (np.ones(adj.size, np.int8), adj, xadj), shape=(size, size), copy=False
+    )
+    order = nested_dissection(sample, leaf_size=16)
+    _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
+    bound = int(_TRIAL_MARGIN * update_count(count))
+    return approximate_minimum_degree(sample, bound) is None
+
+
 def analyse(
-    n: int, rows: np.ndarray, cols: np.ndarray, max_scalar_updates: int = LEVEL_MAX_UPDATES
+    n: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    max_scalar_updates: int = LEVEL_MAX_UPDATES,
+    *,
+    key: bytes | None = None,
 ) -> Analysis:
     """The symbolic factorization of the symmetric pattern ``(n, rows, cols)``.
 
@@ -187,7 +235,9 @@ def analyse(
     Cuthill-McKee; the one whose plan costs least (`_cost`) is used. A candidate is
     dropped as soon as its running count of updates shows that it cannot cost less
     than the best one so far (minimum degree counts them while it eliminates, the
-    others while their column counts are taken).
+    others while their column counts are taken). On patterns of at least
+    `_TRIAL_MIN_SIZE` columns, minimum degree is left out when nested dissection
+    clearly wins on a sample of the graph (`_nested_dissection_wins`).
 
     Args:
         n: Matrix size.
@@ -197,6 +247,7 @@ def analyse(
         cols: Column of each stored entry.
         max_scalar_updates: The level-scheduled scalar plan is used when the
             factorization makes at most this many scalar updates, else dense fronts.
+        key: The pattern's `pattern_key`, if the caller has it (else it is computed).
 
     Returns:
         The analysis; its classes map the stored entries (by position in ``rows``) into
@@ -230,9 +281,11 @@ def analyse(
     # Minimum degree runs beside nested dissection (both release the GIL); it stops early
     # once nested dissection's cost is known and its own count exceeds what could win.
     limit = np.array([np.iinfo(np.int64).max])
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        minimum_degree = pool.submit(approximate_minimum_degree, graph, limit)
-        consider("nested dissection", nested_dissection(graph, leaf_size=16))
+    minimum_degree = None
+    if n < _TRIAL_MIN_SIZE or not _nested_dissection_wins(indptr, indices):
+        minimum_degree = _SECOND_THREAD.submit(approximate_minimum_degree, graph, limit)
+    consider("nested dissection", nested_dissection(graph, leaf_size=16))
+    if minimum_degree is not None:
         limit[0] = _limit(best_cost, max_scalar_updates)
         consider("minimum degree", minimum_degree.result())
     rcm = reverse_cuthill_mckee(graph)
@@ -246,14 +299,14 @@ def analyse(
         analysis = _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count)
     else:
         analysis = _plan(n, r, c, use, name, order, indptr, indices, parent, count)
-    return dataclasses.replace(analysis, key=pattern_key(n, rows, cols))
+    if key is None:
+        key = pattern_key(n, rows, cols)
+    return dataclasses.replace(analysis, key=key)
 
 
 def _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
-    inverse = np.empty(n, np.int64)
-    inverse[order] = np.arange(n)
-    pi, pj = inverse[r], inverse[c]
-    plan = level_plan(n, rowptr, colidx, parent, count, np.maximum(pi, pj), np.minimum(pi, pj), use)
+    i, j = permuted_entries(order, r, c)
+    plan = level_plan(n, rowptr, colidx, parent, count, i, j, use)
     return Analysis(
         n=n,
         order=order,
@@ -290,10 +343,7 @@ def _plan(n, r, c, use, name, order, indptr, indices, parent, count) -> Analysis
     ns = reps.size
     first = np.zeros(ns + 1, np.int64)
     np.cumsum(np.bincount(column_super, minlength=ns), out=first[1:])
-    inverse = np.empty(n, np.int64)
-    inverse[order] = np.arange(n)
-    pi, pj = inverse[r], inverse[c]
-    i, j = np.maximum(pi, pj), np.minimum(pi, pj)
+    i, j = permuted_entries(order, r, c)
     rowptr, colidx = permuted_lower(indptr, indices, order)
     sptr, srows = structures(first, rowptr, colidx, sparent)
     classes = schedule(n, order, first, sparent, sptr, srows, i, j, use)

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "amalgamate",
     "envelope",
+    "permuted_entries",
     "permuted_lower",
     "postorder",
     "sort_in_place",
@@ -80,6 +81,23 @@ def tree_and_counts(indptr, indices, order, limit):
         if updates > limit:
             return parent, count, False
     return parent, count, True
+
+
+@numba.njit(cache=True)
+def permuted_entries(order, rows, cols):
+    """Row and column of each entry ``(rows, cols)`` after the permutation, lower triangle.
+
+    Returns:
+        ``(i, j)`` with ``i >= j``: the entry's place in the matrix permuted by ``order``
+        (variable ``order[k]`` becomes ``k``), mirrored below the diagonal.
+    """
+    inverse = _inverse(order)
+    i = np.empty(rows.size, np.int64)
+    j = np.empty(rows.size, np.int64)
+    for k in range(rows.size):
+        a, b = inverse[rows[k]], inverse[cols[k]]
+        i[k], j[k] = max(a, b), min(a, b)
+    return i, j
 
 
 @numba.njit(cache=True)

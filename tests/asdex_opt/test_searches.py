@@ -353,14 +353,14 @@ def test_wolfe_accepts_an_overshoot_unless_strong():
 
 def test_wolfe_jumps_where_the_line_curves_downwards():
     # φ(s) = -s - s²/2 + s⁴/(4·10⁶): the slope steepens up to s ≈ 577, the minimum is
-    # at s ≈ 1000. Doubling would take 11 trials (1 to 1024); after three steepening
+    # at s ≈ 1000. Doubling would take 11 trials (1 to 1024); after four steepening
     # trials the search jumps a thousandfold, overshoots, and zooms back by geometric
     # means while the bracket spans more than a factor 10.
     fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 4e6)  # noqa: E731
     y, direction = jnp.zeros(1), jnp.ones(1)
     sizes, accepted = _line_search(Wolfe(), fn, y, direction)
-    assert sizes[:4] == [1.0, 2.0, 4.0, 4000.0]
-    np.testing.assert_allclose(sizes[4:6], [4000**0.5 * 2, (4000**0.5 * 2 * 4000) ** 0.5])
+    assert sizes[:5] == [1.0, 2.0, 4.0, 8.0, 8000.0]
+    np.testing.assert_allclose(sizes[5:7], [8000**0.5 * 8**0.5, (8000**1.5 * 8**0.5) ** 0.5])
     assert len(sizes) < 11
     phi = lambda s: fn(y + s * direction)  # noqa: E731
     assert phi(accepted) <= phi(0.0) + 1e-4 * accepted * jax.grad(phi)(0.0)

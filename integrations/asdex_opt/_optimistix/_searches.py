@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 _ROUNDING_ULPS = 8
-_TRIALS_BEFORE_JUMP = 2  # `Wolfe`'s extensions by `increase_factor` before a jump
+_TRIALS_BEFORE_JUMP = 3  # `Wolfe`'s extensions by `increase_factor` before a jump
 _WIDE = 10.0  # a bracket whose ends are further apart than this factor: `_zoom`
 
 
@@ -198,7 +198,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     |φ'(0)|``). A trial with sufficient decrease whose slope is still steeply downhill
     is extended (``increase_factor`` times the step size): unlike backtracking, the
     search lengthens steps that a shifted Newton direction made too short. Where the
-    slope still steepens from one trial to the next at the third trial (``φ`` curves
+    slope still steepens from one trial to the next at the fourth trial (``φ`` curves
     downwards along the line, as along a direction of negative curvature), the next
     trial is ``jump_factor`` times further: the quadratic model says nothing about
     how far the line goes down, and doubling would stop at its first flat point,
@@ -221,7 +221,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
         curvature: The slope's reduction that ends the search, in (slope, 1).
         increase_factor: Step size factor while the slope stays steep, > 1.
-        jump_factor: Step size factor where the slope still steepens at the third
+        jump_factor: Step size factor where the slope still steepens at the fourth
             trial, > 1.
         max_trials: Trials after which the best sufficient decrease is accepted.
         strong: Whether to ask for the strong Wolfe conditions.
@@ -314,7 +314,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         swap = jnp.invert(worse) & jnp.where(state.zooming, uphill, slope_new >= 0)
         extend = jnp.invert(worse | state.zooming | (slope_new >= 0))
         # Downward curvature along the line (the slope steepened since the last trial),
-        # still there at the third trial: the Newton model says nothing about how far
+        # still there at the fourth trial: the Newton model says nothing about how far
         # the line goes down, and doubling would stop at its first flat point.
         steepening = (slope_new < slope_lo) & (state.trials >= _TRIALS_BEFORE_JUMP)
         extension = jnp.where(steepening, self.jump_factor, self.increase_factor) * size

@@ -41,7 +41,7 @@ def cached_analysis(n: int, rows: np.ndarray, cols: np.ndarray) -> Analysis:
         if key in _ANALYSES:
             _ANALYSES.move_to_end(key)
             return _ANALYSES[key]
-    analysis = analyse(n, rows, cols)
+    analysis = analyse(n, rows, cols, key=key)
     with _LOCK:
         _ANALYSES[key] = analysis
         while len(_ANALYSES) > _MAX_ANALYSES:

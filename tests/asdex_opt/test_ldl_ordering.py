@@ -194,6 +194,8 @@ def test_central_vertex_of_a_path_and_a_grid():
     path = adjacency(9, np.arange(8), np.arange(1, 9))
     indptr, indices = path.indptr.astype(np.int64), path.indices.astype(np.int64)
     assert central_vertex(indptr, indices, np.zeros(9, bool)) == 4
+    # Dense vertices are left out: the path 0..6 (7 and 8 dense) has its middle at 3.
+    assert central_vertex(indptr, indices, np.arange(9) >= 7) == 3
     grid = np.arange(49).reshape(7, 7)
     rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel()]
     cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel()]

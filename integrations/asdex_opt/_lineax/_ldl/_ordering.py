@@ -470,20 +470,9 @@ def central_vertex(indptr, indices, dense):
     start = 0
     while start < n - 1 and dense[start]:
         start += 1
-    level = np.full(n, -1, np.int64)
+    level = np.where(dense, n, -1)
     queue = np.empty(n, np.int64)
-    level[start] = 0
-    queue[0] = start
-    head, tail = 0, 1
-    while head < tail:
-        v = queue[head]
-        head += 1
-        for k in range(indptr[v], indptr[v + 1]):
-            w = indices[k]
-            if not dense[w] and level[w] < 0:
-                level[w] = level[v] + 1
-                queue[tail] = w
-                tail += 1
+    tail = _bfs(indptr, indices, start, level, queue)
     middle = level[queue[tail - 1]] // 2
     first = 0
     while level[queue[first]] < middle:

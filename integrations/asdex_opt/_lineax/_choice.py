@@ -59,17 +59,9 @@ def cost_features(analysis: Analysis, rows: np.ndarray, cols: np.ndarray) -> dic
         >>> cost_features(analyse(3, rows, cols), rows, cols)["flops"]  # counts 2, 2, 1
         9
     """
-    n = analysis.n
-    graph, _ = symmetric_adjacency(n, rows, cols)
-    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
-
-    def counts(order: np.ndarray) -> np.ndarray:
-        order = np.asarray(order, np.int64)
-        return tree_and_counts(indptr, indices, order, np.iinfo(np.int64).max)[1].astype(np.int64)
-
-    count = counts(analysis.order)
-    pattern = scipy.sparse.csc_matrix((np.ones(indices.size, np.int8), indices, indptr), (n, n))
-    superlu = counts(_fill_reducing_ordering(pattern + scipy.sparse.eye(n, dtype=np.int8)))
+    indptr, indices = _graph(analysis.n, rows, cols)
+    count = _column_counts(indptr, indices, analysis.order)
+    superlu = _superlu_counts(indptr, indices)
     plan, padded, pivots = _plan_work(analysis)
     return {
         "plan": plan,
@@ -82,6 +74,26 @@ def cost_features(analysis: Analysis, rows: np.ndarray, cols: np.ndarray) -> dic
         "pivots": pivots,
         "steps": 0 if analysis.levels is None else int(analysis.levels.steps),
     }
+
+
+def _graph(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the symmetric adjacency of the pattern (``indptr``, ``indices``, int64)."""
+    graph, _ = symmetric_adjacency(n, rows, cols)
+    return graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+
+
+def _column_counts(indptr: np.ndarray, indices: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Return the column counts of ``L`` (diagonal included) in ``order``."""
+    order = np.asarray(order, np.int64)
+    return tree_and_counts(indptr, indices, order, np.iinfo(np.int64).max)[1].astype(np.int64)
+
+
+def _superlu_counts(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Return the column counts of ``L`` in `SparseLU`'s own fill-reducing order."""
+    n = indptr.size - 1
+    pattern = scipy.sparse.csc_matrix((np.ones(indices.size, np.int8), indices, indptr), (n, n))
+    order = _fill_reducing_ordering(pattern + scipy.sparse.eye(n, dtype=np.int8))
+    return _column_counts(indptr, indices, order)
 
 
 def _plan_work(analysis: Analysis) -> tuple[str, int, int]:
@@ -131,10 +143,8 @@ def _ldl_pays(structure: SparseStructure) -> bool:
     below = np.unique(rows[rows > cols] * np.int64(n) + cols[rows > cols]).size
     if ldl <= _LDL_TIE * _predicted_superlu(n + below, 0):
         return True
-    features = cost_features(analysis, rows, cols)
-    return ldl <= _LDL_TIE * _predicted_superlu(
-        features["superlu_factor"], features["superlu_flops"]
-    )
+    superlu = _superlu_counts(*_graph(n, rows, cols))
+    return ldl <= _LDL_TIE * _predicted_superlu(int(superlu.sum()), int(np.sum(superlu**2)))
 
 
 def choose_solver(structure: SparseStructure, symmetric: bool = False) -> lx.AbstractLinearSolver:

@@ -35,37 +35,37 @@ def _inverse(order):
 def tree_and_counts(indptr, indices, order, limit):
     """Elimination tree and column counts of the graph eliminated in ``order``.
 
-    One pass over the rows of the permuted pattern: each entry first joins the
-    elimination tree (Liu's algorithm with path compression), then its row subtree
-    is walked up to the row, counting one entry of ``L`` per column passed. The
+    The tree comes from Liu's algorithm with path compression; the column counts from
+    the row subtrees' skeletons (Gilbert, Ng & Peyton 1994): column ``j`` of ``L`` has
+    one entry per row subtree that holds ``j``, and a row subtree is the union of the
+    tree paths from its leaves up to its row. Adding ``+1`` at each leaf, ``-1`` at the
+    least common ancestor of each two leaves consecutive in a postorder and ``-1`` above
+    the row, the sum over ``j``'s subtree counts the row subtrees through ``j``. Both
+    passes take time about linear in the pattern's entries, not in ``nnz(L)``. The
     numbering is the order's (``parent[k] > k``), not a postorder.
 
     Args:
         indptr: Row pointers of the symmetric adjacency (no diagonal).
         indices: Its column indices.
         order: Vertex ``order[k]`` is eliminated ``k``-th.
-        limit: Stop once the scalar updates (see `update_count`) exceed this.
+        limit: The pass counts as incomplete when the scalar updates (see
+            `update_count`) exceed this.
 
     Returns:
         ``(parent, count, complete)``: the tree (``-1`` for roots), the nonzeros of
-        each column of ``L`` (diagonal included), and whether the pass finished
-        (else both are partial and the updates exceed ``limit``).
+        each column of ``L`` (diagonal included), and whether the updates stay within
+        ``limit``.
     """
     n = order.size
     inverse = _inverse(order)
     parent = np.full(n, -1, np.int64)
     ancestor = np.full(n, -1, np.int64)
-    count = np.ones(n, np.int64)
-    mark = np.full(n, -1, np.int64)
-    updates = 0
     for i in range(n):
-        mark[i] = i
         v = order[i]
         for k in range(indptr[v], indptr[v + 1]):
-            j = inverse[indices[k]]
-            if j >= i:
+            r = inverse[indices[k]]
+            if r >= i:
                 continue
-            r = j
             while ancestor[r] != -1 and ancestor[r] != i:
                 t = ancestor[r]
                 ancestor[r] = i
@@ -73,14 +73,55 @@ def tree_and_counts(indptr, indices, order, limit):
             if ancestor[r] == -1:
                 ancestor[r] = i
                 parent[r] = i
-            while mark[j] != i:
-                updates += count[j]
-                count[j] += 1
-                mark[j] = i
-                j = parent[j]
-        if updates > limit:
-            return parent, count, False
-    return parent, count, True
+    post = postorder(parent)
+    # first[j]: the least postorder rank in j's subtree; delta: the skeletons' marks.
+    rank = np.empty(n, np.int64)
+    first = np.full(n, -1, np.int64)
+    delta = np.zeros(n, np.int64)
+    for p in range(n):
+        j = post[p]
+        rank[j] = p
+        if first[j] == -1:
+            delta[j] = 1  # a leaf of the tree: its own row subtree is just itself
+        while j != -1 and first[j] == -1:
+            first[j] = p
+            j = parent[j]
+    last = np.full(n, -1, np.int64)  # rank of the row's latest entry seen
+    leaf = np.full(n, -1, np.int64)  # the row's latest leaf
+    for j in range(n):
+        ancestor[j] = j
+    for p in range(n):
+        j = post[p]
+        if parent[j] >= 0:
+            delta[parent[j]] -= 1
+        v = order[j]
+        for k in range(indptr[v], indptr[v + 1]):
+            i = inverse[indices[k]]
+            if i <= j:
+                continue
+            if last[i] < first[j]:  # nothing of row i in j's subtree: j is a leaf of it
+                delta[j] += 1
+                q = leaf[i]
+                if q != -1:
+                    while ancestor[q] != q:
+                        q = ancestor[q]
+                    r = leaf[i]
+                    while r != q:
+                        t = ancestor[r]
+                        ancestor[r] = q
+                        r = t
+                    delta[q] -= 1
+                leaf[i] = j
+            last[i] = p
+        if parent[j] >= 0:
+            ancestor[j] = parent[j]
+    updates = 0
+    for p in range(n):
+        j = post[p]
+        if parent[j] >= 0:
+            delta[parent[j]] += delta[j]
+        updates += delta[j] * (delta[j] - 1) // 2
+    return parent, delta, updates <= limit
 
 
 @numba.njit(cache=True)

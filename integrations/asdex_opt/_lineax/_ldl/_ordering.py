@@ -9,6 +9,9 @@ factorization needs. Rows and columns of degree above ``max(16, 10 √n)`` are l
 of the dissection and ordered last, as AMD does with dense rows.
 """
 
+import concurrent.futures
+import itertools
+
 import numba
 import numpy as np
 import scipy.sparse
@@ -25,6 +28,13 @@ __all__ = [
     "reverse_cuthill_mckee",
     "symmetric_adjacency",
 ]
+
+
+_PARALLEL_MIN_SIZE = 1 << 15
+"""Levels of the dissection with at least this many vertices are split by two threads."""
+
+_DISSECT_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-nd")
+"""Splits the second half of a level's pieces (`_split` releases the GIL)."""
 
 
 def dense_threshold(n: int) -> float:
@@ -143,11 +153,12 @@ def nested_dissection(graph: scipy.sparse.csr_matrix, leaf_size: int = 32) -> np
 
 
 @numba.njit(cache=True)
-def _bfs(xadj, adj, start, level, queue):
+def _bfs(xbeg, xend, adj, start, level, queue):
     """Breadth-first levels from ``start`` within its piece (a compact subgraph).
 
-    Writes ``level`` for the vertices reached (the caller resets them) and returns how
-    many were reached; ``queue[:count]`` lists them by level.
+    Vertex ``v``'s neighbours are ``adj[xbeg[v]:xend[v]]``. Writes ``level`` for the
+    vertices reached (the caller resets them) and returns how many were reached;
+    ``queue[:count]`` lists them by level.
     """
     level[start] = 0
     queue[0] = start
@@ -156,7 +167,7 @@ def _bfs(xadj, adj, start, level, queue):
         v = queue[head]
         head += 1
         next_level = level[v] + 1
-        for k in range(xadj[v], xadj[v + 1]):
+        for k in range(xbeg[v], xend[v]):
             w = adj[k]
             if level[w] < 0:
                 level[w] = next_level
@@ -172,23 +183,35 @@ def _reset(level, queue, count):
 
 
 @numba.njit(cache=True)
-def _extract(xadj, adj, gid, vertices, count, new_id, fresh_xadj, fresh_adj, fresh_gid, v0, e0):
-    """Copy the subgraph of ``vertices[:count]`` into the fresh buffer from ``v0``, ``e0``.
+def _touches(xbeg, xend, adj, level, w, lev):
+    """Whether ``w`` has a neighbour at level ``lev + 1``."""
+    k, end = xbeg[w], xend[w]
+    while k < end and level[adj[k]] != lev + 1:
+        k += 1
+    return k < end
 
-    ``new_id`` must hold each listed vertex's fresh id and ``-1`` for the other vertices
-    its neighbours may be; the neighbours keep their order. Returns the next free edge.
+
+@numba.njit(cache=True)
+def _extract(graph, fresh, vertices, count, new_id, v0, e0):
+    """Copy the subgraph of ``vertices[:count]`` into ``fresh`` from vertex ``v0``, edge ``e0``.
+
+    ``graph`` and ``fresh`` are ``(xbeg, xend, adj, gid)``. ``new_id`` must hold each
+    listed vertex's fresh id and ``-1`` for the other vertices its neighbours may be;
+    the neighbours keep their order. Returns the next free edge.
     """
+    xbeg, xend, adj, gid = graph
+    fresh_beg, fresh_end, fresh_adj, fresh_gid = fresh
     e = e0
     for q in range(count):
         v = vertices[q]
-        fresh_xadj[v0 + q] = e
+        fresh_beg[v0 + q] = e
         fresh_gid[v0 + q] = gid[v]
-        for k in range(xadj[v], xadj[v + 1]):
+        for k in range(xbeg[v], xend[v]):
             w = new_id[adj[k]]
             if w >= 0:
                 fresh_adj[e] = w
                 e += 1
-    fresh_xadj[v0 + count] = e
+        fresh_end[v0 + q] = e
     return e
 
 
@@ -199,14 +222,14 @@ def _leaf(gid, v0, size, members, out):
     sort_in_place(members[out : out + size])
 
 
-@numba.njit(cache=True, nogil=True)
-def _dissect(indptr, indices, dense, leaf_size):
-    """The nested-dissection order, one level of pieces at a time.
+@numba.njit(cache=True)
+def _prepare(indptr, indices, dense):
+    """The compact graph of the vertices that are not dense, and the dense ones' places.
 
-    Each piece is a compact subgraph (its own vertices numbered contiguously, its
-    edges only), so that breadth-first searches need no membership test and the pieces
-    of later levels lie close together in memory. A piece's vertices are numbered in
-    the order the searches of its parent placed them.
+    Returns:
+        ``(members, degree, (xbeg, xend, adj, gid), count)``: the order with the dense
+        vertices at its end, each vertex's degree, the graph (``gid``: each compact
+        vertex's id in the pattern) and the number of vertices that are not dense.
     """
     n = indptr.size - 1
     members = np.empty(n, np.int64)
@@ -223,190 +246,209 @@ def _dissect(indptr, indices, dense, leaf_size):
         if dense[v]:
             members[tail] = v
             tail += 1
-    xadj = np.empty(count + 1, np.int64)
-    adj = np.empty(indices.size, np.int32)
+    xbeg = np.empty(count, np.int64)
+    xend = np.empty(count, np.int64)
+    adj = np.empty(max(indices.size, 1), np.int32)
     gid = np.empty(count, np.int64)
     e = 0
     for v in range(n):
         if local[v] < 0:
             continue
         a = local[v]
-        xadj[a] = e
+        xbeg[a] = e
         gid[a] = v
         for k in range(indptr[v], indptr[v + 1]):
             w = local[indices[k]]
             if w >= 0:
                 adj[e] = w
                 e += 1
-    xadj[count] = e
-    fresh_xadj = np.empty(count + 1, np.int64)
-    fresh_adj = np.empty(max(e, 1), np.int32)
-    fresh_gid = np.empty(count, np.int64)
-    level = np.full(count, -1, np.int32)
-    new_id = np.full(count, -1, np.int32)
-    queue = np.empty(count, np.int32)
-    part = np.empty(count, np.int32)
-    scratch = np.empty(count, np.int32)
-    # Pieces of the current level: first vertex, size, place in the order.
-    piece_v = np.empty(count + 1, np.int64)
-    piece_size = np.empty(count + 1, np.int64)
-    piece_out = np.empty(count + 1, np.int64)
-    next_v = np.empty(count + 1, np.int64)
-    next_size = np.empty(count + 1, np.int64)
-    next_out = np.empty(count + 1, np.int64)
-    pieces = 0
-    if count > 0:
-        piece_v[0], piece_size[0], piece_out[0] = 0, count, 0
-        pieces = 1
-    while pieces > 0:
-        made = 0
-        fv = 0
-        fe = 0
-        for p in range(pieces):
-            v0, size, lo = piece_v[p], piece_size[p], piece_out[p]
-            if size <= leaf_size:
-                _leaf(gid, v0, size, members, lo)
-                continue
-            reached = _bfs(xadj, adj, v0, level, queue)
-            if reached < size:
-                # Connected components: each becomes its own piece.
-                _reset(level, queue, reached)
-                filled = 0
-                for v in range(v0, v0 + size):
-                    if level[v] >= 0:
-                        continue
-                    got = _bfs(xadj, adj, v, level, queue[filled:])
-                    for q in range(got):
-                        new_id[queue[filled + q]] = fv + q
-                    fe = _extract(
-                        xadj,
-                        adj,
-                        gid,
-                        queue[filled:],
-                        got,
-                        new_id,
-                        fresh_xadj,
-                        fresh_adj,
-                        fresh_gid,
-                        fv,
-                        fe,
-                    )
-                    next_v[made], next_size[made], next_out[made] = fv, got, lo + filled
-                    made += 1
-                    fv += got
-                    filled += got
-                for q in range(size):
-                    level[queue[q]] = -1
-                    new_id[queue[q]] = -1
-                continue
-            # A pseudo-peripheral vertex (George & Liu): restart once from the farthest
-            # level's vertex of least degree.
-            depth = level[queue[reached - 1]]
-            best, best_degree = -1, n + 1
-            for q in range(reached - 1, -1, -1):
-                w = queue[q]
-                if level[w] < depth:
-                    break
-                d = degree[gid[w]]
-                if d < best_degree:
-                    best, best_degree = w, d
-            _reset(level, queue, reached)
-            reached = _bfs(xadj, adj, best, level, queue)
-            depth = level[queue[reached - 1]]
-            if depth < 2:
-                _reset(level, queue, reached)
-                _leaf(gid, v0, size, members, lo)
-                continue
-            widths = np.zeros(depth + 1, np.int64)
-            for q in range(reached):
-                widths[level[queue[q]]] += 1
-            # The narrowest level that leaves at least a quarter of the rest on each
-            # side (the most balanced of those), else the median level.
-            best_level, best_width, best_imbalance = -1, n + 1, n + 1
-            below = widths[0]
-            median_level = 1
-            for lev in range(1, depth):
-                above = size - below - widths[lev]
-                rest = size - widths[lev]
-                imbalance = abs(below - above)
-                if (
-                    4 * below >= rest
-                    and 4 * above >= rest
-                    and (
-                        widths[lev] < best_width
-                        or (widths[lev] == best_width and imbalance < best_imbalance)
-                    )
-                ):
-                    best_level, best_width, best_imbalance = lev, widths[lev], imbalance
-                if 2 * below < size:
-                    median_level = lev
-                below += widths[lev]
-            if best_level < 0:
-                best_level = median_level
-            # Separator: the vertices of that level adjacent to the next one; the others
-            # join the near side. part: 0 near side, 1 far side, 2 separator.
-            na = 0
-            nb = 0
-            for q in range(reached):
-                w = queue[q]
-                lev = level[w]
-                if lev > best_level:
-                    part[w] = 1
-                    nb += 1
-                elif lev < best_level or not _touches(xadj, adj, level, w, best_level):
-                    part[w] = 0
-                    na += 1
-                else:
-                    part[w] = 2
-            a_list = scratch[:na]
-            b_list = scratch[na : na + nb]
-            a_pos, b_pos, s_pos = 0, 0, lo + na + nb
-            for q in range(reached):
-                w = queue[q]
-                if part[w] == 0:
-                    new_id[w] = fv + a_pos
-                    a_list[a_pos] = w
-                    a_pos += 1
-                elif part[w] == 1:
-                    new_id[w] = fv + na + b_pos
-                    b_list[b_pos] = w
-                    b_pos += 1
-                else:
-                    members[s_pos] = gid[w]
-                    s_pos += 1
-            fe = _extract(
-                xadj, adj, gid, a_list, na, new_id, fresh_xadj, fresh_adj, fresh_gid, fv, fe
-            )
-            next_v[made], next_size[made], next_out[made] = fv, na, lo
-            made += 1
-            fv += na
-            fe = _extract(
-                xadj, adj, gid, b_list, nb, new_id, fresh_xadj, fresh_adj, fresh_gid, fv, fe
-            )
-            next_v[made], next_size[made], next_out[made] = fv, nb, lo + na
-            made += 1
-            fv += nb
-            for q in range(reached):
-                w = queue[q]
-                level[w] = -1
-                new_id[w] = -1
-        xadj, fresh_xadj = fresh_xadj, xadj
-        adj, fresh_adj = fresh_adj, adj
-        gid, fresh_gid = fresh_gid, gid
-        piece_v, next_v = next_v, piece_v
-        piece_size, next_size = next_size, piece_size
-        piece_out, next_out = next_out, piece_out
-        pieces = made
+        xend[a] = e
+    return members, degree, (xbeg, xend, adj, gid), count
+
+
+@numba.njit(cache=True, nogil=True)
+def _split(graph, fresh, scratch, degree, members, pieces, first, last, leaf_size, children):
+    """Split the pieces ``first:last`` of one level of the dissection.
+
+    Each piece is a compact subgraph: its vertices ``v0:v0 + size`` numbered in the
+    order the searches of its parent placed them, its edges only, its place in the
+    order from ``lo`` (``pieces`` holds ``(v0, size, lo)`` by rows). Its parts go to
+    ``fresh`` within the piece's own vertex and edge ranges, so pieces can be split
+    independently (by different threads, each with its own ``children``). A piece of
+    at most ``leaf_size`` vertices, or too shallow to cut, is ordered as it is; one
+    that is not connected becomes one piece per component; any other is cut by a
+    separator from a breadth-first level structure rooted at a pseudo-peripheral
+    vertex, the separator ordered after both sides.
+
+    Returns:
+        The number of rows written to ``children`` (the next level's pieces).
+    """
+    xbeg, xend, adj, gid = graph
+    level, new_id, queue, part, sides = scratch
+    n = degree.size
+    made = 0
+    for p in range(first, last):
+        v0, size, lo = pieces[p, 0], pieces[p, 1], pieces[p, 2]
+        if size <= leaf_size:
+            _leaf(gid, v0, size, members, lo)
+            continue
+        fv = v0
+        fe = xbeg[v0]
+        queue_p = queue[v0 : v0 + size]
+        reached = _bfs(xbeg, xend, adj, v0, level, queue_p)
+        if reached < size:
+            # Connected components: each becomes its own piece.
+            _reset(level, queue_p, reached)
+            filled = 0
+            for v in range(v0, v0 + size):
+                if level[v] >= 0:
+                    continue
+                component = queue_p[filled:]
+                got = _bfs(xbeg, xend, adj, v, level, component)
+                for q in range(got):
+                    new_id[component[q]] = fv + q
+                fe = _extract(graph, fresh, component, got, new_id, fv, fe)
+                children[made, 0], children[made, 1], children[made, 2] = fv, got, lo + filled
+                made += 1
+                fv += got
+                filled += got
+            for q in range(size):
+                level[queue_p[q]] = -1
+                new_id[queue_p[q]] = -1
+            continue
+        # A pseudo-peripheral vertex (George & Liu): restart once from the farthest
+        # level's vertex of least degree.
+        depth = level[queue_p[reached - 1]]
+        best, best_degree = -1, n + 1
+        for q in range(reached - 1, -1, -1):
+            w = queue_p[q]
+            if level[w] < depth:
+                break
+            d = degree[gid[w]]
+            if d < best_degree:
+                best, best_degree = w, d
+        _reset(level, queue_p, reached)
+        reached = _bfs(xbeg, xend, adj, best, level, queue_p)
+        depth = level[queue_p[reached - 1]]
+        if depth < 2:
+            _reset(level, queue_p, reached)
+            _leaf(gid, v0, size, members, lo)
+            continue
+        widths = np.zeros(depth + 1, np.int64)
+        for q in range(reached):
+            widths[level[queue_p[q]]] += 1
+        # The narrowest level that leaves at least a quarter of the rest on each
+        # side (the most balanced of those), else the median level.
+        best_level, best_width, best_imbalance = -1, n + 1, n + 1
+        below = widths[0]
+        median_level = 1
+        for lev in range(1, depth):
+            above = size - below - widths[lev]
+            rest = size - widths[lev]
+            imbalance = abs(below - above)
+            if (
+                4 * below >= rest
+                and 4 * above >= rest
+                and (
+                    widths[lev] < best_width
+                    or (widths[lev] == best_width and imbalance < best_imbalance)
+                )
+            ):
+                best_level, best_width, best_imbalance = lev, widths[lev], imbalance
+            if 2 * below < size:
+                median_level = lev
+            below += widths[lev]
+        if best_level < 0:
+            best_level = median_level
+        # Separator: the vertices of that level adjacent to the next one; the others
+        # join the near side. part: 0 near side, 1 far side, 2 separator.
+        na = 0
+        nb = 0
+        for q in range(reached):
+            w = queue_p[q]
+            lev = level[w]
+            if lev > best_level:
+                part[w] = 1
+                nb += 1
+            elif lev < best_level or not _touches(xbeg, xend, adj, level, w, best_level):
+                part[w] = 0
+                na += 1
+            else:
+                part[w] = 2
+        a_list = sides[v0 : v0 + na]
+        b_list = sides[v0 + na : v0 + na + nb]
+        a_pos, b_pos, s_pos = 0, 0, lo + na + nb
+        for q in range(reached):
+            w = queue_p[q]
+            if part[w] == 0:
+                new_id[w] = fv + a_pos
+                a_list[a_pos] = w
+                a_pos += 1
+            elif part[w] == 1:
+                new_id[w] = fv + na + b_pos
+                b_list[b_pos] = w
+                b_pos += 1
+            else:
+                members[s_pos] = gid[w]
+                s_pos += 1
+        fe = _extract(graph, fresh, a_list, na, new_id, fv, fe)
+        children[made, 0], children[made, 1], children[made, 2] = fv, na, lo
+        made += 1
+        fv += na
+        fe = _extract(graph, fresh, b_list, nb, new_id, fv, fe)
+        children[made, 0], children[made, 1], children[made, 2] = fv, nb, lo + na
+        made += 1
+        for q in range(reached):
+            w = queue_p[q]
+            level[w] = -1
+            new_id[w] = -1
+    return made
+
+
+def _dissect(indptr, indices, dense, leaf_size):
+    """The nested-dissection order, one level of pieces at a time (see `_split`).
+
+    Where a level's pieces are large enough, the second half of them (by vertices) is
+    split on `_DISSECT_THREAD` while this thread splits the first.
+    """
+    members, degree, graph, count = _prepare(indptr, indices, dense)
+    fresh = (
+        np.empty_like(graph[0]),
+        np.empty_like(graph[1]),
+        np.empty_like(graph[2]),
+        np.empty_like(graph[3]),
+    )
+    scratch = (
+        np.full(count, -1, np.int32),
+        np.full(count, -1, np.int32),
+        np.empty(count, np.int32),
+        np.empty(count, np.int32),
+        np.empty(count, np.int32),
+    )
+    pieces = np.array([[0, count, 0]], np.int64)[: int(count > 0)]
+    while pieces.shape[0] > 0:
+        sizes = pieces[:, 1]
+        half = 0
+        if int(sizes.sum()) >= _PARALLEL_MIN_SIZE:
+            half = int(np.searchsorted(np.cumsum(sizes), sizes.sum() // 2))
+            half = min(max(half, 1), pieces.shape[0] - 1) if pieces.shape[0] > 1 else 0
+        bounds = [0, half, pieces.shape[0]] if half > 0 else [0, pieces.shape[0]]
+        parts = []
+        for a, b in itertools.pairwise(bounds):
+            room = int(np.maximum(sizes[a:b], 2).sum())
+            parts.append((a, b, np.empty((room, 3), np.int64)))
+        args = (graph, fresh, scratch, degree, members, pieces)
+        futures = [
+            _DISSECT_THREAD.submit(_split, *args, a, b, leaf_size, children)
+            for a, b, children in parts[1:]
+        ]
+        made = [_split(*args, parts[0][0], parts[0][1], leaf_size, parts[0][2])]
+        made += [future.result() for future in futures]
+        pieces = np.concatenate(
+            [children[:m] for (_, _, children), m in zip(parts, made, strict=True)]
+        )
+        graph, fresh = fresh, graph
     return members
-
-
-@numba.njit(cache=True)
-def _touches(xadj, adj, level, w, lev):
-    """Whether ``w`` has a neighbour at level ``lev + 1``."""
-    k, end = xadj[w], xadj[w + 1]
-    while k < end and level[adj[k]] != lev + 1:
-        k += 1
-    return k < end
 
 
 @numba.njit(cache=True, nogil=True)
@@ -472,7 +514,7 @@ def central_vertex(indptr, indices, dense):
         start += 1
     level = np.where(dense, n, -1)
     queue = np.empty(n, np.int64)
-    tail = _bfs(indptr, indices, start, level, queue)
+    tail = _bfs(indptr[:-1], indptr[1:], indices, start, level, queue)
     middle = level[queue[tail - 1]] // 2
     first = 0
     while level[queue[first]] < middle:

@@ -19,6 +19,7 @@ from asdex_opt.lineax import (
     TridiagonalLU,
 )
 from asdex_opt.optimistix import (
+    NonmonotoneArmijo,
     SparseGaussNewton,
     SparseLevenbergMarquardt,
     SparseNewton,
@@ -122,6 +123,34 @@ def test_newton_indefinite_start_never_goes_uphill(solver_cls):
     grad = jax.grad(fn)(sol.value, None)
     assert float(jnp.max(jnp.abs(grad))) < 1e-6
     assert float(jnp.min(jnp.linalg.eigvalsh(jax.hessian(fn)(sol.value, None)))) > 0
+
+
+@pytest.mark.parametrize(
+    "solver",
+    [
+        SparseNewton(1e-12, 1e-12),
+        SparseNewton(1e-12, 1e-12, search=NonmonotoneArmijo()),
+        SparseNewton(1e-12, 1e-12, search=Watchdog()),
+        SparseTrustRegionNewton(1e-12, 1e-12),
+    ],
+    ids=["wolfe", "armijo", "watchdog", "trust-region"],
+)
+def test_newton_stops_at_a_stationary_start_before_any_hessian(solver):
+    # ∇f vanishes exactly at the start, where the Hessian is singular.
+    def fn(x, _):
+        return jnp.sum((x - 1) ** 4) + jnp.sum((x[1:] - x[:-1]) ** 2), x[0]
+
+    x0 = jnp.ones(30)
+    sol = optx.minimise(fn, solver, x0, has_aux=True)
+    assert sol.result == optx.RESULTS.successful
+    assert int(sol.stats["num_hessians"]) == 0
+    assert int(sol.stats["num_steps"]) == 1
+    np.testing.assert_array_equal(sol.value, x0)
+    assert float(sol.aux) == 1.0
+    # Elsewhere the same solver evaluates Hessians and converges to that point.
+    sol = optx.minimise(fn, solver, jnp.linspace(0.0, 2.0, 30), has_aux=True)
+    assert int(sol.stats["num_hessians"]) > 0
+    np.testing.assert_allclose(sol.value, 1.0, atol=1e-3)
 
 
 def test_shifted_direction_is_descent_for_indefinite_hessian():
@@ -229,7 +258,11 @@ def test_equinox_mlp_fit_by_gauss_newton():
 
     loss0 = 0.5 * float(jnp.sum(residuals(params, (xs, ys)) ** 2))
     lm = optx.least_squares(
-        residuals, SparseLevenbergMarquardt(1e-8, 1e-8), params, (xs, ys), max_steps=60,
+        residuals,
+        SparseLevenbergMarquardt(1e-8, 1e-8),
+        params,
+        (xs, ys),
+        max_steps=60,
         throw=False,
     )
     lm_loss = 0.5 * float(jnp.sum(residuals(lm.value, (xs, ys)) ** 2))

@@ -1,6 +1,7 @@
 """Newton minimisers with exact sparse Hessians: line-search and trust-region variants."""
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -72,8 +73,10 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
     detection; see `asdex_opt.optimistix`), unless a ``coloring`` is given; every
     accepted step then evaluates the gradient and the sparse Hessian (one
     Hessian-vector product per color) at the new point and queries the descent, except
-    the step that meets the termination test, which ends the solve. The structure
-    mirrors ``optimistix.BFGS``: rejected search steps only evaluate ``fn``.
+    the step that meets the termination test, which ends the solve. A point whose
+    gradient is exactly zero (the start included) also ends it, before any Hessian:
+    every Newton step from there is zero. The structure mirrors ``optimistix.BFGS``:
+    rejected search steps only evaluate ``fn``.
 
     Subclasses provide ``rtol``, ``atol``, ``norm``, ``descent`` (working on the flat
     ``y`` with ``FunctionInfo.EvalGradHessian`` whose ``hessian`` is a
@@ -179,7 +182,8 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
         )
 
         def accepted(descent_state):
-            terminate = cauchy_termination(
+            may_stop = search.may_stop(search_state)
+            converged = cauchy_termination(
                 self.rtol,
                 self.atol,
                 self.norm,
@@ -188,28 +192,36 @@ class AbstractSparseNewton(optx.AbstractMinimiser[PyTree, Any, _SparseNewtonStat
                 f_eval,
                 f_eval - state.f_info.f,
             )
-            terminate = terminate & jnp.invert(state.first_step) & search.may_stop(search_state)
+            converged = converged & jnp.invert(state.first_step)
+
+            def final(grad, descent_state):
+                # The solve stops here: no Hessian or direction is needed.
+                info = eqx.tree_at(lambda i: (i.f, i.grad), state.f_info, (f_eval, grad))
+                return info, aux_eval, descent_state, jnp.array(True)
+
+            def newton(grad, aux, descent_state):
+                hessian = state.hessian_fn(state.y_eval, dynamic)
+                info = optx.FunctionInfo.EvalGradHessian(f_eval, grad, hessian)
+                descent_state = state.descent.query(state.y_eval, info, descent_state)
+                return self._kept_info(info), aux, descent_state, jnp.array(False)
 
             def evaluate(descent_state):
-                if grad_eval is None:
-                    info, aux = _evaluate(
-                        state.flat_fn, state.hessian_fn, state.y_eval, dynamic, f_eval
-                    )
-                else:
-                    hessian = state.hessian_fn(state.y_eval, dynamic)
-                    info = optx.FunctionInfo.EvalGradHessian(f_eval, grad_eval, hessian)
-                    aux = aux_eval
-                descent_state = state.descent.query(state.y_eval, info, descent_state)
-                return self._kept_info(info), aux, descent_state
+                grad, aux = jax.grad(state.flat_fn, has_aux=True)(state.y_eval, dynamic)
+                return jax.lax.cond(
+                    _stationary(grad) & may_stop,
+                    functools.partial(final, grad),
+                    functools.partial(newton, grad, aux),
+                    descent_state,
+                )
 
-            def final(descent_state):
-                # The solve stops here: no gradient, Hessian or direction is needed.
-                f_eval_info = eqx.tree_at(lambda info: info.f, state.f_info, f_eval)
-                return f_eval_info, aux_eval, descent_state
-
-            f_eval_info, aux, descent_state = jax.lax.cond(
-                terminate, final, evaluate, descent_state
-            )
+            if grad_eval is None:
+                done = converged & may_stop
+                stop, go = functools.partial(final, state.f_info.grad), evaluate
+            else:
+                done = (converged | _stationary(grad_eval)) & may_stop
+                stop = functools.partial(final, grad_eval)
+                go = functools.partial(newton, grad_eval, aux_eval)
+            f_eval_info, aux, descent_state, terminate = jax.lax.cond(done, stop, go, descent_state)
             return Point(state.y_eval, f_eval_info, aux, descent_state), terminate
 
         def rejected(descent_state):
@@ -314,12 +326,9 @@ def _needs_trial_gradient(search: optx.AbstractSearch | AbstractRevisingSearch) 
     return isinstance(search, Wolfe)
 
 
-def _evaluate(
-    flat_fn: FlatFunction, hessian_fn: HessianEvaluator, y: Array, dynamic: PyTree, f: Array
-) -> tuple[optx.FunctionInfo.EvalGradHessian, Any]:
-    """Gradient and sparse Hessian at ``y``, where the search has evaluated ``f`` already."""
-    grad, aux = jax.grad(flat_fn, has_aux=True)(y, dynamic)
-    return optx.FunctionInfo.EvalGradHessian(f, grad, hessian_fn(y, dynamic)), aux
+def _stationary(grad: Array) -> Array:
+    """Whether ``grad`` is exactly zero: any Newton step is then zero and the solve is done."""
+    return jnp.all(grad == 0)
 
 
 _INIT_DOC = """

@@ -20,7 +20,8 @@ from asdex_opt._lineax._ldl._ordering import (
 )
 from asdex_opt._lineax._ldl._symbolic import (
     _TRIAL_MIN_SIZE,
-    _nested_dissection_wins,
+    _candidates,
+    _trial,
     pattern_key,
 )
 from asdex_opt._lineax._ldl._trees import permuted_entries, tree_and_counts
@@ -204,19 +205,25 @@ def test_central_vertex_of_a_path_and_a_grid():
     assert central_vertex(indptr, indices, np.zeros(49, bool)) == grid[3, 3]
 
 
-def test_nested_dissection_wins_its_trial_on_a_grid_but_not_on_a_band():
+def test_the_trial_leaves_out_minimum_degree_on_a_grid_and_nested_dissection_on_a_band():
     side = 400  # n = 160,000: above the size where the trial is made
     grid = np.arange(side * side).reshape(side, side)
     rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel()]
     cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel()]
     graph = adjacency(side * side, rows, cols)
     assert side * side >= _TRIAL_MIN_SIZE
-    assert _nested_dissection_wins(graph.indptr.astype(np.int64), graph.indices.astype(np.int64))
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    assert _candidates(indptr, indices, 5_000_000) == (True, False)
     n, width = 160_000, 5
     rows = np.concatenate([np.arange(d, n) for d in range(1, width + 1)])
     cols = np.concatenate([np.arange(0, n - d) for d in range(1, width + 1)])
     band = adjacency(n, rows, cols)
-    assert not _nested_dissection_wins(band.indptr.astype(np.int64), band.indices.astype(np.int64))
+    indptr, indices = band.indptr.astype(np.int64), band.indices.astype(np.int64)
+    size, nested, minimum = _trial(indptr, indices)
+    assert size == 1 << 14 and minimum < 0.5 * nested
+    # Nested dissection stays where the scalar plan may take it, not for dense fronts.
+    assert _candidates(indptr, indices, 5_000_000) == (True, True)
+    assert _candidates(indptr, indices, 100_000) == (False, True)
 
 
 @settings(max_examples=40, deadline=None)

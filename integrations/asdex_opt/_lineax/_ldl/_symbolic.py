@@ -64,8 +64,7 @@ _DENSE_MAX_HEIGHT = 64
 
 _TRIAL_MIN_SIZE = 1 << 17
 """Patterns of at least this many columns try both orderings on a sample first, and
-minimum degree is left out where nested dissection clearly wins there
-(`_nested_dissection_wins`)."""
+one of them may be left out (`_candidates`)."""
 
 _TRIAL_SIZE = 1 << 14
 """The number of columns of that sample."""
@@ -73,6 +72,14 @@ _TRIAL_SIZE = 1 << 14
 _TRIAL_MARGIN = 1.05
 """Nested dissection wins clearly when minimum degree makes more than this many times
 its updates on the sample."""
+
+_TRIAL_ND_LEFT_OUT = 0.5
+"""Nested dissection is left out where minimum degree makes fewer than this fraction
+of its updates on the sample (and the plan will be dense fronts, see `_candidates`)."""
+
+_FRONTS_SCALE = 4
+"""How far above the scalar plan's limit the sample's minimum-degree updates, scaled
+by the pattern's size, must be for nested dissection to be left out."""
 
 _SECOND_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-ldl")
 """Runs minimum degree beside nested dissection (both kernels release the GIL)."""
@@ -196,14 +203,19 @@ def _limit(best: tuple[int, int] | None, max_scalar_updates: int) -> int:
     return best[1] - 1
 
 
-def _nested_dissection_wins(indptr: np.ndarray, indices: np.ndarray) -> bool:
-    """Whether nested dissection clearly beats minimum degree on a sample of the graph.
+def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | None]:
+    """Nested dissection against minimum degree on a sample of the graph.
 
     The sample is the subgraph induced by a breadth-first ball of `_TRIAL_SIZE`
-    vertices around a central vertex (dense rows left out); both orderings are computed on it
-    and compared by their scalar updates (see `_TRIAL_MARGIN`). On grids and meshes
-    nested dissection wins by far; on bands, trees and the random couplings of KKT
-    matrices minimum degree does.
+    vertices around a central vertex (dense rows left out); both orderings are computed
+    on it and compared by their scalar updates. On grids and meshes nested dissection
+    wins by far; on bands, trees and the random couplings of KKT matrices minimum degree
+    does.
+
+    Returns:
+        ``(size, nested, minimum)``: the sample's vertices, nested dissection's updates
+        on it and minimum degree's (``None`` where they exceed `_TRIAL_MARGIN` times
+        nested dissection's: it clearly wins).
     """
     n = indptr.size - 1
     dense = np.diff(indptr) > dense_threshold(n)
@@ -216,8 +228,32 @@ def _nested_dissection_wins(indptr: np.ndarray, indices: np.ndarray) -> bool:
     )
     order = nested_dissection(sample, leaf_size=16)
     _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
-    bound = int(_TRIAL_MARGIN * update_count(count))
-    return approximate_minimum_degree(sample, bound) is None
+    nested = update_count(count)
+    order = approximate_minimum_degree(sample, int(_TRIAL_MARGIN * nested))
+    if order is None:
+        return size, nested, None
+    _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
+    return size, nested, update_count(count)
+
+
+def _candidates(indptr: np.ndarray, indices: np.ndarray, max_scalar_updates: int):
+    """Whether to compute nested dissection and minimum degree: ``(nested, minimum)``.
+
+    On patterns of at least `_TRIAL_MIN_SIZE` columns, minimum degree is left out where
+    nested dissection clearly wins on a sample (`_trial`), and nested dissection where
+    minimum degree makes under `_TRIAL_ND_LEFT_OUT` of its updates on the sample and
+    the plan will be dense fronts (whose cost is the updates alone): nested dissection
+    makes more than ``max_scalar_updates`` on the sample, or minimum degree's, scaled to
+    the whole pattern, exceed it `_FRONTS_SCALE` times.
+    """
+    n = indptr.size - 1
+    if n < _TRIAL_MIN_SIZE:
+        return True, True
+    size, nested, minimum = _trial(indptr, indices)
+    if minimum is None:
+        return True, False
+    fronts = max(nested, minimum * n / size / _FRONTS_SCALE) > max_scalar_updates
+    return not (fronts and minimum < _TRIAL_ND_LEFT_OUT * nested), True
 
 
 def analyse(
@@ -234,10 +270,9 @@ def analyse(
     envelope is smaller than the least fill of the candidates kept, reverse
     Cuthill-McKee; the one whose plan costs least (`_cost`) is used. A candidate is
     dropped as soon as its running count of updates shows that it cannot cost less
-    than the best one so far (minimum degree counts them while it eliminates, the
-    others while their column counts are taken). On patterns of at least
-    `_TRIAL_MIN_SIZE` columns, minimum degree is left out when nested dissection
-    clearly wins on a sample of the graph (`_nested_dissection_wins`).
+    than the best one so far (minimum degree counts them while it eliminates). On
+    patterns of at least `_TRIAL_MIN_SIZE` columns, a trial on a sample of the graph
+    can leave out minimum degree or nested dissection (`_candidates`).
 
     Args:
         n: Matrix size.
@@ -282,9 +317,11 @@ def analyse(
     # once nested dissection's cost is known and its own count exceeds what could win.
     limit = np.array([np.iinfo(np.int64).max])
     minimum_degree = None
-    if n < _TRIAL_MIN_SIZE or not _nested_dissection_wins(indptr, indices):
+    with_nested, with_minimum = _candidates(indptr, indices, max_scalar_updates)
+    if with_minimum:
         minimum_degree = _SECOND_THREAD.submit(approximate_minimum_degree, graph, limit)
-    consider("nested dissection", nested_dissection(graph, leaf_size=16))
+    if with_nested:
+        consider("nested dissection", nested_dissection(graph, leaf_size=16))
     if minimum_degree is not None:
         limit[0] = _limit(best_cost, max_scalar_updates)
         consider("minimum degree", minimum_degree.result())

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -149,6 +150,7 @@ def worker(
         cpu = time.process_time()
         compiled = _timed(clock, "compile", lowered.compile)
         clock["compile CPU"] = time.process_time() - cpu
+        row["kernels"] = len(re.findall(r"= \S+ fusion\(", compiled.as_text()))
         y, steps = _timed(clock, "first run", lambda: jax.block_until_ready(compiled(t.y0)))
         run = compiled
     _timed(clock, "second run", lambda: jax.block_until_ready(run(t.y0)))
@@ -201,24 +203,25 @@ def write(path: Path, rows: list[dict], command: str, elapsed: float, label: str
         'run ("plain": one `jax.jit(solve)(y0)` call with the default solver). '
         '"sparse" is `SparseNewton` (default settings; `SparseGaussNewton` for the '
         "least-squares problem). Steps to max|∇f| ≤ 1e-6 (max|Jᵀr|), rtol = atol = "
-        "1e-12. HLO: characters of the lowered program's text and its `while` loops."
+        "1e-12. HLO: characters of the lowered program's text and its `while` loops; "
+        "kernels: the fusions in XLA's optimized program (the compile time follows them)."
         + (f" {label}" if label else ""),
         "",
         "| problem | n | solver | mode | "
         + " | ".join(columns)
-        + " | total | HLO chars | while | steps | solved |",
-        "|---" * (len(columns) + 10) + "|",
+        + " | total | HLO chars | while | kernels | steps | solved |",
+        "|---" * (len(columns) + 11) + "|",
     ]
     for r in rows:
         head = f"| {r['problem']} | {r.get('n', '')} | {r['solver']} | {r['mode']} | "
         if "error" in r:
-            lines.append(head + " | " * (len(columns) + 5) + f"error: {r['error']} |")
+            lines.append(head + " | " * (len(columns) + 6) + f"error: {r['error']} |")
             continue
         lines.append(
             head
             + " | ".join(_cell(r, c) for c in columns)
             + f" | {total(r):.2f} | {r.get('hlo_chars', '')} | {r.get('while_loops', '')}"
-            f" | {r['steps']} | {'yes' if r['converged'] else '**no**'} |"
+            f" | {r.get('kernels', '')} | {r['steps']} | {'yes' if r['converged'] else '**no**'} |"
         )
     lines += [
         "",

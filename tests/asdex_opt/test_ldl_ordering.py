@@ -213,17 +213,17 @@ def test_the_trial_leaves_out_minimum_degree_on_a_grid_and_nested_dissection_on_
     graph = adjacency(side * side, rows, cols)
     assert side * side >= _TRIAL_MIN_SIZE
     indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
-    assert _candidates(indptr, indices, 5_000_000) == (True, False)
+    assert _candidates(indptr, indices, 5_000_000) == (True, False, False)
     n, width = 160_000, 5
     rows = np.concatenate([np.arange(d, n) for d in range(1, width + 1)])
     cols = np.concatenate([np.arange(0, n - d) for d in range(1, width + 1)])
     band = adjacency(n, rows, cols)
     indptr, indices = band.indptr.astype(np.int64), band.indices.astype(np.int64)
-    size, nested, minimum = _trial(indptr, indices)
-    assert size == 1 << 14 and minimum < 0.5 * nested
+    size, nested, minimum, banded = _trial(indptr, indices)
+    assert size == 1 << 14 and minimum < 0.5 * nested and banded
     # Nested dissection stays where the scalar plan may take it, not for dense fronts.
-    assert _candidates(indptr, indices, 5_000_000) == (True, True)
-    assert _candidates(indptr, indices, 100_000) == (False, True)
+    assert _candidates(indptr, indices, 5_000_000) == (True, True, True)
+    assert _candidates(indptr, indices, 100_000) == (False, True, True)
 
 
 @settings(max_examples=40, deadline=None)

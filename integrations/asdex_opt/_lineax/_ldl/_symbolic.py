@@ -81,6 +81,10 @@ _FRONTS_SCALE = 4
 """How far above the scalar plan's limit the sample's minimum-degree updates, scaled
 by the pattern's size, must be for nested dissection to be left out."""
 
+_RCM_MARGIN = 2
+"""Reverse Cuthill-McKee is left out where its envelope on the sample exceeds nested
+dissection's fill this many times (see `_candidates`)."""
+
 _SECOND_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-ldl")
 """Runs minimum degree beside nested dissection (both kernels release the GIL)."""
 
@@ -203,7 +207,7 @@ def _limit(best: tuple[int, int] | None, max_scalar_updates: int) -> int:
     return best[1] - 1
 
 
-def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | None]:
+def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | None, bool]:
     """Nested dissection against minimum degree on a sample of the graph.
 
     The sample is the subgraph induced by a breadth-first ball of `_TRIAL_SIZE`
@@ -213,9 +217,10 @@ def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | Non
     does.
 
     Returns:
-        ``(size, nested, minimum)``: the sample's vertices, nested dissection's updates
-        on it and minimum degree's (``None`` where they exceed `_TRIAL_MARGIN` times
-        nested dissection's: it clearly wins).
+        ``(size, nested, minimum, banded)``: the sample's vertices, nested dissection's
+        updates on it, minimum degree's (``None`` where they exceed `_TRIAL_MARGIN` times
+        nested dissection's: it clearly wins), and whether reverse Cuthill-McKee's
+        envelope on it is at most `_RCM_MARGIN` times nested dissection's fill.
     """
     n = indptr.size - 1
     dense = np.diff(indptr) > dense_threshold(n)
@@ -229,31 +234,34 @@ def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | Non
     order = nested_dissection(sample, leaf_size=16)
     _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
     nested = update_count(count)
+    banded = envelope(xadj, adj, reverse_cuthill_mckee(sample)) <= _RCM_MARGIN * count.sum()
     order = approximate_minimum_degree(sample, int(_TRIAL_MARGIN * nested))
     if order is None:
-        return size, nested, None
+        return size, nested, None, banded
     _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
-    return size, nested, update_count(count)
+    return size, nested, update_count(count), banded
 
 
 def _candidates(indptr: np.ndarray, indices: np.ndarray, max_scalar_updates: int):
-    """Whether to compute nested dissection and minimum degree: ``(nested, minimum)``.
+    """Whether to compute nested dissection, minimum degree and RCM: ``(nested, minimum, rcm)``.
 
     On patterns of at least `_TRIAL_MIN_SIZE` columns, minimum degree is left out where
     nested dissection clearly wins on a sample (`_trial`), and nested dissection where
     minimum degree makes under `_TRIAL_ND_LEFT_OUT` of its updates on the sample and
     the plan will be dense fronts (whose cost is the updates alone): nested dissection
     makes more than ``max_scalar_updates`` on the sample, or minimum degree's, scaled to
-    the whole pattern, exceed it `_FRONTS_SCALE` times.
+    the whole pattern, exceed it `_FRONTS_SCALE` times. Reverse Cuthill-McKee is left
+    out where its envelope on the sample is far above nested dissection's fill (the
+    envelope grows faster with the size than that fill).
     """
     n = indptr.size - 1
     if n < _TRIAL_MIN_SIZE:
-        return True, True
-    size, nested, minimum = _trial(indptr, indices)
+        return True, True, True
+    size, nested, minimum, banded = _trial(indptr, indices)
     if minimum is None:
-        return True, False
+        return True, False, banded
     fronts = max(nested, minimum * n / size / _FRONTS_SCALE) > max_scalar_updates
-    return not (fronts and minimum < _TRIAL_ND_LEFT_OUT * nested), True
+    return not (fronts and minimum < _TRIAL_ND_LEFT_OUT * nested), True, banded
 
 
 def analyse(
@@ -272,7 +280,7 @@ def analyse(
     dropped as soon as its running count of updates shows that it cannot cost less
     than the best one so far (minimum degree counts them while it eliminates). On
     patterns of at least `_TRIAL_MIN_SIZE` columns, a trial on a sample of the graph
-    can leave out minimum degree or nested dissection (`_candidates`).
+    can leave out any of them (`_candidates`).
 
     Args:
         n: Matrix size.
@@ -317,7 +325,7 @@ def analyse(
     # once nested dissection's cost is known and its own count exceeds what could win.
     limit = np.array([np.iinfo(np.int64).max])
     minimum_degree = None
-    with_nested, with_minimum = _candidates(indptr, indices, max_scalar_updates)
+    with_nested, with_minimum, with_rcm = _candidates(indptr, indices, max_scalar_updates)
     if with_minimum:
         minimum_degree = _SECOND_THREAD.submit(approximate_minimum_degree, graph, limit)
     if with_nested:
@@ -325,9 +333,10 @@ def analyse(
     if minimum_degree is not None:
         limit[0] = _limit(best_cost, max_scalar_updates)
         consider("minimum degree", minimum_degree.result())
-    rcm = reverse_cuthill_mckee(graph)
-    if envelope(indptr, indices, rcm) < least:
-        consider("rcm", rcm)
+    if with_rcm:
+        rcm = reverse_cuthill_mckee(graph)
+        if envelope(indptr, indices, rcm) < least:
+            consider("rcm", rcm)
     name, order, parent, count = best
     order, parent, count = _postordered(order, parent, count)
     r, c = rows[use], cols[use]

@@ -84,23 +84,25 @@ def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]
     return lax.fori_loop(0, count, step, (block, jnp.ones(block.shape[:2], block.dtype)))
 
 
-def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
+def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int, width: int):
     """Eliminate the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
 
     Right-looking in tiles of ``tile`` pivots, on ``[F | H]`` with ``H`` starting as the
-    identity: each tile's rows are transformed by `_eliminate` (which gives the tile's
-    ``W = ∏ E_j⁻¹``), the rows below it by one product with ``W``, and the rest of
-    ``[F | H]`` by one product (rows and columns outside the trailing part are zero in
-    the factors, so the product keeps them).
+    first ``width`` columns of the identity (``width``: at least every front's
+    pivots; the other columns of ``L̃⁻¹`` are the identity's): each tile's rows are
+    transformed by `_eliminate` (which gives the tile's ``W = ∏ E_j⁻¹``), the rows
+    below it by one product with ``W``, and the rest of ``[F | H]`` by one product
+    (rows and columns outside the trailing part are zero in the factors, so the
+    product keeps them).
 
     Returns:
-        ``(H, d, F)``: ``H = L̃⁻¹``, the pivots (one past them) and the front whose
-        trailing part (rows and columns from ``pivots[b]`` on, lower triangle) is the
-        update matrix.
+        ``(H, d, F)``: the first ``width`` columns of ``H = L̃⁻¹``, the pivots (one past
+        them) and the front whose trailing part (rows and columns from ``pivots[b]``
+        on, lower triangle) is the update matrix.
     """
     count, size, _ = front.shape
     position = jnp.arange(size)
-    eye = jnp.broadcast_to(jnp.eye(size, dtype=front.dtype), front.shape)
+    eye = jnp.broadcast_to(jnp.eye(size, width, dtype=front.dtype), (count, size, width))
     both = jnp.concatenate([front, eye], axis=2)
     if tile == size:
         both, d = _eliminate(both, position[None, :] < pivots[:, None], jnp.max(pivots))
@@ -112,23 +114,23 @@ def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int):
         start = t * tile
         zero = jnp.zeros_like(start)
         active = (start + jnp.arange(tile))[None, :] < pivots[:, None]
-        rows = lax.dynamic_slice(both, (zero, start, zero), (count, tile, 2 * size))
+        rows = lax.dynamic_slice(both, (zero, start, zero), (count, tile, size + width))
         block = lax.dynamic_slice(rows, (zero, zero, start), (count, tile, tile))
         # The tile's rows, with W appended: [block | H rows | I].
         local = jnp.concatenate([block, rows[:, :, size:], tile_eye], axis=2)
         local, d_block = _eliminate(local, active, jnp.clip(jnp.max(pivots) - start, 0, tile))
-        w = local[:, :, tile + size :]
+        w = local[:, :, tile + width :]
         below = (position >= start + tile)[None, :, None]
         panel = lax.dynamic_slice(both, (zero, zero, start), (count, size, tile))
         x = jnp.einsum("bij,bkj->bik", jnp.where(below, panel, 0), w)
         x_active = jnp.where(active[:, None, :], x, 0)
-        h_rows = jnp.where(active[:, :, None], local[:, :, tile : tile + size], 0)
+        h_rows = jnp.where(active[:, :, None], local[:, :, tile : tile + width], 0)
         right = jnp.concatenate([jnp.swapaxes(x_active, 1, 2), h_rows], axis=2)
         both = both - jnp.einsum("bik,bkj->bij", x_active / d_block[:, None, :], right)
         both = lax.dynamic_update_slice(both, jnp.where(below, x, panel), (zero, zero, start))
         both = lax.dynamic_update_slice(both, local[:, :, :tile], (zero, start, start))
         both = lax.dynamic_update_slice(
-            both, local[:, :, tile : tile + size], (zero, start, jnp.full_like(start, size))
+            both, local[:, :, tile : tile + width], (zero, start, jnp.full_like(start, size))
         )
         d = lax.dynamic_update_slice(d, d_block, (zero, start))
         return both, d
@@ -154,22 +156,28 @@ def _factor_class(
     ]
     own = len(done)
     position = jnp.arange(size)
+    h_width = min(size, plan.tile * int(plan.tiles.max(initial=0)))
 
     def step(t, carry):
         fronts, diagonal = carry
         front = jnp.zeros(width * size * size, dtype)
         front = front.at[entry_target[t]].add(data[entry_source[t]], mode="drop")
-        front = front.reshape(width, size, size)
+        front = front.reshape(-1)
         for source, child, slot, rows in extends:
             stored = fronts if source == own else done[source]
             m = stored.shape[-1]
             update = stored.reshape(-1, m, m)[child[t]]
-            rows_t = rows[t]
-            front = front.at[slot[t][:, None, None], rows_t[:, :, None], rows_t[:, None, :]].add(
-                update, mode="drop"
-            )
+            # One flat scatter: row a, column b of slot s lands at (s M + a) M + b.
+            rows_t = rows[t].astype(jnp.int32)
+            base = (slot[t].astype(jnp.int32)[:, None] * size + rows_t) * size
+            target = base[:, :, None] + rows_t[:, None, :]
+            dropped = (rows_t[:, :, None] >= size) | (rows_t[:, None, :] >= size)
+            target = jnp.where(dropped, width * size * size, target)
+            front = front.at[target.reshape(-1)].add(update.reshape(-1), mode="drop")
+        front = front.reshape(width, size, size)
         k = pivots[t]
-        h, d, front = _partial_ldl(front, k, tiles[t], plan.tile)
+        h, d, front = _partial_ldl(front, k, tiles[t], plan.tile, h_width)
+        h = jnp.pad(h, ((0, 0), (0, 0), (0, size - h_width)))
         lower = position[:, None] >= position[None, :]
         update = jnp.where(lower, front, jnp.swapaxes(front, 1, 2))
         packed = jnp.where(position[None, None, :] < k[:, None, None], h, update)

@@ -1,16 +1,17 @@
 """The numeric plan of a supernodal factorization: fronts in size classes and chunks.
 
 Each supernode ``s`` owns a dense front over its ``k`` pivots (its columns) and the
-``r`` rows below them that its columns reach in ``L``. Fronts are padded to a size
-class, a power of two ``M >= k + r``, raised where needed so that no front's class is
-smaller than a child's, and classes merged into the next where that adds little work
-(at most five classes in all). Classes are factored
+``r`` rows below them that its columns reach in ``L``. Fronts start in classes on a
+grid of sizes ``2**(1/4)`` apart, raised where needed so that no front's class is
+smaller than a child's, and classes are merged into the next where that adds little
+work (at most five classes in all). Each class's fronts are then padded to its
+largest front, rounded up to a whole number of pivot tiles. Classes are factored
 in increasing order; within a class the fronts are taken by height in the supernodal
 tree and cut into chunks of ``B`` fronts, a chunk never holding a front together
 with its child. The numeric factorization is
 then one loop per class over its chunks, all of one shape ``(B, M, M)``: the number
-of compiled operations grows with the number of classes (about ``log2`` of the
-largest front), not with ``n`` or the height of the tree.
+of compiled operations grows with the number of classes, not with ``n`` or the
+height of the tree.
 """
 
 import dataclasses
@@ -91,14 +92,23 @@ XLA compilation on CPU), so past this the cheapest merges are made whatever they
 _FREE_MERGE = 0.1
 """Classes are also merged while a merge adds at most this share of the padded work."""
 
+_MERGE_WORK = 1 << 24
+"""A merge that adds at most this much work (in ``M³`` units) is made whatever its
+share: one class more costs more compile time than such work takes to run."""
 
-def _merge_classes(size_class: np.ndarray) -> np.ndarray:
+_GRID = 4
+"""Fronts start in classes of sizes ``2**(1 / _GRID)`` apart, before merging."""
+
+
+def _merge_classes(size_class: np.ndarray, size: np.ndarray | None = None) -> np.ndarray:
     """Move the fronts of a class up into the next one where it costs little work.
 
-    The work of a front padded to ``M`` is about ``M³`` (its partial factorization).
+    A class holds the fronts of one level of a grid of sizes (``size_class``), its
+    fronts padded to the largest of them (``size``; ``None``: ``2**size_class``). The
+    work of a front padded to ``M`` is about ``M³`` (its partial factorization).
     Repeatedly, the class whose move into the next one adds the least work is moved,
-    as long as that adds at most `_FREE_MERGE` of the total, or there are more than
-    `_MAX_CLASSES` classes. Moving a class up keeps parents at least as large as
+    as long as that adds at most `_FREE_MERGE` of the total or `_MERGE_WORK`, or there
+    are more than `_MAX_CLASSES` classes. Moving a class up keeps parents at least as large as
     their children.
 
     Examples:
@@ -108,16 +118,41 @@ def _merge_classes(size_class: np.ndarray) -> np.ndarray:
         [9]
     """
     size_class = size_class.copy()
+    if size is None:
+        size = 2.0**size_class
     while True:
-        classes, counts = np.unique(size_class, return_counts=True)
+        classes, members = np.unique(size_class, return_inverse=True)
         if classes.size < 2:
             return size_class
-        work = counts * 8.0**classes
-        added = counts[:-1] * 8.0 ** classes[1:] - work[:-1]
+        counts = np.bincount(members)
+        largest = np.zeros(classes.size)
+        np.maximum.at(largest, members, size)
+        work = counts * largest**3
+        added = counts[:-1] * largest[1:] ** 3 - work[:-1]
         c = int(np.argmin(added))
-        if classes.size <= _MAX_CLASSES and added[c] > _FREE_MERGE * work.sum():
+        small = added[c] <= max(_FREE_MERGE * work.sum(), _MERGE_WORK)
+        if classes.size <= _MAX_CLASSES and not small:
             return size_class
         size_class[size_class == classes[c]] = classes[c + 1]
+
+
+def _tile(size: int) -> int:
+    """Pivots per tile of fronts of ``size`` rows: all of them up to 16, else 8 to 32."""
+    if size <= 16:
+        return size
+    return 8 if size <= 128 else 16 if size <= 512 else 32
+
+
+def _fitted(largest: np.ndarray) -> np.ndarray:
+    """The padded size of classes whose largest fronts have ``largest`` rows.
+
+    The size is rounded up to a multiple of its tile (`_tile`).
+
+    Examples:
+        >>> _fitted(np.array([5, 20, 130, 600])).tolist()
+        [5, 24, 144, 608]
+    """
+    return np.array([-(-m // _tile(m)) * _tile(m) for m in largest.tolist()], np.int64)
 
 
 def _width(per_height: np.ndarray, size: int) -> int:
@@ -315,12 +350,17 @@ def schedule(
     ns = first.size - 1
     ncols = np.diff(first)
     nrows = np.diff(sptr)
-    size_class = np.ceil(np.log2(np.maximum(ncols + nrows, 1))).astype(np.int64)
+    rows = ncols + nrows
+    size_class = np.ceil(_GRID * np.log2(np.maximum(rows, 1))).astype(np.int64)
     height, size_class = _heights(sparent, size_class)
-    size_class = _merge_classes(size_class)
-    used = np.unique(size_class)
-    sizes = [1 << int(c) for c in used]
-    class_of = np.searchsorted(used, size_class)
+    size_class = _merge_classes(size_class, rows)
+    used, class_of = np.unique(size_class, return_inverse=True)
+    largest = np.zeros(used.size, np.int64)
+    np.maximum.at(largest, class_of, rows)
+    fitted = _fitted(largest)
+    # Classes that round up to the same size are one class.
+    sizes, same = np.unique(fitted, return_inverse=True)
+    sizes, class_of = sizes.tolist(), same[class_of]
     # Chunks: per class, fronts by height, a new chunk when full or when a child of the
     # front is in the current one.
     chunk = np.empty(ns, np.int64)
@@ -351,7 +391,7 @@ def schedule(
         members = np.flatnonzero(class_of == c)
         pivots = np.zeros((count, width), np.int64)
         pivots[chunk[members], slot[members]] = ncols[members]
-        tile = min(size, 8 if size <= 128 else 16)
+        tile = _tile(size)
         tiles = -(-pivots.max(axis=1) // tile)
         variables = np.full((count, width, size), n, np.int64)
         _fill_variables(members, chunk, slot, first, sptr, srows, order, variables)

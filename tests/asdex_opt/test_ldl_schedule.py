@@ -1,0 +1,130 @@
+"""SparseLDL's dense-front plan: fitted size classes and the tiled partial LDLᵀ."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asdex_opt._lineax._ldl import _schedule, analyse
+from asdex_opt._lineax._ldl._numeric import _partial_ldl, factorize, solve
+from asdex_opt._lineax._ldl._schedule import _MAX_CLASSES, _fitted, _merge_classes, _tile
+
+FRONTS = -1
+"""`analyse`'s ``max_scalar_updates`` that forces dense fronts."""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _x64():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def _dense_ldl(front: np.ndarray, k: int):
+    """``(L̃⁻¹, d, Schur complement)`` of eliminating the first ``k`` pivots in NumPy."""
+    size = front.shape[0]
+    lower = np.eye(size)
+    a = front.copy()
+    d = np.ones(size)
+    for j in range(k):
+        d[j] = a[j, j]
+        lower[j + 1 :, j] = a[j + 1 :, j] / d[j]
+        a[j + 1 :, j + 1 :] -= np.outer(lower[j + 1 :, j], a[j, j + 1 :])
+    return np.linalg.inv(lower), d, a[k:, k:]
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    tile=st.sampled_from([8, 16]),
+    tiles=st.integers(2, 3),
+    count=st.integers(1, 2),
+)
+def test_partial_ldl_matches_dense_elimination(seed, tile, tiles, count):
+    size = tile * tiles
+    rng = np.random.default_rng(seed)
+    fronts, pivots = [], []
+    for _ in range(count):
+        a = rng.standard_normal((size, size))
+        sign = np.where(rng.random(size) < 0.3, -1.0, 1.0)
+        fronts.append(a @ a.T / size + np.diag(sign * (size + rng.random(size))))
+        pivots.append(int(rng.integers(1, size)))
+    fronts, pivots = np.stack(fronts), np.array(pivots)
+    tiles = -(-pivots.max() // tile)
+    width = min(size, tile * tiles)
+    h, d, schur = jax.jit(_partial_ldl, static_argnums=(3, 4))(
+        jnp.asarray(fronts), jnp.asarray(pivots), jnp.asarray(tiles), tile, width
+    )
+    assert h.shape == (count, size, width)
+    for b, k in enumerate(pivots):
+        inverse, pivot, update = _dense_ldl(fronts[b], k)
+        np.testing.assert_allclose(h[b][:, :k], inverse[:, :k], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(d[b][:k], pivot[:k], rtol=1e-10)
+        np.testing.assert_array_equal(d[b][k:], 1.0)
+        trailing = np.tril(np.asarray(schur[b])[k:, k:])
+        np.testing.assert_allclose(trailing, np.tril(update), rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=25)
+@given(st.lists(st.integers(1, 5000), min_size=1, max_size=20))
+def test_fitted_sizes_hold_the_fronts_in_whole_tiles(largest):
+    fitted = _fitted(np.array(largest))
+    for rows, size in zip(largest, fitted.tolist(), strict=True):
+        assert rows <= size < rows + _tile(rows)
+        assert size % _tile(size) == 0 and _tile(size) == _tile(rows)
+
+
+@settings(max_examples=30)
+@given(st.lists(st.integers(1, 3000), min_size=1, max_size=300))
+def test_merging_fitted_classes_is_capped_and_monotone(rows):
+    rows = np.array(rows)
+    grid = np.ceil(4 * np.log2(rows)).astype(np.int64)
+    merged = _merge_classes(grid, rows)
+    assert np.unique(merged).size <= _MAX_CLASSES
+    assert np.all(merged >= grid)
+    order = np.argsort(grid, kind="stable")
+    assert np.all(np.diff(merged[order]) >= 0)
+
+
+def _grid(side: int) -> np.ndarray:
+    """The 2-D Laplacian on a ``side x side`` grid, made indefinite by a shift."""
+    one = np.diag(np.full(side, 2.0)) - np.eye(side, k=1) - np.eye(side, k=-1)
+    return np.kron(one, np.eye(side)) + np.kron(np.eye(side), one)
+
+
+@pytest.mark.parametrize("side, shift, merge_work", [(13, 0.0, None), (21, 0.3, 0)])
+def test_grid_plan_fits_its_fronts_and_solves(side, shift, merge_work, monkeypatch):
+    if merge_work is not None:  # several classes, extended into one another
+        monkeypatch.setattr(_schedule, "_MERGE_WORK", merge_work)
+    matrix = _grid(side) - shift * np.eye(side * side)
+    rows, cols = np.nonzero(matrix)
+    analysis = analyse(matrix.shape[0], rows, cols, FRONTS)
+    sizes = [plan.size for plan in analysis.classes]
+    assert sizes == sorted(set(sizes)) and len(sizes) <= _MAX_CLASSES
+    assert len(sizes) == (1 if merge_work is None else 3)
+    for plan in analysis.classes:
+        used = (plan.variables < analysis.n).sum(axis=-1)
+        real = plan.pivots > 0
+        # Each class is as large as its largest front, to a whole tile.
+        assert used[real].max() > plan.size - plan.tile
+        assert plan.size % plan.tile == 0
+    assert sum(int(plan.pivots.sum()) for plan in analysis.classes) == matrix.shape[0]
+
+    @jax.jit
+    def run(data, b):
+        factor = factorize(analysis, data, 1e-12)
+        return solve(analysis, factor, b), factor.inertia
+
+    rhs = np.random.default_rng(side).standard_normal(matrix.shape[0])
+    x, inertia = run(jnp.asarray(matrix[rows, cols]), jnp.asarray(rhs))
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, rhs), rtol=1e-8, atol=1e-8)
+    eigenvalues = np.linalg.eigvalsh(matrix)
+    assert [int(i) for i in inertia] == [
+        int(np.sum(eigenvalues > 0)),
+        int(np.sum(eigenvalues < 0)),
+        0,
+    ]

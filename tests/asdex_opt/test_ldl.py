@@ -148,7 +148,8 @@ def test_small_fronts_get_the_unpadded_scalar_plan():
     assert plan.steps >= 3 * (analysis.height - 1)
     assert 1 <= len(plan.update_runs) <= 4 and 1 <= len(plan.solve_runs) <= 4
     # Padding targets scratch places past the stored values; the rest are the updates.
-    count = np.bincount(plan.columns, minlength=matrix.shape[0]) + 1
+    below = plan.columns[: plan.entries - matrix.shape[0]]
+    count = np.bincount(below, minlength=matrix.shape[0]) + 1
     assert np.sum(plan.updates[0] < plan.entries) == update_count(count)
     assert np.all(plan.updates[0] < plan.entries + plan.scratch[0])
 
@@ -162,7 +163,7 @@ def test_scalar_plan_stores_l_in_solve_order(n, density, seed):
     below = plan.entries - n
     # Every entry below the diagonal is stored once, by level of its column.
     real = plan.forward[1] < n
-    assert np.sum(real) == below == plan.columns.size
+    assert np.sum(real) == below == plan.columns.size - plan.widest
     # Each solve block's values are the slice of the stored entries at its offset.
     starts = [s + t * z for s, steps, z in plan.solve_runs for t in range(steps)]
     sizes = [z for _, steps, z in plan.solve_runs for _ in range(steps)]
@@ -176,6 +177,50 @@ def test_scalar_plan_stores_l_in_solve_order(n, density, seed):
     # Updates and assembly read and write stored values (or the scratch past them).
     assert np.all(plan.assemble[1] < plan.entries)
     assert np.all(plan.updates[1:3] <= plan.entries)
+
+
+def _dense_ldl(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``L`` (unit lower) and ``d`` of ``matrix = L diag(d) Lᵀ``, without pivoting."""
+    n = matrix.shape[0]
+    lower, d = np.eye(n), np.zeros(n)
+    work = matrix.astype(float).copy()
+    for k in range(n):
+        d[k] = work[k, k]
+        lower[k + 1 :, k] = work[k + 1 :, k] / d[k]
+        work[k + 1 :, k + 1 :] -= np.outer(lower[k + 1 :, k], work[k, k + 1 :])
+    return lower, d
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), density=st.floats(0.0, 0.4), seed=st.integers(0, 2**16))
+def test_scalar_plan_run_step_by_step_is_the_dense_ldl(n, density, seed):
+    # The plan's updates and finalisations, run in NumPy block by block as the numeric
+    # code runs them, give the dense LDLᵀ in the analysed order, and every nonzero of
+    # the dense L is a stored entry.
+    rng = np.random.default_rng(seed)
+    matrix = _random_symmetric(rng, n, density) + n * np.eye(n)
+    rows, cols = np.nonzero(matrix)
+    analysis = analyse(n, rows, cols, SCALAR)
+    plan = analysis.levels
+    values = np.zeros(plan.entries + plan.scratch[0])
+    np.add.at(values, plan.assemble[1], matrix[rows, cols][plan.assemble[0]])
+    scaled = np.zeros_like(values)
+    for (start, steps, size), width in zip(plan.update_runs, plan.widths, strict=True):
+        for t in range(steps):
+            target, left, right, first = plan.updates[:, start + t * size : start + (t + 1) * size]
+            if first[0] > 0:
+                below = slice(n + first[0] - 1, n + first[0] - 1 + width)
+                pivots = values[plan.columns[first[0] - 1 : first[0] - 1 + width]]
+                scaled[below] = values[below] / np.where(pivots == 0, 1, pivots)
+            np.add.at(values, target, -values[left] * scaled[right])
+    lower, d = _dense_ldl(matrix[np.ix_(analysis.order, analysis.order)])
+    real = plan.forward[1] < n
+    entry_rows, entry_cols = plan.forward[0][real], plan.forward[1][real]
+    np.testing.assert_allclose(values[:n], d, rtol=1e-10)
+    np.testing.assert_allclose(scaled[n : plan.entries], lower[entry_rows, entry_cols], atol=1e-10)
+    stored = np.eye(n, dtype=bool)
+    stored[entry_rows, entry_cols] = True
+    assert not np.any((np.abs(lower) > 1e-12) & ~stored)
 
 
 @settings(max_examples=60, deadline=None)
@@ -195,9 +240,13 @@ def test_runs_cover_the_levels_in_order(counts, max_runs):
         first += levels
     # Laid out: each level from a new block, its items in order, padding spread.
     items = np.arange(counts.sum())[None]
-    laid, runs_laid, scratch = _lay_out(items, counts, np.array([-1]), 0, 10**9)
+    laid, runs_laid, scratch, firsts = _lay_out(items, counts, np.array([-1]), 0, 10**9)
     real = laid[0][laid[0] < 10**9]
     assert np.array_equal(real, items[0])
+    # Each level's first slot holds its first item; the runs in order.
+    assert np.array_equal(laid[0, firsts[0]], np.cumsum(counts) - counts)
+    levels = [levels for levels, _ in _runs(counts)]
+    assert np.array_equal(firsts[1], np.repeat(np.arange(len(levels)), levels))
     assert sum(steps * size for _, steps, size in runs_laid) == laid.shape[1]
     padding = laid[0][laid[0] >= 10**9] - 10**9 - 1
     assert np.all((padding >= 0) & (padding < max(scratch, 1)))
@@ -364,8 +413,9 @@ def test_singular_and_nonfinite_are_reported():
 
 def test_missing_diagonal_and_lower_triangle():
     matrix = np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]]) + np.diag([0, 0, 0])
-    solution = lx.linear_solve(_operator(matrix + 0.0), jnp.array([1.0, 2.0, 3.0]), SparseLDL(),
-                               throw=False)
+    solution = lx.linear_solve(
+        _operator(matrix + 0.0), jnp.array([1.0, 2.0, 3.0]), SparseLDL(), throw=False
+    )
     assert solution.result == lx.RESULTS.singular  # the first pivot is zero
     shifted = matrix + np.diag([1.0, 0.0, 0.0])  # pattern without the diagonal's (1, 1), (2, 2)
     rhs = np.array([1.0, 2.0, 3.0])
@@ -398,9 +448,11 @@ def test_bad_input_points_to_sparse_lu():
         lx.linear_solve(untagged, jnp.ones(2), SparseLDL())
     matrix = jsparse.BCOO.fromdense(jnp.eye(2))
     traced = jax.jit(
-        lambda m: lx.linear_solve(
-            SparseMatrixLinearOperator(m, lx.symmetric_tag), jnp.ones(2), SparseLDL()
-        ).value
+        lambda m: (
+            lx.linear_solve(
+                SparseMatrixLinearOperator(m, lx.symmetric_tag), jnp.ones(2), SparseLDL()
+            ).value
+        )
     )
     with pytest.raises(ValueError, match="from_structure"):
         traced(matrix)

@@ -1,11 +1,12 @@
 """Numeric level-scheduled scalar LDLᵀ and its solves: a few runs of batches per phase.
 
 See `_levels` for the plan. The stored values ``v`` hold the pivots ``d`` first and
-then the entries of ``L`` below the diagonal by columns; during the factorization an
-entry holds ``L[i, k] d_k``, and each batch of updates subtracts
-``v[left] v[right] / v[pivot]`` from ``v[target]``. Every index is in range (padding
-points at scratch places past the values), so gathers and scatters skip their checks;
-the indices are ``int32`` (or ``int64``) and never negative, so they are not wrapped.
+then the entries of ``L`` below the diagonal; during the factorization an entry holds
+``L[i, k] d_k``. A level's first batch divides its columns' entries by their pivots
+into ``u`` (one slice), and each batch of updates subtracts ``v[left] u[right]`` from
+``v[target]``. Every index is in range (padding points at scratch places past the
+values), so gathers and scatters skip their checks; the indices are ``int32`` (or
+``int64``) and never negative, so they are not wrapped.
 """
 
 from collections.abc import Callable
@@ -73,19 +74,40 @@ def factor_levels(plan: LevelPlan, arrays: dict[str, Array], n: int, data: Array
     ``arrays``: the plan's index arrays (`operands`).
     """
     source, target = arrays["assemble"]
+    columns = arrays["columns"]
     values = jnp.zeros(plan.entries + plan.scratch[0], data.dtype)
     values = _add(values, target, _get(data, source))
 
-    def batch(updates, block, values):
-        del block
-        target, left, right, pivot = updates
-        change = _get(values, left) * _get(values, right) / safe_pivot(_get(values, pivot))
-        return _add(values, target, -change)
+    def finalise(carry: tuple[Array, Array], start: Array, width: int) -> tuple[Array, Array]:
+        """Divide ``width`` entries from ``start`` (below the diagonal) by their pivots."""
+        values, scaled = carry
+        below = lax.dynamic_slice_in_dim(values, n + start, width)
+        pivots = _get(values, lax.dynamic_slice_in_dim(columns, start, width))
+        scaled = lax.dynamic_update_slice_in_dim(scaled, below / safe_pivot(pivots), n + start, 0)
+        return values, scaled
 
-    values = _run(plan.update_runs, arrays["updates"], batch, values)
-    d = values[:n]
-    below = values[n : plan.entries] / _get(safe_pivot(d), arrays["columns"])
-    return jnp.concatenate([d, below, jnp.zeros(plan.slack, data.dtype)])
+    carry = (values, jnp.zeros_like(values))
+    for run, width in zip(plan.update_runs, plan.widths, strict=True):
+
+        def batch(updates, block, carry, width=width, alone=run[1] == 1):
+            del block
+            target, left, right, first = updates
+            start = first[0] - 1
+            if alone:
+                carry = finalise(carry, start, width)
+            else:
+                carry = lax.cond(
+                    start >= 0, lambda carry: finalise(carry, start, width), lambda c: c, carry
+                )
+            values, scaled = carry
+            values = _add(values, target, -_get(values, left) * _get(scaled, right))
+            return values, scaled
+
+        carry = _run((run,), arrays["updates"], batch, carry)
+    values, scaled = carry
+    return jnp.concatenate(
+        [values[:n], scaled[n : plan.entries], jnp.zeros(plan.slack, data.dtype)]
+    )
 
 
 def solve_levels(

@@ -3,23 +3,26 @@
 For patterns whose fronts are small (most Hessians of separable-plus-coupling
 objectives, bands, 2-D grids of moderate size), dense fronts pad ``L`` many times
 over. This plan stores ``L`` exactly, as one flat vector: the ``n`` pivots first,
-then the entries below the diagonal column by column. The factorization is
-left-looking: column ``j`` receives ``L[i, k] d_k L[j, k]`` from every column ``k``
-with ``L[j, k] != 0`` (all descendants of ``j`` in the elimination tree), so all
-columns of one level of the tree (the height above its leaves) can be updated
-together once the lower levels are done. With ``L[i, k] d_k`` stored in place of
-``L[i, k]`` until the end, an update is one product of three stored values,
-``v[p_ik] v[p_jk] / v[k]``, subtracted from ``v[p_ij]``: the updates of each level
-are index triples. The levels, in order, are grouped into a few runs: a run of one
-level is one batch of exactly its updates (no loop, no padding); a run of several
-levels is one loop over blocks of one size, each level's updates in blocks of their
-own (its last one padded). The runs are chosen by a cost model (slots, those in a
-loop counting `_LOOP_SLOT` times, plus `_STEP_OVERHEAD` per batch); as each run is a
-piece of the compiled program, runs are merged while that costs little
+then the entries below the diagonal. The factorization is right-looking by levels
+of the elimination tree (a column's height above its leaves): once the lower levels
+are done, the columns ``k`` of one level are final, and each sends
+``L[i, k] d_k L[j, k]`` to the entry ``(i, j)`` for every pair of rows ``i >= j``
+of its column (all in ancestors of ``k``, on higher levels). The values ``v`` hold
+``L[i, k] d_k`` until the end; a level starts by dividing its columns' values by
+their pivots into a second vector ``u``, one contiguous slice (the *finalisation*),
+so that an update is one product ``v[p_ik] u[p_jk]`` subtracted from ``v[p_ij]``:
+the updates of each level are index triples, without the pivot. The levels, in
+order, are grouped into a few runs: a run of one level is one batch of exactly its
+updates (no loop, no padding); a run of several levels is one loop over blocks of
+one size, each level's updates in blocks of their own (its last one padded), the
+first block of a level finalising it. The runs are chosen by a cost model (slots,
+those in a loop counting `_LOOP_SLOT` times, plus `_STEP_OVERHEAD` per batch); as
+each run is a piece of the compiled program, runs are merged while that costs little
 (`_RUN_COST`) and down to at most `_MAX_RUNS`. The triangular solves run the entries
 of ``L`` by level of their column in runs of the same kind. The entries are stored
-in that order (by level of their column, then by row), so that a solve's batch reads
-its entries of ``L`` as one contiguous slice rather than by a gather.
+in that order (by level of their column, then by row), so that a level's
+finalisation and a solve's batch read their entries of ``L`` as one contiguous slice
+rather than by a gather.
 
 Padded slots point at scratch entries past the stored values: a zero that is only
 read, and targets spread over one block's width (scatter-adds to one place would
@@ -65,14 +68,21 @@ class LevelPlan:
     Attributes:
         entries: Number of stored values: ``n`` pivots and the entries below the
             diagonal of ``L``, those ordered by level of their column, then by row.
-        columns: ``(entries - n,)`` the column (position in the order) of each entry
-            below the diagonal.
+        columns: ``(entries - n + widest,)`` the column (position in the order) of
+            each entry below the diagonal, then ``widest`` zeros (so that every
+            finalisation's slice of it is in range).
         assemble: ``(2, E)`` the place in the data vector and in the stored values of
             each entry of ``A`` on or below the diagonal.
-        updates: ``(4, U)`` target, the two factors and the pivot of each update, level
-            by level in the blocks of `update_runs` (padding: a scratch target past
-            ``entries``, factors the zero at ``entries``, pivot 0).
+        updates: ``(4, U)`` target and the two factors (in ``v`` and in ``u``) of each
+            update, by level of its pivot column, in the blocks of `update_runs`
+            (padding: a scratch target past ``entries``, factors the zero at
+            ``entries``); the fourth row is zero except at the first slot of the first
+            block of each level, where it is one plus the position (among the entries
+            below the diagonal) of the level's first entry, which that block
+            finalises.
         update_runs: The runs of `updates`, in order.
+        widths: Per update run, the entries its finalisations divide: the most
+            entries of one of its levels.
         forward: ``(2, V)`` row and column of each entry below the diagonal, in the
             order they are stored, in the blocks of `solve_runs` (padding: a scratch
             row past ``n``, column ``n``).
@@ -81,7 +91,8 @@ class LevelPlan:
         solve_runs: The runs of `forward`, in forward order; the backward solve takes
             the same blocks in reverse.
         scratch: The scratch places the padding needs past the stored values and past
-            the ``n`` unknowns: a read-only zero and the spread targets.
+            the ``n`` unknowns: a read-only zero and the spread targets (and room for
+            the widest finalisation's slice).
         slack: Zeros the stored values need after them, so that every solve block's
             slice of them is in range.
     """
@@ -91,6 +102,7 @@ class LevelPlan:
     assemble: np.ndarray
     updates: np.ndarray
     update_runs: tuple[Run, ...]
+    widths: tuple[int, ...]
     forward: np.ndarray
     offsets: np.ndarray
     solve_runs: tuple[Run, ...]
@@ -101,6 +113,11 @@ class LevelPlan:
     def steps(self) -> int:
         """Return the number of batches of one factorization and solve (loop steps or not)."""
         return sum(run[1] for run in self.update_runs) + 2 * sum(run[1] for run in self.solve_runs)
+
+    @property
+    def widest(self) -> int:
+        """Return the most entries one finalisation divides."""
+        return max(self.widths, default=0)
 
     @property
     def work(self) -> int:
@@ -141,26 +158,18 @@ def _factor_pattern(rowptr, colidx, parent, count):
 
 
 @numba.njit(cache=True)
-def _updates_per_level(n, colptr, rows, level, levels):
-    """Return the number of updates whose target column is on each level."""
-    per_level = np.zeros(levels, np.int64)
-    for k in range(n):
-        for a in range(colptr[k], colptr[k + 1]):
-            per_level[level[rows[a]]] += colptr[k + 1] - a
-    return per_level
-
-
-@numba.njit(cache=True)
 def _level_updates(n, colptr, rows, level, per_level):
-    """Return the updates ``(target, left, right, pivot)`` ``(4, U)`` by level of the target.
+    """Return the updates ``(target, left, right)`` ``(3, U)`` by level of their pivot.
 
-    Within a level, in the order of their pivot columns (spreading the updates of one
-    target apart).
+    The update of pivot column ``k`` to the entry ``(i, j)``, ``i >= j`` rows of column
+    ``k``, reads ``L[i, k] d_k`` (``left``, in ``v``) and ``L[j, k]`` (``right``, in
+    ``u``). Within a level, in the order of their pivot columns (spreading the updates
+    of one target apart).
     """
     first = np.zeros(per_level.size + 1, np.int64)
     for lev in range(per_level.size):
         first[lev + 1] = first[lev] + per_level[lev]
-    out = np.empty((4, first[-1]), np.int64)
+    out = np.empty((3, first[-1]), np.int64)
     for k in range(n):
         for a in range(colptr[k], colptr[k + 1]):
             j = rows[a]
@@ -173,12 +182,11 @@ def _level_updates(n, colptr, rows, level, per_level):
                     while rows[q] != i:
                         q += 1
                     target = n + q
-                slot = first[level[j]]
-                first[level[j]] += 1
+                slot = first[level[k]]
+                first[level[k]] += 1
                 out[0, slot] = target
-                out[1, slot] = n + a
-                out[2, slot] = n + b
-                out[3, slot] = k
+                out[1, slot] = n + b
+                out[2, slot] = n + a
     return out
 
 
@@ -228,22 +236,24 @@ def _runs(counts: np.ndarray, max_runs: int = _MAX_RUNS) -> list[tuple[int, int]
 
 def _lay_out(
     items: np.ndarray, counts: np.ndarray, pad: np.ndarray, spread: int, base: int
-) -> tuple[np.ndarray, tuple[Run, ...], int]:
+) -> tuple[np.ndarray, tuple[Run, ...], int, np.ndarray]:
     """Cut ``items`` ``(F, N)``, sorted by level, into the blocks of `_runs` of ``counts``.
 
     Padding takes the values ``pad``, except field ``spread``, which takes scratch
     places ``base + 1 + (slot mod size)``.
 
     Returns:
-        The padded items, their runs, and the widest padded block (the scratch needed).
+        The padded items, their runs, the widest padded block (the scratch needed),
+        and ``(2, levels)`` the first slot and the run of each nonempty level.
     """
     nonempty = counts[counts > 0]
-    pieces, runs = [], []
+    pieces, runs, firsts = [], [], []
     start = position = scratch = 0
     level = 0
     for levels, size in _runs(nonempty):
         steps = 0
         for count in nonempty[level : level + levels]:
+            firsts.append((start + steps * size, len(runs)))
             blocks = -(-int(count) // size)
             filler = np.repeat(pad[:, None], blocks * size - count, axis=1)
             if filler.shape[1]:
@@ -255,9 +265,10 @@ def _lay_out(
         runs.append((start, steps, size))
         start += steps * size
         level += levels
+    firsts = np.array(firsts, np.int64).reshape(-1, 2).T
     if not pieces:
-        return np.repeat(pad[:, None], 0, axis=1), (), 0
-    return np.concatenate(pieces, axis=1), tuple(runs), scratch
+        return np.repeat(pad[:, None], 0, axis=1), (), 0, firsts
+    return np.concatenate(pieces, axis=1), tuple(runs), scratch, firsts
 
 
 def update_count(count: np.ndarray) -> int:
@@ -322,26 +333,37 @@ def level_plan(
     place[n + stored] = n + np.arange(rows.size)
     target = i.copy()
     target[off] = place[n + np.searchsorted(keys, j[off] * n + i[off])]
-    per_level = _updates_per_level(n, colptr, rows, level, levels)
+    by_level = np.bincount(level[columns], minlength=levels)
+    below = count.astype(np.int64) - 1
+    per_level = np.bincount(level, weights=below * (below + 1) // 2, minlength=levels)
+    per_level = per_level.astype(np.int64)
     raw = _level_updates(n, colptr, rows, level, per_level)
-    raw[:3] = place[raw[:3]]
-    updates, update_runs, update_scratch = _lay_out(
+    raw = place[raw]
+    raw = np.concatenate([raw, np.zeros((1, raw.shape[1]), np.int64)])
+    updates, update_runs, update_scratch, firsts = _lay_out(
         raw, per_level, np.array([0, entries, entries, 0]), 0, entries
     )
-    by_level = np.bincount(level[columns], minlength=levels)
+    # A level has updates exactly when it has entries below the diagonal: its first
+    # block finalises them (one plus the position of the first, as zero means none).
+    level_start = np.concatenate([[0], np.cumsum(by_level)])[:-1][by_level > 0]
+    updates[3, firsts[0]] = 1 + level_start
+    widths = np.zeros(len(update_runs), np.int64)
+    np.maximum.at(widths, firsts[1], by_level[by_level > 0])
+    widest = int(widths.max(initial=0))
     solve_items = np.stack([rows[stored], columns[stored]])
-    forward, solve_runs, solve_scratch = _lay_out(solve_items, by_level, np.array([0, n]), 0, n)
+    forward, solve_runs, solve_scratch, _ = _lay_out(solve_items, by_level, np.array([0, n]), 0, n)
     real = np.concatenate([[0], np.cumsum(forward[1] < n)])
     starts = [start + t * size for start, steps, size in solve_runs for t in range(steps)]
     return LevelPlan(
         entries=entries,
-        columns=columns[stored],
+        columns=np.concatenate([columns[stored], np.zeros(widest, np.int64)]),
         assemble=np.stack([use, target]),
         updates=updates,
         update_runs=update_runs,
+        widths=tuple(int(width) for width in widths),
         forward=forward,
         offsets=real[np.array(starts, np.int64)],
         solve_runs=solve_runs,
-        scratch=(1 + update_scratch, 1 + solve_scratch),
+        scratch=(max(1 + update_scratch, widest), 1 + solve_scratch),
         slack=max((size for _, _, size in solve_runs), default=0),
     )

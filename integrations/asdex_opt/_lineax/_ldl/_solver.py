@@ -113,11 +113,12 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
 
     * at most ``5e6`` (small fronts: most sparse Hessians, bands, 2-D grids up to
       about ``10⁴``), a level-scheduled scalar factorization: ``L`` is stored
-      without padding, and the updates of the columns of one level of the
-      elimination tree are a batch of gathers, products and one scatter, and the
-      solves go over the entries of ``L`` by level the same way; the levels form a
-      few runs per phase (a large level is one batch of its own, the others share a
-      loop over blocks of one size);
+      without padding; the columns of one level of the elimination tree, once
+      final, are divided by their pivots (one slice) and send their updates to
+      their ancestors as a batch of two gathers, a product and one scatter, and
+      the solves go over the entries of ``L`` by level the same way; the levels
+      form a few runs per phase (a large level is one batch of its own, the others
+      share a loop over blocks of one size);
     * above, supernodes with relaxed amalgamation whose dense fronts are padded to
       power-of-two size classes cut into chunks of equal shape, one loop per size
       class over its chunks of batched dense operations (assembly by precomputed

@@ -9,10 +9,13 @@ at a local minimum after about 1,500 Newton steps at n = 1000 (IPOPT's count too
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 import optimistix as optx
 import pytest
+from jax.experimental import sparse as jsparse
 
+from asdex_opt.lineax import SparseMatrixLinearOperator
 from asdex_opt.optimistix import (
     NonmonotoneArmijo,
     ShiftedNewtonDescent,
@@ -90,15 +93,23 @@ def test_a_failed_stretched_trial_falls_back_to_the_plain_step():
     np.testing.assert_allclose(trials, [-p, -0.5 * p])
 
 
-def test_the_default_wolfe_search_steps_along_the_unstretched_line():
+def test_the_default_wolfe_search_starts_at_the_model_minimiser_along_its_line(x64):
+    # Eigenvalues -1 and 3 (shift 1 + 1e-3): p is short, the model gᵀd + ½dᵀHd keeps
+    # falling beyond -p, and the Wolfe search's first trial (size 1) is its minimiser.
     solver = SparseNewton(1e-6, 1e-6)
     assert isinstance(solver.search, Wolfe) and not solver.descent.stretch
-    p = jnp.array([1.0, -2.0])
-    state = eqx.tree_at(
-        lambda s: (s.direction, s.stretch), solver.descent.init(p, None), (p, jnp.asarray(10.0))
-    )
-    trials = [solver.descent.step(jnp.asarray(size), state)[0] for size in (1.0, 2.0, 0.3)]
-    np.testing.assert_allclose(trials, [-p, -2 * p, -0.3 * p])
+    dense = jnp.array([[3.0, 0.0], [0.0, -1.0]])
+    hessian = SparseMatrixLinearOperator(jsparse.BCOO.fromdense(dense), lx.symmetric_tag)
+    for grad, curved in ((jnp.array([1.0, 0.001]), True), (jnp.array([0.01, 1.0]), False)):
+        info = optx.FunctionInfo.EvalGradHessian(jnp.array(0.0), grad, hessian)
+        state = solver.descent.query(grad, info, solver.descent.init(grad, None))
+        p = state.direction
+        assert float(state.shift) > 0
+        # Where the model curves downwards along p it has no minimiser: the line is -s p.
+        multiple = float(grad @ p / (p @ dense @ p)) if curved else 1.0
+        assert (multiple > 1.5) == curved
+        trials = [solver.descent.step(jnp.asarray(size), state)[0] for size in (1.0, 2.0, 0.3)]
+        np.testing.assert_allclose(trials, [-s * multiple * p for s in (1.0, 2.0, 0.3)], rtol=1e-10)
 
 
 def test_the_fallback_follows_the_search_backtracking_factor():

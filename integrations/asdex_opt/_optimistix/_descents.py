@@ -43,6 +43,7 @@ class _DirectionState(eqx.Module):
 class _StretchedState(eqx.Module):
     direction: Array  # p, from (H + τI) p = g
     stretch: Array  # the multiple of p the first trial takes (see `_stretch`)
+    scale: Array  # the stretch where the model curves upwards along p, else 1
     shift: Array  # τ, where the next point's shift schedule resumes
     result: optx.RESULTS
 
@@ -64,7 +65,7 @@ class _AbstractStretchedDescent(
         """Return a dummy state of the right shape."""
         del f_info_struct
         one, zero = jnp.ones((), y.dtype), jnp.zeros((), y.dtype)
-        return _StretchedState(jnp.zeros_like(y), one, zero, optx.RESULTS.successful)
+        return _StretchedState(jnp.zeros_like(y), one, one, zero, optx.RESULTS.successful)
 
     def query(
         self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
@@ -89,10 +90,11 @@ class ShiftedNewtonDescent(_AbstractStretchedDescent):
     made ``p`` short, and a search that only shortens steps would never recover the
     length. If that trial fails, the search goes on from the plain step: size ``s < 1``
     gives ``-(s / backtrack) p``, so the second trial is ``-p`` and the ones after it
-    backtrack from there. With ``stretch=False`` the step of size ``s`` is ``-s p``
-    for every ``s``: one line, for searches that lengthen steps themselves and
-    interpolate along it (`Wolfe`). Works on flat ``y`` with a sparse Hessian, as
-    `SparseNewton` provides.
+    backtrack from there. With ``stretch=False`` the step of size ``s`` is ``-s m p``
+    for every ``s``, where the model curves upwards along ``p`` (``pᵀHp > 0``), else
+    ``-s p``: one line, for searches that lengthen steps themselves and interpolate
+    along it (`Wolfe`), whose first trial is then the model's minimiser along the line.
+    Works on flat ``y`` with a sparse Hessian, as `SparseNewton` provides.
 
     Attributes:
         linear_solver: The Lineax solver for the shifted systems.
@@ -112,7 +114,7 @@ class ShiftedNewtonDescent(_AbstractStretchedDescent):
     def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
         """``-m p`` for ``step_size ≥ 1``; below, backtracking from ``-p``."""
         if not self.stretch:
-            return -step_size * state.direction, state.result
+            return -(step_size * state.scale) * state.direction, state.result
         stretched = state.stretch > 1
         fallback = jnp.minimum(step_size / self.backtrack, 1)
         multiple = jnp.where(
@@ -159,11 +161,13 @@ def _stretched_direction(
     p, shift, finite = shifted_newton_direction(
         f_info.grad, f_info.hessian, linear_solver, previous_shift=previous_shift
     )
-    stretch = _stretch(f_info.grad, p, shift)
-    return _StretchedState(p, stretch.astype(p.dtype), shift.astype(p.dtype), _result(finite))
+    stretch, curved = _stretch(f_info.grad, p, shift)
+    stretch = stretch.astype(p.dtype)
+    scale = jnp.where(curved, stretch, 1)
+    return _StretchedState(p, stretch, scale, shift.astype(p.dtype), _result(finite))
 
 
-def _stretch(grad: Array, p: Array, shift: Array) -> Array:
+def _stretch(grad: Array, p: Array, shift: Array) -> tuple[Array, Array]:
     """Return the unshifted quadratic model's minimiser along ``-p`` as a multiple of ``p``.
 
     A shift ``τ > 0`` (``H`` indefinite, or nearly singular) shortens the Newton step:
@@ -176,12 +180,15 @@ def _stretch(grad: Array, p: Array, shift: Array) -> Array:
     and 1 for ``τ = 0``, where ``p`` is the model's minimiser already. The curvature
     comes from the solve, ``pᵀHp = gᵀp - τ‖p‖²``, not from a product with ``H``:
     a sparse matrix-vector product would cost as much as the rest of the step.
+
+    Returns:
+        ``(m, curved)``: the multiple, and whether ``pᵀHp > 0``.
     """
     slope = jnp.vdot(grad, p)
     curvature = slope - shift * jnp.vdot(p, p)
     positive = curvature > 0
     multiple = jnp.where(positive, slope / jnp.where(positive, curvature, 1), _MAX_STRETCH)
-    return jnp.where(shift > 0, jnp.clip(multiple, 1, _MAX_STRETCH), 1)
+    return jnp.where(shift > 0, jnp.clip(multiple, 1, _MAX_STRETCH), 1), positive
 
 
 class _DampedState(eqx.Module):

@@ -210,7 +210,9 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     search accepts the best point with sufficient decrease found (or the next one).
 
     The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
-    reverse mode: no Hessian per trial) and reuses it if the trial is accepted;
+    reverse mode: no Hessian per trial) and reuses it if the trial is accepted, and
+    whose descent scales a shifted direction so that the first trial is the quadratic
+    model's minimiser along it, where it has one (`ShiftedNewtonDescent`);
     Optimistix's own solvers give ``f`` alone at trials and are refused. The descent's
     steps must lie on one line, proportional to the step size. Newton's method needs
     no curvature condition to keep its matrix positive definite, so the weak

@@ -404,6 +404,7 @@ def _run(script: str) -> None:
     assert "SHARDING OK" in result.stdout
 
 
+@pytest.mark.slow
 def test_color_axis_sharded_over_four_host_devices():
     _run(SCRIPT)
 

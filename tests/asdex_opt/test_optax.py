@@ -96,7 +96,7 @@ def test_coloring_is_computed_once(monkeypatch):
     monkeypatch.setattr(asdex, "hessian_coloring", counting)
     solver, x = sparse_newton(), jnp.zeros(6)
     state = solver.init(x)
-    for _ in range(3):
+    for _ in range(2):
         value, grad = jax.value_and_grad(rosenbrock)(x)
         updates, state = solver.update(grad, state, x, value=value, grad=grad, value_fn=rosenbrock)
         x = optax.apply_updates(x, updates)

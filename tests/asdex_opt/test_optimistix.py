@@ -370,7 +370,7 @@ def expected_value(problem):
     return problem.expected_objective_value
 
 
-FAST_UNCONSTRAINED = [("ROSENBR", None), ("LIARWHD", 100), ("ARWHEAD", 100), ("DIXMAANA1", 90)]
+FAST_UNCONSTRAINED = [("ROSENBR", None), ("LIARWHD", 100), ("ARWHEAD", 100)]
 
 
 @pytest.mark.parametrize(("name", "n"), FAST_UNCONSTRAINED)

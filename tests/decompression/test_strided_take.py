@@ -18,7 +18,7 @@ def periodic_indices(draw: st.DrawFn) -> tuple[np.ndarray, int]:
     return indices, int(indices.max()) + 1
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(periodic_indices())
 def test_periodic_indices_are_found_and_read_as_the_gather_reads_them(case):
     indices, size = case

@@ -357,8 +357,9 @@ _INIT_DOC = """
 """
 
 _SEARCH_DOC = """            search: The line search. ``None``: `Wolfe()`, which tries the Newton
-                step first, lengthens it while ``f`` keeps falling steeply (a shifted
-                Newton step is short) and otherwise zooms in by cubic interpolation;
+                step first (a shifted step: the quadratic model's minimiser along
+                it), lengthens it while ``f`` keeps falling steeply and otherwise
+                zooms in by cubic interpolation;
                 each trial evaluates ``f`` and ``∇f``, never the Hessian.
                 ``NonmonotoneArmijo(memory=1)`` is monotone backtracking Armijo on
                 ``f`` alone (halving, slope 1e-4, a few ulps of slack for the rounding

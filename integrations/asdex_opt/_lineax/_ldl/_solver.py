@@ -120,10 +120,11 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
       form a few runs per phase (a large level is one batch of its own, the others
       share a loop over blocks of one size);
     * above, supernodes with relaxed amalgamation whose dense fronts are padded to
-      power-of-two size classes cut into chunks of equal shape, one loop per size
-      class over its chunks of batched dense operations (assembly by precomputed
-      scatters, tiled partial ``LDLᵀ`` of each front, Schur complements added into the
-      parents' fronts, triangular solves by one product per front).
+      size classes (fitted to their largest front, in whole tiles) cut into chunks
+      of equal shape, one loop per size class over its chunks of batched dense
+      operations (assembly by precomputed scatters, tiled partial ``LDLᵀ`` of each
+      front, Schur complements added into the parents' fronts, triangular solves by
+      one product per front).
 
     Either way the number of compiled operations does not grow with ``n``; no host
     callback, any device, ``jax.vmap`` over matrices with one pattern batches them into

@@ -8,12 +8,10 @@ vectorizes less), which the tests' tolerances absorb. The docstring examples, wh
 print results as a user sees them, run in interpreters given the user's own `XLA_FLAGS`
 (kept in the variable `USER_XLA_FLAGS` names). Benchmarks never run under these flags.
 
-`import sif2jax` switches JAX to float64 globally. Importing it when the session is
-configured, before any test module, and restoring the default precision right after,
-makes every module see the same default whichever modules a run collects; tests that
-need float64 ask for it themselves (a fixture or `jax.enable_x64`). The import takes
-about a minute (sif2jax 0.0.8 builds one problem's data by an eager loop when imported),
-so pytest-xdist's controller, which runs no test, skips it.
+`import sif2jax` switches JAX to float64 globally. Importing it here, before any test
+module, and restoring the default precision right after, makes every module see the same
+default whichever modules a run collects; tests that need float64 ask for it themselves
+(a fixture or `jax.enable_x64`).
 """
 
 import os
@@ -27,15 +25,6 @@ os.environ["XLA_FLAGS"] = " ".join(
 ).strip()
 
 import jax  # noqa: E402  (XLA reads XLA_FLAGS when its backend starts)
-import pytest  # noqa: E402
+import sif2jax  # noqa: E402, F401
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Imports sif2jax in every process that runs tests, at the default precision."""
-    xdist_controller = not hasattr(config, "workerinput") and bool(
-        config.getoption("numprocesses", default=None)
-    )
-    if not xdist_controller:
-        import sif2jax  # noqa: F401
-
-        jax.config.update("jax_enable_x64", False)
+jax.config.update("jax_enable_x64", False)

@@ -19,13 +19,7 @@ from asdex_opt._lineax._ldl._ordering import adjacency, nested_dissection
 from asdex_opt._lineax._ldl._schedule import _MAX_CLASSES, _merge_classes
 from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator, SparseStructure
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def _random_symmetric(rng: np.random.Generator, n: int, density: float) -> np.ndarray:

@@ -1,6 +1,5 @@
 """The shifted Newton direction reads SparseLDL's inertia (no definiteness side channel)."""
 
-import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -11,13 +10,7 @@ from asdex_opt._lineax._definite import positive_definite, reports_definiteness,
 from asdex_opt._lineax._newton import shifted_newton_direction
 from asdex_opt.lineax import SparseLDL, SparseLU, SparseMatrixLinearOperator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def _chain(diagonal: np.ndarray) -> np.ndarray:

@@ -15,12 +15,7 @@ FRONTS = -1
 """`analyse`'s ``max_scalar_updates`` that forces dense fronts."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def _dense_ldl(front: np.ndarray, k: int):

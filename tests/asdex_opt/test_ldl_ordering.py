@@ -7,7 +7,7 @@ import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asdex_opt._lineax._ldl import _ordering, analyse
+from asdex_opt._lineax._ldl import analyse
 from asdex_opt._lineax._ldl._amd import _amd, approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import update_count
 from asdex_opt._lineax._ldl._ordering import (
@@ -258,25 +258,6 @@ def test_nested_dissection_fills_a_grid_less_than_its_band(side, dropped, seed):
     order = nested_dissection(adjacency(n, rows, cols), leaf_size=8)
     assert np.array_equal(np.sort(order), np.arange(n))
     assert _fill(n, rows, cols, order) < 0.7 * _fill(n, rows, cols, np.arange(n))
-
-
-@settings(max_examples=20, deadline=None)
-@given(st.integers(4, 30), st.floats(0.0, 0.4), st.integers(0, 2**31), st.integers(1, 8))
-def test_nested_dissection_splits_each_level_the_same_on_two_threads(side, dropped, seed, leaf):
-    """Splitting a level's pieces on two threads gives the order of one thread."""
-    grid = np.arange(side * side).reshape(side, side)
-    rows = np.r_[grid[:, 1:].ravel(), grid[1:].ravel(), grid[1:, 1:].ravel()]
-    cols = np.r_[grid[:, :-1].ravel(), grid[:-1].ravel(), grid[:-1, :-1].ravel()]
-    keep = np.random.default_rng(seed).random(rows.size) >= dropped
-    graph = adjacency(side * side, rows[keep], cols[keep])
-    serial = nested_dissection(graph, leaf)
-    parallel_min_size = _ordering._PARALLEL_MIN_SIZE
-    try:
-        _ordering._PARALLEL_MIN_SIZE = 1
-        assert np.array_equal(nested_dissection(graph, leaf), serial)
-    finally:
-        _ordering._PARALLEL_MIN_SIZE = parallel_min_size
-    assert np.array_equal(np.sort(serial), np.arange(side * side))
 
 
 def test_analyse_takes_the_callers_key_and_starts_no_thread_per_call():

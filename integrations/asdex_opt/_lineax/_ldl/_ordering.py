@@ -9,9 +9,6 @@ factorization needs. Rows and columns of degree above ``max(16, 10 √n)`` are l
 of the dissection and ordered last, as AMD does with dense rows.
 """
 
-import concurrent.futures
-import itertools
-
 import numba
 import numpy as np
 import scipy.sparse
@@ -28,13 +25,6 @@ __all__ = [
     "reverse_cuthill_mckee",
     "symmetric_adjacency",
 ]
-
-
-_PARALLEL_MIN_SIZE = 1 << 15
-"""Levels of the dissection with at least this many vertices are split by two threads."""
-
-_DISSECT_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-nd")
-"""Splits the second half of a level's pieces (`_split` releases the GIL)."""
 
 
 def dense_threshold(n: int) -> float:
@@ -266,15 +256,14 @@ def _prepare(indptr, indices, dense):
     return members, degree, (xbeg, xend, adj, gid), count
 
 
-@numba.njit(cache=True, nogil=True)
-def _split(graph, fresh, scratch, degree, members, pieces, first, last, leaf_size, children):
-    """Split the pieces ``first:last`` of one level of the dissection.
+@numba.njit(cache=True)
+def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
+    """Split the pieces of one level of the dissection.
 
     Each piece is a compact subgraph: its vertices ``v0:v0 + size`` numbered in the
     order the searches of its parent placed them, its edges only, its place in the
     order from ``lo`` (``pieces`` holds ``(v0, size, lo)`` by rows). Its parts go to
-    ``fresh`` within the piece's own vertex and edge ranges, so pieces can be split
-    independently (by different threads, each with its own ``children``). A piece of
+    ``fresh`` within the piece's own vertex and edge ranges. A piece of
     at most ``leaf_size`` vertices, or too shallow to cut, is ordered as it is; one
     that is not connected becomes one piece per component; any other is cut by a
     separator from a breadth-first level structure rooted at a pseudo-peripheral
@@ -287,7 +276,7 @@ def _split(graph, fresh, scratch, degree, members, pieces, first, last, leaf_siz
     level, new_id, queue, part, sides = scratch
     n = degree.size
     made = 0
-    for p in range(first, last):
+    for p in range(pieces.shape[0]):
         v0, size, lo = pieces[p, 0], pieces[p, 1], pieces[p, 2]
         if size <= leaf_size:
             _leaf(gid, v0, size, members, lo)
@@ -405,12 +394,9 @@ def _split(graph, fresh, scratch, degree, members, pieces, first, last, leaf_siz
     return made
 
 
+@numba.njit(cache=True, nogil=True)
 def _dissect(indptr, indices, dense, leaf_size):
-    """The nested-dissection order, one level of pieces at a time (see `_split`).
-
-    Where a level's pieces are large enough, the second half of them (by vertices) is
-    split on `_DISSECT_THREAD` while this thread splits the first.
-    """
+    """The nested-dissection order, one level of pieces at a time (see `_split`)."""
     members, degree, graph, count = _prepare(indptr, indices, dense)
     fresh = (
         np.empty_like(graph[0]),
@@ -425,28 +411,13 @@ def _dissect(indptr, indices, dense, leaf_size):
         np.empty(count, np.int32),
         np.empty(count, np.int32),
     )
-    pieces = np.array([[0, count, 0]], np.int64)[: int(count > 0)]
+    pieces = np.zeros((min(count, 1), 3), np.int64)
+    if count > 0:
+        pieces[0, 1] = count
     while pieces.shape[0] > 0:
-        sizes = pieces[:, 1]
-        half = 0
-        if int(sizes.sum()) >= _PARALLEL_MIN_SIZE:
-            half = int(np.searchsorted(np.cumsum(sizes), sizes.sum() // 2))
-            half = min(max(half, 1), pieces.shape[0] - 1) if pieces.shape[0] > 1 else 0
-        bounds = [0, half, pieces.shape[0]] if half > 0 else [0, pieces.shape[0]]
-        parts = []
-        for a, b in itertools.pairwise(bounds):
-            room = int(np.maximum(sizes[a:b], 2).sum())
-            parts.append((a, b, np.empty((room, 3), np.int64)))
-        args = (graph, fresh, scratch, degree, members, pieces)
-        futures = [
-            _DISSECT_THREAD.submit(_split, *args, a, b, leaf_size, children)
-            for a, b, children in parts[1:]
-        ]
-        made = [_split(*args, parts[0][0], parts[0][1], leaf_size, parts[0][2])]
-        made += [future.result() for future in futures]
-        pieces = np.concatenate(
-            [children[:m] for (_, _, children), m in zip(parts, made, strict=True)]
-        )
+        children = np.empty((np.maximum(pieces[:, 1], 2).sum(), 3), np.int64)
+        made = _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children)
+        pieces = children[:made]
         graph, fresh = fresh, graph
     return members
 

@@ -8,7 +8,9 @@ SparseNewton's warm time loses by more than 2x on per-step cost in
   = 1e-12, the default settings: ``solver`` is the linear solver it chooses) divided by
   its steps, with its ``steps``, ``hessians`` and ``solves`` (shifted factorizations
   and solves, counted in a separate instrumented solve); ``step (LDL)`` the same with
-  ``linear_solver=SparseLDL(refinement_steps=0)`` where the choice is another solver;
+  ``linear_solver=SparseLDL(refinement_steps=0)`` where the choice is another solver,
+  ``step (LU)`` with ``linear_solver=SparseLU()`` (SuperLU on the host, the solver every
+  general pattern fell to before `SparseLDL`) where the choice is `SparseLDL`;
   ``LBFGS step`` the same for ``optx.LBFGS`` (its own steps);
 - the parts of a step, each compiled alone inside a ``lax.fori_loop`` (so that no
   dispatch is counted) at the start point: ``f``, ``f+grad`` (what the `Wolfe` search
@@ -21,7 +23,8 @@ SparseNewton's warm time loses by more than 2x on per-step cost in
 
 Every time is the least of ``--repeats`` runs. Usage::
 
-    python benchmarks/bench_step_cost.py [--only BROYDN7D ...] [--output results/step_cost.md]
+    python benchmarks/bench_step_cost.py [--only BROYDN7D ...] [--size 3000]
+        [--output results/step_cost.md]
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import asdex_opt._lineax._newton as newton_direction  # noqa: E402
 from asdex_opt._lineax._newton import shifted  # noqa: E402
-from asdex_opt.lineax import SparseLDL  # noqa: E402
+from asdex_opt.lineax import SparseLDL, SparseLU  # noqa: E402
 from asdex_opt.optimistix import SparseNewton  # noqa: E402
 from cutest import problem_class, sized, task  # noqa: E402
 
@@ -124,9 +127,9 @@ def _count_solves(fn, y0) -> int:
     return len(calls)
 
 
-def measure(name: str, repeats: int) -> dict:
-    """The row of one problem: per-step times in milliseconds."""
-    _, size = sized("unconstrained", name, TARGET_N)
+def measure(name: str, repeats: int, target_n: int = TARGET_N) -> dict:
+    """The row of one problem at ``n <= target_n``: per-step times in milliseconds."""
+    _, size = sized("unconstrained", name, target_n)
     t = task("unconstrained", problem_class("unconstrained", name)(**size))
     y0 = t.y0
 
@@ -145,6 +148,10 @@ def measure(name: str, repeats: int) -> dict:
         ldl = SparseNewton(TOL, TOL, linear_solver=SparseLDL(refinement_steps=0))
         seconds, ldl_steps, _ = _solve_time(fn, ldl, y0, repeats)
         row["step (LDL)"] = 1e3 * seconds / max(ldl_steps, 1)
+    else:
+        lu = SparseNewton(TOL, TOL, linear_solver=SparseLU())
+        seconds, lu_steps, _ = _solve_time(fn, lu, y0, repeats)
+        row["step (LU)"] = 1e3 * seconds / max(lu_steps, 1)
     seconds, lsteps, _ = _solve_time(fn, optx.LBFGS(TOL, TOL), y0, repeats)
     row |= {"LBFGS steps": lsteps, "LBFGS step": 1e3 * seconds / max(lsteps, 1)}
     row["solves"] = _count_solves(fn, y0)
@@ -195,6 +202,7 @@ COLUMNS = (
     "solves",
     "step",
     "step (LDL)",
+    "step (LU)",
     "LBFGS steps",
     "LBFGS step",
     "f",
@@ -223,6 +231,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=TARGET_N, help="n <= this, where n can be set")
     parser.add_argument("--output", type=pathlib.Path, default=None)
     cli = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -230,7 +239,7 @@ def main() -> None:
     for name in cli.only or PROBLEMS:
         start = time.perf_counter()
         try:
-            row = measure(name, cli.repeats)
+            row = measure(name, cli.repeats, cli.size)
         except Exception as error:  # a problem that fails to build or solve: report it
             row = {"problem": name, "error": f"{type(error).__name__}: {error}"[:200]}
         rows.append(row)

@@ -85,6 +85,33 @@ def test_merging_fitted_classes_is_capped_and_monotone(rows):
     assert np.all(np.diff(merged[order]) >= 0)
 
 
+def _merge_by_members(size_class: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """`_merge_classes` as documented: one move at a time, the classes recounted each time."""
+    size_class = size_class.copy()
+    while (classes := np.unique(size_class)).size > 1:
+        counts = np.array([np.sum(size_class == c) for c in classes])
+        largest = np.array([size[size_class == c].max() for c in classes], float)
+        work = counts * largest**3
+        added = counts[:-1] * largest[1:] ** 3 - work[:-1]
+        c = int(np.argmin(added))
+        small = added[c] <= max(_schedule._FREE_MERGE * work.sum(), _schedule._MERGE_WORK)
+        if classes.size <= _MAX_CLASSES and not small:
+            break
+        size_class[size_class == classes[c]] = classes[c + 1]
+    return size_class
+
+
+@settings(max_examples=30)
+@given(st.lists(st.integers(1, 3000), min_size=1, max_size=200), st.sampled_from([0, 1 << 24]))
+def test_merging_classes_moves_one_class_at_a_time(rows, merge_work):
+    rows = np.array(rows)
+    # Some fronts raised above their grid class, as parents of larger fronts are.
+    grid = np.ceil(4 * np.log2(rows)).astype(np.int64) + 3 * (rows % 4 == 0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_schedule, "_MERGE_WORK", merge_work)
+        np.testing.assert_array_equal(_merge_classes(grid, rows), _merge_by_members(grid, rows))
+
+
 def _grid(side: int) -> np.ndarray:
     """The 2-D Laplacian on a ``side x side`` grid, made indefinite by a shift."""
     one = np.diag(np.full(side, 2.0)) - np.eye(side, k=1) - np.eye(side, k=-1)

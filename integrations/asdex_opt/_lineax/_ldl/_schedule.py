@@ -117,23 +117,28 @@ def _merge_classes(size_class: np.ndarray, size: np.ndarray | None = None) -> np
         >>> sorted(set(_merge_classes(np.array([3, 3] + [9] * 100)).tolist()))
         [9]
     """
-    size_class = size_class.copy()
     if size is None:
         size = 2.0**size_class
-    while True:
-        classes, members = np.unique(size_class, return_inverse=True)
-        if classes.size < 2:
-            return size_class
-        counts = np.bincount(members)
-        largest = np.zeros(classes.size)
-        np.maximum.at(largest, members, size)
+    classes, members = np.unique(size_class, return_inverse=True)
+    counts = np.bincount(members, minlength=classes.size)
+    largest = np.zeros(classes.size)
+    np.maximum.at(largest, members, size)
+    alive = np.arange(classes.size)
+    into = np.arange(classes.size)  # the class each class's fronts have moved into
+    while alive.size > 1:
         work = counts * largest**3
         added = counts[:-1] * largest[1:] ** 3 - work[:-1]
         c = int(np.argmin(added))
         small = added[c] <= max(_FREE_MERGE * work.sum(), _MERGE_WORK)
-        if classes.size <= _MAX_CLASSES and not small:
-            return size_class
-        size_class[size_class == classes[c]] = classes[c + 1]
+        if alive.size <= _MAX_CLASSES and not small:
+            break
+        into[alive[c]] = alive[c + 1]
+        counts[c + 1] += counts[c]
+        largest[c + 1] = max(largest[c + 1], largest[c])
+        alive, counts, largest = np.delete(alive, c), np.delete(counts, c), np.delete(largest, c)
+    for c in range(classes.size - 1, -1, -1):  # classes move up only
+        into[c] = into[into[c]]
+    return classes[into[members]]
 
 
 def _tile(size: int) -> int:
@@ -174,6 +179,11 @@ def _width(per_height: np.ndarray, size: int) -> int:
     return min(best, int(per_height.max()))
 
 
+def _index_type(largest: int) -> type:
+    """The narrowest integer type of index arrays whose values are at most ``largest``."""
+    return np.int16 if largest < 2**15 else np.int32 if largest < 2**31 else np.int64
+
+
 def _padded(keys: np.ndarray, values: np.ndarray, count: int, fill: int) -> np.ndarray:
     """Stack ``values`` by key ``0..count-1`` (stable), padded with ``fill``.
 
@@ -201,18 +211,28 @@ def _place(keys, values, out):
 
 
 @numba.njit(cache=True)
-def _extend_positions(kids, kid_chunk, ncols, sptr, child_position, out):
+def _extend_positions(kids, kid_chunk, first, sptr, srows, sparent, out):
     """Write where each row of each child's front lands in its parent's front.
 
     Children are stacked by the chunk of their parent (``out``: ``(T, K, M_child)``,
     filled with the parent's front size beforehand); the rows of a child's structure
-    follow its pivots.
+    follow its pivots. They are sorted and lie in the parent's pivots or structure, so
+    one merge with the parent's structure places them.
     """
     seen = np.zeros(out.shape[0], np.int64)
     for k in range(kids.size):
         t, s = kid_chunk[k], kids[k]
+        p = sparent[s]
+        pivots, q = first[s + 1] - first[s], sptr[p]
         for r in range(sptr[s], sptr[s + 1]):
-            out[t, seen[t], ncols[s] + r - sptr[s]] = child_position[r]
+            row = srows[r]
+            if row < first[p + 1]:
+                place = row - first[p]
+            else:
+                while srows[q] < row:
+                    q += 1
+                place = first[p + 1] - first[p] + q - sptr[p]
+            out[t, seen[t], pivots + r - sptr[s]] = place
         seen[t] += 1
     return out
 
@@ -232,35 +252,51 @@ def _fill_variables(members, chunk, slot, first, sptr, srows, order, out):
 
 
 @numba.njit(cache=True)
-def _class_entries(chunk, slot, es, li, lj, use, size, count, width):
-    """The entries of ``A`` assembled into the chunks of one class, by chunk.
+def _entry_counts(column_front, group, i, j, groups):
+    """The copies of stored entries that each chunk assembles (off-diagonal ones twice)."""
+    count = np.zeros(groups, np.int64)
+    for k in range(i.size):
+        count[group[column_front[j[k]]]] += 1 if i[k] == j[k] else 2
+    return count
 
-    Each stored entry (all of fronts ``es`` of this class) lands at ``(li, lj)`` of
-    its front, an off-diagonal one also at ``(lj, li)``; a chunk lists its entries'
-    lower copies first, then the mirrored ones.
 
-    Returns:
-        ``(source, target)``, ``(count, E)``: place in the data vector (padding 0) and
-        flat place in the chunk (padding ``width size²``).
+@numba.njit(cache=True)
+def _place_entries(first, sptr, srows, column_front, group, start, slot, size, i, j, use, out):
+    """Write the entries of ``A`` that each chunk assembles into its row of ``out``.
+
+    Entry ``k`` lies in the front ``s`` of its column, at its row's place there (pivots
+    first, then the structure by binary search) and its column's; an off-diagonal one
+    also at the mirrored place. Chunk ``g`` lists the lower copies of its entries
+    first, then the mirrored ones, from ``start[g]`` on in ``out = (source, target)``:
+    place in the data vector and flat place in the ``(B, M, M)`` chunk.
     """
-    per_chunk = np.zeros(count, np.int64)
-    for k in range(es.size):
-        per_chunk[chunk[es[k]]] += 1 if li[k] == lj[k] else 2
-    longest = per_chunk.max() if count > 0 else 0
-    source = np.zeros((count, longest), np.int64)
-    target = np.full((count, longest), width * size * size, np.int64)
-    seen = np.zeros(count, np.int64)
+    source, target = out
+    seen = start.copy()
     for mirrored in range(2):
-        for k in range(es.size):
-            if mirrored == 1 and li[k] == lj[k]:
+        for k in range(i.size):
+            row, column = i[k], j[k]
+            if mirrored == 1 and row == column:
                 continue
-            s = es[k]
-            t = chunk[s]
-            a, b = (li[k], lj[k]) if mirrored == 0 else (lj[k], li[k])
-            source[t, seen[t]] = use[k]
-            target[t, seen[t]] = slot[s] * size * size + a * size + b
-            seen[t] += 1
-    return source, target
+            s = column_front[column]
+            if row < first[s + 1]:
+                a = row - first[s]
+            else:
+                lo, hi = sptr[s], sptr[s + 1]
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if srows[mid] < row:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                a = first[s + 1] - first[s] + lo - sptr[s]
+            b = column - first[s]
+            if mirrored == 1:
+                a, b = b, a
+            m = size[s]
+            place = seen[group[s]]
+            source[place] = use[k]
+            target[place] = (slot[s] * m + a) * m + b
+            seen[group[s]] += 1
 
 
 @numba.njit(cache=True)
@@ -293,29 +329,6 @@ def _chunks(fronts, width, sparent, class_of, c, chunk, slot, child_chunk):
         if p >= 0 and class_of[p] == c:
             child_chunk[p] = current
     return current + 1
-
-
-@numba.njit(cache=True)
-def _front_position(first, sptr, srows, s, g):
-    """Where variable (position) ``g[k]`` sits in the front of supernode ``s[k]``.
-
-    Pivots come first; the rows below follow in the order of the structure.
-    """
-    out = np.empty(s.size, np.int64)
-    for k in range(s.size):
-        front, row = s[k], g[k]
-        if first[front] <= row < first[front + 1]:
-            out[k] = row - first[front]
-            continue
-        lo, hi = sptr[front], sptr[front + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if srows[mid] < row:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[k] = first[front + 1] - first[front] + lo - sptr[front]
-    return out
 
 
 def schedule(
@@ -374,15 +387,35 @@ def schedule(
         counts.append(_chunks(fronts, width, sparent, class_of, c, chunk, slot, child_chunk))
         widths.append(width)
     flat = chunk * np.asarray(widths)[class_of] + slot
-    owner_of_row = np.repeat(np.arange(ns), nrows)
-    s_of_col = np.repeat(np.arange(ns), ncols)
-    es = s_of_col[j]
-    li, lj = _front_position(first, sptr, srows, es, i), j - first[es]
-    entry_class = class_of[es]
-    child_position = np.full(srows.size, -1, np.int64)
-    has_parent = sparent[owner_of_row] >= 0
-    child_position[has_parent] = _front_position(
-        first, sptr, srows, sparent[owner_of_row[has_parent]], srows[has_parent]
+    # The entries of A, assembled by chunk: chunk g of class c owns the row of `longest[c]`
+    # places from `start[g]` of one flat buffer.
+    column_front = np.repeat(np.arange(ns), ncols)
+    base = np.cumsum([0, *counts])
+    group = base[class_of] + chunk
+    per_group = _entry_counts(column_front, group, i, j, base[-1])
+    longest = [int(per_group[base[c] : base[c + 1]].max(initial=0)) for c in range(len(sizes))]
+    offset = np.cumsum([0] + [counts[c] * longest[c] for c in range(len(sizes))])
+    start = offset[:-1].repeat(counts) + (np.arange(base[-1]) - base[:-1].repeat(counts)) * (
+        np.repeat(longest, counts)
+    )
+    pads = [widths[c] * size * size for c, size in enumerate(sizes)]
+    entries = (
+        np.zeros(offset[-1], _index_type(max(use.size, 1))),
+        np.repeat(np.array(pads, np.int64), np.diff(offset)).astype(_index_type(max(pads))),
+    )
+    _place_entries(
+        first,
+        sptr,
+        srows,
+        column_front,
+        group,
+        start,
+        slot,
+        np.asarray(sizes)[class_of],
+        i,
+        j,
+        use,
+        entries,
     )
     children = np.flatnonzero(sparent >= 0)
     classes = []
@@ -393,12 +426,9 @@ def schedule(
         pivots[chunk[members], slot[members]] = ncols[members]
         tile = _tile(size)
         tiles = -(-pivots.max(axis=1) // tile)
-        variables = np.full((count, width, size), n, np.int64)
+        variables = np.full((count, width, size), n, _index_type(n))
         _fill_variables(members, chunk, slot, first, sptr, srows, order, variables)
-        mine = np.flatnonzero(entry_class == c)
-        source, target = _class_entries(
-            chunk, slot, es[mine], li[mine], lj[mine], use[mine], size, count, width
-        )
+        source, target = (e[offset[c] : offset[c + 1]].reshape(count, longest[c]) for e in entries)
         extends = []
         into = children[class_of[sparent[children]] == c]
         for source_class in np.unique(class_of[into]):
@@ -406,14 +436,14 @@ def schedule(
             m_child = sizes[source_class]
             kid_chunk = chunk[sparent[kids]]
             front = _padded(kid_chunk, flat[kids], count, 0)
-            position = np.full((*front.shape, m_child), size, np.int64)
+            position = np.full((*front.shape, m_child), size, _index_type(size))
             extends.append(
                 Extend(
                     source=int(source_class),
                     front=front,
                     slot=_padded(kid_chunk, slot[sparent[kids]], count, 0),
                     position=_extend_positions(
-                        kids, kid_chunk, ncols, sptr, child_position, position
+                        kids, kid_chunk, first, sptr, srows, sparent, position
                     ),
                 )
             )

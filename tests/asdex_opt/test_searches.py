@@ -391,6 +391,37 @@ def test_wolfe_accepts_the_best_decrease_after_max_trials():
     assert sizes == [1.0, 2.0, 4.0, 8.0] and accepted == 8.0
 
 
+def _wolfe_trial(search, state, f, grad, f_eval, grad_eval, size, direction):
+    """One Wolfe step from y = 0 to ``size * direction``: (next size, accept, state)."""
+    f_info = optx.FunctionInfo.EvalGrad(jnp.array(f), grad)
+    trial = optx.FunctionInfo.EvalGrad(jnp.array(f_eval), grad_eval)
+    y = jnp.zeros_like(direction)
+    size, accept, _, state = search.step(
+        jnp.array(False), y, size * direction, f_info, trial, state
+    )
+    return float(size), bool(accept), state
+
+
+def test_wolfe_judges_by_the_gradient_where_f_cannot_resolve_the_decrease():
+    # At f = 5 with max|∇f| = 1e-12 the line predicts a decrease of 1e-17, below the
+    # rounding error of f (about 1e-15): a trial whose f is lower by 4e-14 (rounding)
+    # but whose gradient is 1e4 times larger is rejected and the step cut tenfold;
+    # one whose gradient falls by more than half is accepted, though f rises by an ulp.
+    search = Wolfe()
+    grad, direction = jnp.array([-1e-12, 0.0]), jnp.array([1e-5, 1e-5])
+    state = search.init(jnp.zeros(2), optx.FunctionInfo.EvalGrad(jnp.array(5.0), grad))
+    noise_drop = 5.0 - 4e-14
+    size, accept, _ = _wolfe_trial(
+        search, state, 5.0, grad, noise_drop, jnp.array([1e-8, 1e-8]), 1.0, direction
+    )
+    assert not accept and size == pytest.approx(0.1)
+    ulp_rise = 5.0 + float(jnp.finfo(jnp.float64).eps) * 5
+    _, accept, _ = _wolfe_trial(
+        search, state, 5.0, grad, ulp_rise, jnp.array([-4e-13, 1e-13]), 1.0, direction
+    )
+    assert accept
+
+
 def test_wolfe_needs_trial_gradients():
     search = Wolfe()
     f_info = optx.FunctionInfo.EvalGrad(jnp.array(1.0), jnp.ones(1))

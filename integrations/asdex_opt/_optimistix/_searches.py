@@ -54,6 +54,8 @@ __all__ = [
 _ROUNDING_ULPS = 8
 _TRIALS_BEFORE_JUMP = 3  # `Wolfe`'s extensions by `increase_factor` before a jump
 _WIDE = 10.0  # a bracket whose ends are further apart than this factor: `_zoom`
+_GRADIENT_CUT = 0.5  # `Wolfe`, where f cannot resolve a trial: the gradient's max-norm cut
+_UNRESOLVED_CUT = 0.1  # ... and the step size factor after a rejection there
 
 
 class _NonmonotoneState(eqx.Module):
@@ -144,7 +146,12 @@ def _rounding(reference: Array) -> Array:
 
 
 def _sufficient_decrease(
-    f_new: Array, reference: Array, required: Array, y: PyTree, y_eval: PyTree
+    f_new: Array,
+    reference: Array,
+    required: Array,
+    y: PyTree,
+    y_eval: PyTree,
+    by_gradient: tuple[Array, Array] | None = None,
 ) -> Array:
     """Armijo's test ``f_new - reference ≤ required`` (``required ≤ 0``), up to rounding.
 
@@ -152,9 +159,15 @@ def _sufficient_decrease(
     component moves by more than a few ulps of the largest one) passes if ``f`` does
     not rise beyond that slack: ``f`` cannot resolve the decrease asked of it, e.g. at a
     minimum where ``f`` is exactly 0. Such steps then meet the Cauchy termination test.
+    ``by_gradient = (unresolved, passes)``, from a search that has the gradient at the
+    trial: where ``unresolved``, ``passes`` replaces the test of ``f`` (not the one of
+    ``y``).
     """
     slack = _rounding(reference)
     armijo = f_new - reference <= required + slack
+    if by_gradient is not None:
+        unresolved, passes = by_gradient
+        armijo = jnp.where(unresolved, passes, armijo)
     no_rise = f_new - reference <= slack
     tiny_step = jax.lax.cond(
         no_rise & jnp.invert(armijo),
@@ -208,6 +221,12 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     bracket from either end), or with the geometric mean of the ends where they are
     more than a factor 10 apart (after a jump). After ``max_trials`` trials the
     search accepts the best point with sufficient decrease found (or the next one).
+    Where the decrease the line predicts, ``-s φ'(0)``, is below the rounding error of
+    ``f`` (near a minimum, once the gradient is at its own rounding level), values of
+    ``f`` say nothing about a trial: the search then accepts a trial whose gradient's
+    max-norm is at most half the current one, and otherwise cuts the step size
+    tenfold, down to a step at the rounding level of ``y`` (which meets the solver's
+    Cauchy termination test), instead of letting rounding errors of ``f`` pick points.
 
     The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
     reverse mode: no Hessian per trial) and reuses it if the trial is accepted, and
@@ -296,9 +315,16 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         slope_lo = jnp.where(start, slope_0, state.slope_lo)
 
         finite = jnp.isfinite(f_new) & jnp.isfinite(slope_new)
-        decrease = finite & (slope_0 <= 0)
+        # Where the decrease the line predicts is below the rounding error of f, f cannot
+        # judge a trial, nor the sign of its slope: the gradient does (its max-norm must
+        # fall by `_GRADIENT_CUT`), and a trial that passes needs no flatter slope.
+        # A rejected one is shortened by `_UNRESOLVED_CUT`, down to a step at the
+        # rounding level of y, which ends the solve (Cauchy's test).
+        unresolved = -size * slope_0 <= _rounding(f_info.f)
+        progress = _max_abs(f_eval_info.grad) <= _GRADIENT_CUT * _max_abs(f_info.grad)
+        decrease = finite & ((slope_0 <= 0) | unresolved)
         decrease = decrease & _sufficient_decrease(
-            f_new, f_info.f, self.slope * size * slope_0, y, y_eval
+            f_new, f_info.f, self.slope * size * slope_0, y, y_eval, (unresolved, progress)
         )
         if self.strong:
             flat = jnp.abs(slope_new) <= -self.curvature * slope_0
@@ -308,7 +334,9 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         # After `max_trials`, the best sufficient decrease will do: `lo`, tried again.
         give_up = state.trials >= self.max_trials - 1
         best = decrease & jnp.invert((lo > 0) & (f_new > f_lo))
-        accept = first_step | (decrease & flat & jnp.invert(worse)) | (give_up & best)
+        accept = (
+            first_step | (decrease & (flat | unresolved) & jnp.invert(worse)) | (give_up & best)
+        )
 
         # The new bracket: [lo, hi] with lo the best sufficient decrease.
         uphill = slope_new * (state.hi - lo) >= 0
@@ -328,7 +356,9 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         )
         lo, f_lo, slope_lo = _pick(to_hi, (lo, f_lo, slope_lo), (size, f_new, slope_new))
         zoomed = _zoom(lo, f_lo, slope_lo, hi, f_hi, slope_hi)
-        following = jnp.where(give_up & (lo > 0), lo, jnp.where(extend, extension, zoomed))
+        following = jnp.where(extend, extension, zoomed)
+        following = jnp.where(unresolved, _UNRESOLVED_CUT * size, following)
+        following = jnp.where(give_up & (lo > 0), lo, following)
         following = jnp.where(accept, 1, following).astype(size.dtype)
         new_state = _WolfeState(
             step_size=following,
@@ -475,6 +505,10 @@ class TrustRegion(optx.AbstractSearch[PyTree, Any, Any, _TrustRegionState]):
         radius = jnp.where(good, self.high_constant * state.radius, state.radius)
         radius = jnp.where(accept, radius, self.low_constant * length)
         return radius, accept, optx.RESULTS.successful, _TrustRegionState(radius)
+
+
+def _max_abs(tree: PyTree) -> Array:
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0) for x in jax.tree.leaves(tree)]))
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> Array:

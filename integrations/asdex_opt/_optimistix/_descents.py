@@ -43,7 +43,7 @@ class _DirectionState(eqx.Module):
 class _StretchedState(eqx.Module):
     direction: Array  # p, from (H + τI) p = g
     stretch: Array  # the multiple of p the first trial takes (see `_stretch`)
-    scale: Array  # the stretch where the model curves upwards along p, else 1
+    curved: Array  # whether the model curves upwards along p (pᵀHp > 0)
     shift: Array  # τ, where the next point's shift schedule resumes
     result: optx.RESULTS
 
@@ -65,7 +65,9 @@ class _AbstractStretchedDescent(
         """Return a dummy state of the right shape."""
         del f_info_struct
         one, zero = jnp.ones((), y.dtype), jnp.zeros((), y.dtype)
-        return _StretchedState(jnp.zeros_like(y), one, one, zero, optx.RESULTS.successful)
+        return _StretchedState(
+            jnp.zeros_like(y), one, jnp.array(False), zero, optx.RESULTS.successful
+        )
 
     def query(
         self, y: Array, f_info: optx.FunctionInfo.EvalGradHessian, state: _StretchedState
@@ -114,7 +116,8 @@ class ShiftedNewtonDescent(_AbstractStretchedDescent):
     def step(self, step_size: Scalar, state: _StretchedState) -> tuple[Array, optx.RESULTS]:
         """``-m p`` for ``step_size ≥ 1``; below, backtracking from ``-p``."""
         if not self.stretch:
-            return -(step_size * state.scale) * state.direction, state.result
+            scale = jnp.where(state.curved, state.stretch, 1)
+            return -(step_size * scale) * state.direction, state.result
         stretched = state.stretch > 1
         fallback = jnp.minimum(step_size / self.backtrack, 1)
         multiple = jnp.where(
@@ -163,8 +166,7 @@ def _stretched_direction(
     )
     stretch, curved = _stretch(f_info.grad, p, shift)
     stretch = stretch.astype(p.dtype)
-    scale = jnp.where(curved, stretch, 1)
-    return _StretchedState(p, stretch, scale, shift.astype(p.dtype), _result(finite))
+    return _StretchedState(p, stretch, curved, shift.astype(p.dtype), _result(finite))
 
 
 def _stretch(grad: Array, p: Array, shift: Array) -> tuple[Array, Array]:

@@ -35,6 +35,7 @@ from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
 from asdex_opt._lineax._ldl._trees import (
     amalgamate,
     envelope,
+    lower_entries,
     permuted_entries,
     permuted_lower,
     postorder,
@@ -150,8 +151,8 @@ def _pattern_graph(
         cols: Column of each stored entry.
 
     Returns:
-        ``(graph, use)``: the symmetric adjacency (see `adjacency`) and the positions of
-        the stored entries in range on or below the diagonal.
+        ``(graph, lower)``: the symmetric adjacency (see `adjacency`) and the stored
+        entries in range on or below the diagonal (see `lower_entries`).
 
     Raises:
         ValueError: If the pattern holds entries above the diagonal that are not
@@ -164,7 +165,7 @@ def _pattern_graph(
             "triangle); this one has entries whose mirror image is not stored. Use "
             "`asdex_opt.lineax.SparseLU` for unsymmetric matrices."
         )
-    return graph, np.flatnonzero((rows >= cols) & (cols >= 0) & (rows < n))
+    return graph, lower_entries(n, rows, cols)
 
 
 def _postordered(order: np.ndarray, parent: np.ndarray, count: np.ndarray):
@@ -303,7 +304,7 @@ def analyse(
         5
     """
     rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-    graph, use = _pattern_graph(n, rows, cols)
+    graph, lower = _pattern_graph(n, rows, cols)
     indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
     best, best_cost, least = None, None, None
 
@@ -339,20 +340,19 @@ def analyse(
             consider("rcm", rcm)
     name, order, parent, count = best
     order, parent, count = _postordered(order, parent, count)
-    r, c = rows[use], cols[use]
     if update_count(count) <= max_scalar_updates:
         rowptr, colidx = permuted_lower(indptr, indices, order)
-        analysis = _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count)
+        analysis = _scalar(n, lower, name, order, rowptr, colidx, parent, count)
     else:
-        analysis = _plan(n, r, c, use, name, order, indptr, indices, parent, count)
+        analysis = _plan(n, lower, name, order, indptr, indices, parent, count)
     if key is None:
         key = pattern_key(n, rows, cols)
     return dataclasses.replace(analysis, key=key)
 
 
-def _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysis:
-    i, j = permuted_entries(order, r, c)
-    plan = level_plan(n, rowptr, colidx, parent, count, i, j, use)
+def _scalar(n, lower, name, order, rowptr, colidx, parent, count) -> Analysis:
+    i, j = permuted_entries(order, lower[0], lower[1])
+    plan = level_plan(n, rowptr, colidx, parent, count, i, j, lower[2].astype(np.int64))
     return Analysis(
         n=n,
         order=order,
@@ -363,11 +363,11 @@ def _scalar(n, r, c, use, name, order, rowptr, colidx, parent, count) -> Analysi
         stored=plan.entries,
         height=_tree_height(parent),
         key=b"",
-        lower=np.stack([r, c, use]),
+        lower=lower,
     )
 
 
-def _plan(n, r, c, use, name, order, indptr, indices, parent, count) -> Analysis:
+def _plan(n, lower, name, order, indptr, indices, parent, count) -> Analysis:
     owner, final = amalgamate(parent, count)
     # Renumber: supernodes in a postorder of the merged tree, columns kept in order.
     reps = np.flatnonzero(final == np.arange(final.size))
@@ -389,10 +389,9 @@ def _plan(n, r, c, use, name, order, indptr, indices, parent, count) -> Analysis
     ns = reps.size
     first = np.zeros(ns + 1, np.int64)
     np.cumsum(np.bincount(column_super, minlength=ns), out=first[1:])
-    i, j = permuted_entries(order, r, c)
-    rowptr, colidx = permuted_lower(indptr, indices, order)
-    sptr, srows = structures(first, rowptr, colidx, sparent)
-    classes = schedule(n, order, first, sparent, sptr, srows, i, j, use)
+    i, j = permuted_entries(order, lower[0], lower[1])
+    sptr, srows = structures(first, indptr, indices, order, sparent)
+    classes = schedule(n, order, first, sparent, sptr, srows, i, j, lower[2])
     return Analysis(
         n=n,
         order=order,
@@ -403,5 +402,5 @@ def _plan(n, r, c, use, name, order, indptr, indices, parent, count) -> Analysis
         stored=sum(plan.pivots.size * plan.size**2 for plan in classes),
         height=_tree_height(sparent),
         key=b"",
-        lower=np.stack([r, c, use]),
+        lower=lower,
     )

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "amalgamate",
     "envelope",
+    "lower_entries",
     "permuted_entries",
     "permuted_lower",
     "postorder",
@@ -122,6 +123,41 @@ def tree_and_counts(indptr, indices, order, limit):
             delta[parent[j]] += delta[j]
         updates += delta[j] * (delta[j] - 1) // 2
     return parent, delta, updates <= limit
+
+
+def lower_entries(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The stored entries in range on or below the diagonal: ``(3, E)`` row, column, place.
+
+    The place is the entry's position in ``rows``; the type is ``int32`` where every
+    value fits, else ``int64``.
+
+    Examples:
+        >>> import numpy as np
+        >>> lower_entries(3, np.array([0, 0, 2, 5]), np.array([0, 1, 1, 0])).tolist()
+        [[0, 2], [0, 1], [0, 2]]
+    """
+    narrow = max(n, rows.size) < 2**31
+    out = np.empty((3, _lower_count(n, rows, cols)), np.int32 if narrow else np.int64)
+    return _fill_lower(n, rows, cols, out)
+
+
+@numba.njit(cache=True)
+def _lower_count(n, rows, cols):
+    count = 0
+    for k in range(rows.size):
+        if 0 <= cols[k] <= rows[k] < n:
+            count += 1
+    return count
+
+
+@numba.njit(cache=True)
+def _fill_lower(n, rows, cols, out):
+    e = 0
+    for k in range(rows.size):
+        if 0 <= cols[k] <= rows[k] < n:
+            out[0, e], out[1, e], out[2, e] = rows[k], cols[k], k
+            e += 1
+    return out
 
 
 @numba.njit(cache=True)
@@ -281,34 +317,23 @@ def amalgamate(parent, count):
 
 
 @numba.njit(cache=True)
-def structures(first, rowptr, colidx, sparent):
+def structures(first, indptr, indices, order, sparent):
     """Row structure below the diagonal block of each supernode (sorted).
 
     Args:
         first: ``(ns + 1,)`` first column of each supernode (columns are contiguous and
             supernodes come in a topological order, children first).
-        rowptr: Row pointers of the strictly lower pattern by rows.
-        colidx: Its column indices.
+        indptr: Row pointers of the symmetric adjacency (no diagonal).
+        indices: Its column indices.
+        order: Vertex ``order[k]`` is eliminated ``k``-th (column ``k``).
         sparent: Parent supernode of each supernode (``-1`` for roots).
 
     Returns:
         ``(ptr, rows)``: supernode ``s`` has the rows ``rows[ptr[s]:ptr[s + 1]]``.
     """
     ns = first.size - 1
-    n = rowptr.size - 1
-    # The lower pattern by columns: column j's rows i > j.
-    colcount = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        for k in range(rowptr[i], rowptr[i + 1]):
-            colcount[colidx[k] + 1] += 1
-    colptr = np.cumsum(colcount)
-    fill = colptr[:-1].copy()
-    rowidx = np.empty(colptr[-1], np.int64)
-    for i in range(n):
-        for k in range(rowptr[i], rowptr[i + 1]):
-            j = colidx[k]
-            rowidx[fill[j]] = i
-            fill[j] += 1
+    n = order.size
+    inverse = _inverse(order)
     head = np.full(ns, -1, np.int64)
     nxt = np.full(ns, -1, np.int64)
     for s in range(ns - 1, -1, -1):
@@ -318,15 +343,15 @@ def structures(first, rowptr, colidx, sparent):
             head[p] = s
     mark = np.full(n, -1, np.int64)
     ptr = np.zeros(ns + 1, np.int64)
-    capacity = max(16, 2 * rowidx.size)
-    rows = np.empty(capacity, np.int64)
+    rows = np.empty(max(16, indices.size), np.int64)
     size = 0
     for s in range(ns):
         last = first[s + 1] - 1
         start = size
         for j in range(first[s], first[s + 1]):
-            for k in range(colptr[j], colptr[j + 1]):
-                i = rowidx[k]
+            v = order[j]
+            for k in range(indptr[v], indptr[v + 1]):
+                i = inverse[indices[k]]
                 if i > last and mark[i] != s:
                     mark[i] = s
                     if size == rows.size:

@@ -44,10 +44,10 @@ its column of ``L D``), so that ``L D Lᵀ = H + diag(e)`` with ``e ≥ 0``, zer
 is sufficiently positive definite, and ``L`` bounded. One factorization per Hessian
 then gives a per-variable shift where a few pivots are negative, instead of raising
 every variable's shift to what the most negative curvature needs. In the analysed
-order, without the diagonal pivoting of the original method, ``e`` can be far larger
-than the uniform shift needed (on DIXMAANB's start, ``max e`` is about 4800 where
-``λ_min(H) ≈ -8``), so the direction is kept only where ``pᵀ diag(e) p ≤ ½ gᵀp``; else
-the schedule follows.
+order, without the diagonal pivoting of the original method, ``e`` can be larger than
+the uniform shift needed by orders of magnitude, so the direction is kept only where
+``pᵀ diag(e) p ≤ ½ gᵀp`` (``E`` does not dominate the model); else the schedule
+follows. `SparseNewton` does not make this attempt by default.
 
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness

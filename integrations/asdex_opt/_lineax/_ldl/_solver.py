@@ -155,8 +155,10 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     ``δ`` `smallest_pivot` times ``g + ξ``). Then ``L D Lᵀ = A + diag(e)`` with
     ``D`` positive, ``L`` bounded and ``e ≥ 0`` zero where ``A`` is sufficiently
     positive definite; the solve is of ``A + diag(e)`` (refined against it), and
-    ``stats["added"]`` holds ``e``. This is one factorization of a modified Newton
-    direction (`SparseNewton`'s, see ``asdex_opt._lineax._newton``).
+    ``stats["added"]`` holds ``e``: a modified Newton direction from one
+    factorization (``asdex_opt._lineax._newton.newton_direction``). With the option,
+    every factorization (bounded or not) costs more than without it: the column
+    maxima take extra scatters per level.
 
     The operator must be a square `SparseMatrixLinearOperator` (or one that
     `fold_sparse` folds into one, such as ``H + λ I``) that is symmetric (tagged

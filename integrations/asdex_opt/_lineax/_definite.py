@@ -12,13 +12,6 @@ holds in one of two ways, each declared by a class variable of `AbstractSparseSo
 
 `positive_definite` reads whichever the solver declares: a minimiser that shifts
 ``H + τI`` until it is positive definite (Nocedal & Wright, Algorithm 3.3) relies on it.
-
-A solver may also declare ``bounds_pivots = True`` (`SparseLDL`): given the option
-``options["bound_pivots"]`` (a boolean scalar, may be traced), where it is true the
-solve factors with bounded pivots (Gill, Murray & Wright's modified factorization),
-i.e. solves ``(A + diag(e)) x = b`` for a diagonal ``e ≥ 0`` that makes the matrix
-positive definite (zero where ``A`` is sufficiently positive definite already), and
-reports ``e`` in ``stats["added"]``. `bounds_pivots` reads the declaration.
 """
 
 from typing import ClassVar, Generic, TypeVar
@@ -29,13 +22,10 @@ from equinox import AbstractClassVar
 from jaxtyping import Array
 
 __all__ = [
-    "ADDED",
-    "BOUND_PIVOTS",
     "INERTIA",
     "POSITIVE_DEFINITE",
     "AbstractSparseSolver",
     "blocks_positive_definite",
-    "bounds_pivots",
     "claims_positive_definite",
     "entries_2x2",
     "positive_definite",
@@ -47,12 +37,6 @@ POSITIVE_DEFINITE = "positive_definite"
 
 INERTIA = "inertia"
 """The key of ``(positive, negative, zero)`` pivot counts in a solve's ``stats``."""
-
-BOUND_PIVOTS = "bound_pivots"
-"""The option that asks a solver that `bounds_pivots` to bound its pivots."""
-
-ADDED = "added"
-"""The key of the diagonal ``e`` a solve with bounded pivots added, in its ``stats``."""
 
 _State = TypeVar("_State")
 
@@ -67,27 +51,10 @@ class AbstractSparseSolver(lx.AbstractLinearSolver[_State], Generic[_State]):
             `positive_definite`.
         reports_inertia: Whether every solve reports the inertia of the matrix in
             ``stats["inertia"]``.
-        bounds_pivots: Whether the solver takes the option ``options["bound_pivots"]``
-            and then solves ``(A + diag(e)) x = b`` with ``A + diag(e)`` positive
-            definite, ``e ≥ 0`` reported in ``stats["added"]`` (see the module
-            docstring).
     """
 
     reports_definiteness: AbstractClassVar[bool]
     reports_inertia: ClassVar[bool] = False
-    bounds_pivots: ClassVar[bool] = False
-
-
-def bounds_pivots(solver: lx.AbstractLinearSolver) -> bool:
-    """Whether ``solver`` declares that it can factor with bounded pivots (static).
-
-    Examples:
-        >>> from asdex_opt._lineax._definite import bounds_pivots
-        >>> from asdex_opt.lineax import SparseLDL, SparseLU
-        >>> bounds_pivots(SparseLDL()), bounds_pivots(SparseLU())
-        (True, False)
-    """
-    return isinstance(solver, AbstractSparseSolver) and solver.bounds_pivots
 
 
 def reports_inertia(solver: lx.AbstractLinearSolver) -> bool:

@@ -36,19 +36,6 @@ same reason a small resumed quarter, not ``β``, is the margin above a diagonal 
 ``≤ 0`` (``τ₋ / 4 - min(diag H)``): a zero on the diagonal (a variable the function
 does not curve in, at this point) no longer pins the shift at ``β``.
 
-With a solver that `bounds_pivots` (`SparseLDL`), `newton_direction` makes the first
-attempt one factorization with bounded pivots instead (Gill, Murray & Wright 1981,
-§4.4.2.2): each pivot ``d_j`` of the ``LDLᵀ`` factorization is replaced, before it
-updates later columns, by ``max(|d_j|, θ_j² / β², δ)`` (``θ_j`` the largest entry of
-its column of ``L D``), so that ``L D Lᵀ = H + diag(e)`` with ``e ≥ 0``, zero where ``H``
-is sufficiently positive definite, and ``L`` bounded. One factorization per Hessian
-then gives a per-variable shift where a few pivots are negative, instead of raising
-every variable's shift to what the most negative curvature needs. In the analysed
-order, without the diagonal pivoting of the original method, ``e`` can be larger than
-the uniform shift needed by orders of magnitude, so the direction is kept only where
-``pᵀ diag(e) p ≤ ½ gᵀp`` (``E`` does not dominate the model); else the schedule
-follows. `SparseNewton` does not make this attempt by default.
-
 For an exact solve ``gᵀp = pᵀ(H + τI)p``, so the descent test means that the (shifted)
 quadratic model curves upwards along ``p``. With solvers that report no definiteness
 (Krylov solvers, Lineax's own solvers) it is the only test: every step still goes
@@ -64,17 +51,16 @@ import jax.numpy as jnp
 import lineax as lx
 from jaxtyping import Array, Scalar
 
-from asdex_opt._lineax._definite import ADDED, BOUND_PIVOTS, bounds_pivots, positive_definite
+from asdex_opt._lineax._definite import positive_definite
 from asdex_opt._lineax._finite import all_finite
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 
-__all__ = ["newton_direction", "search_shift", "shifted", "shifted_newton_direction"]
+__all__ = ["search_shift", "shifted", "shifted_newton_direction"]
 
 _MAX_SHIFTS = 40
 _GROWTH = 4.0
 _SMALLEST = 1e-9  # the smallest resumed shift, as a fraction of β
-_MOST_CORRECTION = 0.5  # the largest share of gᵀp = pᵀ(H + E)p a bounded E may take
 
 
 def _solve(
@@ -82,29 +68,17 @@ def _solve(
     shift: Scalar,
     vector: Array,
     linear_solver: lx.AbstractLinearSolver,
-    bound: Array | None = None,
-) -> tuple[Array, Array, Array]:
+) -> tuple[Array, Array]:
     """Solve ``(A + shift I) x = vector``; whether ``A + shift I`` is positive definite.
 
     Definiteness as the solver reports it (by the inertia for `SparseLDL`, see
     `positive_definite`); true when it does not. The solver's ``result`` is not read:
     the descent test that follows rejects a non-finite ``x`` (e.g. of a singular
     matrix), and an inexact but descent direction (say, of an iterative solver that ran
-    out of steps) is still a valid step. With ``bound`` (for a solver that
-    `bounds_pivots`), the pivots are bounded where it is true: the solve is of
-    ``A + shift I + diag(e)``.
-
-    Returns:
-        ``(x, definite, e)``; ``e`` is zero without ``bound``.
+    out of steps) is still a valid step.
     """
-    operator = shifted(operator, shift)
-    if bound is None:
-        solution = lx.linear_solve(operator, vector, linear_solver, throw=False)
-        return solution.value, positive_definite(linear_solver, solution), jnp.zeros_like(vector)
-    options = {BOUND_PIVOTS: bound}
-    solution = lx.linear_solve(operator, vector, linear_solver, options=options, throw=False)
-    added = solution.stats[ADDED].astype(vector.dtype)
-    return solution.value, positive_definite(linear_solver, solution), added
+    solution = lx.linear_solve(shifted(operator, shift), vector, linear_solver, throw=False)
+    return solution.value, positive_definite(linear_solver, solution)
 
 
 def shifted(operator: SparseMatrixLinearOperator, shift: Scalar) -> SparseMatrixLinearOperator:
@@ -168,54 +142,21 @@ def search_shift(
         >>> bool(tau > 1.0), bool(jnp.vdot(p, g) > 0), bool(first_passed)
         (True, True, False)
     """
-    p, tau, first_passed, _ = _search(
-        lambda tau, bounded: (*attempt(tau), jnp.zeros((), grad.dtype)),
-        grad,
-        first,
-        start,
-        beta,
-        finite,
-    )
-    return p, tau, first_passed
-
-
-def _search(
-    attempt: Callable[[Array, Array], tuple[Array, Array, Array]],
-    grad: Array,
-    first: Array,
-    start: Array,
-    beta: Array,
-    finite: Array,
-) -> tuple[Array, Array, Array, Array]:
-    """`search_shift` with ``attempt(τ, first_try)`` returning ``(p, ok, c)``.
-
-    Returns ``(p, τ, first_passed, c)``; ``c`` is the accepted attempt's (``τ‖p‖²`` for
-    the steepest-descent limit, where the model along it is flat).
-    """
 
     def cond(carry):
-        _, _, ok, tries, _ = carry
+        _, _, ok, tries = carry
         return jnp.invert(ok) & (tries <= _MAX_SHIFTS) & ((tries == 0) | finite)
 
     def body(carry):
-        _, tau, _, tries, _ = carry
+        _, tau, _, tries = carry
         raised = jnp.where((tries == 1) & (start > tau), start, jnp.maximum(_GROWTH * tau, beta))
         tau = jnp.where(tries == 0, tau, raised)
-        p, ok, correction = attempt(tau, tries == 0)
-        return p, tau, ok, tries + 1, correction
+        p, ok = attempt(tau)
+        return p, tau, ok, tries + 1
 
-    zero = jnp.zeros((), grad.dtype)
-    first = jnp.asarray(first, grad.dtype)
-    carry = (jnp.zeros_like(grad), first, jnp.array(False), jnp.array(0), zero)
-    p, tau, ok, tries, correction = jax.lax.while_loop(cond, body, carry)
-    steepest = grad / jnp.maximum(tau, beta)
-    flat = jnp.maximum(tau, beta) * jnp.vdot(steepest, steepest)
-    return (
-        jnp.where(ok, p, steepest),
-        tau,
-        ok & (tries == 1),
-        jnp.where(ok, correction, flat),
-    )
+    carry = (jnp.zeros_like(grad), jnp.asarray(first, grad.dtype), jnp.array(False), jnp.array(0))
+    p, tau, ok, tries = jax.lax.while_loop(cond, body, carry)
+    return jnp.where(ok, p, grad / jnp.maximum(tau, beta)), tau, ok & (tries == 1)
 
 
 def shifted_newton_direction(
@@ -254,67 +195,6 @@ def shifted_newton_direction(
         >>> bool(tau > 1.0), bool(jnp.vdot(p, jnp.ones(2)) > 0), bool(finite)
         (True, True, True)
     """
-    p, shift, _, finite = _direction(grad, hessian, linear_solver, min_shift, previous_shift)
-    return p, shift, finite
-
-
-def newton_direction(
-    grad: Array,
-    hessian: SparseMatrixLinearOperator,
-    linear_solver: lx.AbstractLinearSolver,
-    previous_shift: Scalar | None = None,
-    bound_pivots: bool = True,
-) -> tuple[Array, Scalar, Array, Array]:
-    """Return a descent direction ``p`` from ``(H + E) p = g``, and ``pᵀEp``.
-
-    Where ``bound_pivots`` and the solver `bounds_pivots` (`SparseLDL`), the schedule's
-    first attempt is one factorization with bounded pivots (Gill, Murray & Wright's
-    modified ``LDLᵀ``, see the module docstring): ``E = diag(e) ≥ 0`` makes ``H + E``
-    positive definite, is zero where ``H`` is sufficiently positive definite (the
-    Newton step itself), and shifts each variable by what its own pivot needs. Its
-    ``p`` is taken where it is a descent direction and ``pᵀEp ≤ ½ gᵀp`` (the model
-    without ``E`` still curves upwards along ``p``); otherwise the shift schedule of
-    `shifted_newton_direction` goes on, with ``E = τI``. The bounded attempt is made
-    only where the schedule would start low (a quarter of ``previous_shift`` below
-    ``β``), so that a run of shifted steps keeps resuming at its last shift. Other
-    solvers take the schedule alone.
-
-    Args:
-        grad: The gradient ``g`` (flat).
-        hessian: The sparse symmetric matrix ``H``.
-        linear_solver: The Lineax solver.
-        previous_shift: As for `shifted_newton_direction`.
-        bound_pivots: Whether to bound the pivots where the solver can.
-
-    Returns:
-        ``(p, τ, pᵀEp, finite)``: ``τ`` is zero where the bounded factorization's
-        ``p`` was taken; ``pᵀHp = gᵀp - pᵀEp`` for an exact solve.
-
-    Examples:
-        >>> import jax.numpy as jnp, lineax as lx
-        >>> from jax.experimental.sparse import BCOO
-        >>> from asdex_opt._lineax._newton import newton_direction
-        >>> from asdex_opt.lineax import SparseLDL, SparseMatrixLinearOperator
-        >>> H = BCOO.fromdense(jnp.diag(jnp.array([2.0, 4.0, -0.01])))
-        >>> H = SparseMatrixLinearOperator(H, lx.symmetric_tag)
-        >>> g = jnp.array([1.0, 1.0, 0.001])
-        >>> p, tau, correction, finite = newton_direction(g, H, SparseLDL())
-        >>> [round(float(x), 3) for x in p], float(tau), round(float(correction), 6)
-        ([0.5, 0.25, 0.1], 0.0, 0.0002)
-    """
-    bound = bound_pivots and bounds_pivots(linear_solver)
-    return _direction(grad, hessian, linear_solver, None, previous_shift, bound)
-
-
-def _direction(
-    grad: Array,
-    hessian: SparseMatrixLinearOperator,
-    linear_solver: lx.AbstractLinearSolver,
-    min_shift: Scalar | None,
-    previous_shift: Scalar | None,
-    bound: bool = False,
-) -> tuple[Array, Scalar, Array, Array]:
-    """`newton_direction`, with ``min_shift`` as in `shifted_newton_direction`."""
     dtype = grad.dtype
     eps = jnp.finfo(dtype).eps
     floor = jnp.zeros((), dtype) if min_shift is None else jnp.asarray(min_shift, dtype)
@@ -333,20 +213,12 @@ def _direction(
         """
         return jnp.maximum(jnp.where(min_diag > 0, 0, margin - min_diag), floor)
 
-    def attempt(tau, first_try):
-        p, definite, added = _solve(
-            hessian, tau, grad, linear_solver, first_try & bounded if bound else None
-        )
+    def attempt(tau):
+        p, definite = _solve(hessian, tau, grad, linear_solver)
         # False for a non-finite p. At a stationary point (g = 0) the zero step is the
         # answer: no shift needed.
         descent = jnp.vdot(grad, p) > eps * grad_norm * jnp.sqrt(jnp.vdot(p, p))
-        correction = jnp.vdot(p, (added + tau) * p)
-        if bound:
-            # The bounded factorization's p only where the model without E still curves
-            # upwards along it (E does not dominate the model).
-            dominated = correction > _MOST_CORRECTION * jnp.vdot(grad, p)
-            descent = descent & jnp.invert(first_try & bounded & dominated)
-        return p, (descent & definite) | stationary, correction
+        return p, (descent & definite) | stationary
 
     start = above_diagonal(beta)
     finite = all_finite(grad, hessian.data)
@@ -360,19 +232,8 @@ def _direction(
         small = small & (first < resumed)
         second = jnp.where(small, resumed, second)
         lowest = jnp.where(small, resumed, beta)
-    bounded = jnp.array(bound)
-    if bound:
-        # The bounded factorization first (no shift) unless the last step needed a
-        # shift the schedule resumes from; the schedule after it, as after a failed
-        # first shift.
-        if previous_shift is not None:
-            bounded = jnp.asarray(previous_shift, dtype) / _GROWTH < beta
-        first, second = (
-            jnp.where(bounded, 0, first),
-            jnp.where(bounded, jnp.maximum(first, lowest), second),
-        )
 
-    p, shift, first_passed, correction = _search(attempt, grad, first, second, lowest, finite)
+    p, shift, first_passed = search_shift(attempt, grad, first, second, lowest, finite)
     p = jnp.where(stationary, jnp.zeros_like(p), p)
     # A descent direction at the first attempt implies a finite gradient.
-    return p, shift, correction, finite | first_passed
+    return p, shift, finite | first_passed

@@ -16,7 +16,7 @@ import optimistix as optx
 from equinox import AbstractClassVar
 from jaxtyping import Array, Scalar
 
-from asdex_opt._lineax._newton import newton_direction, shifted_newton_direction
+from asdex_opt._lineax._newton import shifted_newton_direction
 from asdex_opt._lineax._operator import SparseMatrixLinearOperator
 from asdex_opt._lineax._superlu import SparseLU
 from asdex_opt._problem import JacobianEvaluation
@@ -159,22 +159,12 @@ def _stretched_direction(
     f_info: optx.FunctionInfo.EvalGradHessian,
     linear_solver: lx.AbstractLinearSolver,
     previous_shift: Array,
-    bound_pivots: bool = False,
 ) -> _StretchedState:
-    """Return the modified Newton direction and how far the modification shortened it.
-
-    ``p`` solves ``(H + E) p = g`` (`newton_direction`: ``E = τI`` from the shift
-    schedule, or with ``bound_pivots`` and a solver that can, first ``E = diag(e)`` from
-    one factorization with bounded pivots); `_stretch` gets ``τ``, or ``pᵀEp / ‖p‖²``
-    where ``p`` came from the bounded factorization (``τ = 0``), so that the curvature
-    it uses is ``pᵀHp = gᵀp - pᵀEp``.
-    """
-    p, shift, correction, finite = newton_direction(
-        f_info.grad, f_info.hessian, linear_solver, previous_shift, bound_pivots
+    """Return the shifted Newton direction and how far the shift shortened it."""
+    p, shift, finite = shifted_newton_direction(
+        f_info.grad, f_info.hessian, linear_solver, previous_shift=previous_shift
     )
-    length = jnp.vdot(p, p)
-    equivalent = jnp.where(shift > 0, shift, correction / jnp.where(length > 0, length, 1))
-    stretch, curved = _stretch(f_info.grad, p, equivalent)
+    stretch, curved = _stretch(f_info.grad, p, shift)
     stretch = stretch.astype(p.dtype)
     return _StretchedState(p, stretch, curved, shift.astype(p.dtype), _result(finite))
 

@@ -15,18 +15,10 @@ definite and, as Vanderbei (1995) shows, for quasi-definite matrices
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jaxtyping import Array
 
-from asdex_opt._lineax._ldl._level_numeric import (
-    PivotBound,
-    bounded_pivot,
-    factor_levels,
-    pivot_bound,
-    safe_pivot,
-    solve_levels,
-)
+from asdex_opt._lineax._ldl._level_numeric import factor_levels, safe_pivot, solve_levels
 from asdex_opt._lineax._ldl._operands import operands
 from asdex_opt._lineax._ldl._schedule import SizeClass
 from asdex_opt._lineax._ldl._symbolic import Analysis
@@ -46,9 +38,6 @@ class Factor(eqx.Module):
         inertia: Numbers of positive, negative and zero pivots (``int32`` scalars).
         singular: Whether a pivot was zero (relative to the largest one) or not finite.
         arrays: The plan's index arrays (`operands`) that the solves read.
-        added: With bounded pivots, the diagonal ``e ≥ 0`` the factors add to the
-            matrix, ``L D Lᵀ = A + diag(e)``, in the matrix's own numbering; else
-            ``None``.
     """
 
     fronts: tuple[Array, ...]
@@ -56,7 +45,6 @@ class Factor(eqx.Module):
     inertia: tuple[Array, Array, Array]
     singular: Array
     arrays: dict[str, Array]
-    added: Array | None = None
 
 
 def _loop(count: int, body, init):
@@ -66,65 +54,37 @@ def _loop(count: int, body, init):
     return lax.fori_loop(0, count, body, init)
 
 
-def _eliminate(
-    block: Array,
-    active: Array,
-    count: Array,
-    bound: PivotBound | None = None,
-    matrix: np.ndarray | None = None,
-) -> tuple[Array, Array, Array]:
+def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]:
     """Eliminate the active pivots of a batch of blocks, one at a time.
 
     ``block`` is ``(B, T, T + C)``: a symmetric ``(B, T, T)`` block and ``C`` more
     columns that the row operations also transform. Active pivots (``active``,
     ``(B, T)``) form a prefix of each block, of at most ``count`` pivots. Pivot ``j``
     with the column ``l_j`` below it applies ``E_j⁻¹ = I - l_j e_jᵀ / a_jj`` to the rows.
-    With ``bound``, ``a_jj`` is first replaced by `bounded_pivot` of it and of the
-    largest entry of row ``j`` right of the diagonal among the columns ``matrix``
-    marks (those of the matrix, ``(T + C,)``: the row is the pivot's column below it).
 
     Returns:
-        ``(block, d, e)``: the transformed block (the inactive part of the symmetric
-        block updated), the pivots (one where not active) and what bounding added to
-        them (zero without ``bound``).
+        ``(block, d)``: the transformed block (the inactive part of the symmetric
+        block updated) and the pivots (one where not active).
     """
     size = block.shape[1]
     index = jnp.arange(block.shape[2])
     keep = jnp.arange(block.shape[2]) >= size
 
     def step(j, carry):
-        a, d, e = carry
+        a, d = carry
         row = lax.dynamic_index_in_dim(a, j, axis=1, keepdims=False)
         pivot = lax.dynamic_index_in_dim(row, j, axis=1, keepdims=False)
         use = lax.dynamic_index_in_dim(active, j, axis=1, keepdims=False)
         row = jnp.where((index > j) | keep, row, 0)
-        if bound is not None:
-            largest = jnp.max(jnp.where(matrix & (index > j), jnp.abs(row), 0), axis=1)
-            bounded = bounded_pivot(pivot, largest, bound)
-            e = lax.dynamic_update_index_in_dim(e, jnp.where(use, bounded - pivot, 0), j, axis=1)
-            pivot = bounded
         factor = jnp.where(use[:, None], row[:, :size] / safe_pivot(pivot)[:, None], 0)
         a = a - factor[:, :, None] * row[:, None, :]
         d = lax.dynamic_update_index_in_dim(d, jnp.where(use, pivot, 1), j, axis=1)
-        return a, d, e
+        return a, d
 
-    init = (block, jnp.ones(block.shape[:2], block.dtype), jnp.zeros(block.shape[:2], block.dtype))
-    return lax.fori_loop(0, count, step, init)
+    return lax.fori_loop(0, count, step, (block, jnp.ones(block.shape[:2], block.dtype)))
 
 
 def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int, width: int):
-    """`_bounded_partial_ldl` without bounds: ``(H, d, F)``."""
-    return _bounded_partial_ldl(front, pivots, tiles, tile, width)[:3]
-
-
-def _bounded_partial_ldl(
-    front: Array,
-    pivots: Array,
-    tiles: Array,
-    tile: int,
-    width: int,
-    bound: PivotBound | None = None,
-):
     """Eliminate the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
 
     Right-looking in tiles of ``tile`` pivots, on ``[F | H]`` with ``H`` starting as the
@@ -133,49 +93,33 @@ def _bounded_partial_ldl(
     transformed by `_eliminate` (which gives the tile's ``W = ∏ E_j⁻¹``), the rows
     below it by one product with ``W``, and the rest of ``[F | H]`` by one product
     (rows and columns outside the trailing part are zero in the factors, so the
-    product keeps them). With ``bound``, pivots are bounded (`bounded_pivot`): a
-    tile's rows then also carry their part right of the tile, so that each pivot
-    sees its whole column.
+    product keeps them).
 
     Returns:
-        ``(H, d, F, e)``: the first ``width`` columns of ``H = L̃⁻¹``, the pivots (one
-        past them), the front whose trailing part (rows and columns from
-        ``pivots[b]`` on, lower triangle) is the update matrix, and what bounding
-        added to the pivots.
+        ``(H, d, F)``: the first ``width`` columns of ``H = L̃⁻¹``, the pivots (one past
+        them) and the front whose trailing part (rows and columns from ``pivots[b]``
+        on, lower triangle) is the update matrix.
     """
     count, size, _ = front.shape
     position = jnp.arange(size)
     eye = jnp.broadcast_to(jnp.eye(size, width, dtype=front.dtype), (count, size, width))
     both = jnp.concatenate([front, eye], axis=2)
     if tile == size:
-        matrix = np.arange(size + width) < size
-        both, d, e = _eliminate(
-            both, position[None, :] < pivots[:, None], jnp.max(pivots), bound, matrix
-        )
-        return both[:, :, size:], d, both[:, :, :size], e
-    matrix = np.arange(2 * tile + width + size)
-    matrix = (matrix < tile) | (matrix >= 2 * tile + width)
+        both, d = _eliminate(both, position[None, :] < pivots[:, None], jnp.max(pivots))
+        return both[:, :, size:], d, both[:, :, :size]
     tile_eye = jnp.broadcast_to(jnp.eye(tile, dtype=front.dtype), (count, tile, tile))
 
     def step(t, carry):
-        both, d, e = carry
+        both, d = carry
         start = t * tile
         zero = jnp.zeros_like(start)
         active = (start + jnp.arange(tile))[None, :] < pivots[:, None]
         rows = lax.dynamic_slice(both, (zero, start, zero), (count, tile, size + width))
         block = lax.dynamic_slice(rows, (zero, zero, start), (count, tile, tile))
         # The tile's rows, with W appended: [block | H rows | I].
-        local = [block, rows[:, :, size:], tile_eye]
-        if bound is not None:
-            local.append(jnp.where(position >= start + tile, rows[:, :, :size], 0))
-        local, d_block, e_block = _eliminate(
-            jnp.concatenate(local, axis=2),
-            active,
-            jnp.clip(jnp.max(pivots) - start, 0, tile),
-            bound,
-            matrix,
-        )
-        w = local[:, :, tile + width : 2 * tile + width]
+        local = jnp.concatenate([block, rows[:, :, size:], tile_eye], axis=2)
+        local, d_block = _eliminate(local, active, jnp.clip(jnp.max(pivots) - start, 0, tile))
+        w = local[:, :, tile + width :]
         below = (position >= start + tile)[None, :, None]
         panel = lax.dynamic_slice(both, (zero, zero, start), (count, size, tile))
         x = jnp.einsum("bij,bkj->bik", jnp.where(below, panel, 0), w)
@@ -189,26 +133,17 @@ def _bounded_partial_ldl(
             both, local[:, :, tile : tile + width], (zero, start, jnp.full_like(start, size))
         )
         d = lax.dynamic_update_slice(d, d_block, (zero, start))
-        e = lax.dynamic_update_slice(e, e_block, (zero, start))
-        return both, d, e
+        return both, d
 
-    init = (both, jnp.ones((count, size), front.dtype), jnp.zeros((count, size), front.dtype))
-    both, d, e = lax.fori_loop(0, tiles, step, init)
-    return both[:, :, size:], d, both[:, :, :size], e
+    init = (both, jnp.ones((count, size), front.dtype))
+    both, d = lax.fori_loop(0, tiles, step, init)
+    return both[:, :, size:], d, both[:, :, :size]
 
 
 def _factor_class(
-    plan: SizeClass,
-    c: int,
-    arrays: dict[str, Array],
-    data: Array,
-    done: list[Array],
-    bound: PivotBound | None = None,
-) -> tuple[Array, Array, Array]:
-    """Factor the fronts of class ``c``, chunk by chunk; ``done``: earlier classes'.
-
-    Returns the packed fronts, the pivots and what bounding added to them (`_partial_ldl`).
-    """
+    plan: SizeClass, c: int, arrays: dict[str, Array], data: Array, done: list[Array]
+) -> tuple[Array, Array]:
+    """Factor the fronts of class ``c``, chunk by chunk; ``done``: earlier classes'."""
     count, width, size = plan.chunks, plan.width, plan.size
     dtype = data.dtype
     entry_source = arrays[f"{c}/entry_source"]
@@ -224,7 +159,7 @@ def _factor_class(
     h_width = min(size, plan.tile * int(plan.tiles.max(initial=0)))
 
     def step(t, carry):
-        fronts, diagonal, added = carry
+        fronts, diagonal = carry
         front = jnp.zeros(width * size * size, dtype)
         front = front.at[entry_target[t]].add(data[entry_source[t]], mode="drop")
         front = front.reshape(-1)
@@ -241,21 +176,16 @@ def _factor_class(
             front = front.at[target.reshape(-1)].add(update.reshape(-1), mode="drop")
         front = front.reshape(width, size, size)
         k = pivots[t]
-        h, d, front, e = _bounded_partial_ldl(front, k, tiles[t], plan.tile, h_width, bound)
+        h, d, front = _partial_ldl(front, k, tiles[t], plan.tile, h_width)
         h = jnp.pad(h, ((0, 0), (0, 0), (0, size - h_width)))
         lower = position[:, None] >= position[None, :]
         update = jnp.where(lower, front, jnp.swapaxes(front, 1, 2))
         packed = jnp.where(position[None, None, :] < k[:, None, None], h, update)
         fronts = lax.dynamic_update_index_in_dim(fronts, packed, t, axis=0)
         diagonal = lax.dynamic_update_index_in_dim(diagonal, d, t, axis=0)
-        added = lax.dynamic_update_index_in_dim(added, e, t, axis=0)
-        return fronts, diagonal, added
+        return fronts, diagonal
 
-    init = (
-        jnp.zeros((count, width, size, size), dtype),
-        jnp.ones((count, width, size), dtype),
-        jnp.zeros((count, width, size), dtype),
-    )
+    init = (jnp.zeros((count, width, size, size), dtype), jnp.ones((count, width, size), dtype))
     return _loop(count, step, init)
 
 
@@ -275,18 +205,8 @@ def factorize(
     data: Array,
     pivot_rtol: float,
     arrays: dict[str, Array] | None = None,
-    bound_pivots: Array | None = None,
-    smallest_pivot: float = 0.0,
 ) -> Factor:
     """Return the LDLᵀ factorization of the matrix with stored values ``data``.
-
-    With ``bound_pivots`` (a boolean scalar, may be traced) set, it is the modified
-    factorization of Gill, Murray & Wright (1981, §4.4.2.2): each pivot ``d_j`` is
-    replaced before it updates later columns by ``max(|d_j|, θ_j² / β², δ)``
-    (`bounded_pivot`, `pivot_bound`; ``δ`` is ``smallest_pivot`` times the sum of the
-    largest entries on and off the diagonal), so that ``L D Lᵀ = A + diag(e)`` with
-    ``e ≥ 0``, ``D`` positive and ``L`` bounded; ``e = 0`` where ``A`` is sufficiently
-    positive definite. The factor's ``added`` is ``e``, and its inertia that of ``D``.
 
     Args:
         analysis: The symbolic factorization of the pattern of ``data``.
@@ -297,8 +217,6 @@ def factorize(
             ``ε`` next to ones as large as ``1/ε``, none of them zero).
         arrays: The analysis's index arrays (`operands`), for instance arguments of
             the jitted function; ``None``: its own, as constants of the program.
-        bound_pivots: Whether to bound the pivots; ``None``: never (no code for it).
-        smallest_pivot: ``δ`` relative to the matrix's scale, with ``bound_pivots``.
 
     Returns:
         The factors.
@@ -313,38 +231,21 @@ def factorize(
     """
     if arrays is None:
         arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
-    n = analysis.n
-    bound = None
-    if bound_pivots is not None:
-        rows, cols, place = arrays["lower"]
-        bound = pivot_bound(data[place], rows == cols, n, bound_pivots, smallest_pivot)
-    fronts, pivots, added = [], [], jnp.zeros(n, data.dtype)
+    fronts, pivots = [], []
     if analysis.levels is not None:
-        values, shifts = factor_levels(analysis.levels, arrays, n, data, bound)
-        fronts, pivots = [values], [values[:n]]
-        if bound is not None:
-            added = added.at[arrays["order"]].set(shifts)
+        values = factor_levels(analysis.levels, arrays, analysis.n, data)
+        fronts, pivots = [values], [values[: analysis.n]]
     for c, plan in enumerate(analysis.classes):
-        stored, d, e = _factor_class(plan, c, arrays, data, fronts, bound)
+        stored, d = _factor_class(plan, c, arrays, data, fronts)
         fronts.append(stored)
         pivots.append(d)
-        if bound is not None:
-            # Slots that are not pivots add zero.
-            added = added.at[arrays[f"{c}/variables"]].add(e, mode="drop")
     factor = Factor(tuple(fronts), tuple(pivots), (), jnp.array(False), arrays)
     d = _pivot_slots(analysis, factor)
     tolerance = pivot_rtol * jnp.max(jnp.abs(data), initial=0.0)
     positive = jnp.sum(d > tolerance, dtype=jnp.int32)
     negative = jnp.sum(d < -tolerance, dtype=jnp.int32)
-    zero = n - positive - negative
-    return Factor(
-        tuple(fronts),
-        tuple(pivots),
-        (positive, negative, zero),
-        zero > 0,
-        arrays,
-        None if bound is None else added,
-    )
+    zero = analysis.n - positive - negative
+    return Factor(tuple(fronts), tuple(pivots), (positive, negative, zero), zero > 0, arrays)
 
 
 def solve(analysis: Analysis, factor: Factor, vector: Array) -> Array:

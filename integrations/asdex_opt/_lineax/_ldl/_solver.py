@@ -12,7 +12,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array
 
-from asdex_opt._lineax._definite import ADDED, BOUND_PIVOTS, INERTIA, AbstractSparseSolver
+from asdex_opt._lineax._definite import INERTIA, AbstractSparseSolver
 from asdex_opt._lineax._fold import fold_sparse
 from asdex_opt._lineax._ldl._numeric import Factor, factorize, solve
 from asdex_opt._lineax._ldl._operands import operands
@@ -146,20 +146,6 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     times the largest one, or one that is not finite, counts as zero and makes the
     solve return ``lineax.RESULTS.singular`` (an error with ``throw=True``).
 
-    With the option ``options={"bound_pivots": flag}`` (a boolean scalar, may be
-    traced; ``bounds_pivots = True``), where the flag is set the factorization is the
-    modified ``LDLᵀ`` of Gill, Murray & Wright (1981, §4.4.2.2) in both plans: each
-    pivot ``d_j`` becomes ``max(|d_j|, θ_j² / β², δ)`` before it updates later
-    columns (``θ_j`` the largest entry of its column of ``L D``, ``β² = max(g,
-    ξ / √(n² - 1), ε)`` from the largest entries ``g`` on and ``ξ`` off the diagonal,
-    ``δ`` `smallest_pivot` times ``g + ξ``). Then ``L D Lᵀ = A + diag(e)`` with
-    ``D`` positive, ``L`` bounded and ``e ≥ 0`` zero where ``A`` is sufficiently
-    positive definite; the solve is of ``A + diag(e)`` (refined against it), and
-    ``stats["added"]`` holds ``e``: a modified Newton direction from one
-    factorization (``asdex_opt._lineax._newton.newton_direction``). With the option,
-    every factorization (bounded or not) costs more than without it: the column
-    maxima take extra scatters per level.
-
     The operator must be a square `SparseMatrixLinearOperator` (or one that
     `fold_sparse` folds into one, such as ``H + λ I``) that is symmetric (tagged
     ``lineax.symmetric_tag`` or positive/negative semidefinite) and whose pattern is
@@ -181,9 +167,6 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
             largest entry of the matrix; ``None`` means ``√n`` times the machine
             epsilon of the matrix's dtype.
         refinement_steps: At most this many steps of iterative refinement (0: none).
-        smallest_pivot: With bounded pivots, ``δ`` relative to the sum of the largest
-            entries on and off the diagonal; ``None`` means the square root of the
-            machine epsilon of the matrix's dtype.
         analysis: The analysis of the one pattern this solver solves (`from_structure`),
             or ``None``: every pattern it meets, analysed when tracing.
         arrays: That analysis's index arrays (``None`` with ``analysis``).
@@ -206,19 +189,12 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
     refinement_steps: int = eqx.field(default=3, static=True)
     analysis: Analysis | None = eqx.field(default=None, static=True)
     arrays: dict[str, Array] | None = None
-    smallest_pivot: float | None = eqx.field(default=None, static=True, kw_only=True)
     reports_definiteness: ClassVar[bool] = False
     reports_inertia: ClassVar[bool] = True
-    bounds_pivots: ClassVar[bool] = True
 
     @classmethod
     def from_structure(
-        cls,
-        structure: SparseStructure,
-        pivot_rtol: float | None = None,
-        refinement_steps: int = 3,
-        *,
-        smallest_pivot: float | None = None,
+        cls, structure: SparseStructure, pivot_rtol: float | None = None, refinement_steps: int = 3
     ) -> "SparseLDL":
         """Return the solver with the analysis of this pattern and its index arrays.
 
@@ -244,14 +220,11 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         """
         analysis = cached_analysis(structure.shape[0], structure.rows, structure.cols)
         arrays = {name: jnp.asarray(array) for name, array in operands(analysis).items()}
-        return cls(pivot_rtol, refinement_steps, analysis, arrays, smallest_pivot=smallest_pivot)
+        return cls(pivot_rtol, refinement_steps, analysis, arrays)
 
     def init(self, operator: lx.AbstractLinearOperator, options: dict[str, Any]) -> _LDLState:
-        """Analyse the pattern (once per pattern) and factor the matrix.
-
-        ``options["bound_pivots"]``, where given, bounds the pivots where true (see the
-        class docstring).
-        """
+        """Analyse the pattern (once per pattern) and factor the matrix."""
+        del options
         if operator.in_size() != operator.out_size():
             raise ValueError(
                 "`SparseLDL` may only be used for linear solves with square operators; got "
@@ -282,37 +255,25 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
         dtype = operator.data.dtype
         check_memory(analysis, dtype)
         rtol = np.sqrt(n) * np.finfo(dtype).eps if self.pivot_rtol is None else self.pivot_rtol
-        smallest = self.smallest_pivot
-        if smallest is None:
-            smallest = np.sqrt(np.finfo(dtype).eps)
-        bound = options.get(BOUND_PIVOTS)
-        bound = None if bound is None else jnp.asarray(bound, bool)
-        factor = factorize(analysis, operator.data, float(rtol), self.arrays, bound, smallest)
+        factor = factorize(analysis, operator.data, float(rtol), self.arrays)
         return _LDLState(analysis, factor, operator.data)
 
     def compute(
         self, state: _LDLState, vector: Array, options: dict[str, Any]
     ) -> tuple[Array, lx.RESULTS, dict[str, Any]]:
-        """Solve with the factorization; report the inertia (and ``e``) in ``stats``."""
+        """Solve with the factorization; report the inertia in ``stats``."""
         del options
         factor = state.factor
         dtype = jnp.result_type(vector.dtype, factor.pivots[0].dtype)
-        cast = jax.tree.map(
-            lambda leaf: leaf.astype(dtype), (factor.fronts, factor.pivots, factor.added)
-        )
-        cast = Factor(*cast[:2], factor.inertia, factor.singular, factor.arrays, cast[2])
+        cast = jax.tree.map(lambda leaf: leaf.astype(dtype), (factor.fronts, factor.pivots))
+        cast = Factor(*cast, factor.inertia, factor.singular, factor.arrays)
         vector = vector.astype(dtype)
         solution = self._refined_solve(state, cast, vector)
         result = lx.RESULTS.where(factor.singular, lx.RESULTS.singular, lx.RESULTS.successful)
-        stats = {INERTIA: factor.inertia}
-        if factor.added is not None:
-            stats[ADDED] = factor.added
-        return solution, result, stats
+        return solution, result, {INERTIA: factor.inertia}
 
     def _refined_solve(self, state: _LDLState, factor: Factor, vector: Array) -> Array:
-        """Solve, then refine by steps ``x += solve(b - A x)`` against the factored matrix.
-
-        That is the original matrix, plus ``diag(e)`` with bounded pivots.
+        """Solve, then refine by steps ``x += solve(b - A x)`` against the original matrix.
 
         At most `refinement_steps`; a step is kept only if it lowers ``‖b - A x‖``, and
         they stop once the residual is at the rounding level ``√n ε (max|A| ‖x‖ + ‖b‖)``
@@ -331,8 +292,6 @@ class SparseLDL(AbstractSparseSolver[_LDLState]):
             # The symmetric matrix of the lower entries (the ones factored).
             product = jnp.zeros_like(x).at[rows].add(values * x[cols])
             product = product.at[cols].add(mirrored * x[rows])
-            if factor.added is not None:
-                product = product + factor.added * x
             r = vector - product
             return r, jnp.linalg.norm(r)
 

@@ -31,6 +31,7 @@ block's (or the zeros past the stored values) and multiplies them by a zero.
 """
 
 import dataclasses
+import heapq
 
 import numba
 import numpy as np
@@ -197,40 +198,55 @@ def _runs(counts: np.ndarray, max_runs: int = _MAX_RUNS) -> list[tuple[int, int]
         ``(levels, size)`` per run, in order: a run of one level is one batch of its
         exact size; a longer one, blocks of ``size`` with each level from a new block.
         The grouping starts from runs of the levels that prefer one block size, then
-        merges the adjacent pair that adds least cost while there are more than
-        ``max_runs`` or that pair adds less than `_RUN_COST`.
+        merges the adjacent pair that adds least cost (the leftmost of equals) while
+        there are more than ``max_runs`` or that pair adds less than `_RUN_COST`. The
+        pairs wait in a heap, so a tree of ``L`` levels takes ``O(L log L)``.
     """
     if counts.size == 0:
         return []
     blocks = -(-counts[:, None] // _SIZES[None, :])
     per_level = blocks * (_LOOP_SLOT * _SIZES + _STEP_OVERHEAD)
     best = np.argmin(per_level, axis=1)
-    cut = np.flatnonzero(np.diff(best)) + 1
-    bounds = np.concatenate([[0], cut, [counts.size]])
-    costs = np.add.reduceat(per_level, bounds[:-1], axis=0)
-    exact = counts[bounds[:-1]] + _STEP_OVERHEAD
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(best)) + 1])
+    costs = np.add.reduceat(per_level, starts, axis=0).astype(float)
+    levels = np.diff(np.append(starts, counts.size))
+    alone = np.where(levels == 1, counts[starts] + _STEP_OVERHEAD, costs.min(axis=1))
+    count = len(starts)
+    following = [*range(1, count), -1]
+    preceding = list(range(-1, count - 1))
+    version = [0] * count
 
-    def cost(index: int) -> float:
-        if bounds[index + 1] - bounds[index] == 1:
-            return float(exact[index])
-        return float(costs[index].min())
+    def pair(left: int) -> tuple[float, int, int, int, int]:
+        right = following[left]
+        added = (costs[left] + costs[right]).min() - alone[left] - alone[right]
+        return float(added), left, right, version[left], version[right]
 
-    alone = np.array([cost(r) for r in range(costs.shape[0])])
-    while costs.shape[0] > 1:
-        merged = (costs[:-1] + costs[1:]).min(axis=1)
-        added = merged - alone[:-1] - alone[1:]
-        r = int(np.argmin(added))
-        if costs.shape[0] <= max_runs and added[r] >= _RUN_COST:
+    heap = [pair(r) for r in range(count - 1)]
+    heapq.heapify(heap)
+    while heap:
+        added, left, right, left_version, right_version = heapq.heappop(heap)
+        if (version[left], version[right], following[left]) != (left_version, right_version, right):
+            continue  # stale: a side has merged since
+        if count <= max_runs and added >= _RUN_COST:
             break
-        costs = np.concatenate([costs[:r], costs[r : r + 1] + costs[r + 1 : r + 2], costs[r + 2 :]])
-        bounds = np.delete(bounds, r + 1)
-        exact = np.delete(exact, r + 1)
-        alone = np.concatenate([alone[:r], [merged[r]], alone[r + 2 :]])
+        costs[left] += costs[right]
+        alone[left] = costs[left].min()
+        levels[left] += levels[right]
+        following[left] = following[right]
+        if following[left] >= 0:
+            preceding[following[left]] = left
+        version[left] += 1
+        version[right] = -1
+        count -= 1
+        for neighbour in (preceding[left], left):
+            if neighbour >= 0 and following[neighbour] >= 0:
+                heapq.heappush(heap, pair(neighbour))
     out = []
-    for r in range(costs.shape[0]):
-        levels = int(bounds[r + 1] - bounds[r])
-        size = int(counts[bounds[r]]) if levels == 1 else int(_SIZES[np.argmin(costs[r])])
-        out.append((levels, size))
+    run = 0
+    while run >= 0:
+        size = int(counts[starts[run]]) if levels[run] == 1 else int(_SIZES[np.argmin(costs[run])])
+        out.append((int(levels[run]), size))
+        run = following[run]
     return out
 
 

@@ -321,7 +321,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         # A rejected one is shortened by `_UNRESOLVED_CUT`, down to a step at the
         # rounding level of y, which ends the solve (Cauchy's test).
         unresolved = -size * slope_0 <= _rounding(f_info.f)
-        progress = _max_abs(f_eval_info.grad) <= _GRADIENT_CUT * _max_abs(f_info.grad)
+        progress = optx.max_norm(f_eval_info.grad) <= _GRADIENT_CUT * optx.max_norm(f_info.grad)
         decrease = finite & ((slope_0 <= 0) | unresolved)
         decrease = decrease & _sufficient_decrease(
             f_new, f_info.f, self.slope * size * slope_0, y, y_eval, (unresolved, progress)
@@ -505,10 +505,6 @@ class TrustRegion(optx.AbstractSearch[PyTree, Any, Any, _TrustRegionState]):
         radius = jnp.where(good, self.high_constant * state.radius, state.radius)
         radius = jnp.where(accept, radius, self.low_constant * length)
         return radius, accept, optx.RESULTS.successful, _TrustRegionState(radius)
-
-
-def _max_abs(tree: PyTree) -> Array:
-    return jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0) for x in jax.tree.leaves(tree)]))
 
 
 def _tree_dot(a: PyTree, b: PyTree) -> Array:

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import scipy.sparse
 
-from asdex_opt._lineax._ldl._ordering import dense_threshold
+from asdex_opt._lineax._ldl._ordering import Adjacency, dense_threshold
 
 __all__ = ["approximate_minimum_degree"]
 
@@ -28,7 +28,7 @@ _VARIABLE, _ELEMENT, _DEAD = 0, 1, 2
 
 
 def approximate_minimum_degree(
-    graph: scipy.sparse.csr_matrix, limit: int | np.ndarray | None = None
+    graph: scipy.sparse.csr_matrix | Adjacency, limit: int | np.ndarray | None = None
 ) -> np.ndarray | None:
     """Return an approximate-minimum-degree order of the symmetric ``graph``.
 
@@ -52,15 +52,12 @@ def approximate_minimum_degree(
         >>> print(approximate_minimum_degree(star, limit=-1))
         None
     """
-    n = graph.shape[0]
-    degree = np.diff(graph.indptr)
-    dense = degree > dense_threshold(n)
+    indptr = np.asarray(graph.indptr, np.int64)
+    dense = np.diff(indptr) > dense_threshold(indptr.size - 1)
     if limit is None:
         limit = np.iinfo(np.int64).max
     bound = limit if isinstance(limit, np.ndarray) else np.array([limit], np.int64)
-    order, updates = _amd(
-        graph.indptr.astype(np.int64), graph.indices.astype(np.int64), dense, bound
-    )
+    order, updates = _amd(indptr, np.asarray(graph.indices, np.int64), dense, bound)
     return order if updates <= bound[0] else None
 
 
@@ -272,11 +269,7 @@ def _amd(indptr, indices, dense, limit):
                         mark[iw[k]] = stamp
                     b = bucket_next[a]
                     while b >= 0:
-                        if (
-                            status[b] == _VARIABLE
-                            and length[b] == length[a]
-                            and elen[b] == elen[a]
-                        ):
+                        if status[b] == _VARIABLE and length[b] == length[a] and elen[b] == elen[a]:
                             same = True
                             for k in range(pe[b], pe[b] + length[b]):
                                 if mark[iw[k]] != stamp:

@@ -9,6 +9,8 @@ factorization needs. Rows and columns of degree above ``max(16, 10 √n)`` are l
 of the dissection and ordered last, as AMD does with dense rows.
 """
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import scipy.sparse
@@ -17,14 +19,27 @@ import scipy.sparse.csgraph
 from asdex_opt._lineax._ldl._trees import sort_in_place
 
 __all__ = [
+    "Adjacency",
     "adjacency",
     "ball",
     "central_vertex",
     "dense_threshold",
     "nested_dissection",
+    "pattern_adjacency",
     "reverse_cuthill_mckee",
     "symmetric_adjacency",
 ]
+
+
+class Adjacency(NamedTuple):
+    """A symmetric adjacency by rows in ``int64`` (no diagonal, no duplicates).
+
+    The orderings read a ``scipy.sparse.csr_matrix`` by the same two fields; this one
+    skips SciPy's narrowing of the index arrays to ``int32``.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
 
 
 def dense_threshold(n: int) -> float:
@@ -54,12 +69,29 @@ def symmetric_adjacency(
         >>> symmetric_adjacency(3, np.array([1, 0]), np.array([0, 2]))[1]  # (0, 2) unmirrored
         False
     """
+    graph, mirrored = pattern_adjacency(n, rows, cols)
+    return _csr(graph), mirrored
+
+
+def pattern_adjacency(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[Adjacency, bool]:
+    """`symmetric_adjacency` as an `Adjacency`.
+
+    Examples:
+        >>> import numpy as np
+        >>> graph, mirrored = pattern_adjacency(3, np.array([1, 2]), np.array([0, 1]))
+        >>> graph.indptr.tolist(), mirrored
+        ([0, 1, 3, 4], True)
+    """
     indptr, indices, mirrored = _adjacency(
         n, np.asarray(rows, np.int64), np.asarray(cols, np.int64)
     )
-    data = np.ones(indices.size, np.int8)
-    graph = scipy.sparse.csr_matrix((data, indices, indptr), shape=(n, n), copy=False)
-    return graph, bool(mirrored)
+    return Adjacency(indptr, indices), bool(mirrored)
+
+
+def _csr(graph) -> scipy.sparse.csr_matrix:
+    n = graph.indptr.size - 1
+    data = np.ones(graph.indices.size, np.int8)
+    return scipy.sparse.csr_matrix((data, graph.indices, graph.indptr), shape=(n, n), copy=False)
 
 
 @numba.njit(cache=True)
@@ -110,14 +142,16 @@ def _adjacency(n, rows, cols):
     return indptr, indices[:size].copy(), (sides & 2) == 0 or not unmatched
 
 
-def reverse_cuthill_mckee(graph: scipy.sparse.csr_matrix) -> np.ndarray:
+def reverse_cuthill_mckee(graph: scipy.sparse.csr_matrix | Adjacency) -> np.ndarray:
     """SciPy's reverse Cuthill-McKee order of ``graph`` (a profile-reducing candidate)."""
     return np.asarray(
-        scipy.sparse.csgraph.reverse_cuthill_mckee(graph, symmetric_mode=True), np.int64
+        scipy.sparse.csgraph.reverse_cuthill_mckee(_csr(graph), symmetric_mode=True), np.int64
     )
 
 
-def nested_dissection(graph: scipy.sparse.csr_matrix, leaf_size: int = 32) -> np.ndarray:
+def nested_dissection(
+    graph: scipy.sparse.csr_matrix | Adjacency, leaf_size: int = 32
+) -> np.ndarray:
     """A nested-dissection order of the symmetric ``graph``.
 
     Args:
@@ -134,12 +168,9 @@ def nested_dissection(graph: scipy.sparse.csr_matrix, leaf_size: int = 32) -> np
         >>> int(order[-1])  # the middle vertex separates the path
         3
     """
-    n = graph.shape[0]
-    degree = np.diff(graph.indptr)
-    dense = degree > dense_threshold(n)
-    return _dissect(
-        graph.indptr.astype(np.int64), graph.indices.astype(np.int64), dense, int(leaf_size)
-    )
+    indptr = np.asarray(graph.indptr, np.int64)
+    dense = np.diff(indptr) > dense_threshold(indptr.size - 1)
+    return _dissect(indptr, np.asarray(graph.indices, np.int64), dense, int(leaf_size))
 
 
 @numba.njit(cache=True)

@@ -19,17 +19,17 @@ import dataclasses
 import hashlib
 
 import numpy as np
-import scipy.sparse
 
 from asdex_opt._lineax._ldl._amd import approximate_minimum_degree
 from asdex_opt._lineax._ldl._levels import LevelPlan, level_plan, node_levels, update_count
 from asdex_opt._lineax._ldl._ordering import (
+    Adjacency,
     ball,
     central_vertex,
     dense_threshold,
     nested_dissection,
+    pattern_adjacency,
     reverse_cuthill_mckee,
-    symmetric_adjacency,
 )
 from asdex_opt._lineax._ldl._schedule import SizeClass, schedule
 from asdex_opt._lineax._ldl._trees import (
@@ -87,7 +87,8 @@ _RCM_MARGIN = 2
 dissection's fill this many times (see `_candidates`)."""
 
 _SECOND_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-ldl")
-"""Runs minimum degree beside nested dissection (both kernels release the GIL)."""
+"""Runs minimum degree beside nested dissection (both kernels release the GIL), then
+the pattern's digest (hashing releases it too)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -135,14 +136,12 @@ def pattern_key(n: int, rows: np.ndarray, cols: np.ndarray) -> bytes:
     """A digest of the pattern ``(n, rows, cols)``."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.int64(n).tobytes())
-    digest.update(np.ascontiguousarray(rows, np.int64).tobytes())
-    digest.update(np.ascontiguousarray(cols, np.int64).tobytes())
+    digest.update(memoryview(np.ascontiguousarray(rows, np.int64)))
+    digest.update(memoryview(np.ascontiguousarray(cols, np.int64)))
     return digest.digest()
 
 
-def _pattern_graph(
-    n: int, rows: np.ndarray, cols: np.ndarray
-) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+def _pattern_graph(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[Adjacency, np.ndarray]:
     """The pattern's adjacency and the stored entries on or below the diagonal.
 
     Args:
@@ -151,14 +150,14 @@ def _pattern_graph(
         cols: Column of each stored entry.
 
     Returns:
-        ``(graph, lower)``: the symmetric adjacency (see `adjacency`) and the stored
+        ``(graph, lower)``: the symmetric adjacency (see `pattern_adjacency`) and the stored
         entries in range on or below the diagonal (see `lower_entries`).
 
     Raises:
         ValueError: If the pattern holds entries above the diagonal that are not
             mirrored below it (an unsymmetric pattern).
     """
-    graph, mirrored = symmetric_adjacency(n, rows, cols)
+    graph, mirrored = pattern_adjacency(n, rows, cols)
     if not mirrored:
         raise ValueError(
             "`SparseLDL` needs a symmetric sparsity pattern (or only its lower "
@@ -229,9 +228,7 @@ def _trial(indptr: np.ndarray, indices: np.ndarray) -> tuple[int, int, int | Non
         indptr, indices, dense, central_vertex(indptr, indices, dense), min(n, _TRIAL_SIZE)
     )
     size = xadj.size - 1
-    sample = scipy.sparse.csr_matrix(
-        (np.ones(adj.size, np.int8), adj, xadj), shape=(size, size), copy=False
-    )
+    sample = Adjacency(xadj, adj)
     order = nested_dissection(sample, leaf_size=16)
     _, count, _ = tree_and_counts(xadj, adj, order, np.iinfo(np.int64).max)
     nested = update_count(count)
@@ -305,7 +302,7 @@ def analyse(
     """
     rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
     graph, lower = _pattern_graph(n, rows, cols)
-    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    indptr, indices = graph
     best, best_cost, least = None, None, None
 
     def consider(name: str, order: np.ndarray | None) -> None:
@@ -329,6 +326,7 @@ def analyse(
     with_nested, with_minimum, with_rcm = _candidates(indptr, indices, max_scalar_updates)
     if with_minimum:
         minimum_degree = _SECOND_THREAD.submit(approximate_minimum_degree, graph, limit)
+    digest = None if key is not None else _SECOND_THREAD.submit(pattern_key, n, rows, cols)
     if with_nested:
         consider("nested dissection", nested_dissection(graph, leaf_size=16))
     if minimum_degree is not None:
@@ -345,9 +343,7 @@ def analyse(
         analysis = _scalar(n, lower, name, order, rowptr, colidx, parent, count)
     else:
         analysis = _plan(n, lower, name, order, indptr, indices, parent, count)
-    if key is None:
-        key = pattern_key(n, rows, cols)
-    return dataclasses.replace(analysis, key=key)
+    return dataclasses.replace(analysis, key=key if digest is None else digest.result())
 
 
 def _scalar(n, lower, name, order, rowptr, colidx, parent, count) -> Analysis:

@@ -174,10 +174,10 @@ def nested_dissection(
 
 
 @numba.njit(cache=True)
-def _bfs(xbeg, xend, adj, start, level, queue):
+def _bfs(ptr, adj, start, level, queue):
     """Breadth-first levels from ``start`` within its piece (a compact subgraph).
 
-    Vertex ``v``'s neighbours are ``adj[xbeg[v]:xend[v]]``. Writes ``level`` for the
+    Vertex ``v``'s neighbours are ``adj[ptr[v]:ptr[v + 1]]``. Writes ``level`` for the
     vertices reached (the caller resets them) and returns how many were reached;
     ``queue[:count]`` lists them by level.
     """
@@ -188,7 +188,7 @@ def _bfs(xbeg, xend, adj, start, level, queue):
         v = queue[head]
         head += 1
         next_level = level[v] + 1
-        for k in range(xbeg[v], xend[v]):
+        for k in range(ptr[v], ptr[v + 1]):
             w = adj[k]
             if level[w] < 0:
                 level[w] = next_level
@@ -204,9 +204,9 @@ def _reset(level, queue, count):
 
 
 @numba.njit(cache=True)
-def _touches(xbeg, xend, adj, level, w, lev):
+def _touches(ptr, adj, level, w, lev):
     """Whether ``w`` has a neighbour at level ``lev + 1``."""
-    k, end = xbeg[w], xend[w]
+    k, end = ptr[w], ptr[w + 1]
     while k < end and level[adj[k]] != lev + 1:
         k += 1
     return k < end
@@ -216,23 +216,24 @@ def _touches(xbeg, xend, adj, level, w, lev):
 def _extract(graph, fresh, vertices, count, new_id, v0, e0):
     """Copy the subgraph of ``vertices[:count]`` into ``fresh`` from vertex ``v0``, edge ``e0``.
 
-    ``graph`` and ``fresh`` are ``(xbeg, xend, adj, gid)``. ``new_id`` must hold each
-    listed vertex's fresh id and ``-1`` for the other vertices its neighbours may be;
-    the neighbours keep their order. Returns the next free edge.
+    ``graph`` and ``fresh`` are ``(ptr, adj, gid)``. ``new_id`` must hold each listed
+    vertex's fresh id and ``-1`` for the other vertices its neighbours may be; the
+    neighbours keep their order. Writes ``fresh``'s pointers up to ``v0 + count``
+    included and returns the next free edge.
     """
-    xbeg, xend, adj, gid = graph
-    fresh_beg, fresh_end, fresh_adj, fresh_gid = fresh
+    ptr, adj, gid = graph
+    fresh_ptr, fresh_adj, fresh_gid = fresh
     e = e0
     for q in range(count):
         v = vertices[q]
-        fresh_beg[v0 + q] = e
+        fresh_ptr[v0 + q] = e
         fresh_gid[v0 + q] = gid[v]
-        for k in range(xbeg[v], xend[v]):
+        for k in range(ptr[v], ptr[v + 1]):
             w = new_id[adj[k]]
             if w >= 0:
                 fresh_adj[e] = w
                 e += 1
-        fresh_end[v0 + q] = e
+    fresh_ptr[v0 + count] = e
     return e
 
 
@@ -248,7 +249,7 @@ def _prepare(indptr, indices, dense):
     """The compact graph of the vertices that are not dense, and the dense ones' places.
 
     Returns:
-        ``(members, degree, (xbeg, xend, adj, gid), count)``: the order with the dense
+        ``(members, degree, (ptr, adj, gid), count)``: the order with the dense
         vertices at its end, each vertex's degree, the graph (``gid``: each compact
         vertex's id in the pattern) and the number of vertices that are not dense.
     """
@@ -267,8 +268,7 @@ def _prepare(indptr, indices, dense):
         if dense[v]:
             members[tail] = v
             tail += 1
-    xbeg = np.empty(count, np.int64)
-    xend = np.empty(count, np.int64)
+    ptr = np.zeros(count + 1, np.int64)
     adj = np.empty(max(indices.size, 1), np.int32)
     gid = np.empty(count, np.int64)
     e = 0
@@ -276,15 +276,14 @@ def _prepare(indptr, indices, dense):
         if local[v] < 0:
             continue
         a = local[v]
-        xbeg[a] = e
         gid[a] = v
         for k in range(indptr[v], indptr[v + 1]):
             w = local[indices[k]]
             if w >= 0:
                 adj[e] = w
                 e += 1
-        xend[a] = e
-    return members, degree, (xbeg, xend, adj, gid), count
+        ptr[a + 1] = e
+    return members, degree, (ptr, adj, gid), count
 
 
 @numba.njit(cache=True)
@@ -294,7 +293,8 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
     Each piece is a compact subgraph: its vertices ``v0:v0 + size`` numbered in the
     order the searches of its parent placed them, its edges only, its place in the
     order from ``lo`` (``pieces`` holds ``(v0, size, lo)`` by rows). Its parts go to
-    ``fresh`` within the piece's own vertex and edge ranges. A piece of
+    ``fresh`` within the piece's own vertex range, their edges after those of the
+    level's pieces before it. A piece of
     at most ``leaf_size`` vertices, or too shallow to cut, is ordered as it is; one
     that is not connected becomes one piece per component; any other is cut by a
     separator from a breadth-first level structure rooted at a pseudo-peripheral
@@ -303,19 +303,19 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
     Returns:
         The number of rows written to ``children`` (the next level's pieces).
     """
-    xbeg, xend, adj, gid = graph
+    ptr, adj, gid = graph
     level, new_id, queue, part, sides = scratch
     n = degree.size
     made = 0
+    fe = 0
     for p in range(pieces.shape[0]):
         v0, size, lo = pieces[p, 0], pieces[p, 1], pieces[p, 2]
         if size <= leaf_size:
             _leaf(gid, v0, size, members, lo)
             continue
         fv = v0
-        fe = xbeg[v0]
         queue_p = queue[v0 : v0 + size]
-        reached = _bfs(xbeg, xend, adj, v0, level, queue_p)
+        reached = _bfs(ptr, adj, v0, level, queue_p)
         if reached < size:
             # Connected components: each becomes its own piece.
             _reset(level, queue_p, reached)
@@ -324,7 +324,7 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
                 if level[v] >= 0:
                     continue
                 component = queue_p[filled:]
-                got = _bfs(xbeg, xend, adj, v, level, component)
+                got = _bfs(ptr, adj, v, level, component)
                 for q in range(got):
                     new_id[component[q]] = fv + q
                 fe = _extract(graph, fresh, component, got, new_id, fv, fe)
@@ -348,7 +348,7 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
             if d < best_degree:
                 best, best_degree = w, d
         _reset(level, queue_p, reached)
-        reached = _bfs(xbeg, xend, adj, best, level, queue_p)
+        reached = _bfs(ptr, adj, best, level, queue_p)
         depth = level[queue_p[reached - 1]]
         if depth < 2:
             _reset(level, queue_p, reached)
@@ -390,7 +390,7 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
             if lev > best_level:
                 part[w] = 1
                 nb += 1
-            elif lev < best_level or not _touches(xbeg, xend, adj, level, w, best_level):
+            elif lev < best_level or not _touches(ptr, adj, level, w, best_level):
                 part[w] = 0
                 na += 1
             else:
@@ -429,12 +429,7 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
 def _dissect(indptr, indices, dense, leaf_size):
     """The nested-dissection order, one level of pieces at a time (see `_split`)."""
     members, degree, graph, count = _prepare(indptr, indices, dense)
-    fresh = (
-        np.empty_like(graph[0]),
-        np.empty_like(graph[1]),
-        np.empty_like(graph[2]),
-        np.empty_like(graph[3]),
-    )
+    fresh = (np.empty_like(graph[0]), np.empty_like(graph[1]), np.empty_like(graph[2]))
     scratch = (
         np.full(count, -1, np.int32),
         np.full(count, -1, np.int32),
@@ -516,7 +511,7 @@ def central_vertex(indptr, indices, dense):
         start += 1
     level = np.where(dense, n, -1)
     queue = np.empty(n, np.int64)
-    tail = _bfs(indptr[:-1], indptr[1:], indices, start, level, queue)
+    tail = _bfs(indptr, indices, start, level, queue)
     middle = level[queue[tail - 1]] // 2
     first = 0
     while level[queue[first]] < middle:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asdex_opt._lineax._ldl import _schedule, analyse
+from asdex_opt._lineax._ldl import _numeric, _schedule, analyse
 from asdex_opt._lineax._ldl._numeric import _partial_ldl, factorize, solve
 from asdex_opt._lineax._ldl._schedule import _MAX_CLASSES, _fitted, _merge_classes, _tile
 
@@ -31,37 +31,68 @@ def _dense_ldl(front: np.ndarray, k: int):
     return np.linalg.inv(lower), d, a[k:, k:]
 
 
-@pytest.mark.slow
-@settings(max_examples=6, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    tile=st.sampled_from([8, 16]),
-    tiles=st.integers(2, 3),
-    count=st.integers(1, 2),
-)
-def test_partial_ldl_matches_dense_elimination(seed, tile, tiles, count):
-    size = tile * tiles
-    rng = np.random.default_rng(seed)
-    fronts, pivots = [], []
-    for _ in range(count):
-        a = rng.standard_normal((size, size))
-        sign = np.where(rng.random(size) < 0.3, -1.0, 1.0)
-        fronts.append(a @ a.T / size + np.diag(sign * (size + rng.random(size))))
-        pivots.append(int(rng.integers(1, size)))
-    fronts, pivots = np.stack(fronts), np.array(pivots)
-    tiles = -(-pivots.max() // tile)
-    width = min(size, tile * tiles)
-    h, d, schur = jax.jit(_partial_ldl, static_argnums=(3, 4))(
-        jnp.asarray(fronts), jnp.asarray(pivots), jnp.asarray(tiles), tile, width
-    )
+def _check_partial_ldl(fronts: np.ndarray, pivots: np.ndarray, tile: int, depth: int) -> None:
+    """`_partial_ldl` on a batch against `_dense_ldl`, front by front."""
+    count, size, _ = fronts.shape
+    width = min(size, tile * -(-int(pivots.max()) // tile))
+    with pytest.MonkeyPatch.context() as patch:  # small blocks split too
+        patch.setattr(_numeric, "_SPLIT_ABOVE", 0)
+        h, d, schur = jax.jit(_partial_ldl, static_argnums=(2, 3, 4))(
+            jnp.asarray(fronts), jnp.asarray(pivots), tile, width, depth
+        )
     assert h.shape == (count, size, width)
-    for b, k in enumerate(pivots):
+    for b, k in enumerate(pivots.tolist()):
         inverse, pivot, update = _dense_ldl(fronts[b], k)
         np.testing.assert_allclose(h[b][:, :k], inverse[:, :k], rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(d[b][:k], pivot[:k], rtol=1e-10)
         np.testing.assert_array_equal(d[b][k:], 1.0)
         trailing = np.tril(np.asarray(schur[b])[k:, k:])
         np.testing.assert_allclose(trailing, np.tril(update), rtol=1e-9, atol=1e-9)
+
+
+def _indefinite_fronts(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
+    """Symmetric fronts with a dominant diagonal of mixed signs."""
+    fronts = []
+    for _ in range(count):
+        a = rng.standard_normal((size, size))
+        sign = np.where(rng.random(size) < 0.3, -1.0, 1.0)
+        fronts.append(a @ a.T / size + np.diag(sign * (size + rng.random(size))))
+    return np.stack(fronts)
+
+
+@pytest.mark.parametrize(
+    "size, tile, pivots, depth",
+    [
+        (40, 8, [40, 3, 0], 3),  # all pivots in one front: halves down to single tiles
+        (40, 8, [40, 21, 7], 1),  # halves once, each eliminated in tiles
+        (40, 8, [17, 9, 2], 1),  # pivots in the first three tiles: a block, then the rest
+        (40, 8, [6, 1, 8], 0),  # pivots in one tile: the rank-k update alone
+        (24, 8, [5, 0, 3], 2),  # the second half skipped: no front has pivots there
+        (32, 8, [30, 12, 0], 0),  # one block in tiles, as a whole
+    ],
+)
+def test_partial_ldl_matches_dense_elimination(size, tile, pivots, depth):
+    rng = np.random.default_rng(size + sum(pivots))
+    fronts = _indefinite_fronts(rng, len(pivots), size)
+    _check_partial_ldl(fronts, np.array(pivots), tile, depth)
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    tile=st.sampled_from([8, 16]),
+    tiles=st.integers(2, 7),
+    count=st.integers(1, 3),
+    depth=st.integers(0, 3),
+)
+def test_partial_ldl_matches_dense_elimination_at_random(seed, tile, tiles, count, depth):
+    size = tile * tiles
+    rng = np.random.default_rng(seed)
+    limit = int(rng.integers(1, size + 1))
+    pivots = rng.integers(0, limit + 1, count)
+    pivots[rng.integers(count)] = limit
+    _check_partial_ldl(_indefinite_fronts(rng, count, size), pivots, tile, depth)
 
 
 @settings(max_examples=25)

@@ -4,13 +4,14 @@ The plan (`_schedule`) puts the fronts in size classes and chunks. Per class, on
 runs over its chunks: a chunk ``(B, M, M)`` is assembled by one scatter of the
 matrix entries and one scatter per class of children's update matrices, then its
 first ``k`` pivots (``k`` per front) are eliminated: ``F = [[F11, F21ᵀ], [F21, F22]]``
-gives ``F11 = L11 D L11ᵀ`` (symmetric elimination without pivoting, in tiles: the
-tile's pivots one by one, the rest of the front by two products per tile), the
-update matrix ``F22 - L21 D L21ᵀ`` for the parent, and ``H = L̃⁻¹`` of the front's unit
-lower triangle ``L̃ = [[L11, 0], [L21, I]]``, so that each front's part of a
-triangular solve is one product. Without pivoting this is stable for positive
-definite and, as Vanderbei (1995) shows, for quasi-definite matrices
-``[[H, Aᵀ], [A, -G]]`` (``H``, ``G`` positive definite) in any symmetric order.
+gives ``F11 = L11 D L11ᵀ`` (symmetric elimination without pivoting, on blocks split
+in halves down to tiles: a tile's pivots one by one, the rows and columns after a
+block by products with that block), the update matrix ``F22 - L21 D L21ᵀ`` for the
+parent, and ``H = L̃⁻¹`` of the front's unit lower triangle ``L̃ = [[L11, 0], [L21, I]]``,
+so that each front's part of a triangular solve is one product. Without pivoting
+this is stable for positive definite and, as Vanderbei (1995) shows, for
+quasi-definite matrices ``[[H, Aᵀ], [A, -G]]`` (``H``, ``G`` positive definite) in any
+symmetric order.
 """
 
 import equinox as eqx
@@ -84,27 +85,20 @@ def _eliminate(block: Array, active: Array, count: Array) -> tuple[Array, Array]
     return lax.fori_loop(0, count, step, (block, jnp.ones(block.shape[:2], block.dtype)))
 
 
-def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int, width: int):
-    """Eliminate the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
+def _tiled_ldl(front: Array, pivots: Array, tile: int, width: int):
+    """`_partial_ldl` of a block, right-looking in tiles of ``tile`` pivots.
 
-    Right-looking in tiles of ``tile`` pivots, on ``[F | H]`` with ``H`` starting as the
-    first ``width`` columns of the identity (``width``: at least every front's
-    pivots; the other columns of ``L̃⁻¹`` are the identity's): each tile's rows are
-    transformed by `_eliminate` (which gives the tile's ``W = ∏ E_j⁻¹``), the rows
-    below it by one product with ``W``, and the rest of ``[F | H]`` by one product
-    (rows and columns outside the trailing part are zero in the factors, so the
-    product keeps them).
-
-    Returns:
-        ``(H, d, F)``: the first ``width`` columns of ``H = L̃⁻¹``, the pivots (one past
-        them) and the front whose trailing part (rows and columns from ``pivots[b]``
-        on, lower triangle) is the update matrix.
+    On ``[F | H]`` with ``H`` starting as the first ``width`` columns of the identity,
+    each tile's rows are transformed by `_eliminate` (which gives the tile's
+    ``W = ∏ E_j⁻¹``), the rows below it by one product with ``W``, and the rest of
+    ``[F | H]`` by one product (rows and columns outside the trailing part are zero in
+    the factors, so the product keeps them).
     """
     count, size, _ = front.shape
     position = jnp.arange(size)
     eye = jnp.broadcast_to(jnp.eye(size, width, dtype=front.dtype), (count, size, width))
     both = jnp.concatenate([front, eye], axis=2)
-    if tile == size:
+    if tile >= size:
         both, d = _eliminate(both, position[None, :] < pivots[:, None], jnp.max(pivots))
         return both[:, :, size:], d, both[:, :, :size]
     tile_eye = jnp.broadcast_to(jnp.eye(tile, dtype=front.dtype), (count, tile, tile))
@@ -135,9 +129,74 @@ def _partial_ldl(front: Array, pivots: Array, tiles: Array, tile: int, width: in
         d = lax.dynamic_update_slice(d, d_block, (zero, start))
         return both, d
 
+    tiles = -(-jnp.max(pivots) // tile)
     init = (both, jnp.ones((count, size), front.dtype))
     both, d = lax.fori_loop(0, tiles, step, init)
     return both[:, :, size:], d, both[:, :, :size]
+
+
+_DEPTH = 1
+"""`_partial_ldl` halves a front this many times; the halves are eliminated in tiles."""
+
+_SPLIT_ABOVE = 64
+"""`_partial_ldl` splits only blocks of more rows than this (and than a tile)."""
+
+
+def _partial_ldl(front: Array, pivots: Array, tile: int, width: int, depth: int):
+    """Eliminate the first ``pivots[b]`` pivots of each front ``(B, M, M)``.
+
+    On static blocks: the pivots lie in the first ``width`` columns (a multiple of
+    ``tile``, or ``M``). Where ``width < M`` the leading ``width x width`` block is
+    factored, then the rows below it take one product each for ``L21`` and for
+    ``-L21 L11⁻¹``, and the rest of the front one update by ``L21 D L21ᵀ``. Where
+    ``width = M`` the front is split into halves at a tile boundary (``depth`` times
+    over): the first is factored, the second updated by it and then factored, unless
+    no front has pivots there. Blocks that are not split, and fronts of at most
+    `_SPLIT_ABOVE` rows, are eliminated in tiles (`_tiled_ldl`).
+
+    Returns:
+        ``(H, d, F)``: the first ``width`` columns of ``H = L̃⁻¹``, the pivots (one past
+        them) and the front whose trailing part (rows and columns from ``pivots[b]``
+        on, lower triangle) is the update matrix.
+    """
+    count, size, _ = front.shape
+    if size <= max(tile, _SPLIT_ABOVE) or (width == size and depth == 0):
+        return _tiled_ldl(front, pivots, tile, width)
+    split = width if width < size else tile * -(-size // tile // 2)
+    first = jnp.minimum(pivots, split)
+    inner = depth if width < size else depth - 1
+    h11, d1, f11 = _partial_ldl(front[:, :split, :split], first, tile, split, inner)
+    active = (jnp.arange(split)[None, :] < first[:, None])[:, None, :]
+    # Rows below the block, times L̃11⁻ᵀ: L21 D in the pivot columns, updated entries in the others.
+    x = jnp.einsum("bij,bkj->bik", front[:, split:, :split], h11)
+    l21 = jnp.where(active, x / safe_pivot(d1)[:, None, :], 0)
+    f22 = front[:, split:, split:] - jnp.einsum("bik,bjk->bij", l21, jnp.where(active, x, 0))
+    h21 = -jnp.einsum("bik,bkj->bij", l21, h11)
+    left = jnp.concatenate([f11, x], axis=1)
+    if width < size:
+        d = jnp.concatenate([d1, jnp.ones((count, size - split), front.dtype)], axis=1)
+        right = jnp.concatenate([jnp.swapaxes(x, 1, 2), f22], axis=1)
+        return jnp.concatenate([h11, h21], axis=1), d, jnp.concatenate([left, right], axis=2)
+    rest = size - split
+    second = jnp.clip(pivots - split, 0, rest)
+
+    def skip(f22, second):
+        eye = jnp.broadcast_to(jnp.eye(rest, dtype=front.dtype), (count, rest, rest))
+        return eye, jnp.ones((count, rest), front.dtype), f22
+
+    def factor(f22, second):
+        return _partial_ldl(f22, second, tile, rest, depth - 1)
+
+    h22, d2, f22 = lax.cond(jnp.max(second) > 0, factor, skip, f22, second)
+    h = jnp.concatenate(
+        [
+            jnp.concatenate([h11, jnp.einsum("bij,bjk->bik", h22, h21)], axis=1),
+            jnp.concatenate([jnp.zeros((count, split, rest), front.dtype), h22], axis=1),
+        ],
+        axis=2,
+    )
+    right = jnp.concatenate([jnp.swapaxes(x, 1, 2), f22], axis=1)
+    return h, jnp.concatenate([d1, d2], axis=1), jnp.concatenate([left, right], axis=2)
 
 
 def _factor_class(
@@ -149,7 +208,6 @@ def _factor_class(
     entry_source = arrays[f"{c}/entry_source"]
     entry_target = arrays[f"{c}/entry_target"]
     pivots = arrays[f"{c}/pivots"]
-    tiles = arrays[f"{c}/tiles"]
     extends = [
         (e.source, arrays[f"{c}/{k}/front"], arrays[f"{c}/{k}/slot"], arrays[f"{c}/{k}/position"])
         for k, e in enumerate(plan.extends)
@@ -162,21 +220,27 @@ def _factor_class(
         fronts, diagonal = carry
         front = jnp.zeros(width * size * size, dtype)
         front = front.at[entry_target[t]].add(data[entry_source[t]], mode="drop")
-        front = front.reshape(-1)
+        front = front.reshape(width * size, size)
         for source, child, slot, rows in extends:
             stored = fronts if source == own else done[source]
             m = stored.shape[-1]
             update = stored.reshape(-1, m, m)[child[t]]
-            # One flat scatter: row a, column b of slot s lands at (s M + a) M + b.
             rows_t = rows[t].astype(jnp.int32)
-            base = (slot[t].astype(jnp.int32)[:, None] * size + rows_t) * size
-            target = base[:, :, None] + rows_t[:, None, :]
-            dropped = (rows_t[:, :, None] >= size) | (rows_t[:, None, :] >= size)
-            target = jnp.where(dropped, width * size * size, target)
-            front = front.at[target.reshape(-1)].add(update.reshape(-1), mode="drop")
+            kids = jnp.arange(rows_t.shape[0])[:, None]
+            # The child's row that lands in each row of the receiving front (m: none).
+            origin = jnp.full((rows_t.shape[0], size + 1), m, jnp.int32)
+            origin = origin.at[kids, rows_t].set(jnp.arange(m, dtype=jnp.int32))[:, :size]
+            # The update matrix is symmetric: its rows, gathered, are its columns.
+            spread = jnp.pad(update, ((0, 0), (0, 1), (0, 0)))[kids, origin]
+            # One scatter of whole rows: row a of slot s lands in row s M + a.
+            target = slot[t].astype(jnp.int32)[:, None] * size + rows_t
+            target = jnp.where(rows_t < size, target, width * size)
+            front = front.at[target.reshape(-1)].add(
+                jnp.swapaxes(spread, 1, 2).reshape(-1, size), mode="drop"
+            )
         front = front.reshape(width, size, size)
         k = pivots[t]
-        h, d, front = _partial_ldl(front, k, tiles[t], plan.tile, h_width)
+        h, d, front = _partial_ldl(front, k, plan.tile, h_width, _DEPTH)
         h = jnp.pad(h, ((0, 0), (0, 0), (0, size - h_width)))
         lower = position[:, None] >= position[None, :]
         update = jnp.where(lower, front, jnp.swapaxes(front, 1, 2))

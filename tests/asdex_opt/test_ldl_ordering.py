@@ -21,10 +21,16 @@ from asdex_opt._lineax._ldl._ordering import (
 from asdex_opt._lineax._ldl._symbolic import (
     _TRIAL_MIN_SIZE,
     _candidates,
+    _postordered,
     _trial,
     pattern_key,
 )
-from asdex_opt._lineax._ldl._trees import permuted_entries, tree_and_counts
+from asdex_opt._lineax._ldl._trees import (
+    amalgamate,
+    permuted_entries,
+    structures,
+    tree_and_counts,
+)
 
 _NO_LIMIT = np.iinfo(np.int64).max
 
@@ -258,6 +264,43 @@ def test_nested_dissection_fills_a_grid_less_than_its_band(side, dropped, seed):
     order = nested_dissection(adjacency(n, rows, cols), leaf_size=8)
     assert np.array_equal(np.sort(order), np.arange(n))
     assert _fill(n, rows, cols, order) < 0.7 * _fill(n, rows, cols, np.arange(n))
+
+
+def _grid(side: int):
+    """The 5-point pattern of a ``side x side`` grid (lower triangle)."""
+    index = np.arange(side * side).reshape(side, side)
+    rows = np.concatenate([index[1:].ravel(), index[:, 1:].ravel()])
+    cols = np.concatenate([index[:-1].ravel(), index[:, :-1].ravel()])
+    return side * side, rows, cols
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.one_of(_patterns(), st.integers(2, 12).map(_grid)),
+    st.integers(0, 2**31),
+    st.booleans(),
+    st.booleans(),
+)
+def test_structures_match_a_dense_elimination(pattern, seed, dissect, fundamental):
+    n, rows, cols = pattern
+    if dissect:
+        order = nested_dissection(adjacency(n, rows, cols), leaf_size=2)
+    else:
+        order = np.random.default_rng(seed).permutation(n)
+    order, parent, count = _postordered(order, *_counts(n, rows, cols, order))
+    # Supernodes: single columns, or the chains amalgamate finds before relaxing.
+    owner = amalgamate(parent, count)[0] if fundamental else np.arange(n)
+    first = np.flatnonzero(np.diff(owner, prepend=-1, append=-1)).astype(np.int64)
+    last = first[1:] - 1
+    sparent = np.where(parent[last] >= 0, owner[np.maximum(parent[last], 0)], -1)
+    graph = adjacency(n, rows, cols)
+    ptr, srows = structures(
+        first, graph.indptr.astype(np.int64), graph.indices.astype(np.int64), order, sparent
+    )
+    factor = _dense_factor(n, rows, cols, order)
+    for s in range(first.size - 1):
+        below = np.flatnonzero(factor[:, first[s] : last[s] + 1].any(axis=1))
+        assert srows[ptr[s] : ptr[s + 1]].tolist() == below[below > last[s]].tolist()
 
 
 def test_analyse_takes_the_callers_key_and_starts_no_thread_per_call():

@@ -94,7 +94,7 @@ def _csr(graph) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix((data, graph.indices, graph.indptr), shape=(n, n), copy=False)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _adjacency(n, rows, cols):
     """Sorted adjacency lists without duplicates, and whether the pattern is usable.
 

@@ -87,8 +87,9 @@ _RCM_MARGIN = 2
 dissection's fill this many times (see `_candidates`)."""
 
 _SECOND_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asdex-ldl")
-"""Runs minimum degree beside nested dissection (both kernels release the GIL), then
-the pattern's digest (hashing releases it too)."""
+"""Runs the lower entries' collection beside the adjacency's, and minimum degree and
+then the pattern's digest beside nested dissection (these kernels and hashing release
+the GIL)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -157,6 +158,7 @@ def _pattern_graph(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[Adjacenc
         ValueError: If the pattern holds entries above the diagonal that are not
             mirrored below it (an unsymmetric pattern).
     """
+    lower = _SECOND_THREAD.submit(lower_entries, n, rows, cols)
     graph, mirrored = pattern_adjacency(n, rows, cols)
     if not mirrored:
         raise ValueError(
@@ -164,7 +166,7 @@ def _pattern_graph(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[Adjacenc
             "triangle); this one has entries whose mirror image is not stored. Use "
             "`asdex_opt.lineax.SparseLU` for unsymmetric matrices."
         )
-    return graph, lower_entries(n, rows, cols)
+    return graph, lower.result()
 
 
 def _postordered(order: np.ndarray, parent: np.ndarray, count: np.ndarray):

@@ -141,7 +141,7 @@ def lower_entries(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return _fill_lower(n, rows, cols, out)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lower_count(n, rows, cols):
     count = 0
     for k in range(rows.size):
@@ -150,7 +150,7 @@ def _lower_count(n, rows, cols):
     return count
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fill_lower(n, rows, cols, out):
     e = 0
     for k in range(rows.size):
@@ -320,6 +320,10 @@ def amalgamate(parent, count):
 def structures(first, indptr, indices, order, sparent):
     """Row structure below the diagonal block of each supernode (sorted).
 
+    A supernode's rows are its own columns' entries below it (sorted) and the rows of
+    its children's structures below it, each child's already sorted: the runs are
+    merged, not sorted again.
+
     Args:
         first: ``(ns + 1,)`` first column of each supernode (columns are contiguous and
             supernodes come in a topological order, children first).
@@ -344,6 +348,8 @@ def structures(first, indptr, indices, order, sparent):
     mark = np.full(n, -1, np.int64)
     ptr = np.zeros(ns + 1, np.int64)
     rows = np.empty(max(16, indices.size), np.int64)
+    spare = np.empty(16, np.int64)
+    bounds = np.empty(ns + 2, np.int64)  # the sorted runs, as offsets from the start
     size = 0
     for s in range(ns):
         last = first[s + 1] - 1
@@ -358,6 +364,12 @@ def structures(first, indptr, indices, order, sparent):
                         rows = _grow(rows)
                     rows[size] = i
                     size += 1
+        sort_in_place(rows[start:size])
+        bounds[0] = 0
+        runs = 0
+        if size > start:
+            runs = 1
+            bounds[1] = size - start
         c = head[s]
         while c != -1:
             for k in range(ptr[c], ptr[c + 1]):
@@ -368,10 +380,52 @@ def structures(first, indptr, indices, order, sparent):
                         rows = _grow(rows)
                     rows[size] = i
                     size += 1
+            if size - start > bounds[runs]:
+                runs += 1
+                bounds[runs] = size - start
             c = nxt[c]
-        sort_in_place(rows[start:size])
+        if runs > 1:
+            if spare.size < size - start:
+                spare = np.empty(2 * (size - start), np.int64)
+            _merge_runs(rows[start:size], spare, bounds, runs)
         ptr[s + 1] = size
     return ptr, rows[:size].copy()
+
+
+@numba.njit(cache=True)
+def _merge_runs(values, spare, bounds, runs):
+    """Sort ``values``, made of ``runs`` sorted runs ``values[bounds[r]:bounds[r + 1]]``.
+
+    Pairs of runs are merged, pass after pass, through ``spare``; ``bounds`` is
+    overwritten.
+    """
+    while runs > 1:
+        merged = 0
+        for r in range(0, runs, 2):
+            a, b = bounds[r], bounds[r + 1]
+            end = bounds[r + 2] if r + 1 < runs else b
+            i, j, out = a, b, a
+            while i < b and j < end:
+                if values[i] <= values[j]:
+                    spare[out] = values[i]
+                    i += 1
+                else:
+                    spare[out] = values[j]
+                    j += 1
+                out += 1
+            while i < b:
+                spare[out] = values[i]
+                i += 1
+                out += 1
+            while j < end:
+                spare[out] = values[j]
+                j += 1
+                out += 1
+            bounds[merged] = a
+            merged += 1
+        bounds[merged] = bounds[runs]
+        values[:] = spare[: values.size]
+        runs = merged
 
 
 @numba.njit(cache=True)

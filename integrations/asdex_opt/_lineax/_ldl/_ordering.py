@@ -120,8 +120,8 @@ def _adjacency(n, rows, cols):
             fill[r] += 1
             keys[fill[c]] = 4 * r + side
             fill[c] += 1
+    # The neighbours overwrite the keys in place (never ahead of the keys still read).
     indptr = np.zeros(n + 1, np.int64)
-    indices = np.empty(ptr[n], np.int64)
     size = 0
     sides = 0
     unmatched = False
@@ -134,12 +134,12 @@ def _adjacency(n, rows, cols):
             while k < ptr[v + 1] and keys[k] >> 2 == w:
                 bits |= keys[k] & 3
                 k += 1
-            indices[size] = w
+            keys[size] = w
             size += 1
             sides |= bits
             unmatched |= bits != 3
         indptr[v + 1] = size
-    return indptr, indices[:size].copy(), (sides & 2) == 0 or not unmatched
+    return indptr, keys[:size], (sides & 2) == 0 or not unmatched
 
 
 def reverse_cuthill_mckee(graph: scipy.sparse.csr_matrix | Adjacency) -> np.ndarray:

@@ -347,11 +347,12 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
             d = degree[gid[w]]
             if d < best_degree:
                 best, best_degree = w, d
-        _reset(level, queue_p, reached)
+        # The piece is connected from here on: its vertices are v0:v0 + size.
+        level[v0 : v0 + size] = -1
         reached = _bfs(ptr, adj, best, level, queue_p)
         depth = level[queue_p[reached - 1]]
         if depth < 2:
-            _reset(level, queue_p, reached)
+            level[v0 : v0 + size] = -1
             _leaf(gid, v0, size, members, lo)
             continue
         widths = np.zeros(depth + 1, np.int64)
@@ -381,30 +382,32 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
         if best_level < 0:
             best_level = median_level
         # Separator: the vertices of that level adjacent to the next one; the others
-        # join the near side. part: 0 near side, 1 far side, 2 separator.
+        # join the near side. part (by place in the queue): 0 near side, 1 far side,
+        # 2 separator.
+        part_p = part[v0 : v0 + size]
         na = 0
         nb = 0
         for q in range(reached):
             w = queue_p[q]
             lev = level[w]
             if lev > best_level:
-                part[w] = 1
+                part_p[q] = 1
                 nb += 1
             elif lev < best_level or not _touches(ptr, adj, level, w, best_level):
-                part[w] = 0
+                part_p[q] = 0
                 na += 1
             else:
-                part[w] = 2
+                part_p[q] = 2
         a_list = sides[v0 : v0 + na]
         b_list = sides[v0 + na : v0 + na + nb]
         a_pos, b_pos, s_pos = 0, 0, lo + na + nb
         for q in range(reached):
             w = queue_p[q]
-            if part[w] == 0:
+            if part_p[q] == 0:
                 new_id[w] = fv + a_pos
                 a_list[a_pos] = w
                 a_pos += 1
-            elif part[w] == 1:
+            elif part_p[q] == 1:
                 new_id[w] = fv + na + b_pos
                 b_list[b_pos] = w
                 b_pos += 1
@@ -418,10 +421,8 @@ def _split(graph, fresh, scratch, degree, members, pieces, leaf_size, children):
         fe = _extract(graph, fresh, b_list, nb, new_id, fv, fe)
         children[made, 0], children[made, 1], children[made, 2] = fv, nb, lo + na
         made += 1
-        for q in range(reached):
-            w = queue_p[q]
-            level[w] = -1
-            new_id[w] = -1
+        level[v0 : v0 + size] = -1
+        new_id[v0 : v0 + size] = -1
     return made
 
 

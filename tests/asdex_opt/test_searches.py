@@ -351,6 +351,31 @@ def test_wolfe_accepts_an_overshoot_unless_strong():
     np.testing.assert_allclose(accepted, 0.55, rtol=1e-12)
 
 
+def test_wolfe_zooms_back_from_a_steep_overshoot():
+    # φ(s) = -s + 0.7 s⁴: the unit step decreases f enough (φ(1) = -0.3) and its slope
+    # has flattened, but it climbs (+1.8) more steeply than the line fell at 0 (-1): the
+    # weak conditions alone accept it, far past the minimum at 0.709; the search zooms.
+    fn = lambda x: jnp.sum(-x + 0.7 * x**4)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    assert _line_search(Wolfe(overshoot=jnp.inf), fn, y, direction) == ([1.0], 1.0)
+    sizes, accepted = _line_search(Wolfe(), fn, y, direction)
+    assert sizes[0] == 1.0 and len(sizes) == 2
+    phi = lambda s: fn(y + s * direction)  # noqa: E731
+    assert phi(accepted) < phi(1.0)
+    assert abs(jax.grad(phi)(accepted)) <= abs(jax.grad(phi)(0.0))
+    # A steeper allowance accepts the unit step again.
+    assert _line_search(Wolfe(overshoot=2.0), fn, y, direction) == ([1.0], 1.0)
+
+
+def test_wolfe_accepts_a_steep_overshoot_after_a_jump():
+    # φ(s) = -s - s²/2 + s⁴/(1.6·10⁸): the jump from 8 to 8000 passes the minimum
+    # (s ≈ 6300) and climbs there (slope +4799 against -1 at 0), but f is far lower:
+    # the search does not zoom back over a line it has jumped across.
+    fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 1.6e8)  # noqa: E731
+    y, direction = jnp.zeros(1), jnp.ones(1)
+    assert _line_search(Wolfe(), fn, y, direction) == ([1.0, 2.0, 4.0, 8.0, 8000.0], 8000.0)
+
+
 def test_wolfe_jumps_where_the_line_curves_downwards():
     # φ(s) = -s - s²/2 + s⁴/(4·10⁶): the slope steepens up to s ≈ 577, the minimum is
     # at s ≈ 1000. Doubling would take 11 trials (1 to 1024); after four steepening
@@ -365,8 +390,8 @@ def test_wolfe_jumps_where_the_line_curves_downwards():
     phi = lambda s: fn(y + s * direction)  # noqa: E731
     assert phi(accepted) <= phi(0.0) + 1e-4 * accepted * jax.grad(phi)(0.0)
     assert jax.grad(phi)(accepted) >= 0.9 * jax.grad(phi)(0.0)
-    # With the jump as the plain doubling, the search stops at the first flat point.
-    sizes, accepted = _line_search(Wolfe(jump_factor=2.0), fn, y, direction)
+    # With the jump as the plain doubling, the weak conditions stop at the first flat point.
+    sizes, accepted = _line_search(Wolfe(jump_factor=2.0, overshoot=jnp.inf), fn, y, direction)
     assert sizes == [2.0**k for k in range(11)] and accepted == 1024.0
 
 
@@ -445,6 +470,7 @@ def test_wolfe_needs_trial_gradients():
         (dict(slope=0.5, curvature=0.4), "slope < curvature"),
         (dict(increase_factor=1.0), "increase_factor"),
         (dict(jump_factor=1.0), "jump_factor"),
+        (dict(overshoot=0.0), "overshoot"),
         (dict(max_trials=0), "max_trials"),
     ],
 )

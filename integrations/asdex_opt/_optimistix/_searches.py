@@ -203,30 +203,31 @@ class _WolfeState(eqx.Module):
 class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     """Line search for the Wolfe conditions, by bracketing and cubic zoom.
 
-    Nocedal & Wright's Algorithms 3.5 and 3.6, one trial per solver step. Along the
-    line ``φ(s) = f(y + s d)`` of the descent (``d`` the step of size 1), a trial is
-    accepted when it decreases ``f`` enough, ``φ(s) ≤ φ(0) + slope · s φ'(0)`` (with
-    the rounding slack of `NonmonotoneArmijo`), and the slope has flattened,
-    ``φ'(s) ≥ curvature · φ'(0)`` (with ``strong``, also ``|φ'(s)| ≤ curvature ·
-    |φ'(0)|``). A trial with sufficient decrease whose slope is still steeply downhill
-    is extended (``increase_factor`` times the step size): unlike backtracking, the
-    search lengthens steps that a shifted Newton direction made too short. Where the
-    slope still steepens from one trial to the next at the fourth trial (``φ`` curves
-    downwards along the line, as along a direction of negative curvature), the next
-    trial is ``jump_factor`` times further: the quadratic model says nothing about
-    how far the line goes down, and doubling would stop at its first flat point,
-    e.g. the first of many humps on a function that falls far beyond them. Once a
-    trial overshoots, the search zooms into the bracket with the minimiser of the
-    cubic through its two ends' values and slopes (kept at least a tenth of the
-    bracket from either end), or with the geometric mean of the ends where they are
-    more than a factor 10 apart (after a jump). After ``max_trials`` trials the
-    search accepts the best point with sufficient decrease found (or the next one).
-    Where the decrease the line predicts, ``-s φ'(0)``, is below the rounding error of
-    ``f`` (near a minimum, once the gradient is at its own rounding level), values of
-    ``f`` say nothing about a trial: the search then accepts a trial whose gradient's
-    max-norm is at most half the current one, and otherwise cuts the step size
-    tenfold, down to a step at the rounding level of ``y`` (which meets the solver's
-    Cauchy termination test), instead of letting rounding errors of ``f`` pick points.
+    Nocedal & Wright's Algorithms 3.5 and 3.6, one trial per solver step. Along the line
+    ``φ(s) = f(y + s d)`` of the descent (``d`` the step of size 1), a trial is accepted
+    when it decreases ``f`` enough, ``φ(s) ≤ φ(0) + slope · s φ'(0)`` (with the rounding
+    slack of `NonmonotoneArmijo`), and the slope has flattened, ``φ'(s) ≥ curvature ·
+    φ'(0)``, and has not turned uphill more steeply than it started downhill, ``φ'(s) ≤
+    overshoot · |φ'(0)|`` (with ``strong``, ``|φ'(s)| ≤ curvature · |φ'(0)|`` instead).
+    A trial with sufficient decrease whose slope is still steeply downhill is extended
+    (``increase_factor`` times the step size): unlike backtracking, the search lengthens
+    steps that a shifted Newton direction made too short. Where the slope still steepens
+    from one trial to the next at the fourth trial (``φ`` curves downwards along the
+    line, as along a direction of negative curvature), the next trial is ``jump_factor``
+    times further: the quadratic model says nothing about how far the line goes down,
+    and doubling would stop at its first flat point, e.g. the first of many humps on a
+    function that falls far beyond them. Once a trial overshoots, the search zooms into
+    the bracket with the minimiser of the cubic through its two ends' values and slopes
+    (kept at least a tenth of the bracket from either end), or with the geometric mean
+    of the ends where they are more than a factor 10 apart (after a jump). After
+    ``max_trials`` trials the search accepts the best point with sufficient decrease
+    found (or the next one). Where the decrease the line predicts, ``-s φ'(0)``, is
+    below the rounding error of ``f`` (near a minimum, once the gradient is at its own
+    rounding level), values of ``f`` say nothing about a trial: the search then accepts
+    a trial whose gradient's max-norm is at most half the current one, and otherwise
+    cuts the step size tenfold, down to a step at the rounding level of ``y`` (which
+    meets the solver's Cauchy termination test), instead of letting rounding errors of
+    ``f`` pick points.
 
     The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
     reverse mode: no Hessian per trial) and reuses it if the trial is accepted, and
@@ -234,9 +235,14 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     model's minimiser along it, where it has one (`ShiftedNewtonDescent`);
     Optimistix's own solvers give ``f`` alone at trials and are refused. The descent's
     steps must lie on one line, proportional to the step size. Newton's method needs
-    no curvature condition to keep its matrix positive definite, so the weak
-    condition is the default: a step past the minimum along the line is accepted if
-    it decreases ``f`` enough.
+    no curvature condition to keep its matrix positive definite, so the strong
+    condition is not the default: a step past the minimum along the line is accepted if
+    it decreases ``f`` enough, unless ``f`` rises there more steeply (``overshoot``
+    times) than it fell at the start. Such a trial lies far beyond the minimum along a
+    line on which ``f`` climbs steeply (a valley's far wall, a hump), and zooming
+    back to that minimum saves Newton steps. A trial more than 10 times as long as
+    the best one before it (after a jump) is exempt: the line between them may cross
+    many humps, and zooming back over them would cost many trials.
 
     Attributes:
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
@@ -244,6 +250,8 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         increase_factor: Step size factor while the slope stays steep, > 1.
         jump_factor: Step size factor where the slope still steepens at the fourth
             trial, > 1.
+        overshoot: The steepest uphill slope accepted, as a multiple of ``|φ'(0)|``,
+            > 0 (``inf``: the weak Wolfe conditions).
         max_trials: Trials after which the best sufficient decrease is accepted.
         strong: Whether to ask for the strong Wolfe conditions.
 
@@ -262,6 +270,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     curvature: float = 0.9
     increase_factor: float = 2.0
     jump_factor: float = 1000.0
+    overshoot: float = 1.0
     max_trials: int = eqx.field(static=True, default=20)
     strong: bool = eqx.field(static=True, default=False)
 
@@ -272,6 +281,7 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
             curvature=_FRACTION,
             increase_factor=_GROWTH,
             jump_factor=_GROWTH,
+            overshoot=_POSITIVE,
             max_trials=_COUNT,
         )
         if not self.slope < self.curvature:
@@ -329,7 +339,11 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         if self.strong:
             flat = jnp.abs(slope_new) <= -self.curvature * slope_0
         else:
-            flat = slope_new >= self.curvature * slope_0
+            # After a jump, the line between lo and the trial may cross many humps:
+            # zooming back to a minimum there would cost many trials.
+            jumped = (lo > 0) & (size > _WIDE * lo)
+            gentle = jumped | (slope_new <= -self.overshoot * slope_0)
+            flat = (slope_new >= self.curvature * slope_0) & gentle
         worse = jnp.invert(decrease) | ((lo > 0) & (f_new >= f_lo))
         # After `max_trials`, the best sufficient decrease will do: `lo`, tried again.
         give_up = state.trials >= self.max_trials - 1

@@ -147,8 +147,8 @@ def _partial_ldl(front: Array, pivots: Array, tile: int, width: int, depth: int)
 
     On static blocks: the pivots lie in the first ``width`` columns (a multiple of
     ``tile``, or ``M``). Where ``width < M`` the leading ``width x width`` block is
-    factored, then the rows below it take one product each for ``L21`` and for
-    ``-L21 L11⁻¹``, and the rest of the front one update by ``L21 D L21ᵀ``. Where
+    eliminated in tiles, then the rows below it take one product each for ``L21`` and
+    for ``-L21 L11⁻¹``, and the rest of the front one update by ``L21 D L21ᵀ``. Where
     ``width = M`` the front is split into halves at a tile boundary (``depth`` times
     over): the first is factored, the second updated by it and then factored, unless
     no front has pivots there. Blocks that are not split, and fronts of at most
@@ -164,7 +164,7 @@ def _partial_ldl(front: Array, pivots: Array, tile: int, width: int, depth: int)
         return _tiled_ldl(front, pivots, tile, width)
     split = width if width < size else tile * -(-size // tile // 2)
     first = jnp.minimum(pivots, split)
-    inner = depth if width < size else depth - 1
+    inner = 0 if width < size else depth - 1
     h11, d1, f11 = _partial_ldl(front[:, :split, :split], first, tile, split, inner)
     active = (jnp.arange(split)[None, :] < first[:, None])[:, None, :]
     # Rows below the block, times L̃11⁻ᵀ: L21 D in the pivot columns, updated entries in the others.

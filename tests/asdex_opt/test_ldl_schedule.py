@@ -181,3 +181,24 @@ def test_grid_plan_fits_its_fronts_and_solves(side, shift, merge_work, monkeypat
         int(np.sum(eigenvalues < 0)),
         0,
     ]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_partial_ldl_by_halves_under_vmap(dtype, monkeypatch):
+    """Halving (with its skipped second half) batched by vmap: as each front alone."""
+    monkeypatch.setattr(_numeric, "_SPLIT_ABOVE", 0)
+    rng = np.random.default_rng(7)
+    fronts = jnp.asarray(_indefinite_fronts(rng, 6, 32).reshape(3, 2, 32, 32), dtype)
+    pivots = jnp.array([[32, 5], [12, 3], [20, 0]])  # the middle pair skips the second half
+    run = jax.jit(jax.vmap(lambda f, k: _partial_ldl(f, k, 8, 32, 1)))
+    h, d, schur = run(fronts, pivots)
+    tol = 1e-4 if dtype == jnp.float32 else 1e-10
+    for i in range(3):
+        for b in range(2):
+            k = int(pivots[i, b])
+            inverse, pivot, update = _dense_ldl(np.asarray(fronts[i, b], np.float64), k)
+            assert h.dtype == dtype
+            np.testing.assert_allclose(h[i, b][:, :k], inverse[:, :k], rtol=tol, atol=tol)
+            np.testing.assert_allclose(d[i, b][:k], pivot[:k], rtol=tol)
+            trailing = np.tril(np.asarray(schur[i, b])[k:, k:])
+            np.testing.assert_allclose(trailing, np.tril(update), rtol=tol, atol=tol * 32)

@@ -368,31 +368,32 @@ def test_wolfe_zooms_back_from_a_steep_overshoot():
 
 
 def test_wolfe_accepts_a_steep_overshoot_after_a_jump():
-    # φ(s) = -s - s²/2 + s⁴/(1.6·10⁸): the jump from 8 to 8000 passes the minimum
-    # (s ≈ 6300) and climbs there (slope +4799 against -1 at 0), but f is far lower:
+    # φ(s) = -s - s²/2 + s⁴/10¹⁰: the jump from 64 to 64000 passes the minimum
+    # (s ≈ 50000) and climbs there (slope +40857 against -1 at 0), but f is far lower:
     # the search does not zoom back over a line it has jumped across.
-    fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 1.6e8)  # noqa: E731
+    fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 1e10)  # noqa: E731
     y, direction = jnp.zeros(1), jnp.ones(1)
-    assert _line_search(Wolfe(), fn, y, direction) == ([1.0, 2.0, 4.0, 8.0, 8000.0], 8000.0)
+    sizes = [1.0, 4.0, 16.0, 64.0, 64000.0]
+    assert _line_search(Wolfe(), fn, y, direction) == (sizes, 64000.0)
 
 
 def test_wolfe_jumps_where_the_line_curves_downwards():
     # φ(s) = -s - s²/2 + s⁴/(4·10⁶): the slope steepens up to s ≈ 577, the minimum is
-    # at s ≈ 1000. Doubling would take 11 trials (1 to 1024); after four steepening
+    # at s ≈ 1000. The steps grow fourfold while the slope steepens; after four such
     # trials the search jumps a thousandfold, overshoots, and zooms back by geometric
     # means while the bracket spans more than a factor 10.
     fn = lambda x: jnp.sum(-x - 0.5 * x**2 + x**4 / 4e6)  # noqa: E731
     y, direction = jnp.zeros(1), jnp.ones(1)
     sizes, accepted = _line_search(Wolfe(), fn, y, direction)
-    assert sizes[:5] == [1.0, 2.0, 4.0, 8.0, 8000.0]
-    np.testing.assert_allclose(sizes[5:7], [8000**0.5 * 8**0.5, (8000**1.5 * 8**0.5) ** 0.5])
-    assert len(sizes) < 11
+    assert sizes[:5] == [1.0, 4.0, 16.0, 64.0, 64000.0]
+    np.testing.assert_allclose(sizes[5:7], [(64000 * 64) ** 0.5, ((64000 * 64) ** 0.5 * 64) ** 0.5])
+    assert len(sizes) <= 10
     phi = lambda s: fn(y + s * direction)  # noqa: E731
     assert phi(accepted) <= phi(0.0) + 1e-4 * accepted * jax.grad(phi)(0.0)
     assert jax.grad(phi)(accepted) >= 0.9 * jax.grad(phi)(0.0)
-    # With the jump as the plain doubling, the weak conditions stop at the first flat point.
+    # With a jump of only twice the step, the weak conditions stop at the first flat point.
     sizes, accepted = _line_search(Wolfe(jump_factor=2.0, overshoot=jnp.inf), fn, y, direction)
-    assert sizes == [2.0**k for k in range(11)] and accepted == 1024.0
+    assert sizes == [1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 512.0, 1024.0] and accepted == 1024.0
 
 
 @pytest.mark.parametrize("f_eval", [jnp.nan, jnp.inf])
@@ -409,11 +410,12 @@ def test_wolfe_rejects_nonfinite_values(f_eval):
 
 
 def test_wolfe_accepts_the_best_decrease_after_max_trials():
-    # f decreases without end along the direction: the step doubles until the trial
-    # budget is spent, and the last (best) trial is accepted.
+    # f decreases without end along the direction: the step grows (fourfold: the slope
+    # does not flatten) until the trial budget is spent, and the last (best) trial is
+    # accepted.
     fn = lambda x: -jnp.sum(x)  # noqa: E731
     sizes, accepted = _line_search(Wolfe(max_trials=4), fn, jnp.zeros(1), jnp.ones(1))
-    assert sizes == [1.0, 2.0, 4.0, 8.0] and accepted == 8.0
+    assert sizes == [1.0, 4.0, 16.0, 64.0] and accepted == 64.0
 
 
 def _wolfe_trial(search, state, f, grad, f_eval, grad_eval, size, direction):

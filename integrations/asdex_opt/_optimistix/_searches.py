@@ -210,24 +210,25 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     φ'(0)``, and has not turned uphill more steeply than it started downhill, ``φ'(s) ≤
     overshoot · |φ'(0)|`` (with ``strong``, ``|φ'(s)| ≤ curvature · |φ'(0)|`` instead).
     A trial with sufficient decrease whose slope is still steeply downhill is extended
-    (``increase_factor`` times the step size): unlike backtracking, the search lengthens
-    steps that a shifted Newton direction made too short. Where the slope still steepens
-    from one trial to the next at the fourth trial (``φ`` curves downwards along the
-    line, as along a direction of negative curvature), the next trial is ``jump_factor``
-    times further: the quadratic model says nothing about how far the line goes down,
-    and doubling would stop at its first flat point, e.g. the first of many humps on a
-    function that falls far beyond them. Once a trial overshoots, the search zooms into
-    the bracket with the minimiser of the cubic through its two ends' values and slopes
-    (kept at least a tenth of the bracket from either end), or with the geometric mean
-    of the ends where they are more than a factor 10 apart (after a jump). After
-    ``max_trials`` trials the search accepts the best point with sufficient decrease
-    found (or the next one). Where the decrease the line predicts, ``-s φ'(0)``, is
-    below the rounding error of ``f`` (near a minimum, once the gradient is at its own
-    rounding level), values of ``f`` say nothing about a trial: the search then accepts
-    a trial whose gradient's max-norm is at most half the current one, and otherwise
-    cuts the step size tenfold, down to a step at the rounding level of ``y`` (which
-    meets the solver's Cauchy termination test), instead of letting rounding errors of
-    ``f`` pick points.
+    (``increase_factor`` times the step size, twice that where the slope has not
+    flattened since the last trial: the line is straight or curves downwards there):
+    unlike backtracking, the search lengthens steps that a shifted Newton direction made
+    too short. Where it still has not flattened at the fourth trial (``φ`` straight or
+    curving downwards along the line, as along a direction of negative curvature), the
+    next trial is ``jump_factor`` times further: the quadratic model says nothing about
+    how far the line goes down, and doubling would stop at its first flat point, e.g.
+    the first of many humps on a function that falls far beyond them. Once a trial
+    overshoots, the search zooms into the bracket with the minimiser of the cubic
+    through its two ends' values and slopes (kept at least a tenth of the bracket from
+    either end), or with the geometric mean of the ends where they are more than a
+    factor 10 apart (after a jump). After ``max_trials`` trials the search accepts the
+    best point with sufficient decrease found (or the next one). Where the decrease the
+    line predicts, ``-s φ'(0)``, is below the rounding error of ``f`` (near a minimum,
+    once the gradient is at its own rounding level), values of ``f`` say nothing about a
+    trial: the search then accepts a trial whose gradient's max-norm is at most half the
+    current one, and otherwise cuts the step size tenfold, down to a step at the
+    rounding level of ``y`` (which meets the solver's Cauchy termination test), instead
+    of letting rounding errors of ``f`` pick points.
 
     The default of `SparseNewton`, which evaluates ``∇f`` at every trial for it (by
     reverse mode: no Hessian per trial) and reuses it if the trial is accepted, and
@@ -247,7 +248,8 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
     Attributes:
         slope: Fraction of the predicted decrease to achieve, in (0, 1).
         curvature: The slope's reduction that ends the search, in (slope, 1).
-        increase_factor: Step size factor while the slope stays steep, > 1.
+        increase_factor: Step size factor while the slope stays steep, > 1 (doubled
+            while it does not flatten).
         jump_factor: Step size factor where the slope still steepens at the fourth
             trial, > 1.
         overshoot: The steepest uphill slope accepted, as a multiple of ``|φ'(0)|``,
@@ -357,11 +359,14 @@ class Wolfe(optx.AbstractSearch[PyTree, Any, Any, _WolfeState]):
         to_hi = worse
         swap = jnp.invert(worse) & jnp.where(state.zooming, uphill, slope_new >= 0)
         extend = jnp.invert(worse | state.zooming | (slope_new >= 0))
-        # Downward curvature along the line (the slope steepened since the last trial),
-        # still there at the fourth trial: the Newton model says nothing about how far
-        # the line goes down, and doubling would stop at its first flat point.
-        steepening = (slope_new < slope_lo) & (state.trials >= _TRIALS_BEFORE_JUMP)
-        extension = jnp.where(steepening, self.jump_factor, self.increase_factor) * size
+        # A straight line or downward curvature (the slope has not flattened since the
+        # last trial): the Newton model says nothing about how far the line goes down.
+        # Still so at the fourth trial, the search jumps: doubling would stop at the
+        # line's first flat point.
+        straight = slope_new <= slope_lo
+        jump = straight & (state.trials >= _TRIALS_BEFORE_JUMP)
+        factor = jnp.where(straight, 2 * self.increase_factor, self.increase_factor)
+        extension = jnp.where(jump, self.jump_factor, factor) * size
         zooming = state.zooming | to_hi | swap
         hi, f_hi, slope_hi = _pick(
             to_hi,

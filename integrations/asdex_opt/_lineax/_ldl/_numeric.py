@@ -135,7 +135,7 @@ def _tiled_ldl(front: Array, pivots: Array, tile: int, width: int):
     return both[:, :, size:], d, both[:, :, :size]
 
 
-_DEPTH = 1
+_DEPTH = 2
 """`_partial_ldl` halves a front this many times; the halves are eliminated in tiles."""
 
 _SPLIT_ABOVE = 64

@@ -36,7 +36,7 @@ def operands(analysis: Analysis) -> dict[str, np.ndarray]:
     scalar plan ``assemble``, ``updates``, ``columns``, ``forward``, ``offsets`` and
     ``order`` (see `LevelPlan`; ``int32`` indices, read without wrapping); with dense
     fronts, for class ``c`` the arrays
-    ``c/pivots``, ``c/tiles``, ``c/variables``, ``c/entry_source``, ``c/entry_target``
+    ``c/pivots``, ``c/variables``, ``c/entry_source``, ``c/entry_target``
     and, for its ``e``-th `Extend`, ``c/e/front``, ``c/e/slot`` and ``c/e/position``.
 
     Examples:
@@ -59,7 +59,6 @@ def operands(analysis: Analysis) -> dict[str, np.ndarray]:
         )
     for c, size_class in enumerate(analysis.classes):
         arrays[f"{c}/pivots"] = size_class.pivots.astype(np.int32)
-        arrays[f"{c}/tiles"] = size_class.tiles.astype(np.int32)
         arrays[f"{c}/variables"] = _unsigned(size_class.variables)
         arrays[f"{c}/entry_source"] = _unsigned(size_class.entry_source)
         arrays[f"{c}/entry_target"] = _unsigned(size_class.entry_target)

@@ -7,7 +7,7 @@ import scipy.sparse
 from asdex_opt._lineax._block_diagonal import BlockDiagonalLU
 from asdex_opt._lineax._bordered import BorderedBlockLU
 from asdex_opt._lineax._ldl import Analysis, SparseLDL, cached_analysis
-from asdex_opt._lineax._ldl._ordering import symmetric_adjacency
+from asdex_opt._lineax._ldl._ordering import pattern_adjacency
 from asdex_opt._lineax._ldl._trees import tree_and_counts
 from asdex_opt._lineax._structure import SparseStructure
 from asdex_opt._lineax._superlu import SparseLU, _fill_reducing_ordering
@@ -78,8 +78,8 @@ def cost_features(analysis: Analysis, rows: np.ndarray, cols: np.ndarray) -> dic
 
 def _graph(n: int, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the symmetric adjacency of the pattern (``indptr``, ``indices``, int64)."""
-    graph, _ = symmetric_adjacency(n, rows, cols)
-    return graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    graph, _ = pattern_adjacency(n, rows, cols)
+    return graph.indptr, graph.indices
 
 
 def _column_counts(indptr: np.ndarray, indices: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 _ROUNDING_ULPS = 8
-_TRIALS_BEFORE_JUMP = 3  # `Wolfe`'s extensions by `increase_factor` before a jump
+_TRIALS_BEFORE_JUMP = 3  # `Wolfe`'s extensions before a jump
 _WIDE = 10.0  # a bracket whose ends are further apart than this factor: `_zoom`
 _GRADIENT_CUT = 0.5  # `Wolfe`, where f cannot resolve a trial: the gradient's max-norm cut
 _UNRESOLVED_CUT = 0.1  # ... and the step size factor after a rejection there
